@@ -1,0 +1,251 @@
+"""The catalog's local cache: every backup object seen, in SQLite.
+
+It lets the catalog answer at once on start and refresh behind, and tells the
+incremental refresh where each uid's listing left off (keys sort by time under a
+uid). SQLite (stdlib) over a JSON file: a summary of 500,000 objects is one indexed
+query, and a refresh writes only what is new, in one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.operator import parse_backup_key
+from services.storage import StoredObject
+
+SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    location TEXT NOT NULL, rel TEXT NOT NULL, cluster TEXT NOT NULL, uid TEXT NOT NULL,
+    epoch INTEGER NOT NULL, size INTEGER NOT NULL, storage_class TEXT, etag TEXT,
+    PRIMARY KEY (location, rel)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_by_cluster ON objects (location, cluster, epoch);
+CREATE TABLE IF NOT EXISTS listings (
+    location TEXT NOT NULL, cluster TEXT NOT NULL, full_at REAL NOT NULL, refreshed_at REAL NOT NULL,
+    PRIMARY KEY (location, cluster)
+);
+CREATE TABLE IF NOT EXISTS heads (
+    location TEXT NOT NULL, rel TEXT NOT NULL, sse TEXT NOT NULL, PRIMARY KEY (location, rel)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kube (
+    context TEXT PRIMARY KEY, snapshot TEXT NOT NULL, taken_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedObject:
+    location: str
+    rel: str
+    cluster: str
+    uid: str
+    epoch: int
+    size: int
+    storage_class: str | None
+    etag: str | None
+
+
+class BackupCache:
+    """A thread-safe handle on the cache file (``:memory:`` works for tests)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = self._open(path)
+
+    def _open(self, path: Path | str) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            row = None
+            with contextlib.suppress(sqlite3.OperationalError):
+                row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is not None and row[0] != SCHEMA_VERSION:
+                db.executescript(
+                    "DROP TABLE IF EXISTS objects; DROP TABLE IF EXISTS listings;"
+                    "DROP TABLE IF EXISTS heads; DROP TABLE IF EXISTS kube; DROP TABLE IF EXISTS meta;"
+                )
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        except sqlite3.DatabaseError:
+            # A cache is disposable: a corrupt file is replaced, never fatal.
+            db.close()
+            if isinstance(path, Path):
+                path.unlink(missing_ok=True)
+            return self._open(path)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- listings ---------------------------------------------------------------------
+    def listing_times(self, location: str) -> dict[str, tuple[float, float]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT cluster, full_at, refreshed_at FROM listings WHERE location=?", (location,)
+            ).fetchall()
+        return {c: (f, r) for c, f, r in rows}
+
+    def last_keys(self, location: str) -> dict[str, dict[str, str]]:
+        """cluster -> uid -> newest relative key known."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT cluster, uid, max(rel) FROM objects WHERE location=? GROUP BY cluster, uid",
+                (location,),
+            ).fetchall()
+        out: dict[str, dict[str, str]] = {}
+        for cluster, uid, rel in rows:
+            out.setdefault(cluster, {})[uid] = rel
+        return out
+
+    def store_listing(
+        self,
+        location: str,
+        results: dict[str, list[StoredObject]],
+        full: set[str],
+        gone: Iterable[str] = (),
+    ) -> None:
+        """Write one refresh: ``full`` clusters are replaced, the others appended to."""
+        now = time.time()
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN")
+            try:
+                for cluster in gone:
+                    db.execute(
+                        "DELETE FROM objects WHERE location=? AND cluster=?", (location, cluster)
+                    )
+                    db.execute(
+                        "DELETE FROM listings WHERE location=? AND cluster=?", (location, cluster)
+                    )
+                for cluster, objs in results.items():
+                    if cluster in full:
+                        db.execute(
+                            "DELETE FROM objects WHERE location=? AND cluster=?",
+                            (location, cluster),
+                        )
+                    rows = []
+                    for o in objs:
+                        k = parse_backup_key(o.relative_key)
+                        if k is None:
+                            continue
+                        rows.append(
+                            (
+                                location,
+                                o.relative_key,
+                                k.cluster,
+                                k.uid,
+                                k.epoch,
+                                o.size,
+                                o.storage_class,
+                                o.etag,
+                            )
+                        )
+                    db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?,?)", rows)
+                    if cluster in full:
+                        db.execute(
+                            "INSERT OR REPLACE INTO listings VALUES (?,?,?,?)",
+                            (location, cluster, now, now),
+                        )
+                    else:
+                        db.execute(
+                            "UPDATE listings SET refreshed_at=? WHERE location=? AND cluster=?",
+                            (now, location, cluster),
+                        )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    # --- reading ----------------------------------------------------------------------
+    def objects(self, location: str, cluster: str) -> list[CachedObject]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT location, rel, cluster, uid, epoch, size, storage_class, etag FROM objects "
+                "WHERE location=? AND cluster=? ORDER BY epoch DESC, rel DESC",
+                (location, cluster),
+            ).fetchall()
+        return [CachedObject(*r) for r in rows]
+
+    def summaries(self, location: str) -> list[tuple[str, str, int, str, int, int]]:
+        """(cluster, uid, count, newest rel, newest epoch, newest size) per cluster and uid."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT cluster, uid, count(*), max(rel), max(epoch), "
+                "(SELECT size FROM objects o2 WHERE o2.location=o.location AND o2.rel=max(o.rel)) "
+                "FROM objects o WHERE location=? GROUP BY cluster, uid",
+                (location,),
+            ).fetchall()
+
+    def recent_sizes(self, location: str, per_cluster: int) -> dict[tuple[str, str], list[int]]:
+        """(cluster, uid) -> sizes of its newest objects, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT cluster, uid, size FROM ("
+                " SELECT cluster, uid, size, epoch, row_number() OVER ("
+                "  PARTITION BY cluster, uid ORDER BY epoch DESC) AS n"
+                " FROM objects WHERE location=?) WHERE n<=? ORDER BY cluster, uid, epoch",
+                (location, per_cluster),
+            ).fetchall()
+        out: dict[tuple[str, str], list[int]] = {}
+        for cluster, uid, size in rows:
+            out.setdefault((cluster, uid), []).append(size)
+        return out
+
+    def clusters(self, location: str) -> list[str]:
+        with self._lock:
+            return [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT cluster FROM listings WHERE location=? ORDER BY cluster", (location,)
+                )
+            ]
+
+    # --- HEAD results (objects never change, so an answer is good forever) ------------
+    def sse(self, location: str, rels: Iterable[str]) -> dict[str, str]:
+        rels = list(rels)
+        out: dict[str, str] = {}
+        with self._lock:
+            for i in range(0, len(rels), 500):
+                chunk = rels[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for rel, sse in self._db.execute(
+                    f"SELECT rel, sse FROM heads WHERE location=? AND rel IN ({marks})",
+                    (location, *chunk),
+                ):
+                    out[rel] = sse
+        return out
+
+    def store_sse(self, location: str, values: dict[str, str]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO heads VALUES (?,?,?)",
+                [(location, rel, sse) for rel, sse in values.items()],
+            )
+
+    # --- Kubernetes snapshots ---------------------------------------------------------
+    def store_kube(self, context: str, snapshot: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO kube VALUES (?,?,?)",
+                (context, json.dumps(snapshot, default=str), time.time()),
+            )
+
+    def kube(self) -> dict[str, tuple[dict[str, Any], float]]:
+        with self._lock:
+            rows = self._db.execute("SELECT context, snapshot, taken_at FROM kube").fetchall()
+        return {c: (json.loads(s), t) for c, s, t in rows}

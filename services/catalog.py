@@ -1,0 +1,518 @@
+"""The catalog: clusters from Kubernetes joined with their backups in object storage.
+
+``Catalog.load_cached()`` answers at once from the local cache; ``Catalog.refresh()``
+asks the sources, in parallel, only for what is new, and writes it back. Sources fail
+independently: an unreachable API leaves storage browsable and the other way round,
+and each failure is kept as a ``SourceProblem`` for the presenters to show.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.cache import BackupCache, CachedObject
+from services.config import Config, StorageLocation
+from services.errors import PgdeckError, UsageError
+from services.kube import KubeSnapshot, KubeSource, open_kube_sources
+from services.models import (
+    Backup,
+    Cluster,
+    ClusterSummary,
+    JobRun,
+    OperatorSettings,
+    SourceProblem,
+)
+from services.operator import DEFAULT_S3_PREFIX
+from services.resources import cluster_from_resource, job_run
+from services.storage import BackupStore, StoredObject, open_store
+
+RECENT_SIZES = 72  # backups per cluster kept for the sparkline of the last days
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A storage location and the Kubernetes context whose operator writes to it."""
+
+    storage: StorageLocation
+    context: str | None = None  # None: serves every context (configured explicitly)
+    origin: str = "config"  # "config" or the operator setting it was read from
+
+    @property
+    def id(self) -> str:
+        return self.storage.url + (
+            f" @{self.storage.endpoint_url}" if self.storage.endpoint_url else ""
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogProgress:
+    """An event of a refresh: which stage, how far."""
+
+    stage: str  # "kubernetes", "storage", "done"
+    done: int
+    total: int
+    detail: str = ""
+
+
+@dataclass
+class CatalogState:
+    clusters: list[ClusterSummary] = field(default_factory=list)
+    problems: list[SourceProblem] = field(default_factory=list)
+    refreshed_at: float | None = None
+    from_cache: bool = False
+    locations: list[Location] = field(default_factory=list)
+
+
+@dataclass
+class _Entry:
+    """One row being joined: a cluster and the (location, uid) pairs of its backups."""
+
+    cluster: Cluster
+    parts: list[tuple[Location, str]] = field(default_factory=list)  # (location, uid)
+
+
+class Catalog:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        kube_sources: list[KubeSource] | None = None,
+        stores: dict[str, BackupStore] | None = None,
+        cache: BackupCache | None = None,
+    ) -> None:
+        self.config = config
+        self._kube_sources = kube_sources
+        self._stores: dict[str, BackupStore] = dict(stores or {})
+        self.cache = cache or BackupCache(config.cache / "catalog.sqlite3")
+        self._snapshots: dict[str, KubeSnapshot] = {}
+        self._entries: list[_Entry] = []
+        self.state = CatalogState()
+
+    # --- sources ------------------------------------------------------------------------
+    @property
+    def kube_sources(self) -> list[KubeSource]:
+        if self._kube_sources is None:
+            self._kube_sources = open_kube_sources(self.config.kubernetes)
+        return self._kube_sources
+
+    def store(self, location: Location) -> BackupStore:
+        store = self._stores.get(location.id)
+        if store is None:
+            store = open_store(location.storage, self.config.catalog.workers)
+            self._stores[location.id] = store
+        return store
+
+    def locations(self) -> list[Location]:
+        if self.config.storage:
+            return [Location(s) for s in self.config.storage]
+        found: dict[str, Location] = {}
+        for snap in self._snapshots.values():
+            loc = location_from_operator(snap.operator, snap.context)
+            if loc is not None:
+                found.setdefault(loc.id + "|" + snap.context, loc)
+        return list(found.values())
+
+    # --- loading ------------------------------------------------------------------------
+    def load_cached(self) -> CatalogState:
+        """The catalog as last seen, without touching the network."""
+        for context, (data, _) in self.cache.kube().items():
+            self._snapshots.setdefault(context, _snapshot_from_json(context, data))
+        problems: list[SourceProblem] = []
+        self.state = self._build(problems, from_cache=True)
+        return self.state
+
+    def refresh(
+        self,
+        *,
+        full: bool = False,
+        kubernetes: bool = True,
+        storage: bool = True,
+        progress: Callable[[CatalogProgress], None] | None = None,
+    ) -> CatalogState:
+        report = progress or (lambda _p: None)
+        problems: list[SourceProblem] = []
+        if kubernetes:
+            self._refresh_kube(problems, report)
+        else:
+            for context, (data, _) in self.cache.kube().items():
+                self._snapshots.setdefault(context, _snapshot_from_json(context, data))
+        if storage:
+            self._refresh_storage(problems, report, full=full)
+        self.state = self._build(problems, from_cache=False)
+        self.state.refreshed_at = time.time()
+        report(CatalogProgress("done", 1, 1))
+        return self.state
+
+    def _refresh_kube(
+        self, problems: list[SourceProblem], report: Callable[[CatalogProgress], None]
+    ) -> None:
+        try:
+            sources = self.kube_sources
+        except PgdeckError as exc:
+            problems.append(SourceProblem("kubernetes", str(exc)))
+            return
+        report(CatalogProgress("kubernetes", 0, len(sources)))
+        with cf.ThreadPoolExecutor(max(1, min(8, len(sources)))) as pool:
+            futures = {pool.submit(_safe_snapshot, s): s for s in sources}
+            for n, fut in enumerate(cf.as_completed(futures), 1):
+                snap = fut.result()
+                problems.extend(snap.problems)
+                if snap.reachable:
+                    self._snapshots[snap.context] = snap
+                    self.cache.store_kube(snap.context, _snapshot_to_json(snap))
+                elif snap.context in self._snapshots:
+                    pass  # keep the last good view of an unreachable context
+                else:
+                    cached = self.cache.kube().get(snap.context)
+                    if cached:
+                        self._snapshots[snap.context] = _snapshot_from_json(snap.context, cached[0])
+                report(CatalogProgress("kubernetes", n, len(sources), snap.context))
+
+    def _refresh_storage(
+        self,
+        problems: list[SourceProblem],
+        report: Callable[[CatalogProgress], None],
+        *,
+        full: bool,
+    ) -> None:
+        locations = self.locations()
+        if not locations:
+            problems.append(
+                SourceProblem(
+                    "storage",
+                    "no storage location: none configured and no operator configuration found",
+                    fatal_for_source=True,
+                )
+            )
+            return
+        workers = self.config.catalog.workers
+        max_age = self.config.catalog.full_refresh_hours * 3600
+        plans: list[tuple[Location, list[str], dict[str, dict[str, str]], set[str], set[str]]] = []
+        k8s_uids = self._kube_uids()
+        # Cluster names first (one delimited listing per location), then every
+        # cluster's skip-scan in one shared pool: the slow part runs side by side.
+        with cf.ThreadPoolExecutor(max(1, min(workers, len(locations)))) as pool:
+            named = {pool.submit(self.store(loc).list_clusters): loc for loc in locations}
+            for fut in cf.as_completed(named):
+                loc = named[fut]
+                try:
+                    names = fut.result()
+                except PgdeckError as exc:
+                    problems.append(SourceProblem(loc.storage.url, str(exc)))
+                    continue
+                last = self.cache.last_keys(loc.id)
+                times = self.cache.listing_times(loc.id)
+                now = time.time()
+                fulls = {n for n in names if full or n not in times or now - times[n][0] > max_age}
+                gone = set(times) - set(names)
+                plans.append((loc, names, last, fulls, gone))
+        tasks = [(loc, name, last, fulls) for loc, names, last, fulls, _ in plans for name in names]
+        results: dict[str, dict[str, list[StoredObject]]] = {loc.id: {} for loc, *_ in plans}
+        failed: dict[str, set[str]] = {loc.id: set() for loc, *_ in plans}
+        total = len(tasks)
+        report(CatalogProgress("storage", 0, total))
+
+        def scan(
+            loc: Location, name: str, last: dict[str, dict[str, str]], fulls: set[str]
+        ) -> list[StoredObject]:
+            if name in fulls:
+                return self.store(loc).list_cluster(name)
+            known = dict(last.get(name, {}))
+            for uid in k8s_uids.get(name, ()):
+                known.setdefault(uid, f"{name}/{uid}/")
+            return self.store(loc).list_cluster(name, known or None)
+
+        with cf.ThreadPoolExecutor(workers) as pool:
+            futures = {
+                pool.submit(scan, loc, name, last, fulls): (loc, name)
+                for loc, name, last, fulls in tasks
+            }
+            for n, fut in enumerate(cf.as_completed(futures), 1):
+                loc, name = futures[fut]
+                try:
+                    results[loc.id][name] = fut.result()
+                except PgdeckError as exc:
+                    failed[loc.id].add(name)
+                    problems.append(
+                        SourceProblem(loc.storage.url, str(exc), fatal_for_source=False)
+                    )
+                if n % 16 == 0 or n == total:
+                    report(CatalogProgress("storage", n, total, name))
+        for loc, _names, _last, fulls, gone in plans:
+            ok = results[loc.id]
+            self.cache.store_listing(loc.id, ok, fulls & set(ok), gone)
+
+    def _kube_uids(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for snap in self._snapshots.values():
+            for obj in snap.postgresqls:
+                md = obj.get("metadata") or {}
+                if md.get("name") and md.get("uid"):
+                    out.setdefault(md["name"], set()).add(md["uid"])
+        return out
+
+    # --- joining ------------------------------------------------------------------------
+    def _build(self, problems: list[SourceProblem], *, from_cache: bool) -> CatalogState:
+        locations = self.locations()
+        entries: list[_Entry] = []
+        by_name: dict[str, list[_Entry]] = {}
+        for snap in self._snapshots.values():
+            cronjobs = {
+                (
+                    (o.get("metadata") or {}).get("namespace", ""),
+                    (o.get("metadata") or {}).get("name", ""),
+                ): o
+                for o in snap.cronjobs
+            }
+            for obj in snap.postgresqls:
+                c = cluster_from_resource(obj, snap.context, snap.operator, cronjobs)
+                e = _Entry(c)
+                entries.append(e)
+                by_name.setdefault(c.name, []).append(e)
+        summaries: dict[tuple[str, str, str], tuple[int, str, int, int]] = {}
+        sizes: dict[tuple[str, str, str], list[int]] = {}
+        storage_only: dict[str, _Entry] = {}
+        for loc in locations:
+            for cluster, uid, count, rel, epoch, size in self.cache.summaries(loc.id):
+                summaries[(loc.id, cluster, uid)] = (count, rel, epoch, size)
+                owner = _owner(by_name.get(cluster, []), uid, loc)
+                if owner is None:
+                    so = storage_only.get(cluster)
+                    if so is None:
+                        so = _Entry(
+                            Cluster(
+                                name=cluster, namespace="", uid=uid, context="", in_kubernetes=False
+                            )
+                        )
+                        storage_only[cluster] = so
+                    owner = so
+                owner.parts.append((loc, uid))
+            for (cluster, uid), s in self.cache.recent_sizes(loc.id, RECENT_SIZES).items():
+                sizes[(loc.id, cluster, uid)] = s
+        out: list[ClusterSummary] = []
+        for e in entries + sorted(storage_only.values(), key=lambda x: x.cluster.name):
+            count = 0
+            newest: tuple[int, str, Location, str, int] | None = None
+            series: list[tuple[int, list[int]]] = []
+            for loc, uid in e.parts:
+                cnt, rel, epoch, size = summaries[(loc.id, e.cluster.name, uid)]
+                count += cnt
+                if newest is None or epoch > newest[0]:
+                    newest = (epoch, rel, loc, uid, size)
+                series.append((epoch, sizes.get((loc.id, e.cluster.name, uid), [])))
+            cluster = e.cluster
+            if not cluster.in_kubernetes and newest is not None:
+                cluster = dataclasses.replace(cluster, uid=newest[3])
+            last = None
+            if newest is not None:
+                epoch, rel, loc, uid, size = newest
+                last = self._backup(
+                    loc, CachedObject(loc.id, rel, cluster.name, uid, epoch, size, None, None)
+                )
+            uids = tuple(
+                uid
+                for _, uid in sorted(
+                    ((summaries[(loc.id, e.cluster.name, uid)][2], uid) for loc, uid in e.parts),
+                    reverse=True,
+                )
+            )
+            recent: list[int] = []
+            for _, s in sorted(series):
+                recent.extend(s)
+            out.append(
+                ClusterSummary(
+                    cluster=cluster,
+                    backups=count,
+                    last_backup=last,
+                    uids=tuple(dict.fromkeys(uids)),
+                    recent_sizes=tuple(recent[-RECENT_SIZES:]),
+                )
+            )
+            e.cluster = cluster
+        self._entries = entries + sorted(storage_only.values(), key=lambda x: x.cluster.name)
+        return CatalogState(
+            clusters=out, problems=problems, from_cache=from_cache, locations=locations
+        )
+
+    def _backup(self, loc: Location, o: CachedObject) -> Backup:
+        store = self.store(loc)
+        return Backup(
+            url=store.url(o.rel),
+            location=loc.storage.url,
+            key=store.full_key(o.rel),
+            cluster=o.cluster,
+            uid=o.uid,
+            time=_utc(o.epoch),
+            size=o.size,
+            storage_class=o.storage_class,
+            etag=o.etag,
+        )
+
+    # --- queries ------------------------------------------------------------------------
+    def find(self, name: str, namespace: str | None = None, context: str | None = None) -> Cluster:
+        matches = [
+            e.cluster
+            for e in self._entries
+            if e.cluster.name == name
+            and (namespace is None or e.cluster.namespace == namespace)
+            and (context is None or e.cluster.context == context)
+        ]
+        if not matches:
+            raise UsageError(
+                f"no cluster named {name!r}"
+                + (f" in namespace {namespace!r}" if namespace else ""),
+                "run `pgdeck clusters` to see the names",
+            )
+        if len(matches) > 1:
+            live = [c for c in matches if c.in_kubernetes]
+            if len(live) == 1:
+                return live[0]
+            where = ", ".join(sorted(f"{c.context}/{c.namespace or '-'}" for c in matches))
+            raise UsageError(f"cluster name {name!r} is ambiguous ({where})", "pass -n NAMESPACE")
+        return matches[0]
+
+    def backups(self, cluster: Cluster, *, with_sse: bool = False) -> list[Backup]:
+        """Every backup of the row ``cluster`` (all its uids), newest first."""
+        entry = next(
+            (
+                e
+                for e in self._entries
+                if e.cluster.key == cluster.key and e.cluster.name == cluster.name
+            ),
+            None,
+        )
+        if entry is None:
+            return []
+        out: list[Backup] = []
+        for loc, uid in entry.parts:
+            for o in self.cache.objects(loc.id, cluster.name):
+                if o.uid == uid:
+                    out.append(self._backup(loc, o))
+        out.sort(key=lambda b: (b.time, b.key), reverse=True)
+        if with_sse:
+            out = self.with_sse(out)
+        return out
+
+    def with_sse(self, backups: list[Backup]) -> list[Backup]:
+        """Fill ``sse`` from HEADs, in parallel and cached (objects never change)."""
+        by_loc: dict[str, list[Backup]] = {}
+        for b in backups:
+            by_loc.setdefault(b.location, []).append(b)
+        known: dict[str, str] = {}
+        for loc in self.locations():
+            items = by_loc.get(loc.storage.url, [])
+            if not items:
+                continue
+            rels = {b.url: _rel(loc, b) for b in items}
+            cached = self.cache.sse(loc.id, rels.values())
+            missing = [r for r in rels.values() if r not in cached]
+            store = self.store(loc)
+            fresh: dict[str, str] = {}
+            with cf.ThreadPoolExecutor(self.config.catalog.workers) as pool:
+                for rel, head in zip(missing, pool.map(store.head, missing), strict=True):
+                    fresh[rel] = head.sse
+            self.cache.store_sse(loc.id, fresh)
+            cached.update(fresh)
+            for b in items:
+                known[b.url] = cached.get(rels[b.url], "")
+        return [dataclasses.replace(b, sse=known.get(b.url, b.sse)) for b in backups]
+
+    def jobs(self, cluster: Cluster) -> list[JobRun]:
+        """The Jobs of the cluster's backup CronJob that Kubernetes still keeps, newest first."""
+        snap = self._snapshots.get(cluster.context)
+        if snap is None or not cluster.in_kubernetes:
+            return []
+        label = (snap.operator.cluster_name_label if snap.operator else None) or "cluster-name"
+        runs = []
+        for obj in snap.jobs:
+            md = obj.get("metadata") or {}
+            if md.get("namespace") != cluster.namespace:
+                continue
+            if (md.get("labels") or {}).get(label) != cluster.name:
+                continue
+            runs.append(job_run(obj, snap.context, snap.pods, label))
+        epoch0 = _utc(0)
+        return sorted(runs, key=lambda r: r.started or epoch0, reverse=True)
+
+    def read_log(
+        self, context: str, namespace: str, pod: str, *, follow: bool = False
+    ) -> Iterator[str]:
+        for source in self.kube_sources:
+            if source.context == context:
+                return source.read_log(namespace, pod, follow=follow)
+        raise UsageError(f"no Kubernetes source for context {context!r}")
+
+
+def _owner(candidates: list[_Entry], uid: str, loc: Location) -> _Entry | None:
+    """Which Kubernetes cluster owns backups under (name, uid) in this location."""
+    scoped = [e for e in candidates if loc.context is None or loc.context == e.cluster.context]
+    for e in scoped:
+        if e.cluster.uid == uid:
+            return e
+    # A cluster deleted and created again under the same name writes under a new uid;
+    # the old uid's backups are still its history, when the name is unambiguous.
+    live_uids = {e.cluster.uid for e in scoped}
+    if len(scoped) == 1 and uid not in live_uids:
+        return scoped[0]
+    return None
+
+
+def _rel(loc: Location, b: Backup) -> str:
+    # Keys end in <cluster>/<uid>/logical_backups/<epoch>.sql.gz whatever the prefix.
+    return "/".join(b.key.split("/")[-4:])
+
+
+def _utc(epoch: int) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _safe_snapshot(source: KubeSource) -> KubeSnapshot:
+    try:
+        return source.snapshot()
+    except PgdeckError as exc:
+        snap = KubeSnapshot(context=source.context, reachable=False)
+        snap.problems.append(SourceProblem(f"kubernetes {source.context}", str(exc)))
+        return snap
+
+
+def location_from_operator(settings: OperatorSettings | None, context: str) -> Location | None:
+    if settings is None or not settings.bucket:
+        return None
+    prefix = (settings.prefix if settings.prefix is not None else DEFAULT_S3_PREFIX).strip("/")
+    url = f"s3://{settings.bucket}/{prefix}".rstrip("/")
+    return Location(
+        StorageLocation(
+            url=url, endpoint_url=settings.endpoint or None, region=settings.region or None
+        ),
+        context=context,
+        origin=settings.source,
+    )
+
+
+def _snapshot_to_json(snap: KubeSnapshot) -> dict[str, Any]:
+    return {
+        "postgresqls": snap.postgresqls,
+        "cronjobs": snap.cronjobs,
+        "jobs": snap.jobs,
+        "pods": snap.pods,
+        "operator": dataclasses.asdict(snap.operator) if snap.operator else None,
+    }
+
+
+def _snapshot_from_json(context: str, data: dict[str, Any]) -> KubeSnapshot:
+    op = data.get("operator")
+    return KubeSnapshot(
+        context=context,
+        postgresqls=data.get("postgresqls", []),
+        cronjobs=data.get("cronjobs", []),
+        jobs=data.get("jobs", []),
+        pods=data.get("pods", []),
+        operator=OperatorSettings(**op) if op else None,
+    )

@@ -1,0 +1,279 @@
+"""The configuration file, parsed once into typed objects.
+
+``config.example.yaml`` at the project's root is the contract: every key it shows is
+read here, and any other key is an error naming the file and the key's path. Secrets are
+never kept here (credentials come from the AWS chain and the kubeconfig).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from platformdirs import user_cache_dir, user_config_dir, user_data_dir
+
+from services.errors import ConfigError
+
+ENV_CONFIG = "PGDECK_CONFIG"
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesConfig:
+    kubeconfig: Path | None = None  # None: $KUBECONFIG, ~/.kube/config, or in-cluster
+    contexts: tuple[str, ...] = ()  # empty: the current context
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    manifests: Path | None = None  # a directory of YAML instead of a live API
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StorageLocation:
+    url: str  # s3://bucket/prefix or file:///path/prefix
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    addressing_style: str | None = None  # "path" or "virtual"; None: boto3 decides
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme
+
+    @property
+    def bucket(self) -> str:
+        return urlsplit(self.url).netloc
+
+    @property
+    def prefix(self) -> str:
+        parts = urlsplit(self.url)
+        if parts.scheme == "file":
+            return ""
+        return parts.path.strip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogConfig:
+    workers: int = 16  # parallel listings against object storage
+    full_refresh_hours: float = 6.0  # an incremental refresh cannot see deletions
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None  # None when no file was found: defaults only
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
+    storage: tuple[StorageLocation, ...] = ()  # empty: discovered from the operator
+    archive: Path = field(default_factory=lambda: Path(user_data_dir("pgdeck")) / "archive")
+    cache: Path = field(default_factory=lambda: Path(user_cache_dir("pgdeck")))
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+
+
+def find_config_file(explicit: str | None) -> Path | None:
+    """``--config FILE``, then ``$PGDECK_CONFIG``, then the user's XDG config dir."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found", "check the --config path")
+        return path
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"config file {path} (from ${ENV_CONFIG}) not found",
+                f"fix or unset ${ENV_CONFIG}",
+            )
+        return path
+    path = Path(user_config_dir("pgdeck")) / "config.yaml"
+    return path if path.is_file() else None
+
+
+def load_config(explicit: str | None = None) -> Config:
+    path = find_config_file(explicit)
+    if path is None:
+        return Config(path=None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
+    if data is None:
+        data = {}
+    return _Reader(path).config(data)
+
+
+class _Reader:
+    """Walks the parsed YAML, checking each key against the schema as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.parent
+
+    def fail(self, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {where}: {message}", "see config.example.yaml")
+
+    def mapping(self, value: Any, where: str, allowed: set[str]) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where or "top level", f"expected a mapping, got {_kind(value)}")
+        for key in value:
+            if not isinstance(key, str) or key not in allowed:
+                known = ", ".join(sorted(allowed))
+                raise self.fail(_join(where, str(key)), f"unknown key (known: {known})")
+        return value
+
+    def string(self, value: Any, where: str, *, optional: bool = True) -> str | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or (not optional and not value):
+            raise self.fail(where, f"expected a string, got {_kind(value)}")
+        return value
+
+    def strings(self, value: Any, where: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.fail(where, f"expected a list of strings, got {_kind(value)}")
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise self.fail(f"{where}[{i}]", f"expected a string, got {_kind(item)}")
+        return tuple(value)
+
+    def a_path(self, value: Any, where: str) -> Path | None:
+        text = self.string(value, where)
+        if text is None:
+            return None
+        path = Path(os.path.expandvars(text)).expanduser()
+        return path if path.is_absolute() else (self.base / path)
+
+    def number(self, value: Any, where: str, convert: Callable[[Any], Any], low: float) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(where, f"expected a number, got {_kind(value)}")
+        if value < low:
+            raise self.fail(where, f"must be at least {low}")
+        return convert(value)
+
+    def config(self, data: Any) -> Config:
+        top = self.mapping(data, "", {"kubernetes", "storage", "archive", "cache", "catalog"})
+        defaults = Config(path=self.path)
+        return Config(
+            path=self.path,
+            kubernetes=self.kubernetes(top.get("kubernetes")),
+            storage=self.storage(top.get("storage")),
+            archive=self.a_path(top.get("archive"), "archive") or defaults.archive,
+            cache=self.a_path(top.get("cache"), "cache") or defaults.cache,
+            catalog=self.catalog(top.get("catalog")),
+        )
+
+    def kubernetes(self, value: Any) -> KubernetesConfig:
+        if value is None:
+            return KubernetesConfig()
+        if value is False:
+            return KubernetesConfig(enabled=False)
+        where = "kubernetes"
+        m = self.mapping(
+            value, where, {"kubeconfig", "contexts", "namespaces", "manifests", "enabled"}
+        )
+        enabled = m.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise self.fail(f"{where}.enabled", f"expected true or false, got {_kind(enabled)}")
+        manifests = self.a_path(m.get("manifests"), f"{where}.manifests")
+        if manifests is not None and not manifests.is_dir():
+            raise self.fail(f"{where}.manifests", f"{manifests} is not a directory")
+        return KubernetesConfig(
+            kubeconfig=self.a_path(m.get("kubeconfig"), f"{where}.kubeconfig"),
+            contexts=self.strings(m.get("contexts"), f"{where}.contexts"),
+            namespaces=self.strings(m.get("namespaces"), f"{where}.namespaces"),
+            manifests=manifests,
+            enabled=enabled,
+        )
+
+    def storage(self, value: Any) -> tuple[StorageLocation, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.fail("storage", f"expected a list of locations, got {_kind(value)}")
+        locations = []
+        for i, item in enumerate(value):
+            where = f"storage[{i}]"
+            m = self.mapping(
+                item, where, {"url", "endpoint_url", "region", "profile", "addressing_style"}
+            )
+            url = self.string(m.get("url"), f"{where}.url", optional=False)
+            assert url is not None
+            url = self.location_url(url, f"{where}.url")
+            style = self.string(m.get("addressing_style"), f"{where}.addressing_style")
+            if style not in (None, "path", "virtual"):
+                raise self.fail(f"{where}.addressing_style", "expected path or virtual")
+            endpoint = self.string(m.get("endpoint_url"), f"{where}.endpoint_url")
+            if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+                raise self.fail(f"{where}.endpoint_url", "expected an http:// or https:// URL")
+            locations.append(
+                StorageLocation(
+                    url=url,
+                    endpoint_url=endpoint,
+                    region=self.string(m.get("region"), f"{where}.region"),
+                    profile=self.string(m.get("profile"), f"{where}.profile"),
+                    addressing_style=style,
+                )
+            )
+        return tuple(locations)
+
+    def location_url(self, url: str, where: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme == "s3":
+            if len(parts.netloc) < 3:
+                raise self.fail(where, f"{url!r} has no bucket (expected s3://bucket/prefix)")
+            return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
+        if parts.scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                raise self.fail(where, f"{url!r}: file URLs take an absolute path (file:///...)")
+            path = Path(os.path.expandvars(parts.path)).expanduser()
+            return "file://" + str(path).rstrip("/")
+        raise self.fail(where, f"{url!r}: expected s3://bucket/prefix or file:///path")
+
+    def catalog(self, value: Any) -> CatalogConfig:
+        if value is None:
+            return CatalogConfig()
+        m = self.mapping(value, "catalog", {"workers", "full_refresh_hours"})
+        d = CatalogConfig()
+        return CatalogConfig(
+            workers=self.number(m.get("workers", d.workers), "catalog.workers", int, 1),
+            full_refresh_hours=self.number(
+                m.get("full_refresh_hours", d.full_refresh_hours),
+                "catalog.full_refresh_hours",
+                float,
+                0,
+            ),
+        )
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,320 @@
+"""Object storage holding the operator's logical backups: S3 (or compatible) and file://.
+
+A store lists the backups under one location without reading anything else: it finds
+cluster names with one delimited listing, then walks each cluster's prefix with a
+*skip-scan*: keys sort as ``<uid>/logical_backups/<epoch>.sql.gz``, so whenever the
+listing strays into another subtree (WAL, basebackups) or into objects already known,
+the next request jumps past them with ``StartAfter`` instead of paging through them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from services.config import StorageLocation
+from services.errors import ConfigError, StorageError
+from services.operator import BACKUP_DIR, parse_backup_key
+
+_BACKUPS = BACKUP_DIR + "/"
+# One past "/" in byte order: StartAfter "<uid>0" lands after every key under "<uid>/".
+_PAST_SUBTREE = chr(ord("/") + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """A backup object as a listing shows it (relative key: ``<cluster>/<uid>/...``)."""
+
+    relative_key: str
+    size: int
+    storage_class: str | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectHead:
+    size: int
+    sse: str  # "" when the object is stored without server-side encryption
+    etag: str | None
+    last_modified: datetime | None
+
+
+class BackupStore(Protocol):
+    location: StorageLocation
+
+    def list_clusters(self) -> list[str]: ...
+
+    def list_cluster(
+        self, cluster: str, known: Mapping[str, str] | None = None
+    ) -> list[StoredObject]: ...
+
+    def head(self, relative_key: str) -> ObjectHead: ...
+
+    def url(self, relative_key: str) -> str: ...
+
+    def full_key(self, relative_key: str) -> str: ...
+
+
+def open_store(location: StorageLocation, workers: int = 16) -> BackupStore:
+    if location.scheme == "s3":
+        return S3Store(location, workers=workers)
+    if location.scheme == "file":
+        return FileStore(location)
+    raise ConfigError(f"storage url {location.url!r}: unsupported scheme")
+
+
+def _is_backup(rel_in_cluster: str) -> bool:
+    uid, _, rest = rel_in_cluster.partition("/")
+    return bool(uid) and rest.startswith(_BACKUPS)
+
+
+class S3Store:
+    """A location in S3 or S3-compatible storage, read with the user's own credentials."""
+
+    def __init__(self, location: StorageLocation, workers: int = 16, client: Any = None) -> None:
+        self.location = location
+        self.bucket = location.bucket
+        self.prefix = location.prefix + "/" if location.prefix else ""
+        self._client = client
+        self._workers = workers
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        # Built lazily and once: boto3 clients are thread-safe, sessions are not.
+        with self._lock:
+            if self._client is None:
+                self._client = make_s3_client(self.location, self._workers)
+            return self._client
+
+    def url(self, relative_key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{relative_key}"
+
+    def full_key(self, relative_key: str) -> str:
+        return self.prefix + relative_key
+
+    def list_clusters(self) -> list[str]:
+        names: list[str] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "Delimiter": "/"}
+        while True:
+            page = self._call("list_objects_v2", **kwargs)
+            for cp in page.get("CommonPrefixes", ()):
+                name = cp["Prefix"][len(self.prefix) :].rstrip("/")
+                if name:
+                    names.append(name)
+            if not page.get("IsTruncated"):
+                return names
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def list_cluster(
+        self, cluster: str, known: Mapping[str, str] | None = None
+    ) -> list[StoredObject]:
+        """Backups under ``<prefix>/<cluster>/``; with ``known`` (uid -> newest known
+        relative key), only objects after those keys and under uids not yet known."""
+        base = f"{self.prefix}{cluster}/"
+        known_full = {uid: self.prefix + key for uid, key in (known or {}).items()}
+        found: list[StoredObject] = []
+        start: str | None = None
+        if known_full:
+            first = min(known_full)
+            start = known_full[first]
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base}
+            if token:
+                kwargs["ContinuationToken"] = token
+            elif start:
+                kwargs["StartAfter"] = start
+            page = self._call("list_objects_v2", **kwargs)
+            jump: str | None = None
+            for obj in page.get("Contents", ()):
+                key: str = obj["Key"]
+                rel = key[len(base) :]
+                uid, _, rest = rel.partition("/")
+                if not rest.startswith(_BACKUPS):
+                    # Another subtree of this uid: jump to its backups or past it.
+                    if rest < _BACKUPS:
+                        jump = f"{base}{uid}/{_BACKUPS}"
+                    else:
+                        jump = f"{base}{uid}{_PAST_SUBTREE}"
+                    break
+                last = known_full.get(uid)
+                if last is not None and key <= last:
+                    jump = last  # already known: skip to what is new under this uid
+                    break
+                found.append(
+                    StoredObject(
+                        relative_key=key[len(self.prefix) :],
+                        size=int(obj.get("Size", 0)),
+                        storage_class=obj.get("StorageClass"),
+                        etag=(obj.get("ETag") or "").strip('"') or None,
+                    )
+                )
+            if jump is not None:
+                if jump <= (start or ""):  # never loop on the same key
+                    jump = f"{base}{uid}{_PAST_SUBTREE}"
+                start, token = jump, None
+                continue
+            if not page.get("IsTruncated"):
+                return found
+            token = page["NextContinuationToken"]
+
+    def head(self, relative_key: str) -> ObjectHead:
+        r = self._call("head_object", Bucket=self.bucket, Key=self.prefix + relative_key)
+        return ObjectHead(
+            size=int(r.get("ContentLength", 0)),
+            sse=r.get("ServerSideEncryption") or "",
+            etag=(r.get("ETag") or "").strip('"') or None,
+            last_modified=r.get("LastModified"),
+        )
+
+    def _call(self, op: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, op)(**kwargs)
+        except Exception as exc:  # botocore raises many unrelated classes
+            raise s3_error(exc, self.location, kwargs.get("Key")) from exc
+
+
+def make_s3_client(location: StorageLocation, workers: int = 16) -> Any:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    try:
+        session = boto3.session.Session(profile_name=location.profile)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigError(
+            f"storage {location.url}: AWS profile {location.profile!r} not found",
+            "fix storage[].profile or your ~/.aws/config",
+        ) from exc
+    s3_options: dict[str, Any] = {}
+    if location.addressing_style:
+        s3_options["addressing_style"] = location.addressing_style
+    cfg = botocore.config.Config(
+        # botocore's standard retry mode: exponential backoff with jitter on throttling
+        # and transient errors, shared by every call (no hand-written retry loop).
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=max(10, workers),
+        s3=s3_options or None,
+    )
+    return session.client(
+        "s3",
+        endpoint_url=location.endpoint_url,
+        region_name=location.region,
+        config=cfg,
+    )
+
+
+def s3_error(exc: Exception, location: StorageLocation, key: str | None = None) -> Exception:
+    """One clear line for what boto3 raised, never with a credential in it."""
+    import botocore.exceptions as bx
+
+    where = f"s3://{location.bucket}/{key}" if key else location.url
+    if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+        return StorageError(
+            f"{where}: no AWS credentials found",
+            "set AWS_PROFILE, storage[].profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+        endpoint = location.endpoint_url or "the S3 endpoint"
+        return StorageError(
+            f"{where}: cannot reach {endpoint}", "check storage[].endpoint_url and the network"
+        )
+    if isinstance(exc, bx.ReadTimeoutError):
+        return StorageError(f"{where}: the storage endpoint stopped answering", "try again")
+    if isinstance(exc, bx.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket":
+            return StorageError(
+                f"{where}: bucket {location.bucket!r} does not exist",
+                "check the bucket name in storage[].url or the operator's logical_backup_s3_bucket",
+            )
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"):
+            return StorageError(
+                f"{where}: the storage rejected your AWS credentials ({code})",
+                "check the access key, secret and profile in use",
+            )
+        if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
+            return StorageError(
+                f"{where}: access denied",
+                "your credentials need s3:ListBucket and s3:GetObject on this bucket",
+            )
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+            return StorageError(f"{where}: object not found", "refresh the catalog")
+        return StorageError(f"{where}: storage error {code or status}: {err.get('Message', '')}")
+    if isinstance(exc, bx.BotoCoreError):
+        return StorageError(f"{where}: {exc}")
+    return exc
+
+
+class FileStore:
+    """A local copy of the same layout (``file:///srv/backups/spilo``)."""
+
+    def __init__(self, location: StorageLocation) -> None:
+        self.location = location
+        self.root = Path(location.url.removeprefix("file://"))
+
+    def url(self, relative_key: str) -> str:
+        return "file://" + str(self.root / relative_key)
+
+    def full_key(self, relative_key: str) -> str:
+        return str(self.root / relative_key)
+
+    def list_clusters(self) -> list[str]:
+        if not self.root.is_dir():
+            raise StorageError(
+                f"{self.location.url}: no such directory", "check storage[].url in the config"
+            )
+        return sorted(e.name for e in os.scandir(self.root) if e.is_dir())
+
+    def list_cluster(
+        self, cluster: str, known: Mapping[str, str] | None = None
+    ) -> list[StoredObject]:
+        found = []
+        cdir = self.root / cluster
+        try:
+            uids = sorted(e.name for e in os.scandir(cdir) if e.is_dir())
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StorageError(f"{self.url(cluster)}: cannot be read ({exc.strerror})") from exc
+        for uid in uids:
+            last = (known or {}).get(uid)
+            for name, size in _scan_backups(cdir / uid / BACKUP_DIR):
+                rel = f"{cluster}/{uid}/{BACKUP_DIR}/{name}"
+                if last is not None and rel <= last:
+                    continue
+                if parse_backup_key(rel) is not None:
+                    found.append(StoredObject(relative_key=rel, size=size))
+        return found
+
+    def head(self, relative_key: str) -> ObjectHead:
+        try:
+            st = (self.root / relative_key).stat()
+        except FileNotFoundError as exc:
+            raise StorageError(f"{self.url(relative_key)}: object not found") from exc
+        return ObjectHead(
+            size=st.st_size,
+            sse="",
+            etag=None,
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
+
+
+def _scan_backups(directory: Path) -> Iterator[tuple[str, int]]:
+    try:
+        entries: Iterable[os.DirEntry[str]] = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        return
+    for e in entries:
+        if e.is_file():
+            yield e.name, e.stat().st_size

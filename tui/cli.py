@@ -1,0 +1,395 @@
+"""The headless command line: ``pgdeck clusters``, ``backups``, ``jobs``, ``logs``, ``demo``.
+
+``--json`` prints JSON alone on stdout; messages and progress go to stderr. Exit 0 when
+all went well, 1 when a source failed (what could be read is still printed), 2 for
+usage and configuration errors. No traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from services.catalog import Catalog, CatalogProgress, CatalogState
+from services.config import Config, load_config
+from services.errors import ConfigError, PgdeckError
+from tui import present
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own exit status is 2 already
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"pgdeck: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # The global options are accepted before and after the subcommand; the subcommand's
+    # copy defaults to SUPPRESS so it never overwrites a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $PGDECK_CONFIG, then the XDG config dir)",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks and debug logs",
+    )
+    top = argparse.ArgumentParser(add_help=False)
+    top.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration file (default: $PGDECK_CONFIG, then the XDG config dir)",
+    )
+    top.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    refresh = argparse.ArgumentParser(add_help=False)
+    group = refresh.add_mutually_exclusive_group()
+    group.add_argument(
+        "--cached", action="store_true", help="answer from the local cache only, without network"
+    )
+    group.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="list storage completely instead of only what is new",
+    )
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+    p = _Parser(
+        prog="pgdeck",
+        description="Backups of Zalando Postgres Operator clusters: browse, verify, restore.",
+        parents=[top],
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser(
+        "clusters", parents=[common, refresh, out], help="list clusters from Kubernetes and storage"
+    )
+
+    b = sub.add_parser(
+        "backups",
+        parents=[common, refresh, out],
+        help="list the backups of one cluster, newest first",
+    )
+    b.add_argument("cluster", help="cluster name")
+    b.add_argument("-n", "--namespace", help="namespace, when the name is in several")
+    b.add_argument("--context", help="Kubernetes context, when the name is in several")
+    b.add_argument(
+        "--sse",
+        action="store_true",
+        help="ask storage for each object's server-side encryption (HEAD)",
+    )
+    b.add_argument("--limit", type=int, metavar="N", help="only the newest N backups")
+
+    j = sub.add_parser(
+        "jobs",
+        parents=[common, refresh, out],
+        help="the backup CronJob and the Jobs Kubernetes still keeps",
+    )
+    j.add_argument("cluster")
+    j.add_argument("-n", "--namespace")
+    j.add_argument("--context")
+
+    lg = sub.add_parser(
+        "logs",
+        parents=[common, refresh],
+        help="the log of a backup job's pod (the newest job by default)",
+    )
+    lg.add_argument("cluster")
+    lg.add_argument("job", nargs="?", help="job name (default: the newest)")
+    lg.add_argument("-n", "--namespace")
+    lg.add_argument("--context")
+    lg.add_argument("-f", "--follow", action="store_true", help="follow the log while the job runs")
+
+    d = sub.add_parser("demo", parents=[common], help="build the demo sandbox and show its catalog")
+    d.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="build the sandbox (once) and print its config path",
+    )
+    d.add_argument("--rebuild", action="store_true", help="build the sandbox again from scratch")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr)
+    if not args.debug:
+        for noisy in ("botocore", "urllib3", "kubernetes", "boto3"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    try:
+        return COMMANDS[args.command](args)
+    except PgdeckError as exc:
+        if args.debug:
+            raise
+        _err(f"pgdeck: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("pgdeck: interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --- the catalog, loaded as asked ---------------------------------------------------------
+def open_catalog(
+    args: argparse.Namespace, config: Config | None = None
+) -> tuple[Catalog, CatalogState]:
+    config = config or load_config(args.config)
+    if config.path is None and not config.storage:
+        from services.kube import _in_cluster, _kubeconfig_path
+
+        if _kubeconfig_path(config.kubernetes) is None and not _in_cluster():
+            raise ConfigError(
+                "nothing to read: no configuration file, no kubeconfig and no storage",
+                "pass --config FILE (see config.example.yaml) or try `pgdeck demo`",
+            )
+    catalog = Catalog(config)
+    if getattr(args, "cached", False):
+        state = catalog.load_cached()
+    else:
+        with _Progress(sys.stderr) as progress:
+            state = catalog.refresh(full=getattr(args, "full_refresh", False), progress=progress)
+    for p in state.problems:
+        _err(
+            f"pgdeck: warning: {p.source}: {p.message}"
+            if not p.fatal_for_source
+            else f"pgdeck: {p.message}"
+            if p.message.startswith(p.source)
+            else f"pgdeck: {p.source}: {p.message}"
+        )
+    return catalog, state
+
+
+def _status(state: CatalogState) -> int:
+    return EXIT_PROBLEMS if any(p.fatal_for_source for p in state.problems) else EXIT_OK
+
+
+class _Progress:
+    """A transient progress line on a terminal; silence otherwise (logs stay clean)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self._rich: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Callable[[CatalogProgress], None]:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._rich = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(file=self.stream),
+                transient=True,
+            )
+            self._rich.start()
+            self._task = self._rich.add_task("reading", total=None)
+        return self.update
+
+    def update(self, p: CatalogProgress) -> None:
+        if self._rich is not None:
+            label = {"kubernetes": "Kubernetes", "storage": "listing backups"}.get(p.stage, p.stage)
+            self._rich.update(
+                self._task, description=label, completed=p.done, total=p.total or None
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+
+
+# --- commands -------------------------------------------------------------------------------
+def cmd_clusters(args: argparse.Namespace) -> int:
+    _, state = open_catalog(args)
+    if args.json:
+        _print_json([present.cluster_json(s) for s in state.clusters])
+        return _status(state)
+    rows = []
+    for s in state.clusters:
+        c = s.cluster
+        last = s.last_backup
+        rows.append(
+            [
+                c.namespace or "-",
+                c.name,
+                (c.status or "-") if c.in_kubernetes else "storage-only",
+                ("on " + (c.schedule or ""))
+                if c.logical_backup
+                else ("off" if c.in_kubernetes else "-"),
+                str(s.backups),
+                present.age(last.time) if last else "never",
+                present.size(last.size) if last else "-",
+                c.uid[:8] if c.uid else "-",
+            ]
+        )
+    _table(
+        ["NAMESPACE", "NAME", "STATUS", "BACKUPS JOB", "BACKUPS", "LAST BACKUP", "SIZE", "UID"],
+        rows,
+    )
+    if not state.clusters:
+        _err("pgdeck: no clusters found")
+    return _status(state)
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    catalog, state = open_catalog(args)
+    cluster = catalog.find(args.cluster, args.namespace, args.context)
+    backups = catalog.backups(cluster)
+    if args.limit is not None:
+        backups = backups[: max(0, args.limit)]
+    if args.sse:
+        backups = catalog.with_sse(backups)
+    if args.json:
+        _print_json([present.backup_json(b) for b in backups])
+        return _status(state)
+    rows = [
+        [present.iso(b.time) or "", present.age(b.time), present.size(b.size), b.uid[:8]]
+        + ([b.sse or "none"] if args.sse else [])
+        + [b.url]
+        for b in backups
+    ]
+    _table(["TIME (UTC)", "AGE", "SIZE", "UID"] + (["SSE"] if args.sse else []) + ["URL"], rows)
+    if not backups:
+        _err(f"pgdeck: no backups of {cluster.name} in storage")
+    return _status(state)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    catalog, state = open_catalog(args)
+    cluster = catalog.find(args.cluster, args.namespace, args.context)
+    jobs = catalog.jobs(cluster)
+    if args.json:
+        _print_json(
+            {
+                "cronjob": present.cronjob_json(cluster.cronjob),
+                "jobs": [present.job_json(j) for j in jobs],
+            }
+        )
+        return _status(state)
+    cj = cluster.cronjob
+    if cj is None:
+        _err(
+            f"pgdeck: {cluster.name}: no logical-backup CronJob"
+            + ("" if cluster.logical_backup else " (logical backups are off)")
+        )
+    else:
+        print(
+            f"CronJob {cj.namespace}/{cj.name}  schedule {cj.schedule!r}{'  SUSPENDED' if cj.suspended else ''}"
+        )
+        print(
+            f"  last schedule {present.iso(cj.last_schedule) or '-'}  last success {present.iso(cj.last_successful) or '-'}  active {cj.active}"
+        )
+    rows = [
+        [
+            j.name,
+            j.status,
+            present.iso(j.started) or "-",
+            present.iso(j.finished) or "-",
+            j.reason or "",
+            ", ".join(p.name for p in j.pods),
+        ]
+        for j in jobs
+    ]
+    _table(["JOB", "STATUS", "STARTED", "FINISHED", "REASON", "PODS"], rows)
+    return _status(state)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from services.errors import UsageError
+
+    catalog, _ = open_catalog(args)
+    cluster = catalog.find(args.cluster, args.namespace, args.context)
+    jobs = catalog.jobs(cluster)
+    if args.job:
+        jobs = [j for j in jobs if j.name == args.job]
+        if not jobs:
+            raise UsageError(
+                f"no job {args.job!r} kept for {cluster.name}", f"see `pgdeck jobs {cluster.name}`"
+            )
+    if not jobs or not jobs[0].pods:
+        raise UsageError(
+            f"{cluster.name}: no backup job pods kept by Kubernetes",
+            "jobs are deleted after their TTL",
+        )
+    pod = jobs[0].pods[-1]
+    for line in catalog.read_log(cluster.context, pod.namespace, pod.name, follow=args.follow):
+        sys.stdout.write(line + "\n")
+        if args.follow:
+            sys.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from platformdirs import user_cache_dir
+
+    from services.demo import prepare_sandbox
+
+    root = Path(user_cache_dir("pgdeck")) / "demo"
+    sandbox = prepare_sandbox(
+        root, rebuild=args.rebuild, progress=lambda line: _err(f"demo: {line}")
+    )
+    if args.prepare_only:
+        print(sandbox.config_path)
+        return EXIT_OK
+    _err(f"demo: sandbox config {sandbox.config_path}")
+    args.config = str(sandbox.config_path)
+    args.json = False
+    args.cached = False
+    args.full_refresh = False
+    code = cmd_clusters(args)
+    _err(f"try: pgdeck --config {sandbox.config_path} backups acid-orders")
+    return code
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "clusters": cmd_clusters,
+    "backups": cmd_backups,
+    "jobs": cmd_jobs,
+    "logs": cmd_logs,
+    "demo": cmd_demo,
+}
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [len(h) for h in headers]
+    for r in rows:
+        widths = [max(w, len(str(c))) for w, c in zip(widths, r, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(fmt.format(*headers).rstrip())
+    for r in rows:
+        print(fmt.format(*r).rstrip())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Reusable Textual widgets fed plain data; they never import ``services``."""
