@@ -185,9 +185,10 @@ class BackupCache:
         """(cluster, uid, count, newest rel, newest epoch, newest size) per cluster and uid."""
         with self._lock:
             return self._db.execute(
-                "SELECT cluster, uid, count(*), max(rel), max(epoch), "
-                "(SELECT size FROM objects o2 WHERE o2.location=o.location AND o2.rel=max(o.rel)) "
-                "FROM objects o WHERE location=? GROUP BY cluster, uid",
+                # SQLite takes the bare columns (epoch, size) from the row holding max(rel);
+                # under one uid the newest key is the largest.
+                "SELECT cluster, uid, count(*), max(rel), epoch, size "
+                "FROM objects WHERE location=? GROUP BY cluster, uid",
                 (location,),
             ).fetchall()
 

@@ -171,20 +171,24 @@ class LiveSource:
             snap.reachable = False
             snap.problems.append(SourceProblem(f"kubernetes {self.context}", str(exc)))
             return snap
+        snap.operator = self._operator_settings(snap, custom, core, namespaces)
+        # The CronJob carries the cluster's labels (application: spilo by default, and
+        # configurable); only its pod template adds application: spilo-logical-backup,
+        # which the Jobs and pods inherit. So CronJobs are found by the cluster-name label.
+        label = (snap.operator.cluster_name_label if snap.operator else None) or "cluster-name"
         for ns in namespaces:
-            for kind, target, fetch in (
-                ("cronjobs", snap.cronjobs, self._fetcher(batch, "cron_job", ns)),
-                ("jobs", snap.jobs, self._fetcher(batch, "job", ns)),
-                ("pods", snap.pods, self._fetcher(core, "pod", ns)),
+            for kind, target, fetch, selector in (
+                ("cronjobs", snap.cronjobs, self._fetcher(batch, "cron_job", ns), label),
+                ("jobs", snap.jobs, self._fetcher(batch, "job", ns), BACKUP_SELECTOR),
+                ("pods", snap.pods, self._fetcher(core, "pod", ns), BACKUP_SELECTOR),
             ):
                 try:
-                    target.extend(fetch(label_selector=BACKUP_SELECTOR))
+                    target.extend(fetch(label_selector=selector))
                 except Exception as exc:
                     err = self._error(exc, f"list {kind}" + (f" in {ns}" if ns else ""))
                     snap.problems.append(
                         SourceProblem(f"kubernetes {self.context}", str(err), False)
                     )
-        snap.operator = self._operator_settings(snap, custom, core, namespaces)
         return snap
 
     def _fetcher(self, api: Any, kind: str, ns: str | None) -> Callable[..., list[dict[str, Any]]]:
@@ -444,7 +448,7 @@ class ManifestSource:
                 backup_obj = labels.get("application") == BACKUP_APPLICATION_LABEL
                 if kind == "postgresql":
                     snap.postgresqls.append(obj)
-                elif kind == "CronJob" and backup_obj:
+                elif kind == "CronJob":  # matched to clusters by name later
                     snap.cronjobs.append(obj)
                 elif kind == "Job" and backup_obj:
                     snap.jobs.append(obj)

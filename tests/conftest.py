@@ -19,7 +19,13 @@ import yaml
 # Snapshots and colour output must not depend on the developer's terminal.
 os.environ.pop("NO_COLOR", None)
 # Fake credentials for the test server; the user's real ones must never be used here.
-for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "KUBECONFIG", "PGDECK_CONFIG"):
+for var in (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "KUBECONFIG",
+    "PGDECK_CONFIG",
+):
     os.environ.pop(var, None)
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
@@ -83,3 +89,30 @@ def moto_auth(endpoint: str, enforce: bool) -> None:
 def write_config(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def kube_server() -> Iterator[Any]:
+    from tests.fakekube import FakeKube
+
+    server = FakeKube().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kube(kube_server: Any) -> Iterator[Any]:
+    """The session's Kubernetes API, emptied and fully allowed for each test."""
+    kube_server.clear()
+    kube_server.allow_all()
+    kube_server.requests.clear()
+    yield kube_server
+    kube_server.clear()
+    kube_server.allow_all()
+
+
+@pytest.fixture
+def kubeconfig(tmp_path: Path, kube: Any) -> Path:
+    from tests.fakekube import write_kubeconfig
+
+    return write_kubeconfig(tmp_path / "kubeconfig", {"test": kube}, namespace="shop")

@@ -59,7 +59,9 @@ def test_malformed_yaml_says_where(tmp_path: Path) -> None:
         load_config(str(path))
 
 
-def test_cli_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_bad_config_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("storage:\n  - url: s3://bucket/spilo\n    endpoint: http://x\n")
     assert main(["--config", str(path), "clusters"]) == 2
@@ -69,7 +71,9 @@ def test_cli_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
     assert "Traceback" not in err[0]
 
 
-def test_config_option_after_the_subcommand_works_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_option_after_the_subcommand_works_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("nope: 1\n")
     assert main(["clusters", "--config", str(path)]) == 2

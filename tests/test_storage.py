@@ -15,7 +15,9 @@ UID_B = "6f1c2d34-0000-4000-8000-00000000000b"
 
 
 def store(endpoint: str, bucket: str, prefix: str = "spilo") -> S3Store:
-    return S3Store(StorageLocation(url=f"s3://{bucket}/{prefix}".rstrip("/"), endpoint_url=endpoint))
+    return S3Store(
+        StorageLocation(url=f"s3://{bucket}/{prefix}".rstrip("/"), endpoint_url=endpoint)
+    )
 
 
 def key(cluster: str, uid: str, epoch: int, prefix: str = "spilo") -> str:
@@ -33,7 +35,9 @@ class ListCounter:
         self.calls.append(dict(params))
 
 
-def test_lists_cluster_names_and_backups_under_the_default_prefix(s3_endpoint: str, bucket: str) -> None:
+def test_lists_cluster_names_and_backups_under_the_default_prefix(
+    s3_endpoint: str, bucket: str
+) -> None:
     seed(bucket, {key("acid-a", UID_A, 1_700_000_000 + h * 3600): 100 + h for h in range(5)})
     seed(bucket, {key("acid-b", UID_B, 1_700_000_000): 7, "spilo/README": 1, "other/x": 1})
     s = store(s3_endpoint, bucket)
@@ -41,7 +45,10 @@ def test_lists_cluster_names_and_backups_under_the_default_prefix(s3_endpoint: s
     objs = s.list_cluster("acid-a")
     assert [o.size for o in objs] == [100, 101, 102, 103, 104]
     assert objs[0].relative_key == f"acid-a/{UID_A}/logical_backups/1700000000.sql.gz"
-    assert s.url(objs[0].relative_key) == f"s3://{bucket}/spilo/acid-a/{UID_A}/logical_backups/1700000000.sql.gz"
+    assert (
+        s.url(objs[0].relative_key)
+        == f"s3://{bucket}/spilo/acid-a/{UID_A}/logical_backups/1700000000.sql.gz"
+    )
     assert objs[0].storage_class == "STANDARD"
 
 
@@ -55,9 +62,17 @@ def test_custom_prefix_and_empty_prefix(s3_endpoint: str, bucket: str) -> None:
     assert [o.size for o in root.list_cluster("acid-root")] == [6]
 
 
-def test_wal_and_basebackups_are_skipped_without_paging_through_them(s3_endpoint: str, bucket: str) -> None:
-    backups = {key("acid-a", uid, 1_700_000_000 + h * 3600): 10 for uid in (UID_A, UID_B) for h in range(3)}
-    wal = {f"spilo/acid-a/{uid}/wal/15/wal_005/{i:024X}.lz4": 1 for uid in (UID_A, UID_B) for i in range(2500)}
+def test_wal_and_basebackups_are_skipped_without_paging_through_them(
+    s3_endpoint: str, bucket: str
+) -> None:
+    backups = {
+        key("acid-a", uid, 1_700_000_000 + h * 3600): 10 for uid in (UID_A, UID_B) for h in range(3)
+    }
+    wal = {
+        f"spilo/acid-a/{uid}/wal/15/wal_005/{i:024X}.lz4": 1
+        for uid in (UID_A, UID_B)
+        for i in range(2500)
+    }
     early = {f"spilo/acid-a/{UID_A}/a-stray-file": 1}
     seed(bucket, {**backups, **wal, **early})
     s = store(s3_endpoint, bucket)
@@ -125,7 +140,12 @@ def test_unreachable_endpoint_is_a_clear_message() -> None:
 
 
 def test_head_reports_server_side_encryption(s3_endpoint: str, bucket: str, s3: Any) -> None:
-    s3.put_object(Bucket=bucket, Key=key("acid-a", UID_A, 1_700_000_000), Body=b"x", ServerSideEncryption="AES256")
+    s3.put_object(
+        Bucket=bucket,
+        Key=key("acid-a", UID_A, 1_700_000_000),
+        Body=b"x",
+        ServerSideEncryption="AES256",
+    )
     s3.put_object(Bucket=bucket, Key=key("acid-a", UID_A, 1_700_003_600), Body=b"y")
     s = store(s3_endpoint, bucket)
     assert s.head(f"acid-a/{UID_A}/logical_backups/1700000000.sql.gz").sse == "AES256"
