@@ -198,10 +198,10 @@ class Catalog:
         # cluster's skip-scan in one shared pool: the slow part runs side by side.
         with cf.ThreadPoolExecutor(max(1, min(workers, len(locations)))) as pool:
             named = {pool.submit(self.store(loc).list_clusters): loc for loc in locations}
-            for fut in cf.as_completed(named):
-                loc = named[fut]
+            for named_fut in cf.as_completed(named):
+                loc = named[named_fut]
                 try:
-                    names = fut.result()
+                    names = named_fut.result()
                 except PgdeckError as exc:
                     problems.append(SourceProblem(loc.storage.url, str(exc)))
                     continue
@@ -278,22 +278,20 @@ class Catalog:
         sizes: dict[tuple[str, str, str], list[int]] = {}
         storage_only: dict[str, _Entry] = {}
         for loc in locations:
-            for cluster, uid, count, rel, epoch, size in self.cache.summaries(loc.id):
-                summaries[(loc.id, cluster, uid)] = (count, rel, epoch, size)
-                owner = _owner(by_name.get(cluster, []), uid, loc)
+            for name, uid, count, rel, epoch, size in self.cache.summaries(loc.id):
+                summaries[(loc.id, name, uid)] = (count, rel, epoch, size)
+                owner = _owner(by_name.get(name, []), uid, loc)
                 if owner is None:
-                    so = storage_only.get(cluster)
+                    so = storage_only.get(name)
                     if so is None:
                         so = _Entry(
-                            Cluster(
-                                name=cluster, namespace="", uid=uid, context="", in_kubernetes=False
-                            )
+                            Cluster(name=name, namespace="", uid=uid, context="", in_kubernetes=False)
                         )
-                        storage_only[cluster] = so
+                        storage_only[name] = so
                     owner = so
                 owner.parts.append((loc, uid))
-            for (cluster, uid), s in self.cache.recent_sizes(loc.id, RECENT_SIZES).items():
-                sizes[(loc.id, cluster, uid)] = s
+            for (name, uid), recent_sizes in self.cache.recent_sizes(loc.id, RECENT_SIZES).items():
+                sizes[(loc.id, name, uid)] = recent_sizes
         out: list[ClusterSummary] = []
         for e in entries + sorted(storage_only.values(), key=lambda x: x.cluster.name):
             count = 0

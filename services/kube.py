@@ -146,7 +146,7 @@ class LiveSource:
         items: list[dict[str, Any]] = []
         token = None
         while True:
-            extra = {"_continue": token} if token else {}
+            extra: dict[str, Any] = {"_continue": token} if token else {}
             body = self._json(call, *args, limit=_PAGE, **kwargs, **extra)
             items.extend(body.get("items") or [])
             token = (body.get("metadata") or {}).get("continue")
@@ -314,6 +314,7 @@ class LiveSource:
             kwargs["tail_lines"] = tail_lines
         if not follow:
             kwargs["_request_timeout"] = _TIMEOUT
+        resp: Any
         try:
             resp = core.read_namespaced_pod_log(pod, namespace, **kwargs)
         except Exception as exc:

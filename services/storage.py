@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from services.config import StorageLocation
 from services.errors import ConfigError, StorageError
@@ -202,7 +202,7 @@ def make_s3_client(location: StorageLocation, workers: int = 16) -> Any:
         connect_timeout=5,
         read_timeout=60,
         max_pool_connections=max(10, workers),
-        s3=s3_options or None,
+        s3=cast(Any, s3_options or None),
     )
     return session.client(
         "s3",

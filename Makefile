@@ -1,0 +1,46 @@
+# pgdeck: the README's commands. Each target installs what it needs by itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench postgres venv clean
+
+demo: venv postgres
+	$(BIN)/pgdeck demo
+
+test: venv postgres lint
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check services tui widgets tests bench
+	$(BIN)/ruff format --check services tui widgets tests bench
+	$(BIN)/mypy services
+
+bench: venv postgres
+	$(BIN)/python bench/catalog_bench.py
+
+venv: $(STAMP)
+
+# One resolver run with the pinned constraints: kubernetes and botocore disagree on
+# python-dateutil, and installing them one after the other silently breaks one.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# PostgreSQL's server binaries (initdb, pg_ctl, postgres) and client (psql, pg_dumpall).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+	   || { [ -n "$$PGDECK_PG_BINDIR" ] && [ -x "$$PGDECK_PG_BINDIR/initdb" ]; }; then \
+	  true; \
+	else \
+	  echo "installing PostgreSQL server binaries with apt-get"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
