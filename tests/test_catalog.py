@@ -328,3 +328,43 @@ def test_a_pod_log_is_followed_live(
         cat.kube_sources[0].read_log("shop", "logical-backup-acid-orders-1-abcde", follow=True)
     )
     assert lines == ["start", "dumping", "uploaded"]
+
+
+def test_several_contexts_each_with_its_operators_bucket(
+    tmp_path: Path, bucket: str, s3: Any, s3_endpoint: str
+) -> None:
+    from tests.fakekube import FakeKube, write_kubeconfig
+
+    other_bucket = bucket + "-eu"
+    s3.create_bucket(Bucket=other_bucket)
+    servers = {"us": FakeKube().start(), "eu": FakeKube().start()}
+    try:
+        for ctx, bkt, uid in (("us", bucket, UID_ORDERS), ("eu", other_bucket, UID_BILLING)):
+            servers[ctx].add(
+                ko.configmap(
+                    "postgres-operator",
+                    "default",
+                    {
+                        "logical_backup_s3_bucket": bkt,
+                        "logical_backup_s3_endpoint": s3_endpoint,
+                        "logical_backup_s3_bucket_prefix": "spilo",
+                    },
+                )
+            )
+            # The same cluster name in both Kubernetes clusters, each with its own bucket.
+            add_cluster(servers[ctx], "acid-main", "db", uid)
+            seed(bkt, hourly("acid-main", uid, T0, 3 if ctx == "us" else 5))
+        path = write_kubeconfig(tmp_path / "kc", servers)
+        cfg = Config(
+            path=None,
+            kubernetes=KubernetesConfig(kubeconfig=path, contexts=("us", "eu")),
+            cache=tmp_path / "cache",
+            catalog=CatalogConfig(workers=4),
+        )
+        state = Catalog(cfg).refresh()
+    finally:
+        for s in servers.values():
+            s.stop()
+    assert not [p for p in state.problems if p.fatal_for_source], state.problems
+    rows = {(s.cluster.context, s.cluster.name): s.backups for s in state.clusters}
+    assert rows == {("us", "acid-main"): 3, ("eu", "acid-main"): 5}
