@@ -13,6 +13,8 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from services.cache import BackupCache, CachedObject
@@ -285,7 +287,9 @@ class Catalog:
                     so = storage_only.get(name)
                     if so is None:
                         so = _Entry(
-                            Cluster(name=name, namespace="", uid=uid, context="", in_kubernetes=False)
+                            Cluster(
+                                name=name, namespace="", uid=uid, context="", in_kubernetes=False
+                            )
                         )
                         storage_only[name] = so
                     owner = so
@@ -437,6 +441,49 @@ class Catalog:
         epoch0 = _utc(0)
         return sorted(runs, key=lambda r: r.started or epoch0, reverse=True)
 
+    def resolve(self, spec: str, namespace: str | None = None) -> tuple[BackupStore, str, str]:
+        """A backup named by URL, ``CLUSTER@latest`` or ``CLUSTER@<ISO time>`` (the newest
+        at or before it): the store to read it from, its key there, and its URL."""
+        from urllib.parse import urlsplit
+
+        from services.storage import FileStore, S3Store
+
+        parts = urlsplit(spec)
+        if parts.scheme == "file":
+            path = Path(parts.path)
+            fstore = FileStore(StorageLocation(url=f"file://{path.parent}"))
+            return fstore, path.name, fstore.url(path.name)
+        if parts.scheme == "s3":
+            same = [loc.storage for loc in self.locations() if loc.storage.bucket == parts.netloc]
+            base = same[0] if same else StorageLocation(url=f"s3://{parts.netloc}")
+            s3 = S3Store(dataclasses.replace(base, url=f"s3://{parts.netloc}"))
+            key = parts.path.lstrip("/")
+            return s3, key, s3.url(key)
+        name, sep, when = spec.partition("@")
+        if not sep or not name:
+            raise UsageError(
+                f"{spec!r} names no backup",
+                "use s3://bucket/key, file:///path, CLUSTER@latest or CLUSTER@2026-11-20T03:00Z",
+            )
+        backups = self.backups(self.find(name, namespace))
+        if when != "latest":
+            try:
+                at = datetime.fromisoformat(when.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise UsageError(
+                    f"{when!r} is not an ISO 8601 time", "e.g. 2026-11-20T03:00Z"
+                ) from exc
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            backups = [b for b in backups if b.time <= at]
+        if not backups:
+            raise UsageError(
+                f"no backup of {name} "
+                + ("in storage" if when == "latest" else f"at or before {when}")
+            )
+        b = backups[0]
+        loc = next(loc for loc in self.locations() if loc.storage.url == b.location)
+        return self.store(loc), _rel(loc, b), b.url
+
     def read_log(
         self, context: str, namespace: str, pod: str, *, follow: bool = False
     ) -> Iterator[str]:
@@ -466,7 +513,6 @@ def _rel(loc: Location, b: Backup) -> str:
 
 
 def _utc(epoch: int) -> Any:
-    from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, UTC)
 

@@ -55,6 +55,8 @@ class BackupStore(Protocol):
 
     def head(self, relative_key: str) -> ObjectHead: ...
 
+    def open_range(self, relative_key: str, start: int) -> tuple[Iterator[bytes], int]: ...
+
     def url(self, relative_key: str) -> str: ...
 
     def full_key(self, relative_key: str) -> str: ...
@@ -172,6 +174,26 @@ class S3Store:
             etag=(r.get("ETag") or "").strip('"') or None,
             last_modified=r.get("LastModified"),
         )
+
+    def open_range(self, relative_key: str, start: int) -> tuple[Iterator[bytes], int]:
+        """The object's bytes from ``start`` on, and its whole size."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + relative_key}
+        if start:
+            kwargs["Range"] = f"bytes={start}-"
+        r = self._call("get_object", **kwargs)
+        total = int(r.get("ContentLength", 0)) + start
+        rng = r.get("ContentRange")  # "bytes 100-199/200"
+        if rng and "/" in rng:
+            total = int(rng.rsplit("/", 1)[1])
+
+        def body() -> Iterator[bytes]:
+            stream = r["Body"]
+            try:
+                yield from stream.iter_chunks(1 << 20)
+            finally:
+                stream.close()
+
+        return body(), total
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:
@@ -308,6 +330,22 @@ class FileStore:
             etag=None,
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
         )
+
+    def open_range(self, relative_key: str, start: int) -> tuple[Iterator[bytes], int]:
+        path = self.root / relative_key
+        try:
+            f = path.open("rb")
+        except FileNotFoundError as exc:
+            raise StorageError(f"{self.url(relative_key)}: object not found") from exc
+        size = os.fstat(f.fileno()).st_size
+        f.seek(start)
+
+        def body() -> Iterator[bytes]:
+            with f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+
+        return body(), size
 
 
 def _scan_backups(directory: Path) -> Iterator[tuple[str, int]]:

@@ -116,3 +116,50 @@ def kubeconfig(tmp_path: Path, kube: Any) -> Path:
     from tests.fakekube import write_kubeconfig
 
     return write_kubeconfig(tmp_path / "kubeconfig", {"test": kube}, namespace="shop")
+
+
+SOURCE_SQL = r"""
+CREATE ROLE appuser LOGIN PASSWORD 'not-a-real-password';
+CREATE DATABASE shop;
+CREATE DATABASE "Ünïcode db";
+\connect shop
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, mood mood, tags text[], photo bytea);
+CREATE TABLE orders (id int PRIMARY KEY, customer int REFERENCES customers(id), note text);
+CREATE TABLE "Odd ""Quoted"" Table" (v text);
+CREATE TABLE events (at date NOT NULL, what text) PARTITION BY RANGE (at);
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE VIEW big_orders AS SELECT * FROM orders WHERE id > 10;
+INSERT INTO customers SELECT g, 'Kundin ' || g || ' – ü', 'ok', ARRAY['a', 'b,c'], '\xdeadbeef' FROM generate_series(1, 50) g;
+INSERT INTO orders SELECT g, 1 + g % 50, E'tab\there\nnewline \\ backslash' FROM generate_series(1, 120) g;
+INSERT INTO "Odd ""Quoted"" Table" VALUES ('\.'), (E'\\.'), ('x');
+INSERT INTO events VALUES ('2026-03-01', 'spring'), ('2026-09-01', 'autumn');
+\connect "Ünïcode db"
+CREATE TABLE "Grüße" (id serial PRIMARY KEY, text text);
+INSERT INTO "Grüße" (text) SELECT 'Grüß ' || g FROM generate_series(1, 7) g;
+"""
+
+
+@pytest.fixture(scope="session")
+def source_dump(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Real ``pg_dumpall`` output of a small source cluster with the awkward cases."""
+    import subprocess
+
+    from services import localpg
+
+    pg = localpg.create(tmp_path_factory.mktemp("source-pg") / "data")
+    with pg:
+        pg.start()
+        env = {**os.environ, **pg.env()}
+        subprocess.run(
+            [str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"],
+            input=SOURCE_SQL,
+            text=True,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        out = subprocess.run(
+            [str(pg.bindir / "pg_dumpall")], env=env, check=True, capture_output=True
+        ).stdout
+    return out

@@ -1,0 +1,122 @@
+"""A backup object as a stream of decompressed bytes, checked as it goes.
+
+Object storage -> gunzip -> the consumer, never a temp file and never the whole object
+in memory. A dropped connection is resumed from the byte already read with a ranged
+GET (a bounded number of times); gzip's CRC and length are checked by zlib at the end
+of each member; a stream that ends inside a member is a truncated backup.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import botocore.exceptions as bx
+import urllib3.exceptions as ux
+
+from services.errors import PgdeckError, StorageError
+
+# What a body read raises when the connection drops; each is worth a ranged retry.
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    OSError,
+    bx.IncompleteReadError,
+    bx.ReadTimeoutError,
+    bx.ResponseStreamingError,
+    bx.ConnectionClosedError,
+    ux.ProtocolError,
+    ux.ReadTimeoutError,
+)
+
+CHUNK = 1 << 20
+
+
+class CorruptBackup(PgdeckError):
+    """The object is not an intact gzip stream, or its dump is incomplete."""
+
+
+class RangeReader(Protocol):
+    """What a store offers to stream an object from a byte offset."""
+
+    def open_range(self, relative_key: str, start: int) -> tuple[Iterator[bytes], int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamProgress:
+    compressed_read: int
+    compressed_total: int
+    uncompressed: int
+    retries: int
+
+
+def compressed_chunks(
+    store: RangeReader,
+    relative_key: str,
+    *,
+    retries: int = 5,
+    backoff: float = 0.5,
+    on_retry: Callable[[int, int, BaseException], None] | None = None,
+    on_size: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The object's bytes in order; a broken read resumes at the offset reached."""
+    offset = 0
+    attempt = 0
+    total: int | None = None
+    while True:
+        try:
+            chunks, size = store.open_range(relative_key, offset)
+            if total is None:
+                total = size
+                if on_size:
+                    on_size(size)
+            for chunk in chunks:
+                offset += len(chunk)
+                yield chunk
+            if total is not None and offset < total:
+                raise ConnectionError(f"stream ended at byte {offset} of {total}")
+            return
+        except StorageError:
+            raise
+        except _TRANSIENT as exc:
+            attempt += 1
+            if attempt > retries:
+                raise StorageError(
+                    f"reading {relative_key} failed at byte {offset} after {retries} retries: {exc}",
+                    "check the network to the storage and try again",
+                ) from exc
+            if on_retry:
+                on_retry(attempt, offset, exc)
+            time.sleep(min(backoff * 2 ** (attempt - 1), 8))
+
+
+def gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Decompress gzip (several members allowed, as ``cat a.gz b.gz`` makes) and verify
+    each member's CRC32 and length; raise ``CorruptBackup`` on damage or truncation."""
+    d: Any = zlib.decompressobj(wbits=31)
+    seen_any = False
+    in_member = False  # fed bytes of a member whose end has not arrived yet
+    for chunk in chunks:
+        data = chunk
+        while data:
+            seen_any = in_member = True
+            try:
+                out = d.decompress(data)
+            except zlib.error as exc:
+                raise CorruptBackup(
+                    f"the backup is not intact gzip ({exc})", "pick an older backup"
+                ) from exc
+            if out:
+                yield out
+            if d.eof:  # zlib has checked this member's CRC32 and length
+                data = d.unused_data
+                d = zlib.decompressobj(wbits=31)
+                in_member = False
+            else:
+                data = b""
+    if not seen_any:
+        raise CorruptBackup("the backup object is empty", "pick an older backup")
+    if in_member:
+        raise CorruptBackup("the backup's gzip stream is truncated", "pick an older backup")

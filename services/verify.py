@@ -1,0 +1,87 @@
+"""``pgdeck verify``: a backup checked end to end without any target.
+
+Streams the object, checks gzip (CRC32 and length of every member), scans the dump for
+its databases, tables and row counts, and requires the cluster-dump trailer. The same
+pipeline feeds psql in a restore; here its output goes nowhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from services.backup_stream import CorruptBackup, StreamProgress, compressed_chunks, gunzip
+from services.dump import DumpScanner, DumpSummary
+from services.storage import BackupStore
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    url: str
+    ok: bool
+    problem: str | None  # why it is not ok, one line
+    compressed_bytes: int
+    summary: DumpSummary
+    seconds: float
+    retries: int
+
+
+def verify_backup(
+    store: BackupStore,
+    relative_key: str,
+    *,
+    progress: Callable[[StreamProgress], None] | None = None,
+    every: int = 8 << 20,
+) -> VerifyResult:
+    started = time.monotonic()
+    scanner = DumpScanner()
+    read = 0
+    retries = 0
+    total = 0
+    next_report = every
+
+    def on_retry(attempt: int, offset: int, exc: BaseException) -> None:
+        nonlocal retries
+        retries = attempt
+
+    def on_size(size: int) -> None:
+        nonlocal total
+        total = size
+
+    def counted() -> Iterator[bytes]:
+        nonlocal read
+        for chunk in compressed_chunks(store, relative_key, on_retry=on_retry, on_size=on_size):
+            read += len(chunk)
+            yield chunk
+
+    problem: str | None = None
+    try:
+        for data in gunzip(counted()):
+            scanner.feed(data)
+            if progress and read >= next_report:
+                next_report = read + every
+                progress(StreamProgress(read, total, scanner.bytes, retries))
+    except CorruptBackup as exc:
+        problem = str(exc)
+    summary = scanner.summary()
+    if problem is None and not summary.complete:
+        where = ""
+        if scanner.table is not None:
+            where = (
+                f" (it stops inside the data of {scanner.table.database}.{scanner.table.qualified})"
+            )
+        elif summary.databases:
+            where = f" (it stops in database {summary.databases[-1].name})"
+        problem = (
+            "the dump is incomplete: its trailer never arrived" + where + "; pick an older backup"
+        )
+    return VerifyResult(
+        url=store.url(relative_key),
+        ok=problem is None,
+        problem=problem,
+        compressed_bytes=read,
+        summary=summary,
+        seconds=time.monotonic() - started,
+        retries=retries,
+    )
