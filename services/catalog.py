@@ -408,8 +408,8 @@ class Catalog:
         known: dict[str, str] = {}
         for loc in self.locations():
             items = by_loc.get(loc.storage.url, [])
-            if not items:
-                continue
+            if not items or loc.storage.scheme != "s3":
+                continue  # a local copy has no server-side encryption to speak of
             rels = {b.url: _rel(loc, b) for b in items}
             cached = self.cache.sse(loc.id, rels.values())
             missing = [r for r in rels.values() if r not in cached]

@@ -280,7 +280,7 @@ def cmd_backups(args: argparse.Namespace) -> int:
         return _status(state)
     rows = [
         [present.iso(b.time) or "", present.age(b.time), present.size(b.size), b.uid[:8]]
-        + ([b.sse or "none"] if args.sse else [])
+        + ([("none" if b.sse == "" else b.sse or "-")] if args.sse else [])
         + [b.url]
         for b in backups
     ]
