@@ -62,6 +62,27 @@ class CatalogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """A PostgreSQL server to restore into. The DSN may name a password; it is never shown."""
+
+    name: str
+    dsn: str
+    production: bool = False
+
+    def __repr__(self) -> str:  # the DSN may hold a password
+        return f"Target(name={self.name!r}, production={self.production})"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A team's integrity check: a query that must return no rows in ``database``."""
+
+    name: str
+    database: str
+    sql: str
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None  # None when no file was found: defaults only
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
@@ -69,6 +90,11 @@ class Config:
     archive: Path = field(default_factory=lambda: Path(user_data_dir("pgdeck")) / "archive")
     cache: Path = field(default_factory=lambda: Path(user_cache_dir("pgdeck")))
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    targets: tuple[Target, ...] = ()
+    checks: tuple[Check, ...] = ()
+
+    def target(self, name: str) -> Target | None:
+        return next((t for t in self.targets if t.name == name), None)
 
 
 def find_config_file(explicit: str | None) -> Path | None:
@@ -168,7 +194,11 @@ class _Reader:
         return convert(value)
 
     def config(self, data: Any) -> Config:
-        top = self.mapping(data, "", {"kubernetes", "storage", "archive", "cache", "catalog"})
+        top = self.mapping(
+            data,
+            "",
+            {"kubernetes", "storage", "archive", "cache", "catalog", "targets", "validation"},
+        )
         defaults = Config(path=self.path)
         return Config(
             path=self.path,
@@ -177,7 +207,48 @@ class _Reader:
             archive=self.a_path(top.get("archive"), "archive") or defaults.archive,
             cache=self.a_path(top.get("cache"), "cache") or defaults.cache,
             catalog=self.catalog(top.get("catalog")),
+            targets=self.targets(top.get("targets")),
+            checks=self.checks(top.get("validation")),
         )
+
+    def targets(self, value: Any) -> tuple[Target, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            raise self.fail(
+                "targets", f"expected a mapping of names to targets, got {_kind(value)}"
+            )
+        out = []
+        for name, item in value.items():
+            where = f"targets.{name}"
+            m = self.mapping(item, where, {"dsn", "production"})
+            dsn = self.string(m.get("dsn"), f"{where}.dsn", optional=False)
+            production = m.get("production", False)
+            if not isinstance(production, bool):
+                raise self.fail(
+                    f"{where}.production", f"expected true or false, got {_kind(production)}"
+                )
+            assert dsn is not None
+            out.append(Target(name=str(name), dsn=dsn, production=production))
+        return tuple(out)
+
+    def checks(self, value: Any) -> tuple[Check, ...]:
+        if value is None:
+            return ()
+        m = self.mapping(value, "validation", {"checks"})
+        items = m.get("checks") or []
+        if not isinstance(items, list):
+            raise self.fail("validation.checks", f"expected a list, got {_kind(items)}")
+        out = []
+        for i, item in enumerate(items):
+            where = f"validation.checks[{i}]"
+            c = self.mapping(item, where, {"name", "database", "sql"})
+            name = self.string(c.get("name"), f"{where}.name", optional=False)
+            database = self.string(c.get("database"), f"{where}.database", optional=False)
+            sql = self.string(c.get("sql"), f"{where}.sql", optional=False)
+            assert name and database and sql
+            out.append(Check(name=name, database=database, sql=sql))
+        return tuple(out)
 
     def kubernetes(self, value: Any) -> KubernetesConfig:
         if value is None:

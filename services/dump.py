@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 CLUSTER_TRAILER = "-- PostgreSQL database cluster dump complete"
 DATABASE_TRAILER = "-- PostgreSQL database dump complete"
@@ -97,10 +98,32 @@ class DumpSummary:
         return [t for d in self.databases for t in d.tables]
 
 
-class DumpScanner:
-    """Feed it the decompressed dump, chunk by chunk; ``summary()`` at the end."""
+class LineFilter(Protocol):
+    """Decides what of the dump goes on (to psql): a line rewritten, dropped or kept."""
 
-    def __init__(self, on_table: Callable[[TableRows], None] | None = None) -> None:
+    keep_data: bool  # whether the COPY rows being read go on
+
+    def line(self, line: str, scanner: DumpScanner) -> str | None: ...
+
+
+class DumpScanner:
+    """Feed it the decompressed dump, chunk by chunk; ``summary()`` at the end.
+
+    With a ``sink``, the scanner also passes the dump on (to psql), lines through
+    ``filter`` and COPY rows in bulk, so one pass both checks and restores.
+    """
+
+    def __init__(
+        self,
+        on_table: Callable[[TableRows], None] | None = None,
+        *,
+        sink: Callable[[bytes, bool], None] | None = None,  # (data, is COPY rows)
+        filter: LineFilter | None = None,  # noqa: A002 - the natural name here
+        on_database: Callable[[str], None] | None = None,
+    ) -> None:
+        self._on_database = on_database
+        self._sink = sink
+        self._filter = filter
         self.databases: list[DatabaseSection] = []
         self.roles: list[str] = []
         self.current: DatabaseSection | None = None
@@ -128,7 +151,12 @@ class DumpScanner:
             if nl < 0:
                 self._tail = buf[pos:]
                 return
-            self._line(buf[pos:nl].decode("utf-8", "replace"))
+            line = buf[pos:nl].decode("utf-8", "replace")
+            self._line(line)
+            if self._sink is not None:
+                out = self._filter.line(line, self) if self._filter else line
+                if out is not None:
+                    self._sink(out.encode("utf-8") + b"\n", False)
             pos = nl + 1
         self._tail = b""
 
@@ -142,6 +170,7 @@ class DumpScanner:
             term = found + 1 if found >= 0 else -1
         if term >= 0:
             self.table.rows += buf.count(b"\n", pos, term)
+            self._pass_data(buf, pos, term + 3)
             self._end_copy()
             return term + 3
         last = buf.rfind(b"\n", pos)
@@ -149,8 +178,17 @@ class DumpScanner:
             self._tail = buf[pos:]
             return len(buf)
         self.table.rows += buf.count(b"\n", pos, last + 1)
+        self._pass_data(buf, pos, last + 1)
         self._tail = buf[last + 1 :]
         return len(buf)
+
+    def _pass_data(self, buf: bytes, start: int, stop: int) -> None:
+        if (
+            self._sink is not None
+            and stop > start
+            and (self._filter is None or self._filter.keep_data)
+        ):
+            self._sink(buf[start:stop], True)
 
     def _end_copy(self) -> None:
         assert self.table is not None
@@ -175,6 +213,8 @@ class DumpScanner:
                 created, locale = self._pending_db.pop(name, (False, None))
                 self.current = DatabaseSection(name=name, created=created, locale=locale)
                 self.databases.append(self.current)
+                if self._on_database:
+                    self._on_database(name)
             elif line.startswith("\\restrict"):
                 self._restrict = True
             return
@@ -210,7 +250,12 @@ class DumpScanner:
 
     def summary(self) -> DumpSummary:
         if self._tail and self.table is None:
-            self._line(self._tail.decode("utf-8", "replace"))
+            line = self._tail.decode("utf-8", "replace")
+            self._line(line)
+            if self._sink is not None:
+                out = self._filter.line(line, self) if self._filter else line
+                if out is not None:
+                    self._sink(out.encode("utf-8"), False)
             self._tail = b""
         return DumpSummary(
             databases=self.databases,

@@ -122,6 +122,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("-n", "--namespace")
 
+    r = sub.add_parser(
+        "restore",
+        parents=[common, refresh, out],
+        help="restore a backup into a PostgreSQL server, validate it and archive a report",
+    )
+    r.add_argument(
+        "backup", help="s3://bucket/key, file:///path, CLUSTER@latest or CLUSTER@<ISO time>"
+    )
+    r.add_argument("--target", required=True, help="a target named in the config, or a libpq DSN")
+    r.add_argument("-n", "--namespace", help="the cluster's namespace, when the name is in several")
+    r.add_argument(
+        "--database",
+        action="append",
+        default=[],
+        metavar="NAME[:NEW]",
+        help="restore only this database (repeatable); NAME:NEW restores it under a new name",
+    )
+    r.add_argument(
+        "--roles",
+        choices=("all", "no-passwords", "skip"),
+        default="no-passwords",
+        help="what of the dump's roles to restore (default no-passwords: create the roles, "
+        "keep the target's passwords, which the operator manages in Secrets)",
+    )
+    r.add_argument(
+        "--drop-existing",
+        action="store_true",
+        help="replace databases that already exist on the target",
+    )
+    r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    r.add_argument(
+        "--yes-production", metavar="TARGET", help="confirm a target marked production by its name"
+    )
+
     d = sub.add_parser("demo", parents=[common], help="build the demo sandbox and show its catalog")
     d.add_argument(
         "--prepare-only",
@@ -468,7 +502,72 @@ class _Bytes:
             self._rich.stop()
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    import signal
+
+    from services.report import archive_report
+    from services.restore import RestoreEngine
+    from services.restore_plan import Scope
+    from services.target import resolve_target
+    from tui.restore_view import RestoreView
+
+    config = load_config(args.config)
+    scope = Scope.parse(args.database, args.roles)
+    target = resolve_target(args.target, config)
+    if target.production and args.yes_production != target.name:
+        raise ConfigError(
+            f"target {target.name!r} is marked production",
+            f"pass --yes-production {target.name} to restore into it",
+        )
+    if "://" in args.backup:
+        catalog = Catalog(config)
+        catalog.load_cached()
+    else:
+        catalog, _ = open_catalog(args, config)
+    store, key, url = catalog.resolve(args.backup, args.namespace)
+    what = (
+        ", ".join(f"{k} as {v}" if k != v else k for k, v in scope.databases.items())
+        or "the whole cluster"
+    )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "restore needs confirmation", "pass --yes when running without a terminal"
+            )
+        _err(f"restore {what} from {url}\n   into {target.display} (roles: {scope.roles})")
+        if input("proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+            _err("pgdeck: nothing was done")
+            return EXIT_PROBLEMS
+    view = RestoreView(sys.stderr, quiet=args.json)
+    engine = RestoreEngine(
+        store=store,
+        key=key,
+        url=url,
+        target=target,
+        scope=scope,
+        drop_existing=args.drop_existing,
+        checks=config.checks,
+        on_event=view.on_event,
+    )
+    previous = signal.signal(signal.SIGINT, lambda *_: engine.cancel())
+    try:
+        with view:
+            report = engine.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    label = f"{key.split('/')[0] if '/' in key else 'backup'}-to-{target.name}"
+    archive_report(report, config.archive, label)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        view.summary(report)
+    if report.status == "succeeded":
+        return EXIT_OK
+    return 130 if report.status == "cancelled" else EXIT_PROBLEMS
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "restore": cmd_restore,
     "verify": cmd_verify,
     "clusters": cmd_clusters,
     "backups": cmd_backups,

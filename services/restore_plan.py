@@ -1,0 +1,207 @@
+"""What a restore writes: the chosen databases (perhaps renamed) and the chosen roles.
+
+``RestoreFilter`` sits between the dump scanner and psql. It drops the sections of
+databases not chosen, renames a database where asked (``--database OLD:NEW``), treats
+the Roles section as ``--roles`` says, and refuses, before a single statement of a
+database is written, to create a database that already exists on the target or asks
+for a locale the target lacks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from services.dump import _IDENT, unquote_ident
+from services.errors import PgdeckError, UsageError
+
+if TYPE_CHECKING:
+    from services.dump import DumpScanner
+
+ROLE_MODES = ("all", "no-passwords", "skip")
+TEMPLATE_DBS = ("template0", "template1")
+
+_SECTION = re.compile(r'^-- Database "(.*)" dump$')
+_PASSWORD = re.compile(r" PASSWORD '(?:[^']|'')*'")
+_ROLE_STMT = re.compile(
+    r"^(CREATE ROLE|ALTER ROLE|GRANT |REVOKE |COMMENT ON ROLE|SECURITY LABEL FOR \S+ ON ROLE)"
+)
+_DB_STMT = re.compile(
+    rf"^(?P<head>CREATE DATABASE |ALTER DATABASE |COMMENT ON DATABASE |SECURITY LABEL FOR \S+ ON DATABASE )"
+    rf"(?P<name>{_IDENT})(?P<rest>.*)$"
+)
+_DB_GRANT = re.compile(
+    rf"^(?P<head>(?:GRANT|REVOKE) .* ON DATABASE )(?P<name>{_IDENT})(?P<rest> (?:TO|FROM) .*)$"
+)
+_LOCALE = re.compile(r"\b(LOCALE|LC_COLLATE|LC_CTYPE) = '((?:[^']|'')*)'")
+
+
+class RestoreRefused(PgdeckError):
+    """The target cannot take this restore as asked; nothing of the database was written."""
+
+
+def quote_ident(name: str) -> str:
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def connect_line(name: str) -> str:
+    """A ``\\connect`` line for any database name, in pg_dumpall's own quoted form."""
+    if re.fullmatch(r"[A-Za-z0-9_]+", name):
+        return f"\\connect {name}"
+    escaped = name.replace("\\", "\\\\").replace("'", "\\'")
+    return f"\\connect -reuse-previous=on \"dbname='{escaped}'\""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which databases, under which names, and what of the roles."""
+
+    databases: dict[str, str] = field(default_factory=dict)  # dump name -> target name; empty = all
+    roles: str = "no-passwords"
+
+    @classmethod
+    def parse(cls, database_args: Iterable[str] = (), roles: str | None = None) -> Scope:
+        mapping: dict[str, str] = {}
+        for arg in database_args:
+            old, sep, new = arg.partition(":")
+            if not old or (sep and not new):
+                raise UsageError(f"--database {arg!r}: expected NAME or OLD:NEW")
+            if new in TEMPLATE_DBS or old == "template0":
+                raise UsageError(
+                    f"--database {arg!r}: template databases cannot be restored under a new name"
+                )
+            mapping[old] = new or old
+        targets = list(mapping.values())
+        if len(set(targets)) != len(targets):
+            raise UsageError("--database: two databases would restore under the same name")
+        mode = roles or "no-passwords"
+        if mode not in ROLE_MODES:
+            raise UsageError(f"--roles {mode!r}: expected one of {', '.join(ROLE_MODES)}")
+        return cls(databases=mapping, roles=mode)
+
+    def chosen(self, name: str) -> bool:
+        return not self.databases or name in self.databases
+
+    def target_name(self, name: str) -> str:
+        return self.databases.get(name, name)
+
+
+@dataclass
+class TargetFacts:
+    """What the preflight learned of the target, for decisions made while streaming."""
+
+    databases: set[str]
+    roles: set[str]
+    locales: set[str]  # collation names and collcollate values known to the target
+    psql_knows_restrict: bool = True
+    drop_existing: bool = False
+
+
+class RestoreFilter:
+    """The line filter fed to ``DumpScanner`` during a restore."""
+
+    def __init__(self, scope: Scope, target: TargetFacts) -> None:
+        self.scope = scope
+        self.target = target
+        self.keep_data = True
+        self.section: str | None = None  # dump name of the database section, None = header
+        self.created: list[str] = []  # target databases this restore creates
+        self.dropped: list[str] = []
+        self.restored: list[str] = []  # target databases written to, in order
+        self.skipped_roles = 0
+        self.stripped_passwords = 0
+        self._need_create: str | None = None  # a renamed postgres/template1 needs its CREATE
+
+    # The dump's meta-commands (\connect, \restrict) and a few statements are rewritten;
+    # everything else goes through untouched.
+    def line(self, line: str, scanner: DumpScanner) -> str | None:
+        m = _SECTION.match(line)
+        if m:
+            self._enter(m[1])
+            return line if self.keep_data else None
+        if not self.keep_data:
+            return None
+        if line.startswith("\\restrict") or line.startswith("\\unrestrict"):
+            return line if self.target.psql_knows_restrict else None
+        if self.section is None:
+            return self._header_line(line)
+        old = self.section
+        new = self.scope.target_name(old)
+        if line.startswith("CREATE DATABASE "):
+            return self._create_database(line, old, new)
+        if line.startswith("\\connect"):
+            prefix = ""
+            if self._need_create:
+                name = quote_ident(self._need_create)
+                if self._need_create in self.target.databases:
+                    prefix = f"DROP DATABASE {name} WITH (FORCE);\n"
+                    self.dropped.append(self._need_create)
+                prefix += f"CREATE DATABASE {name} WITH TEMPLATE = template0;\n"
+                self.created.append(self._need_create)
+                self._need_create = None
+            if new not in self.restored:
+                self.restored.append(new)
+            return prefix + connect_line(new)
+        if new != old:
+            for pattern in (_DB_STMT, _DB_GRANT):
+                dm = pattern.match(line)
+                if dm and unquote_ident(dm["name"]) == old:
+                    return f"{dm['head']}{quote_ident(new)}{dm['rest']}"
+        return line
+
+    def _enter(self, name: str) -> None:
+        self.section = name
+        self.keep_data = self.scope.chosen(name) and name != "template0"
+        self._need_create = None
+        if not self.keep_data:
+            return
+        new = self.scope.target_name(name)
+        if new != name and name in ("postgres", "template1"):
+            # These sections carry no CREATE DATABASE (the database always exists).
+            self._check_absent(new)
+            self._need_create = new
+
+    def _header_line(self, line: str) -> str | None:
+        if not _ROLE_STMT.match(line):
+            return line
+        mode = self.scope.roles
+        if mode == "skip":
+            self.skipped_roles += 1
+            return None
+        if mode == "no-passwords" and line.startswith("ALTER ROLE") and " PASSWORD '" in line:
+            self.stripped_passwords += 1
+            return _PASSWORD.sub("", line)
+        return line
+
+    def _create_database(self, line: str, old: str, new: str) -> str:
+        m = _DB_STMT.match(line)
+        rest = m["rest"] if m else line[len("CREATE DATABASE ") :]
+        prefix = ""
+        if new in self.target.databases:
+            if not self.target.drop_existing:
+                raise RestoreRefused(
+                    f"database {new!r} already exists on the target",
+                    f"pass --drop-existing to replace it, or --database {old}:NEW to restore beside it",
+                )
+            prefix = f"DROP DATABASE {quote_ident(new)} WITH (FORCE);\n"
+            self.dropped.append(new)
+        for _, locale in _LOCALE.findall(rest):
+            value = locale.replace("''", "'")
+            if value not in self.target.locales and value.lower() not in self.target.locales:
+                raise RestoreRefused(
+                    f"database {old!r} asks for locale {value!r}, which the target does not have",
+                    "install the locale on the target's host (and restart it) or restore into another target",
+                )
+        self.created.append(new)
+        return f"{prefix}CREATE DATABASE {quote_ident(new)}{rest}"
+
+    def _check_absent(self, name: str) -> None:
+        if name in self.target.databases and not self.target.drop_existing:
+            raise RestoreRefused(
+                f"database {name!r} already exists on the target",
+                "pass --drop-existing to replace it or choose another name",
+            )

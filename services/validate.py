@@ -1,0 +1,173 @@
+"""After a restore: is everything of the dump there (completeness), and does it hold
+together (integrity)? The dump itself says what to expect: its tables with their row
+counts and its schema objects, read while it streamed by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.config import Check
+from services.dump import DumpSummary
+from services.target import ResolvedTarget, connect
+
+_OBJECT_QUERIES = {
+    "table": "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'f')",
+    "view": "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('v', 'm')",
+    "sequence": "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S'",
+    "index": "SELECT c.relname FROM pg_class c WHERE c.relkind IN ('i', 'I')",
+    "function": "SELECT n.nspname || '.' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace",
+    "type": "SELECT n.nspname || '.' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace",
+    "constraint": "SELECT conname FROM pg_constraint",
+    "foreign key": "SELECT conname FROM pg_constraint WHERE contype = 'f'",
+}
+
+_FOREIGN_KEYS = """
+SELECT c.conname, c.conrelid::regclass::text, c.confrelid::regclass::text,
+       array_agg(a.attname ORDER BY k.ord), array_agg(af.attname ORDER BY k.ord)
+FROM pg_constraint c
+CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child, parent, ord)
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.child
+JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = k.parent
+WHERE c.contype = 'f'
+GROUP BY c.oid, c.conname, c.conrelid, c.confrelid
+ORDER BY 2, 1
+"""
+
+
+@dataclass
+class TableCheck:
+    database: str  # as restored (target name)
+    table: str  # schema.name
+    expected: int
+    restored: int | None  # None: the table is missing
+
+    @property
+    def ok(self) -> bool:
+        return self.restored == self.expected
+
+
+@dataclass
+class Validation:
+    tables: list[TableCheck] = field(default_factory=list)
+    missing_objects: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    foreign_keys: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def completeness_passed(self) -> bool:
+        return all(t.ok for t in self.tables) and not any(self.missing_objects.values())
+
+    @property
+    def integrity_passed(self) -> bool:
+        return all(fk["orphans"] == 0 for fk in self.foreign_keys) and all(
+            c["passed"] for c in self.checks
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "completeness": {
+                "passed": self.completeness_passed,
+                "tables_checked": len(self.tables),
+                "tables_wrong": [t.__dict__ for t in self.tables if not t.ok],
+                "missing_objects": self.missing_objects,
+            },
+            "integrity": {
+                "passed": self.integrity_passed,
+                "foreign_keys": self.foreign_keys,
+                "checks": self.checks,
+            },
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def validate(
+    target: ResolvedTarget,
+    summary: DumpSummary,
+    names: dict[str, str],
+    checks: tuple[Check, ...] = (),
+) -> Validation:
+    """``names``: dump database -> target database, for the databases restored."""
+    import time
+
+    from psycopg import sql
+
+    started = time.monotonic()
+    result = Validation()
+    for section in summary.databases:
+        if section.name not in names or section.name == "template0":
+            continue
+        target_db = names[section.name]
+        with connect(target, target_db) as conn:
+            present: dict[tuple[str, str], int] = {}
+            for t in section.tables:
+                q = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(
+                    sql.Identifier(t.schema), sql.Identifier(t.name)
+                )
+                try:
+                    row = conn.execute(q).fetchone()
+                    restored: int | None = int(row[0]) if row else 0
+                except Exception:  # the table is not there
+                    restored = None
+                present[(t.schema, t.name)] = restored or 0
+                result.tables.append(TableCheck(target_db, t.qualified, t.rows, restored))
+            missing: dict[str, list[str]] = {}
+            for kind, names_in_dump in section.objects.items():
+                query = _OBJECT_QUERIES.get(kind)
+                if query is None:
+                    continue
+                have = {r[0] for r in conn.execute(query)}
+                gone = sorted(n for n in names_in_dump if n not in have)
+                if gone:
+                    missing[kind] = gone
+            if missing:
+                result.missing_objects[target_db] = missing
+            for conname, child, parent, ccols, pcols in conn.execute(_FOREIGN_KEYS).fetchall():
+                orphans = _orphans(conn, child, parent, list(ccols), list(pcols))
+                result.foreign_keys.append(
+                    {
+                        "database": target_db,
+                        "constraint": conname,
+                        "table": child,
+                        "references": parent,
+                        "orphans": orphans,
+                    }
+                )
+    for check in checks:
+        db = names.get(check.database)
+        if db is None:
+            continue
+        entry: dict[str, Any] = {"name": check.name, "database": db}
+        try:
+            with connect(target, db) as conn:
+                rows = conn.execute(check.sql).fetchall()  # type: ignore[call-overload]
+            entry.update(
+                rows=len(rows), passed=not rows, sample=[list(map(str, r)) for r in rows[:5]]
+            )
+        except Exception as exc:
+            entry.update(rows=None, passed=False, error=str(exc).strip().splitlines()[0])
+        result.checks.append(entry)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _orphans(conn: Any, child: str, parent: str, ccols: list[str], pcols: list[str]) -> int:
+    from psycopg import sql
+
+    # regclass text is already quoted where needed; columns are quoted here.
+    c = [sql.SQL("c.{}").format(sql.Identifier(col)) for col in ccols]
+    p = [sql.SQL("p.{}").format(sql.Identifier(col)) for col in pcols]
+    q = sql.SQL(
+        "SELECT count(*) FROM ONLY {child} c WHERE {notnull} AND NOT EXISTS "
+        "(SELECT 1 FROM {parent} p WHERE {match})"
+    ).format(
+        child=sql.SQL(child),
+        parent=sql.SQL(parent),
+        notnull=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(x) for x in c),
+        match=sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(a, b) for a, b in zip(p, c, strict=True)
+        ),
+    )
+    row = conn.execute(q).fetchone()
+    return int(row[0]) if row else 0
