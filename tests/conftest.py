@@ -141,25 +141,64 @@ INSERT INTO "Grüße" (text) SELECT 'Grüß ' || g FROM generate_series(1, 7) g;
 
 
 @pytest.fixture(scope="session")
-def source_dump(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """Real ``pg_dumpall`` output of a small source cluster with the awkward cases."""
+def source_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A running source cluster with the awkward cases, for dumps and for comparisons."""
     import subprocess
 
     from services import localpg
 
     pg = localpg.create(tmp_path_factory.mktemp("source-pg") / "data")
-    with pg:
-        pg.start()
-        env = {**os.environ, **pg.env()}
-        subprocess.run(
-            [str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"],
-            input=SOURCE_SQL,
-            text=True,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        out = subprocess.run(
-            [str(pg.bindir / "pg_dumpall")], env=env, check=True, capture_output=True
-        ).stdout
+    pg.start()
+    env = {**os.environ, **pg.env()}
+    subprocess.run(
+        [str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"],
+        input=SOURCE_SQL,
+        text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture(scope="session")
+def source_dump(source_pg: Any) -> bytes:
+    """Real ``pg_dumpall`` output of the source cluster."""
+    import subprocess
+
+    env = {**os.environ, **source_pg.env()}
+    return subprocess.run(
+        [str(source_pg.bindir / "pg_dumpall")], env=env, check=True, capture_output=True
+    ).stdout
+
+
+@pytest.fixture
+def target_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A fresh, empty PostgreSQL server to restore into."""
+    from services import localpg
+
+    pg = localpg.create(tmp_path_factory.mktemp("target-pg") / "data")
+    pg.start()
+    yield pg
+    pg.destroy()
+
+
+def table_digests(pg: Any, database: str) -> dict[str, tuple[int, str]]:
+    """Every user table of a database: (rows, md5 of its rows in a stable order)."""
+    import psycopg
+    from psycopg import sql
+
+    out: dict[str, tuple[int, str]] = {}
+    with psycopg.connect(pg.dsn(database), autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
+        for schema, name in tables:
+            q = sql.SQL(
+                "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM ONLY {}.{} t"
+            ).format(sql.Identifier(schema), sql.Identifier(name))
+            n, digest = conn.execute(q).fetchone()  # type: ignore[misc]
+            out[f"{schema}.{name}"] = (n, digest)
     return out

@@ -1,0 +1,449 @@
+"""Restores of real pg_dumpall output into real PostgreSQL servers, compared by content."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from services.config import StorageLocation
+from services.restore import RestoreEngine, TableLoaded
+from services.restore_plan import Scope
+from services.storage import S3Store
+from services.target import ResolvedTarget, resolve_target
+from tests.conftest import seed, table_digests, write_config
+from tui.cli import main
+
+KEY = "spilo/acid-shop/0f000000-0000-4000-8000-000000000001/logical_backups/1763600000.sql.gz"
+SOURCE_DBS = ("shop", "Ünïcode db")
+
+
+@pytest.fixture
+def config(tmp_path: Path, bucket: str, s3_endpoint: str) -> Path:
+    return write_config(
+        tmp_path / "c.yaml",
+        {
+            "kubernetes": {"enabled": False},
+            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": s3_endpoint}],
+            "cache": str(tmp_path / "cache"),
+            "archive": str(tmp_path / "archive"),
+        },
+    )
+
+
+def restore(
+    capsys: pytest.CaptureFixture[str], config: Path, url: str, target: str, *extra: str
+) -> tuple[int, dict[str, Any], str]:
+    code = main(
+        ["--config", str(config), "restore", url, "--target", target, "--yes", "--json", *extra]
+    )
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else {}), err
+
+
+def databases(pg: Any) -> set[str]:
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+
+
+def test_whole_cluster_restore_matches_the_source_table_by_table(
+    config: Path,
+    bucket: str,
+    source_pg: Any,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    code, report, err = restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 0, err
+    assert report["status"] == "succeeded"
+    assert (
+        report["validation"]["completeness"]["passed"]
+        and report["validation"]["integrity"]["passed"]
+    )
+    assert {fk["constraint"] for fk in report["validation"]["integrity"]["foreign_keys"]} >= {
+        "orders_customer_fkey"
+    }
+    assert report["ttr_seconds"] > 0 and [p["name"] for p in report["phases"]][:1] == ["preflight"]
+    assert {"restore shop", "restore Ünïcode db", "validate"} <= {
+        p["name"] for p in report["phases"]
+    }
+    rows = {(t["database"], t["table"]): (t["expected"], t["restored"]) for t in report["tables"]}
+    assert rows[("shop", "public.orders")] == (120, 120)
+    for db in SOURCE_DBS:
+        assert table_digests(target_pg, db) == table_digests(source_pg, db), db
+    # The report and the audit line are archived; the role's password is not restored.
+    archive = tmp_path / "archive"
+    audit = (archive / "audit.log").read_text().splitlines()
+    assert json.loads(audit[-1])["outcome"] == "succeeded"
+    assert Path(report["archived"]["markdown"]).read_text().startswith("# Restore succeeded")
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = 'appuser'"
+        ).fetchone() == (None,)
+    assert "SCRAM-SHA-256" not in json.dumps(report)
+
+
+def test_one_database_under_a_new_name_beside_the_live_one(
+    config: Path,
+    bucket: str,
+    source_pg: Any,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE shop")  # the live one, untouched
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--database", "shop:shop_restored"
+    )
+    assert code == 0, err
+    assert databases(target_pg) >= {"shop", "shop_restored"}
+    assert "Ünïcode db" not in databases(target_pg)
+    assert table_digests(target_pg, "shop_restored") == table_digests(source_pg, "shop")
+    assert table_digests(target_pg, "shop") == {}
+    assert report["databases_created"] == ["shop_restored"]
+
+
+def test_a_non_ascii_database_alone(
+    config: Path,
+    bucket: str,
+    source_pg: Any,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    code, _, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--database", "Ünïcode db:ü 2"
+    )
+    assert code == 0, err
+    assert table_digests(target_pg, "ü 2") == table_digests(source_pg, "Ünïcode db")
+    assert "shop" not in databases(target_pg)
+
+
+@pytest.mark.parametrize(
+    ("mode", "exists", "password"),
+    [("all", True, True), ("no-passwords", True, False), ("skip", False, False)],
+)
+def test_roles_modes(
+    config: Path,
+    bucket: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+    mode: str,
+    exists: bool,
+    password: bool,
+) -> None:
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--roles", mode
+    )
+    assert code == 0, err
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = 'appuser'"
+        ).fetchone()
+    assert (row is not None) == exists
+    if row is not None:
+        assert row[0] == password
+
+
+def test_expected_errors_are_warnings_not_failures(
+    config: Path,
+    bucket: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE ROLE appuser LOGIN")
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    code, report, err = restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 0, err
+    assert any("2 x expected: role already exists" in w for w in report["warnings"]), report[
+        "warnings"
+    ]
+
+
+def test_a_real_sql_error_stops_the_restore_with_its_statement(
+    config: Path,
+    bucket: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = source_dump.decode()
+    marker = "CREATE TABLE public.orders ("
+    broken = text.replace(marker, "CREATE TABLE public.orders (id int);\n" + marker, 1)
+    seed(bucket, {KEY: gzip.compress(broken.encode())})
+    code, report, err = restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 1
+    assert report["status"] == "failed"
+    assert 'relation "orders" already exists' in report["error"]
+    assert "CREATE TABLE public.orders (" in report["error"]
+    assert "Traceback" not in err
+
+
+def test_a_non_empty_target_is_refused_then_replaced_with_drop_existing(
+    config: Path,
+    bucket: str,
+    source_pg: Any,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    assert restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())[0] == 0
+    code, report, _ = restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 1 and "database 'shop' already exists on the target" in report["error"]
+    assert "--drop-existing" in report["error"]
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--drop-existing"
+    )
+    assert code == 0, err
+    assert table_digests(target_pg, "shop") == table_digests(source_pg, "shop")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: gzip.compress(d[: len(d) * 2 // 3]), "trailer never arrived"),
+        (lambda d: gzip.compress(d)[: len(gzip.compress(d)) * 2 // 3], "gzip stream is truncated"),
+        (lambda d: b"", "object is empty"),
+        (lambda d: b"\x1f\x8b\x08\x00garbage-garbage-garbage", "not intact gzip"),
+    ],
+)
+def test_damaged_backups_fail_with_a_clear_message(
+    config: Path,
+    bucket: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+    damage: Any,
+    message: str,
+) -> None:
+    seed(bucket, {KEY: damage(source_dump)})
+    code, report, err = restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 1
+    assert message in report["error"]
+    assert "Traceback" not in err
+
+
+def test_empty_or_corrupt_backups_are_refused_before_any_write(
+    config: Path, bucket: str, target_pg: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = databases(target_pg)
+    seed(bucket, {KEY: b""})
+    code, report, _ = restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 1 and "object is empty" in report["error"]
+    assert databases(target_pg) == before
+    assert report["phases"][0]["name"] == "preflight" and len(report["phases"]) == 1
+
+
+def test_wrong_password_is_clear_and_never_printed(
+    config: Path,
+    bucket: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        conn.execute("ALTER ROLE postgres PASSWORD 'right-password'")
+        hba = conn.execute("SHOW hba_file").fetchone()[0]  # type: ignore[index]
+    Path(hba).write_text("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        conn.execute("SELECT pg_reload_conf()")
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    dsn = f"postgresql://postgres:wrong-secret-pw@127.0.0.1:{target_pg.port}/postgres"
+    code, report, err = restore(capsys, config, f"s3://{bucket}/{KEY}", dsn)
+    assert code == 1
+    assert "password authentication failed" in report["error"]
+    archived = (
+        Path(report["archived"]["json"]).read_text()
+        + (tmp_path / "archive" / "audit.log").read_text()
+    )
+    for text in (json.dumps(report), err, archived):
+        assert "wrong-secret-pw" not in text
+    good = f"postgresql://postgres:right-password@127.0.0.1:{target_pg.port}/postgres"
+    code, report, err = restore(capsys, config, f"s3://{bucket}/{KEY}", good)
+    assert code == 0, err
+    assert "right-password" not in json.dumps(report) + err
+
+
+def test_unreachable_target(
+    config: Path, bucket: str, source_dump: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", "host=127.0.0.1 port=9 user=postgres"
+    )
+    assert code == 1
+    assert "cannot connect" in report["error"] and "Traceback" not in err
+
+
+def test_production_target_needs_its_name_typed(
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        {
+            "kubernetes": {"enabled": False},
+            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": s3_endpoint}],
+            "cache": str(tmp_path / "cache"),
+            "archive": str(tmp_path / "archive"),
+            "targets": {"prod": {"dsn": target_pg.dsn(), "production": True}},
+        },
+    )
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    code, _, err = restore(capsys, cfg, f"s3://{bucket}/{KEY}", "prod")
+    assert code == 2 and "--yes-production prod" in err
+    assert databases(target_pg) == {"postgres", "template0", "template1"}
+    code, report, err = restore(
+        capsys, cfg, f"s3://{bucket}/{KEY}", "prod", "--yes-production", "prod"
+    )
+    assert code == 0, err
+    assert report["target_name"] == "prod"
+
+
+def test_a_failing_team_check_fails_integrity(
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        {
+            "kubernetes": {"enabled": False},
+            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": s3_endpoint}],
+            "cache": str(tmp_path / "cache"),
+            "archive": str(tmp_path / "archive"),
+            "validation": {
+                "checks": [
+                    {
+                        "name": "no_sad_customers",
+                        "database": "shop",
+                        "sql": "SELECT id FROM customers WHERE mood = 'sad'",
+                    },
+                    {
+                        "name": "every_order_noted",
+                        "database": "shop",
+                        "sql": "SELECT id FROM orders WHERE note IS NOT NULL",
+                    },
+                ]
+            },
+        },
+    )
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    code, report, _ = restore(capsys, cfg, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 1 and report["status"] == "failed"
+    checks = {c["name"]: c for c in report["validation"]["integrity"]["checks"]}
+    assert checks["no_sad_customers"]["passed"] and not checks["every_order_noted"]["passed"]
+    assert checks["every_order_noted"]["rows"] == 120
+    assert report["validation"]["completeness"]["passed"]
+
+
+def engine_for(
+    bucket: str, s3_endpoint: str, pg: Any, events: list[Any], **kw: Any
+) -> RestoreEngine:
+    store = S3Store(StorageLocation(url=f"s3://{bucket}", endpoint_url=s3_endpoint))
+    return RestoreEngine(
+        store=store,
+        key=KEY,
+        url=store.url(KEY),
+        target=ResolvedTarget(name="t", conninfo=pg.dsn(), display="t"),
+        scope=Scope(),
+        on_event=events.append,
+        **kw,
+    )
+
+
+def test_psql_dying_fails_the_restore_clearly(
+    bucket: str, s3_endpoint: str, source_dump: bytes, target_pg: Any
+) -> None:
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    events: list[Any] = []
+
+    def on_event(e: Any) -> None:
+        events.append(e)
+        if isinstance(e, TableLoaded) and engine._psql is not None:
+            engine._psql.proc.kill()
+
+    engine = engine_for(bucket, s3_endpoint, target_pg, events)
+    engine._emit = on_event
+    report = engine.run()
+    assert report.status == "failed"
+    assert report.error and "psql" in report.error
+
+
+def test_cancel_stops_psql_and_marks_the_report(
+    bucket: str, s3_endpoint: str, source_dump: bytes, target_pg: Any
+) -> None:
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    events: list[Any] = []
+
+    def on_event(e: Any) -> None:
+        events.append(e)
+        if isinstance(e, TableLoaded):
+            engine.cancel()
+
+    engine = engine_for(bucket, s3_endpoint, target_pg, events)
+    engine._emit = on_event
+    report = engine.run()
+    assert report.status == "cancelled"
+    assert engine._psql is not None and engine._psql.proc.poll() is not None
+
+
+def test_target_dsn_forms_and_password_kept_out_of_display() -> None:
+    from services.config import Config
+
+    t = resolve_target("postgresql://app:s3cret@db.example:6432/shop", Config(path=None))
+    assert t.display == "app@db.example:6432/shop" and t.password == "s3cret"
+    assert "s3cret" not in t.conninfo and "s3cret" not in repr(t)
+    k = resolve_target("host=db port=5433 user=x password=zz", Config(path=None))
+    assert k.display == "x@db:5433/postgres" and "zz" not in k.conninfo
+
+
+def test_restore_cli_asks_without_yes_and_refuses_without_a_terminal(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {**os.environ}
+    proc = subprocess.run(
+        [
+            os.sys.executable,
+            "-m",
+            "tui.cli",
+            "--config",
+            str(config),
+            "restore",
+            "file:///nope.sql.gz",
+            "--target",
+            "host=x",
+        ],  # type: ignore[attr-defined]
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert proc.returncode == 2
+    assert "pass --yes" in proc.stderr
