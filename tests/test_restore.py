@@ -438,7 +438,7 @@ def test_restore_cli_asks_without_yes_and_refuses_without_a_terminal(
             "file:///nope.sql.gz",
             "--target",
             "host=x",
-        ],  # type: ignore[attr-defined]
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -447,3 +447,26 @@ def test_restore_cli_asks_without_yes_and_refuses_without_a_terminal(
     )
     assert proc.returncode == 2
     assert "pass --yes" in proc.stderr
+
+
+def test_restrict_lines_are_left_out_for_a_psql_that_predates_them(source_dump: bytes) -> None:
+    from services.dump import DumpScanner
+    from services.restore_plan import RestoreFilter, TargetFacts
+
+    def run(knows: bool) -> bytes:
+        out: list[bytes] = []
+        facts = TargetFacts(
+            databases={"postgres"},
+            roles=set(),
+            locales={"C.UTF-8", "c.utf-8"},
+            psql_knows_restrict=knows,
+        )
+        s = DumpScanner(sink=lambda d, _c: out.append(d), filter=RestoreFilter(Scope(), facts))
+        s.feed(source_dump)
+        assert s.summary().complete
+        return b"".join(out)
+
+    assert b"\n\\restrict " in run(True)
+    stripped = run(False)
+    assert b"\\restrict" not in stripped and b"\\unrestrict" not in stripped
+    assert b"\\connect shop" in stripped
