@@ -231,6 +231,8 @@ class RestoreEngine:
             ]
             if restore_filter is not None:
                 report.databases_created = restore_filter.created
+                report.scope["existing_roles_left_alone"] = sorted(restore_filter.existing_roles)
+                report.scope["passwords_left_out"] = restore_filter.stripped_passwords
                 if not report.tables and scanner is not None:
                     report.tables = [
                         {

@@ -35,6 +35,7 @@ _DB_STMT = re.compile(
 _DB_GRANT = re.compile(
     rf"^(?P<head>(?:GRANT|REVOKE) .* ON DATABASE )(?P<name>{_IDENT})(?P<rest> (?:TO|FROM) .*)$"
 )
+_ROLE_NAME = re.compile(rf"^(?:CREATE|ALTER) ROLE ({_IDENT})")
 _LOCALE = re.compile(r"\b(LOCALE|LC_COLLATE|LC_CTYPE) = '((?:[^']|'')*)'")
 
 
@@ -113,6 +114,7 @@ class RestoreFilter:
         self.dropped: list[str] = []
         self.restored: list[str] = []  # target databases written to, in order
         self.skipped_roles = 0
+        self.existing_roles: set[str] = set()
         self.stripped_passwords = 0
         self._need_create: str | None = None  # a renamed postgres/template1 needs its CREATE
 
@@ -172,9 +174,17 @@ class RestoreFilter:
         if mode == "skip":
             self.skipped_roles += 1
             return None
-        if mode == "no-passwords" and line.startswith("ALTER ROLE") and " PASSWORD '" in line:
-            self.stripped_passwords += 1
-            return _PASSWORD.sub("", line)
+        if mode == "no-passwords":
+            # Roles the target already has are the target's (on an operator cluster, the
+            # operator's, with passwords in Secrets): left exactly as they are. Missing
+            # roles are created, without the dump's passwords.
+            m = _ROLE_NAME.match(line)
+            if m and unquote_ident(m[1]) in self.target.roles:
+                self.existing_roles.add(unquote_ident(m[1]))
+                return None
+            if line.startswith("ALTER ROLE") and " PASSWORD '" in line:
+                self.stripped_passwords += 1
+                return _PASSWORD.sub("", line)
         return line
 
     def _create_database(self, line: str, old: str, new: str) -> str:

@@ -159,7 +159,7 @@ def test_roles_modes(
         assert row[0] == password
 
 
-def test_expected_errors_are_warnings_not_failures(
+def test_existing_roles_are_left_alone_and_expected_errors_are_warnings(
     config: Path,
     bucket: str,
     source_dump: bytes,
@@ -167,9 +167,23 @@ def test_expected_errors_are_warnings_not_failures(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
-        conn.execute("CREATE ROLE appuser LOGIN")
+        conn.execute("CREATE ROLE appuser LOGIN CONNECTION LIMIT 3 PASSWORD 'kept-by-the-operator'")
     seed(bucket, {KEY: gzip.compress(source_dump)})
     code, report, err = restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 0, err
+    assert report["scope"]["existing_roles_left_alone"] == ["appuser", "postgres"]
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        limit, pw = conn.execute(
+            "SELECT rolconnlimit, rolpassword FROM pg_authid WHERE rolname = 'appuser'"
+        ).fetchone()  # type: ignore[misc]
+    assert limit == 3 and pw is not None
+    # --roles all replays the dump's role statements: "already exists" is expected there.
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        for db in ("shop", "Ünïcode db"):
+            conn.execute(f'DROP DATABASE "{db}"')
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--roles", "all"
+    )
     assert code == 0, err
     assert any("2 x expected: role already exists" in w for w in report["warnings"]), report[
         "warnings"
