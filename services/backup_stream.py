@@ -41,7 +41,11 @@ class CorruptBackup(PgdeckError):
 class RangeReader(Protocol):
     """What a store offers to stream an object from a byte offset."""
 
-    def open_range(self, relative_key: str, start: int) -> tuple[Iterator[bytes], int]: ...
+    def open_range(
+        self, relative_key: str, start: int, if_match: str | None = None
+    ) -> tuple[Iterator[bytes], int, str | None]: ...
+
+    def url(self, relative_key: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +65,22 @@ def compressed_chunks(
     on_retry: Callable[[int, int, BaseException], None] | None = None,
     on_size: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
-    """The object's bytes in order; a broken read resumes at the offset reached."""
+    """The object's bytes in order; a broken read resumes at the offset reached.
+
+    ``retries`` bounds the attempts in a row that make no progress: a long stream over a
+    shaky link may drop many times, as long as each attempt moves it forward. A resume
+    asks for the same object version (its ETag), never a spliced one.
+    """
     offset = 0
     attempt = 0
+    progress_at_failure = -1
     total: int | None = None
+    etag: str | None = None
     while True:
         try:
-            chunks, size = store.open_range(relative_key, offset)
+            chunks, size, tag = store.open_range(relative_key, offset, etag)
             if total is None:
-                total = size
+                total, etag = size, tag
                 if on_size:
                     on_size(size)
             for chunk in chunks:
@@ -81,10 +92,14 @@ def compressed_chunks(
         except StorageError:
             raise
         except _TRANSIENT as exc:
+            if offset > progress_at_failure:
+                attempt = 0  # it moved since the last drop: a fresh budget
+            progress_at_failure = offset
             attempt += 1
             if attempt > retries:
                 raise StorageError(
-                    f"reading {relative_key} failed at byte {offset} after {retries} retries: {exc}",
+                    f"reading {store.url(relative_key)} failed at byte {offset} "
+                    f"after {retries} retries without progress: {exc}",
                     "check the network to the storage and try again",
                 ) from exc
             if on_retry:

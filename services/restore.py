@@ -103,7 +103,10 @@ class RestoreEngine:
         checks: tuple[Check, ...] = (),
         on_event: Callable[[RestoreEvent], None] | None = None,
         progress_every: float = 0.25,
+        retries: int = 5,
+        backoff: float = 0.5,
     ) -> None:
+        self.retries, self.backoff = retries, backoff
         self.store, self.key, self.url = store, key, url
         self.target, self.scope = target, scope
         self.drop_existing = drop_existing
@@ -259,7 +262,14 @@ class RestoreEngine:
         def on_size(size: int) -> None:
             self._total = size
 
-        for chunk in compressed_chunks(self.store, self.key, on_retry=on_retry, on_size=on_size):
+        for chunk in compressed_chunks(
+            self.store,
+            self.key,
+            on_retry=on_retry,
+            on_size=on_size,
+            retries=self.retries,
+            backoff=self.backoff,
+        ):
             self._read += len(chunk)
             yield chunk
 

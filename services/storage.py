@@ -55,7 +55,9 @@ class BackupStore(Protocol):
 
     def head(self, relative_key: str) -> ObjectHead: ...
 
-    def open_range(self, relative_key: str, start: int) -> tuple[Iterator[bytes], int]: ...
+    def open_range(
+        self, relative_key: str, start: int, if_match: str | None = None
+    ) -> tuple[Iterator[bytes], int, str | None]: ...
 
     def url(self, relative_key: str) -> str: ...
 
@@ -175,11 +177,15 @@ class S3Store:
             last_modified=r.get("LastModified"),
         )
 
-    def open_range(self, relative_key: str, start: int) -> tuple[Iterator[bytes], int]:
-        """The object's bytes from ``start`` on, and its whole size."""
+    def open_range(
+        self, relative_key: str, start: int, if_match: str | None = None
+    ) -> tuple[Iterator[bytes], int, str | None]:
+        """The object's bytes from ``start`` on, its whole size and its ETag."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + relative_key}
         if start:
             kwargs["Range"] = f"bytes={start}-"
+        if if_match:
+            kwargs["IfMatch"] = if_match
         r = self._call("get_object", **kwargs)
         total = int(r.get("ContentLength", 0)) + start
         rng = r.get("ContentRange")  # "bytes 100-199/200"
@@ -193,7 +199,7 @@ class S3Store:
             finally:
                 stream.close()
 
-        return body(), total
+        return body(), total, r.get("ETag")
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:
@@ -331,7 +337,9 @@ class FileStore:
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
         )
 
-    def open_range(self, relative_key: str, start: int) -> tuple[Iterator[bytes], int]:
+    def open_range(
+        self, relative_key: str, start: int, if_match: str | None = None
+    ) -> tuple[Iterator[bytes], int, str | None]:
         path = self.root / relative_key
         try:
             f = path.open("rb")
@@ -345,7 +353,7 @@ class FileStore:
                 while chunk := f.read(1 << 20):
                     yield chunk
 
-        return body(), size
+        return body(), size, None
 
 
 def _scan_backups(directory: Path) -> Iterator[tuple[str, int]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from services.backup_stream import CorruptBackup, StreamProgress, compressed_chunks, gunzip
 from services.dump import DumpScanner, DumpSummary
+from services.errors import StorageError
 from services.storage import BackupStore
 
 
@@ -33,17 +34,19 @@ def verify_backup(
     *,
     progress: Callable[[StreamProgress], None] | None = None,
     every: int = 8 << 20,
+    retries: int = 5,
+    backoff: float = 0.5,
 ) -> VerifyResult:
     started = time.monotonic()
     scanner = DumpScanner()
     read = 0
-    retries = 0
+    drops = 0
     total = 0
     next_report = every
 
     def on_retry(attempt: int, offset: int, exc: BaseException) -> None:
-        nonlocal retries
-        retries = attempt
+        nonlocal drops
+        drops += 1
 
     def on_size(size: int) -> None:
         nonlocal total
@@ -51,7 +54,14 @@ def verify_backup(
 
     def counted() -> Iterator[bytes]:
         nonlocal read
-        for chunk in compressed_chunks(store, relative_key, on_retry=on_retry, on_size=on_size):
+        for chunk in compressed_chunks(
+            store,
+            relative_key,
+            on_retry=on_retry,
+            on_size=on_size,
+            retries=retries,
+            backoff=backoff,
+        ):
             read += len(chunk)
             yield chunk
 
@@ -61,8 +71,8 @@ def verify_backup(
             scanner.feed(data)
             if progress and read >= next_report:
                 next_report = read + every
-                progress(StreamProgress(read, total, scanner.bytes, retries))
-    except CorruptBackup as exc:
+                progress(StreamProgress(read, total, scanner.bytes, drops))
+    except (CorruptBackup, StorageError) as exc:
         problem = str(exc)
     summary = scanner.summary()
     if problem is None and not summary.complete:
@@ -83,5 +93,5 @@ def verify_backup(
         compressed_bytes=read,
         summary=summary,
         seconds=time.monotonic() - started,
-        retries=retries,
+        retries=drops,
     )
