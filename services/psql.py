@@ -22,6 +22,7 @@ from pathlib import Path
 from services.errors import PgdeckError
 
 _MESSAGE = re.compile(r"^psql:<stdin>:(\d+): (ERROR|WARNING|NOTICE|FATAL|INFO|PANIC):  (.*)$")
+_COPY_TAG = re.compile(rb"^COPY (\d+)\r?\n?$")
 _CONTINUATION = re.compile(r"^(DETAIL|HINT|CONTEXT|LINE \d+|QUERY):  ?(.*)$")
 
 
@@ -90,9 +91,11 @@ class PsqlProcess:
         try:
             self.proc = subprocess.Popen(
                 # "-f -" rather than plain stdin: psql then names the input line of each error.
-                [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=0", "-f", "-", "-d", conninfo],
+                # No -q: psql then prints each statement's command tag, and "COPY n" is
+                # the server's own count of the rows it stored for that table.
+                [str(psql), "-X", "-v", "ON_ERROR_STOP=0", "-f", "-", "-d", conninfo],
                 stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
             )
@@ -100,9 +103,20 @@ class PsqlProcess:
             raise PgdeckError(f"cannot start psql ({psql}): {exc.strerror}") from exc
         assert self.proc.stdin is not None and self.proc.stderr is not None
         self._stdin = self.proc.stdin
+        self.copied: list[int] = []  # the "COPY n" tags, in statement order
         self._reader = threading.Thread(target=self._read, name="psql-stderr", daemon=True)
         self._reader.start()
+        self._tags = threading.Thread(target=self._read_tags, name="psql-stdout", daemon=True)
+        self._tags.start()
         self.killed = False
+
+    def _read_tags(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            if raw.startswith(b"COPY "):
+                m = _COPY_TAG.match(raw)
+                if m:
+                    self.copied.append(int(m[1]))
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
@@ -141,6 +155,7 @@ class PsqlProcess:
             self._stdin.close()
         code = self.proc.wait()
         self._reader.join(timeout=10)
+        self._tags.join(timeout=10)
         return code
 
     def kill(self) -> None:

@@ -105,7 +105,9 @@ class RestoreEngine:
         progress_every: float = 0.25,
         retries: int = 5,
         backoff: float = 0.5,
+        thorough: bool = False,
     ) -> None:
+        self.thorough = thorough
         self.retries, self.backoff = retries, backoff
         self.store, self.key, self.url = store, key, url
         self.target, self.scope = target, scope
@@ -192,7 +194,14 @@ class RestoreEngine:
                 if restore_filter.scope.chosen(d.name) and d.name != "template0"
             }
             with self._phase("validate"):
-                validation = validate(self.target, summary, names, self.checks)
+                validation = validate(
+                    self.target,
+                    summary,
+                    names,
+                    self.checks,
+                    copied=self._copied(summary, restore_filter),
+                    thorough=self.thorough,
+                )
             report.validation = validation.to_dict()
             report.tables = [
                 {
@@ -375,6 +384,23 @@ class RestoreEngine:
                 rows=table.rows if table else 0,
             )
         )
+
+    def _copied(
+        self, summary: Any, restore_filter: RestoreFilter
+    ) -> dict[tuple[str, str], int] | None:
+        """The server's row count per table, from psql's COPY tags in statement order."""
+        tags = self._psql.copied if self._psql is not None else []
+        sent = [
+            t
+            for t in summary.tables
+            if restore_filter.scope.chosen(t.database) and t.database != "template0"
+        ]
+        if len(tags) != len(sent):
+            self._log(
+                "warning", "psql's COPY tags do not match the dump's tables; counting rows instead"
+            )
+            return None
+        return {(t.database, t.qualified): n for t, n in zip(sent, tags, strict=True)}
 
     def _database_started(self, name: str | None) -> None:
         """Per-database phases: a database's time runs from its \\connect to the next."""

@@ -25,9 +25,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def configured(tmp_path: Path, kubeconfig: Path, kube: Any, bucket: str, s3_endpoint: str) -> Path:
-    pg = ko.postgresql("acid-shop", "shop", uid=UID, created=NOW - timedelta(days=3), schedule="0 * * * *")
+    pg = ko.postgresql(
+        "acid-shop", "shop", uid=UID, created=NOW - timedelta(days=3), schedule="0 * * * *"
+    )
     kube.add(pg, ko.cronjob(pg, last_schedule=NOW, last_successful=NOW))
-    seed(bucket, {f"spilo/acid-shop/{UID}/logical_backups/{T0 + h * 3600}.sql.gz": 2048 + h for h in range(24)})
+    seed(
+        bucket,
+        {
+            f"spilo/acid-shop/{UID}/logical_backups/{T0 + h * 3600}.sql.gz": 2048 + h
+            for h in range(24)
+        },
+    )
     seed(bucket, {f"spilo/acid-shop/{UID_OLD}/logical_backups/{T0 - 9 * 86400}.sql.gz": 99})
     seed(bucket, {f"spilo/acid-deleted/{UID_OLD}/logical_backups/{T0 - 86400}.sql.gz": 512})
     return write_config(
@@ -46,14 +54,18 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_clusters_json_has_the_promised_fields(configured: Path, capsys: pytest.CaptureFixture[str], bucket: str) -> None:
+def test_clusters_json_has_the_promised_fields(
+    configured: Path, capsys: pytest.CaptureFixture[str], bucket: str
+) -> None:
     code, out, err = run(capsys, "--config", str(configured), "clusters", "--json")
     assert code == 0, err
     rows = {r["name"]: r for r in json.loads(out)}
     shop = rows["acid-shop"]
     assert shop["namespace"] == "shop" and shop["uid"] == UID and shop["status"] == "Running"
     assert shop["backups"] == 25
-    assert shop["last_backup"] == datetime.fromtimestamp(T0 + 23 * 3600, UTC).isoformat().replace("+00:00", "Z")
+    assert shop["last_backup"] == datetime.fromtimestamp(T0 + 23 * 3600, UTC).isoformat().replace(
+        "+00:00", "Z"
+    )
     assert shop["last_backup_size"] == 2048 + 23
     assert shop["schedule"] == "0 * * * *" and shop["cronjob"]["name"] == "logical-backup-acid-shop"
     gone = rows["acid-deleted"]
@@ -71,25 +83,44 @@ def test_clusters_human_table(configured: Path, capsys: pytest.CaptureFixture[st
     assert "storage-only" in next(line for line in lines if "acid-deleted" in line)
 
 
-def test_backups_json_newest_first(configured: Path, capsys: pytest.CaptureFixture[str], bucket: str) -> None:
-    code, out, err = run(capsys, "--config", str(configured), "backups", "acid-shop", "-n", "shop", "--json")
+def test_backups_json_newest_first(
+    configured: Path, capsys: pytest.CaptureFixture[str], bucket: str
+) -> None:
+    code, out, err = run(
+        capsys, "--config", str(configured), "backups", "acid-shop", "-n", "shop", "--json"
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert len(rows) == 25
-    assert rows[0]["url"] == f"s3://{bucket}/spilo/acid-shop/{UID}/logical_backups/{T0 + 23 * 3600}.sql.gz"
+    assert (
+        rows[0]["url"]
+        == f"s3://{bucket}/spilo/acid-shop/{UID}/logical_backups/{T0 + 23 * 3600}.sql.gz"
+    )
     assert rows[0]["size"] == 2071 and rows[0]["cluster"] == "acid-shop" and rows[0]["uid"] == UID
     assert rows[-1]["uid"] == UID_OLD
     assert [r["time"] for r in rows] == sorted((r["time"] for r in rows), reverse=True)
 
 
 def test_backups_with_sse_and_limit(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--config", str(configured), "backups", "acid-shop", "--sse", "--limit", "2", "--json")
+    code, out, _ = run(
+        capsys,
+        "--config",
+        str(configured),
+        "backups",
+        "acid-shop",
+        "--sse",
+        "--limit",
+        "2",
+        "--json",
+    )
     assert code == 0
     rows = json.loads(out)
     assert len(rows) == 2 and {r["sse"] for r in rows} == {"AES256"}
 
 
-def test_cached_answers_without_network(configured: Path, capsys: pytest.CaptureFixture[str], kube: Any) -> None:
+def test_cached_answers_without_network(
+    configured: Path, capsys: pytest.CaptureFixture[str], kube: Any
+) -> None:
     assert run(capsys, "--config", str(configured), "clusters", "--json")[0] == 0
     kube.requests.clear()
     code, out, _ = run(capsys, "--config", str(configured), "clusters", "--json", "--cached")
@@ -97,10 +128,15 @@ def test_cached_answers_without_network(configured: Path, capsys: pytest.Capture
     assert kube.requests == []
 
 
-def test_unknown_cluster_is_a_usage_error(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_cluster_is_a_usage_error(
+    configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run(capsys, "--config", str(configured), "backups", "acid-nope")
     assert code == 2 and out == ""
-    assert err.strip() == "pgdeck: no cluster named 'acid-nope'; run `pgdeck clusters` to see the names"
+    assert (
+        err.strip()
+        == "pgdeck: no cluster named 'acid-nope'; run `pgdeck clusters` to see the names"
+    )
 
 
 def test_missing_bucket_exits_1_with_one_clear_line(
@@ -143,17 +179,26 @@ def test_unreachable_kubernetes_still_lists_storage(
     assert "API server unreachable" in err and "Traceback" not in err
 
 
-def test_jobs_and_logs_commands(configured: Path, kube: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_jobs_and_logs_commands(
+    configured: Path, kube: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     pg = ko.postgresql("acid-shop", "shop", uid=UID, created=NOW - timedelta(days=3))
     cj = ko.cronjob(pg)
     job = ko.job(cj, started=NOW - timedelta(hours=1), succeeded=False)
-    pod = ko.pod(job, started=NOW - timedelta(hours=1), finished=NOW - timedelta(minutes=58), exit_code=1)
+    pod = ko.pod(
+        job, started=NOW - timedelta(hours=1), finished=NOW - timedelta(minutes=58), exit_code=1
+    )
     kube.add(job, pod)
-    kube.set_log("shop", pod["metadata"]["name"], "pg_dumpall: error: server closed the connection\n")
+    kube.set_log(
+        "shop", pod["metadata"]["name"], "pg_dumpall: error: server closed the connection\n"
+    )
     code, out, _ = run(capsys, "--config", str(configured), "jobs", "acid-shop", "--json")
     assert code == 0
     data = json.loads(out)
-    assert data["jobs"][0]["status"] == "failed" and data["jobs"][0]["reason"] == "BackoffLimitExceeded"
+    assert (
+        data["jobs"][0]["status"] == "failed"
+        and data["jobs"][0]["reason"] == "BackoffLimitExceeded"
+    )
     code, out, _ = run(capsys, "--config", str(configured), "logs", "acid-shop")
     assert code == 0 and out == "pg_dumpall: error: server closed the connection\n"
 
@@ -162,7 +207,11 @@ def test_nothing_to_read_is_a_config_error(tmp_path: Path) -> None:
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "clusters"], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "tui.cli", "clusters"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert proc.stdout == ""

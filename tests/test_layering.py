@@ -18,7 +18,9 @@ def test_services_import_without_textual() -> None:
         "bad = [n for n in sys.modules if n.split('.')[0] in ('textual', 'tui', 'widgets')]\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == ""
 
 

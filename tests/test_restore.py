@@ -484,3 +484,45 @@ def test_restrict_lines_are_left_out_for_a_psql_that_predates_them(source_dump: 
     stripped = run(False)
     assert b"\\restrict" not in stripped and b"\\unrestrict" not in stripped
     assert b"\\connect shop" in stripped
+
+
+def test_orphans_under_a_not_valid_key_are_counted_and_fail_integrity(
+    config: Path,
+    bucket: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = source_dump.decode()
+    fk = "ADD CONSTRAINT orders_customer_fkey FOREIGN KEY (customer) REFERENCES public.customers(id);"
+    assert fk in text
+    text = text.replace(fk, fk[:-1] + " NOT VALID;")
+    head = "COPY public.orders (id, customer, note) FROM stdin;\n"
+    assert head in text
+    text = text.replace(head, head + "999\t4242\tan orphan\n")
+    seed(bucket, {KEY: gzip.compress(text.encode())})
+    code, report, _ = restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 1 and "integrity" in report["error"]
+    fks = {f["constraint"]: f for f in report["validation"]["integrity"]["foreign_keys"]}
+    assert (
+        fks["orders_customer_fkey"]["orphans"] == 1
+        and fks["orders_customer_fkey"]["how"] == "counted"
+    )
+    assert report["validation"]["completeness"]["passed"]  # all 121 rows arrived
+
+
+def test_thorough_validation_recounts_everything(
+    config: Path,
+    bucket: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--thorough"
+    )
+    assert code == 0, err
+    assert {f["how"] for f in report["validation"]["integrity"]["foreign_keys"]} == {"counted"}
+    rows = {(t["database"], t["table"]): t["restored"] for t in report["tables"]}
+    assert rows[("shop", "public.customers")] == 50

@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace databases that already exist on the target",
     )
+    r.add_argument(
+        "--thorough",
+        action="store_true",
+        help="validate by recounting every table and every foreign key with queries "
+        "(default: the server's COPY counts and the keys PostgreSQL validated itself)",
+    )
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     r.add_argument(
         "--yes-production", metavar="TARGET", help="confirm a target marked production by its name"
@@ -548,6 +554,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         drop_existing=args.drop_existing,
         checks=config.checks,
         on_event=view.on_event,
+        thorough=args.thorough,
     )
     previous = signal.signal(signal.SIGINT, lambda *_: engine.cancel())
     try:
