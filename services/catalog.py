@@ -224,9 +224,16 @@ class Catalog:
         ) -> list[StoredObject]:
             if name in fulls:
                 return self.store(loc).list_cluster(name)
-            known = dict(last.get(name, {}))
+            # Only the newest uid can still grow: an older one belongs to a cluster that
+            # was deleted (and perhaps created again under a new uid, which Kubernetes
+            # names; a new uid Kubernetes does not know waits for the next full listing).
+            cached = last.get(name, {})
+            known: dict[str, str] = {}
+            if cached:
+                newest = max(cached, key=lambda uid: cached[uid].rsplit("/", 1)[-1])
+                known[newest] = cached[newest]
             for uid in k8s_uids.get(name, ()):
-                known.setdefault(uid, f"{name}/{uid}/")
+                known.setdefault(uid, cached.get(uid, f"{name}/{uid}/"))
             return self.store(loc).list_cluster(name, known or None)
 
         with cf.ThreadPoolExecutor(workers) as pool:

@@ -72,11 +72,6 @@ def open_store(location: StorageLocation, workers: int = 16) -> BackupStore:
     raise ConfigError(f"storage url {location.url!r}: unsupported scheme")
 
 
-def _is_backup(rel_in_cluster: str) -> bool:
-    uid, _, rest = rel_in_cluster.partition("/")
-    return bool(uid) and rest.startswith(_BACKUPS)
-
-
 class S3Store:
     """A location in S3 or S3-compatible storage, read with the user's own credentials."""
 
@@ -118,55 +113,68 @@ class S3Store:
     def list_cluster(
         self, cluster: str, known: Mapping[str, str] | None = None
     ) -> list[StoredObject]:
-        """Backups under ``<prefix>/<cluster>/``; with ``known`` (uid -> newest known
-        relative key), only objects after those keys and under uids not yet known."""
-        base = f"{self.prefix}{cluster}/"
-        known_full = {uid: self.prefix + key for uid, key in (known or {}).items()}
-        found: list[StoredObject] = []
-        start: str | None = None
-        if known_full:
-            first = min(known_full)
-            start = known_full[first]
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base}
-            if token:
-                kwargs["ContinuationToken"] = token
-            elif start:
-                kwargs["StartAfter"] = start
-            page = self._call("list_objects_v2", **kwargs)
-            jump: str | None = None
-            for obj in page.get("Contents", ()):
-                key: str = obj["Key"]
-                rel = key[len(base) :]
-                uid, _, rest = rel.partition("/")
-                if not rest.startswith(_BACKUPS):
-                    # Another subtree of this uid: jump to its backups or past it.
-                    if rest < _BACKUPS:
-                        jump = f"{base}{uid}/{_BACKUPS}"
-                    else:
-                        jump = f"{base}{uid}{_PAST_SUBTREE}"
-                    break
-                last = known_full.get(uid)
-                if last is not None and key <= last:
-                    jump = last  # already known: skip to what is new under this uid
-                    break
-                found.append(
-                    StoredObject(
-                        relative_key=key[len(self.prefix) :],
-                        size=int(obj.get("Size", 0)),
-                        storage_class=obj.get("StorageClass"),
-                        etag=(obj.get("ETag") or "").strip('"') or None,
-                    )
+        """Backups under ``<prefix>/<cluster>/``.
+
+        With ``known`` (uid -> newest relative key known, or ``<cluster>/<uid>/`` for a
+        uid with nothing known yet), only what is new under those uids: one tight listing
+        per uid, starting after the newest key (keys sort by time under a uid). Without
+        it, a skip-scan of the whole cluster prefix.
+        """
+        if known:
+            found: list[StoredObject] = []
+            for uid, last in sorted(known.items()):
+                found.extend(
+                    self._list_new(f"{self.prefix}{cluster}/{uid}/{_BACKUPS}", self.prefix + last)
                 )
-            if jump is not None:
-                if jump <= (start or ""):  # never loop on the same key
-                    jump = f"{base}{uid}{_PAST_SUBTREE}"
-                start, token = jump, None
-                continue
+            return found
+        return self._skip_scan(f"{self.prefix}{cluster}/")
+
+    def _list_new(self, prefix: str, start_after: str) -> list[StoredObject]:
+        found: list[StoredObject] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if start_after > prefix:
+            kwargs["StartAfter"] = start_after
+        while True:
+            page = self._call("list_objects_v2", **kwargs)
+            found.extend(self._stored(obj) for obj in page.get("Contents", ()))
             if not page.get("IsTruncated"):
                 return found
-            token = page["NextContinuationToken"]
+            kwargs.pop("StartAfter", None)
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def _skip_scan(self, base: str) -> list[StoredObject]:
+        """Every backup under ``base``, jumping over other subtrees (WAL, basebackups)
+        whenever a page ends inside one instead of paging through it."""
+        found: list[StoredObject] = []
+        start: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base}
+            if start:
+                kwargs["StartAfter"] = start
+            page = self._call("list_objects_v2", **kwargs)
+            last = None
+            for obj in page.get("Contents", ()):
+                last = obj["Key"]
+                uid, _, rest = last[len(base) :].partition("/")
+                if rest.startswith(_BACKUPS):
+                    found.append(self._stored(obj))
+            if not page.get("IsTruncated") or last is None:
+                return found
+            uid, _, rest = last[len(base) :].partition("/")
+            if rest.startswith(_BACKUPS):
+                start = last
+            elif rest < _BACKUPS:
+                start = max(last, f"{base}{uid}/{_BACKUPS}")
+            else:
+                start = f"{base}{uid}{_PAST_SUBTREE}"
+
+    def _stored(self, obj: dict[str, Any]) -> StoredObject:
+        return StoredObject(
+            relative_key=obj["Key"][len(self.prefix) :],
+            size=int(obj.get("Size", 0)),
+            storage_class=obj.get("StorageClass"),
+            etag=(obj.get("ETag") or "").strip('"') or None,
+        )
 
     def head(self, relative_key: str) -> ObjectHead:
         r = self._call("head_object", Bucket=self.bucket, Key=self.prefix + relative_key)
