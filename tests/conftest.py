@@ -202,3 +202,15 @@ def table_digests(pg: Any, database: str) -> dict[str, tuple[int, str]]:
             n, digest = conn.execute(q).fetchone()  # type: ignore[misc]
             out[f"{schema}.{name}"] = (n, digest)
     return out
+
+
+def storage_config(tmp_path: Path, bucket: str, endpoint: str, **extra: Any) -> Path:
+    """A config reading one S3 location, no Kubernetes, cache and archive in tmp_path."""
+    data: dict[str, Any] = {
+        "kubernetes": {"enabled": False},
+        "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": endpoint}],
+        "cache": str(tmp_path / "cache"),
+        "archive": str(tmp_path / "archive"),
+        **extra,
+    }
+    return write_config(tmp_path / "config.yaml", data)

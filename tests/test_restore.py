@@ -17,7 +17,7 @@ from services.restore import RestoreEngine, TableLoaded
 from services.restore_plan import Scope
 from services.storage import S3Store
 from services.target import ResolvedTarget, resolve_target
-from tests.conftest import seed, table_digests, write_config
+from tests.conftest import seed, storage_config, table_digests
 from tui.cli import main
 
 KEY = "spilo/acid-shop/0f000000-0000-4000-8000-000000000001/logical_backups/1763600000.sql.gz"
@@ -26,15 +26,7 @@ SOURCE_DBS = ("shop", "Ünïcode db")
 
 @pytest.fixture
 def config(tmp_path: Path, bucket: str, s3_endpoint: str) -> Path:
-    return write_config(
-        tmp_path / "c.yaml",
-        {
-            "kubernetes": {"enabled": False},
-            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": s3_endpoint}],
-            "cache": str(tmp_path / "cache"),
-            "archive": str(tmp_path / "archive"),
-        },
-    )
+    return storage_config(tmp_path, bucket, s3_endpoint)
 
 
 def restore(
@@ -315,15 +307,11 @@ def test_production_target_needs_its_name_typed(
     target_pg: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    cfg = write_config(
-        tmp_path / "c.yaml",
-        {
-            "kubernetes": {"enabled": False},
-            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": s3_endpoint}],
-            "cache": str(tmp_path / "cache"),
-            "archive": str(tmp_path / "archive"),
-            "targets": {"prod": {"dsn": target_pg.dsn(), "production": True}},
-        },
+    cfg = storage_config(
+        tmp_path,
+        bucket,
+        s3_endpoint,
+        targets={"prod": {"dsn": target_pg.dsn(), "production": True}},
     )
     seed(bucket, {KEY: gzip.compress(source_dump)})
     code, _, err = restore(capsys, cfg, f"s3://{bucket}/{KEY}", "prod")
@@ -344,27 +332,23 @@ def test_a_failing_team_check_fails_integrity(
     target_pg: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    cfg = write_config(
-        tmp_path / "c.yaml",
-        {
-            "kubernetes": {"enabled": False},
-            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": s3_endpoint}],
-            "cache": str(tmp_path / "cache"),
-            "archive": str(tmp_path / "archive"),
-            "validation": {
-                "checks": [
-                    {
-                        "name": "no_sad_customers",
-                        "database": "shop",
-                        "sql": "SELECT id FROM customers WHERE mood = 'sad'",
-                    },
-                    {
-                        "name": "every_order_noted",
-                        "database": "shop",
-                        "sql": "SELECT id FROM orders WHERE note IS NOT NULL",
-                    },
-                ]
-            },
+    cfg = storage_config(
+        tmp_path,
+        bucket,
+        s3_endpoint,
+        validation={
+            "checks": [
+                {
+                    "name": "no_sad_customers",
+                    "database": "shop",
+                    "sql": "SELECT id FROM customers WHERE mood = 'sad'",
+                },
+                {
+                    "name": "every_order_noted",
+                    "database": "shop",
+                    "sql": "SELECT id FROM orders WHERE note IS NOT NULL",
+                },
+            ]
         },
     )
     seed(bucket, {KEY: gzip.compress(source_dump)})

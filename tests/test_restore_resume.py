@@ -26,7 +26,7 @@ from services.config import StorageLocation
 from services.errors import PgdeckError
 from services.storage import S3Store
 from services.verify import VerifyResult, verify_backup
-from tests.conftest import SOURCE_SQL, seed, write_config
+from tests.conftest import SOURCE_SQL, seed, storage_config
 from tests.flakyproxy import FlakyProxy
 from tui.cli import main
 
@@ -97,15 +97,7 @@ def store_at(bucket: str, endpoint: str) -> S3Store:
 
 
 def config_for(tmp_path: Path, bucket: str, endpoint: str) -> Path:
-    return write_config(
-        tmp_path / "config.yaml",
-        {
-            "kubernetes": {"enabled": False},
-            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": endpoint}],
-            "cache": str(tmp_path / "cache"),
-            "archive": str(tmp_path / "archive"),
-        },
-    )
+    return storage_config(tmp_path, bucket, endpoint)
 
 
 def row_counts(result: VerifyResult) -> dict[tuple[str, str], int]:

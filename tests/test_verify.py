@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.dump import DumpScanner, connect_target
-from tests.conftest import seed, write_config
+from tests.conftest import seed, storage_config, write_config
 from tui.cli import main
 
 UID = "0e000000-0000-4000-8000-000000000001"
@@ -64,14 +64,7 @@ def test_connect_forms() -> None:
 
 @pytest.fixture
 def config(tmp_path: Path, bucket: str, s3_endpoint: str) -> Path:
-    return write_config(
-        tmp_path / "c.yaml",
-        {
-            "kubernetes": {"enabled": False},
-            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": s3_endpoint}],
-            "cache": str(tmp_path / "cache"),
-        },
-    )
+    return storage_config(tmp_path, bucket, s3_endpoint)
 
 
 def key(epoch: int) -> str:
