@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -427,7 +428,7 @@ def test_restore_cli_asks_without_yes_and_refuses_without_a_terminal(
     env = {**os.environ}
     proc = subprocess.run(
         [
-            os.sys.executable,
+            sys.executable,
             "-m",
             "tui.cli",
             "--config",
@@ -510,3 +511,49 @@ def test_thorough_validation_recounts_everything(
     assert {f["how"] for f in report["validation"]["integrity"]["foreign_keys"]} == {"counted"}
     rows = {(t["database"], t["table"]): t["restored"] for t in report["tables"]}
     assert rows[("shop", "public.customers")] == 50
+
+
+def test_ctrl_c_stops_psql_marks_the_report_cancelled_and_exits_non_zero(
+    tmp_path: Path, bucket: str, s3_endpoint: str, source_dump: bytes, target_pg: Any
+) -> None:
+    import signal
+
+    # A dump with a big orders table, so that the interrupt lands mid-stream.
+    text = source_dump.decode()
+    head = "COPY public.orders (id, customer, note) FROM stdin;\n"
+    rows = "".join(f"{i}\t1\tbulk row {i}\n" for i in range(1000, 600_000))
+    seed(bucket, {KEY: gzip.compress(text.replace(head, head + rows).encode(), 1)})
+    cfg = storage_config(tmp_path, bucket, s3_endpoint)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "--config",
+            str(cfg),
+            "restore",
+            f"s3://{bucket}/{KEY}",
+            "--target",
+            target_pg.dsn(),
+            "--yes",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("loaded shop.public.customers"):
+            proc.send_signal(signal.SIGINT)
+            break
+    err = proc.stderr.read()
+    code = proc.wait(timeout=60)
+    assert code == 130
+    assert "cancelled" in err and "Traceback" not in err
+    audit = json.loads((tmp_path / "archive" / "audit.log").read_text().splitlines()[-1])
+    assert audit["outcome"] == "cancelled"
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        assert not conn.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgdeck-restore'"
+        ).fetchall()
