@@ -8,11 +8,13 @@ of each member; a stream that ends inside a member is a truncated backup.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import botocore.exceptions as bx
 import urllib3.exceptions as ux
@@ -32,6 +34,15 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 CHUNK = 1 << 20
+
+
+try:  # ISA-L decompresses gzip about 2.3x faster than zlib, with the same API and checks
+    from isal import isal_zlib as _gz
+
+    _GZ_ERRORS: tuple[type[BaseException], ...] = (zlib.error, cast(type[BaseException], _gz.error))
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+    _gz = zlib  # type: ignore[no-redef,misc]
+    _GZ_ERRORS = (zlib.error,)
 
 
 class CorruptBackup(PgdeckError):
@@ -110,7 +121,7 @@ def compressed_chunks(
 def gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """Decompress gzip (several members allowed, as ``cat a.gz b.gz`` makes) and verify
     each member's CRC32 and length; raise ``CorruptBackup`` on damage or truncation."""
-    d: Any = zlib.decompressobj(wbits=31)
+    d: Any = _gz.decompressobj(wbits=31)
     seen_any = False
     in_member = False  # fed bytes of a member whose end has not arrived yet
     for chunk in chunks:
@@ -119,7 +130,7 @@ def gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
             seen_any = in_member = True
             try:
                 out = d.decompress(data)
-            except zlib.error as exc:
+            except _GZ_ERRORS as exc:
                 raise CorruptBackup(
                     f"the backup is not intact gzip ({exc})", "pick an older backup"
                 ) from exc
@@ -127,7 +138,7 @@ def gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
                 yield out
             if d.eof:  # zlib has checked this member's CRC32 and length
                 data = d.unused_data
-                d = zlib.decompressobj(wbits=31)
+                d = _gz.decompressobj(wbits=31)
                 in_member = False
             else:
                 data = b""
@@ -135,3 +146,46 @@ def gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
         raise CorruptBackup("the backup object is empty", "pick an older backup")
     if in_member:
         raise CorruptBackup("the backup's gzip stream is truncated", "pick an older backup")
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+    """Run ``items`` in a thread of its own, ``depth`` items ahead of the consumer.
+
+    Socket reads and (ISA-L or zlib) decompression release the GIL, so download,
+    gunzip and the consumer's writes to psql run side by side, as the processes of a
+    shell pipeline would; the bounded queue keeps memory bounded. An exception in the
+    thread is raised in the consumer; a consumer that stops early stops the thread.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=run, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.backup_stream import CorruptBackup, compressed_chunks, gunzip
+from services.backup_stream import CorruptBackup, compressed_chunks, gunzip, prefetch
 from services.config import Check
 from services.dump import DumpScanner, TableRows
 from services.errors import PgdeckError
@@ -157,7 +157,9 @@ class RestoreEngine:
             with self._phase("preflight"):
                 psql_path = find_psql()
                 restrict = knows_restrict(psql_version(psql_path))
-                stream = gunzip(self._compressed())
+                # download | gunzip | (scan, filter, write to psql): three threads, as the
+                # shell pipeline has three processes.
+                stream = prefetch(gunzip(prefetch(self._compressed())))
                 head, dump_version = self._peek(stream)
                 pre = run_preflight(
                     self.target,

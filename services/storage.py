@@ -220,9 +220,15 @@ def make_s3_client(location: StorageLocation, workers: int = 16) -> Any:
     import boto3
     import botocore.config
     import botocore.exceptions
+    import botocore.session
+    import botocore.utils
 
+    core = botocore.session.Session()
+    # Listings carry a LastModified per key, and botocore's default parser (dateutil)
+    # is most of the client's CPU on a 72,000-key catalog; ISO 8601 first is 6x cheaper.
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
     try:
-        session = boto3.session.Session(profile_name=location.profile)
+        session = boto3.session.Session(botocore_session=core, profile_name=location.profile)
     except botocore.exceptions.ProfileNotFound as exc:
         raise ConfigError(
             f"storage {location.url}: AWS profile {location.profile!r} not found",
@@ -246,6 +252,16 @@ def make_s3_client(location: StorageLocation, workers: int = 16) -> Any:
         region_name=location.region,
         config=cfg,
     )
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except ValueError:
+        import botocore.utils
+
+        return botocore.utils.parse_timestamp(value)
 
 
 def s3_error(exc: Exception, location: StorageLocation, key: str | None = None) -> Exception:
