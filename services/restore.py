@@ -23,7 +23,7 @@ from typing import Any
 
 from services.backup_stream import CorruptBackup, compressed_chunks, gunzip, prefetch
 from services.config import Check
-from services.dump import DumpScanner, TableRows
+from services.dump import DumpScanner, DumpSummary, TableRows
 from services.errors import PgdeckError
 from services.psql import (
     PsqlDied,
@@ -106,8 +106,10 @@ class RestoreEngine:
         retries: int = 5,
         backoff: float = 0.5,
         thorough: bool = False,
+        verified: DumpSummary | None = None,
     ) -> None:
         self.thorough = thorough
+        self.verified = verified
         self.retries, self.backoff = retries, backoff
         self.store, self.key, self.url = store, key, url
         self.target, self.scope = target, scope
@@ -181,6 +183,15 @@ class RestoreEngine:
                         "this psql predates \\restrict: those lines are left out (the backup is trusted)",
                     )
             restore_filter = RestoreFilter(self.scope, pre.facts)
+            if self.verified is not None:
+                # The dump was read through once already: every database is checked
+                # now, before the first statement goes to psql.
+                for section in self.verified.databases:
+                    restore_filter.check_database(
+                        section.name,
+                        created=section.created,
+                        locales=[section.locale] if section.locale else [],
+                    )
             scanner = DumpScanner(
                 on_table=self._table_done,
                 sink=self._send,

@@ -164,7 +164,7 @@ class RestoreFilter:
         new = self.scope.target_name(name)
         if new != name and name in ("postgres", "template1"):
             # These sections carry no CREATE DATABASE (the database always exists).
-            self._check_absent(new)
+            self.check_database(name, created=False)
             self._need_create = new
 
     def _header_line(self, line: str) -> str | None:
@@ -190,28 +190,32 @@ class RestoreFilter:
     def _create_database(self, line: str, old: str, new: str) -> str:
         m = _DB_STMT.match(line)
         rest = m["rest"] if m else line[len("CREATE DATABASE ") :]
+        locales = [locale.replace("''", "'") for _, locale in _LOCALE.findall(rest)]
+        self.check_database(old, created=True, locales=locales)
         prefix = ""
         if new in self.target.databases:
-            if not self.target.drop_existing:
-                raise RestoreRefused(
-                    f"database {new!r} already exists on the target",
-                    f"pass --drop-existing to replace it, or --database {old}:NEW to restore beside it",
-                )
             prefix = f"DROP DATABASE {quote_ident(new)} WITH (FORCE);\n"
             self.dropped.append(new)
-        for _, locale in _LOCALE.findall(rest):
-            value = locale.replace("''", "'")
+        self.created.append(new)
+        return f"{prefix}CREATE DATABASE {quote_ident(new)}{rest}"
+
+    def check_database(self, old: str, *, created: bool, locales: Iterable[str] = ()) -> None:
+        """Refuse, before anything of it is written, a database the target cannot take.
+
+        Called for each section as it arrives, and for every section at once in the
+        preflight when the dump was verified first."""
+        if not self.scope.chosen(old) or old == "template0":
+            return
+        new = self.scope.target_name(old)
+        exists = new in self.target.databases and not self.target.drop_existing
+        if (created or new != old) and exists:
+            raise RestoreRefused(
+                f"database {new!r} already exists on the target",
+                f"pass --drop-existing to replace it, or --database {old}:NEW to restore beside it",
+            )
+        for value in locales:
             if value not in self.target.locales and value.lower() not in self.target.locales:
                 raise RestoreRefused(
                     f"database {old!r} asks for locale {value!r}, which the target does not have",
                     "install the locale on the target's host (and restart it) or restore into another target",
                 )
-        self.created.append(new)
-        return f"{prefix}CREATE DATABASE {quote_ident(new)}{rest}"
-
-    def _check_absent(self, name: str) -> None:
-        if name in self.target.databases and not self.target.drop_existing:
-            raise RestoreRefused(
-                f"database {name!r} already exists on the target",
-                "pass --drop-existing to replace it or choose another name",
-            )

@@ -557,3 +557,31 @@ def test_ctrl_c_stops_psql_marks_the_report_cancelled_and_exits_non_zero(
         assert not conn.execute(
             "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgdeck-restore'"
         ).fetchall()
+
+
+def test_verify_first_refuses_before_the_first_statement(
+    config: Path,
+    bucket: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A database the target already has: without --verify-first the roles would be
+    # written before that database's section arrives; with it, nothing is.
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "Ünïcode db"')
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    code, report, _ = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--verify-first"
+    )
+    assert code == 1 and "'Ünïcode db' already exists" in report["error"]
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'appuser'").fetchone() is None
+    assert "shop" not in databases(target_pg)
+    # A truncated backup is refused before any write, with no report of a restore.
+    seed(bucket, {KEY: gzip.compress(source_dump[: len(source_dump) // 2])})
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--verify-first"
+    )
+    assert code == 1 and report == {}
+    assert "trailer never arrived" in err and "nothing was written" in err

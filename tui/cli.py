@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate by recounting every table and every foreign key with queries "
         "(default: the server's COPY counts and the keys PostgreSQL validated itself)",
     )
+    r.add_argument(
+        "--verify-first",
+        action="store_true",
+        help="read the backup through once before writing anything: a damaged backup and "
+        "every database the target cannot take are refused before the first statement",
+    )
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     r.add_argument(
         "--yes-production", metavar="TARGET", help="confirm a target marked production by its name"
@@ -544,6 +550,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if input("proceed? [y/N] ").strip().lower() not in ("y", "yes"):
             _err("pgdeck: nothing was done")
             return EXIT_PROBLEMS
+    verified = None
+    if args.verify_first:
+        from services.verify import verify_backup
+
+        with _Bytes(sys.stderr, f"verifying {url}") as progress:
+            check = verify_backup(store, key, progress=progress)
+        if not check.ok:
+            raise PgdeckError(f"{url}: {check.problem}", "nothing was written to the target")
+        verified = check.summary
+        _err(f"pgdeck: {url}: intact ({len(check.summary.tables)} tables), restoring")
     view = RestoreView(sys.stderr, quiet=args.json)
     engine = RestoreEngine(
         store=store,
@@ -555,6 +571,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         checks=config.checks,
         on_event=view.on_event,
         thorough=args.thorough,
+        verified=verified,
     )
     previous = signal.signal(signal.SIGINT, lambda *_: engine.cancel())
     try:
