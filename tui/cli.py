@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backups of Zalando Postgres Operator clusters: browse, verify, restore.",
         parents=[top],
     )
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     sub.add_parser(
         "clusters", parents=[common, refresh, out], help="list clusters from Kubernetes and storage"
@@ -185,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for noisy in ("botocore", "urllib3", "kubernetes", "boto3"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
+        if args.command is None:
+            return cmd_tui(args)
         return COMMANDS[args.command](args)
     except PgdeckError as exc:
         if args.debug:
@@ -512,6 +514,15 @@ class _Bytes:
     def __exit__(self, *exc: object) -> None:
         if self._rich is not None:
             self._rich.stop()
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    """``pgdeck`` alone: the full-screen console."""
+    from tui.app import PgdeckApp
+
+    config = load_config(args.config)
+    PgdeckApp(Catalog(config)).run()
+    return EXIT_OK
 
 
 def cmd_restore(args: argparse.Namespace) -> int:

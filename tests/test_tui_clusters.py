@@ -1,0 +1,81 @@
+"""The clusters screen driven by Textual's pilot, against the real test services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services import kube_objects as ko
+from services.catalog import Catalog
+from services.config import CatalogConfig, Config, KubernetesConfig, StorageLocation
+from tests.conftest import seed
+from tui.app import PgdeckApp
+from widgets.cluster_table import ClusterTable
+
+UID = "0a100000-0000-4000-8000-000000000001"
+T0 = int((datetime.now(UTC) - timedelta(hours=6)).timestamp())
+
+
+def catalog(tmp_path: Path, kubeconfig: Path, bucket: str, endpoint: str) -> Catalog:
+    return Catalog(
+        Config(
+            path=None,
+            kubernetes=KubernetesConfig(kubeconfig=kubeconfig),
+            storage=(StorageLocation(url=f"s3://{bucket}/spilo", endpoint_url=endpoint),),
+            cache=tmp_path / "cache",
+            catalog=CatalogConfig(workers=4),
+        )
+    )
+
+
+@pytest.mark.asyncio
+async def test_clusters_appear_and_a_refresh_updates_cells_in_place(
+    tmp_path: Path, kubeconfig: Path, kube: Any, bucket: str, s3_endpoint: str
+) -> None:
+    kube.add(
+        ko.postgresql("acid-tui", "shop", uid=UID, created=datetime.now(UTC) - timedelta(days=2))
+    )
+    seed(
+        bucket,
+        {
+            f"spilo/acid-tui/{UID}/logical_backups/{T0 + h * 3600}.sql.gz": 1000 + h
+            for h in range(5)
+        },
+    )
+    seed(bucket, {f"spilo/acid-gone/{UID[:-1]}9/logical_backups/{T0}.sql.gz": 10})
+    app = PgdeckApp(catalog(tmp_path, kubeconfig, bucket, s3_endpoint))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(ClusterTable)
+        assert table.row_count == 2
+        assert str(table.get_cell("test/shop/acid-tui", "count")) == "5"
+        assert str(table.get_cell("//acid-gone", "status")) == "storage-only"
+        table.move_cursor(row=1)
+        seed(bucket, {f"spilo/acid-tui/{UID}/logical_backups/{T0 + 5 * 3600}.sql.gz": 2000})
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert str(table.get_cell("test/shop/acid-tui", "count")) == "6"
+        assert table.row_count == 2 and table.cursor_coordinate.row == 1
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_api_is_a_notification_not_a_crash(
+    tmp_path: Path, bucket: str, s3_endpoint: str
+) -> None:
+    from tests.fakekube import FakeKube, write_kubeconfig
+
+    dead = FakeKube().start()
+    kc = write_kubeconfig(tmp_path / "kc", {"prod": dead})
+    dead.stop()
+    seed(bucket, {f"spilo/acid-x/{UID}/logical_backups/{T0}.sql.gz": 5})
+    app = PgdeckApp(catalog(tmp_path, kc, bucket, s3_endpoint))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.query_one(ClusterTable).row_count == 1
+        assert any("unreachable" in str(n.message) for n in app._notifications)

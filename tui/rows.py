@@ -1,0 +1,28 @@
+"""Catalog values into the widgets' plain rows: the only place the two rooms meet."""
+
+from __future__ import annotations
+
+from services.models import ClusterSummary
+from tui import present
+from widgets.cluster_table import ClusterRow
+
+
+def cluster_row(s: ClusterSummary) -> ClusterRow:
+    c = s.cluster
+    last = s.last_backup
+    return ClusterRow(
+        key="/".join((c.context, c.namespace, c.name)),
+        namespace=c.namespace or "-",
+        name=c.name,
+        team=c.team or "-",
+        version=c.version or "-",
+        status=(c.status or "-") if c.in_kubernetes else "storage-only",
+        backups=("on " + (c.schedule or ""))
+        if c.logical_backup
+        else ("off" if c.in_kubernetes else "-"),
+        count=s.backups,
+        age=present.age(last.time) if last else "never",
+        size=present.size(last.size) if last else "-",
+        sizes=s.recent_sizes,
+        dimmed=not c.in_kubernetes,
+    )
