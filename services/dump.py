@@ -17,7 +17,7 @@ from typing import Protocol
 CLUSTER_TRAILER = "-- PostgreSQL database cluster dump complete"
 DATABASE_TRAILER = "-- PostgreSQL database dump complete"
 
-_IDENT = r'(?:"(?:[^"]|"")*"|[^\s."(]+)'
+_IDENT = r'(?:"(?:[^"]|"")*"|[^\s."(;]+)'
 _COPY = re.compile(rf"^COPY ({_IDENT})\.({_IDENT})(?: \(.*\))? FROM stdin;$")
 _CREATE_DB = re.compile(rf"^CREATE DATABASE ({_IDENT}) WITH (.*);$")
 _LOCALE = re.compile(r"\b(?:LOCALE|LC_COLLATE|LC_CTYPE) = '((?:[^']|'')*)'")

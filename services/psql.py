@@ -1,8 +1,9 @@
 """psql as a child process that a restore writes into, with its messages read live.
 
-psql runs with ``ON_ERROR_STOP=0`` so that an *expected* error (a role that already
-exists on an operator cluster) does not end the restore; every error is read from its
-stderr as it happens and judged by the engine, which stops psql at once on a real one.
+psql runs with ``ON_ERROR_STOP=1``: the restore filter has already turned what an
+operator cluster is expected to have (existing roles, what Spilo creates) into
+statements that cannot fail, so any error left is a real one, and psql itself stops on
+it before the next statement: no race with statements already in the pipe.
 The password never appears on psql's command line (where ``ps`` would show it): it goes
 through ``PGPASSWORD`` in psql's environment.
 """
@@ -93,7 +94,7 @@ class PsqlProcess:
                 # "-f -" rather than plain stdin: psql then names the input line of each error.
                 # No -q: psql then prints each statement's command tag, and "COPY n" is
                 # the server's own count of the rows it stored for that table.
-                [str(psql), "-X", "-v", "ON_ERROR_STOP=0", "-f", "-", "-d", conninfo],
+                [str(psql), "-X", "-v", "ON_ERROR_STOP=1", "-f", "-", "-d", conninfo],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -146,8 +147,23 @@ class PsqlProcess:
     def write(self, data: bytes) -> None:
         try:
             self._stdin.write(data)
-        except (BrokenPipeError, ValueError, OSError) as exc:
+        except (BrokenPipeError, ValueError, OSError, RuntimeError) as exc:
             raise PsqlDied(self.proc.poll()) from exc
+
+    def terminate(self) -> None:
+        """Stop psql from any thread (a signal handler too): the writer then fails."""
+        self.killed = True
+        if self.proc.poll() is None:
+            self.proc.terminate()
+
+    def wait_messages(self, timeout: float = 10) -> None:
+        """After psql has exited: every message it wrote has been handed on."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return
+        if threading.current_thread() is not self._reader:
+            self._reader.join(timeout=timeout)
 
     def finish(self) -> int:
         """Close psql's input, wait for it to apply the rest, and for its messages."""

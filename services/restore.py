@@ -41,7 +41,6 @@ from services.validate import validate
 
 _VERSION = re.compile(rb"-- Dumped from database version (\d+(?:\.\d+)?)")
 _PEEK_LIMIT = 1 << 20
-_SPILO_OBJECTS = re.compile(r"\b(metric_helpers|user_management)\b")
 
 
 # --- events: one model, presented by the command line now and the TUI later -------------
@@ -124,19 +123,21 @@ class RestoreEngine:
         self._lines_sent = 0
         self._psql: PsqlProcess | None = None
         self.warnings: list[str] = []
-        self._expected: collections.Counter[str] = collections.Counter()
         self._phases: list[dict[str, Any]] = []
         self._read = 0
         self._total = 0
         self._retries = 0
         self._db: tuple[str, float] | None = None
+        self._filter: RestoreFilter | None = None
 
     def cancel(self) -> None:
-        """Stop psql and end the run as cancelled (safe from any thread)."""
+        """Stop psql and end the run as cancelled (safe from any thread and from a
+        signal handler: it only sets a flag and signals psql; the streaming thread
+        closes what it owns)."""
         self._cancel.set()
         psql = self._psql
         if psql is not None:
-            psql.kill()
+            psql.terminate()
 
     # --- the run ------------------------------------------------------------------------
     def run(self) -> RestoreReport:
@@ -183,7 +184,15 @@ class RestoreEngine:
                         "this psql predates \\restrict: those lines are left out (the backup is trusted)",
                     )
             restore_filter = RestoreFilter(self.scope, pre.facts)
+            self._filter = restore_filter
             if self.verified is not None:
+                held = {d.name for d in self.verified.databases}
+                absent = sorted(set(self.scope.databases) - held)
+                if absent:
+                    raise RestoreRefused(
+                        f"{', '.join(repr(a) for a in absent)}: no such database in this backup",
+                        f"it holds {', '.join(sorted(held - {'template0'}))}",
+                    )
                 # The dump was read through once already: every database is checked
                 # now, before the first statement goes to psql.
                 for section in self.verified.databases:
@@ -251,13 +260,21 @@ class RestoreEngine:
             report.compressed_bytes = self._read
             report.uncompressed_bytes = scanner.bytes if scanner else 0
             report.retries = self._retries
-            report.warnings = self.warnings + [
-                f"{n} x expected: {what}" for what, n in self._expected.items()
-            ]
+            report.warnings = list(self.warnings)
             if restore_filter is not None:
                 report.databases_created = restore_filter.created
                 report.scope["existing_roles_left_alone"] = sorted(restore_filter.existing_roles)
                 report.scope["passwords_left_out"] = restore_filter.stripped_passwords
+                if restore_filter.existing_roles:
+                    report.warnings.append(
+                        "expected: roles the target already has were left as they are: "
+                        + ", ".join(sorted(restore_filter.existing_roles))
+                    )
+                if restore_filter.made_idempotent:
+                    report.warnings.append(
+                        f"expected: {restore_filter.made_idempotent} statements for objects an operator "
+                        "cluster already has (Spilo's schemas, extensions) were made idempotent"
+                    )
                 if not report.tables and scanner is not None:
                     report.tables = [
                         {
@@ -303,23 +320,24 @@ class RestoreEngine:
             for data in stream:
                 head.append(data)
                 size += len(data)
-                m = (
-                    _VERSION.search(b"".join(head)[-_PEEK_LIMIT:])
-                    if size < 4 * _PEEK_LIMIT
-                    else None
-                )
-                if m or size >= _PEEK_LIMIT:
-                    return head, m[1].decode() if m else None
+                if size >= _PEEK_LIMIT:
+                    break
         except CorruptBackup as exc:
             raise RestoreRefused(f"{self.url}: {exc.message}", exc.hint) from exc
-        return head, None
+        m = _VERSION.search(b"".join(head)[:_PEEK_LIMIT])
+        return head, m[1].decode() if m else None
 
     def _stream(
         self, psql_path: Any, scanner: DumpScanner, head: list[bytes], stream: Iterator[bytes]
     ) -> None:
-        self._psql = PsqlProcess(
-            psql_path, self.target.conninfo, self.target.password, self._on_message
-        )
+        # psql starts in the maintenance database whatever the DSN names: the dump
+        # \connects where it needs, and --drop-existing must not be connected to its victim.
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params = conninfo_to_dict(self.target.conninfo)
+        params["dbname"] = "postgres"
+        conninfo = make_conninfo(**{k: str(v) for k, v in params.items()})
+        self._psql = PsqlProcess(psql_path, conninfo, self.target.password, self._on_message)
         started = time.monotonic()
         last = 0.0
 
@@ -343,6 +361,7 @@ class RestoreEngine:
                 f"{self.url}: {exc.message}; the restore was stopped", "restore an older backup"
             ) from exc
         except PsqlDied as exc:
+            self._psql.wait_messages()
             self._check_fatal()
             if self._cancel.is_set():
                 raise _Cancelled() from exc
@@ -365,6 +384,12 @@ class RestoreEngine:
             )
         code = self._psql.finish()
         self._check_fatal()
+        missing = self._filter_missing()
+        if missing:
+            raise RestoreFailed(
+                f"{', '.join(repr(m) for m in missing)}: no such database in this backup",
+                "see `pgdeck verify` for the databases it holds",
+            )
         if self._cancel.is_set():
             raise _Cancelled()
         if code != 0:
@@ -415,6 +440,9 @@ class RestoreEngine:
             return None
         return {(t.database, t.qualified): n for t, n in zip(sent, tags, strict=True)}
 
+    def _filter_missing(self) -> list[str]:
+        return self._filter.missing() if self._filter is not None else []
+
     def _database_started(self, name: str | None) -> None:
         """Per-database phases: a database's time runs from its \\connect to the next."""
         now = time.monotonic()
@@ -437,12 +465,6 @@ class RestoreEngine:
             self._log("warning", msg.text, "psql")
             return
         context = self._context(msg.line)
-        if msg.level == "ERROR":
-            reason = expected_error(msg.text, context)
-            if reason:
-                self._expected[reason] += 1
-                self._log("warning", f"{msg.text} (expected: {reason})", "psql")
-                return
         where = f" at input line {msg.line}" if msg.line else ""
         statement = " ".join(context.split())[:300]
         detail = f"{msg.level}: {msg.text}{where}" + (
@@ -504,19 +526,3 @@ class _PhaseTimer:
 
 class _Cancelled(Exception):
     pass
-
-
-def expected_error(message: str, statement: str) -> str | None:
-    """Why an error is expected on an existing (operator-managed) target, or None."""
-    if "already exists" not in message:
-        return None
-    first = statement.lstrip()
-    if first.startswith("CREATE ROLE"):
-        return "role already exists on the target"
-    if _SPILO_OBJECTS.search(statement) or _SPILO_OBJECTS.search(message):
-        return "object created by Spilo already exists"
-    if first.startswith("CREATE EXTENSION"):
-        return "extension already exists"
-    if first.startswith("CREATE SCHEMA public"):
-        return "schema public already exists"
-    return None

@@ -32,6 +32,38 @@ _DB_STMT = re.compile(
     rf"^(?P<head>CREATE DATABASE |ALTER DATABASE |COMMENT ON DATABASE |SECURITY LABEL FOR \S+ ON DATABASE )"
     rf"(?P<name>{_IDENT})(?P<rest>.*)$"
 )
+_ROLE_IN_DB = re.compile(
+    rf"^(?P<head>ALTER ROLE {_IDENT} IN DATABASE )(?P<name>{_IDENT})(?P<rest> .*)$"
+)
+# Objects Spilo creates on every operator cluster: restored as idempotent statements, so
+# that psql can run with ON_ERROR_STOP and any error left is a real one.
+_IDEMPOTENT = [
+    (
+        re.compile(r"^CREATE SCHEMA (metric_helpers|user_management|public);$"),
+        r"CREATE SCHEMA IF NOT EXISTS \1;",
+    ),
+    (re.compile(r"^CREATE EXTENSION (?!IF NOT EXISTS)"), "CREATE EXTENSION IF NOT EXISTS "),
+    (
+        re.compile(r"^CREATE FUNCTION ((?:metric_helpers|user_management)\.)"),
+        r"CREATE OR REPLACE FUNCTION \1",
+    ),
+    (
+        re.compile(r"^CREATE PROCEDURE ((?:metric_helpers|user_management)\.)"),
+        r"CREATE OR REPLACE PROCEDURE \1",
+    ),
+    (
+        re.compile(r"^CREATE VIEW ((?:metric_helpers|user_management)\.)"),
+        r"CREATE OR REPLACE VIEW \1",
+    ),
+    (
+        re.compile(r"^CREATE TABLE ((?:metric_helpers|user_management)\.)"),
+        r"CREATE TABLE IF NOT EXISTS \1",
+    ),
+    (
+        re.compile(r"^CREATE SEQUENCE ((?:metric_helpers|user_management)\.)"),
+        r"CREATE SEQUENCE IF NOT EXISTS \1",
+    ),
+]
 _DB_GRANT = re.compile(
     rf"^(?P<head>(?:GRANT|REVOKE) .* ON DATABASE )(?P<name>{_IDENT})(?P<rest> (?:TO|FROM) .*)$"
 )
@@ -44,8 +76,7 @@ class RestoreRefused(PgdeckError):
 
 
 def quote_ident(name: str) -> str:
-    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
-        return name
+    """Always quoted: a lowercase name can still be a reserved word ("order", "user")."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -114,7 +145,9 @@ class RestoreFilter:
         self.dropped: list[str] = []
         self.restored: list[str] = []  # target databases written to, in order
         self.skipped_roles = 0
+        self.made_idempotent = 0
         self.existing_roles: set[str] = set()
+        self.matched: set[str] = set()  # dump databases that were chosen and met
         self.stripped_passwords = 0
         self._need_create: str | None = None  # a renamed postgres/template1 needs its CREATE
 
@@ -148,12 +181,20 @@ class RestoreFilter:
             if new not in self.restored:
                 self.restored.append(new)
             return prefix + connect_line(new)
+        for pattern, replacement in _IDEMPOTENT:
+            if line.startswith("CREATE ") and pattern.match(line):
+                self.made_idempotent += 1
+                return pattern.sub(replacement, line, count=1)
         if new != old:
-            for pattern in (_DB_STMT, _DB_GRANT):
+            for pattern in (_DB_STMT, _DB_GRANT, _ROLE_IN_DB):
                 dm = pattern.match(line)
                 if dm and unquote_ident(dm["name"]) == old:
                     return f"{dm['head']}{quote_ident(new)}{dm['rest']}"
         return line
+
+    def missing(self) -> list[str]:
+        """Databases asked for with --database that the dump does not hold."""
+        return sorted(set(self.scope.databases) - self.matched)
 
     def _enter(self, name: str) -> None:
         self.section = name
@@ -161,6 +202,7 @@ class RestoreFilter:
         self._need_create = None
         if not self.keep_data:
             return
+        self.matched.add(name)
         new = self.scope.target_name(name)
         if new != name and name in ("postgres", "template1"):
             # These sections carry no CREATE DATABASE (the database always exists).
@@ -173,6 +215,16 @@ class RestoreFilter:
         mode = self.scope.roles
         if mode == "skip":
             self.skipped_roles += 1
+            return None
+        m = _ROLE_NAME.match(line)
+        if (
+            mode == "all"
+            and m
+            and line.startswith("CREATE ROLE")
+            and unquote_ident(m[1]) in self.target.roles
+        ):
+            # It exists: CREATE would fail; the ALTER ROLE after it sets what the dump says.
+            self.existing_roles.add(unquote_ident(m[1]))
             return None
         if mode == "no-passwords":
             # Roles the target already has are the target's (on an operator cluster, the
@@ -197,6 +249,8 @@ class RestoreFilter:
             prefix = f"DROP DATABASE {quote_ident(new)} WITH (FORCE);\n"
             self.dropped.append(new)
         self.created.append(new)
+        if new == old:
+            return prefix + line
         return f"{prefix}CREATE DATABASE {quote_ident(new)}{rest}"
 
     def check_database(self, old: str, *, created: bool, locales: Iterable[str] = ()) -> None:

@@ -111,17 +111,19 @@ def validate(
             continue
         target_db = names[section.name]
         with connect(target, target_db) as conn:
-            present: dict[tuple[str, str], int] = {}
+            existing = {r[0] for r in conn.execute(_OBJECT_QUERIES["table"])}
             for t in section.tables:
-                q = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(
-                    sql.Identifier(t.schema), sql.Identifier(t.name)
-                )
-                try:
-                    row = conn.execute(q).fetchone()
-                    restored: int | None = int(row[0]) if row else 0
-                except Exception:  # the table is not there
+                restored: int | None
+                if t.qualified not in existing:
                     restored = None
-                present[(t.schema, t.name)] = restored or 0
+                elif copied is not None and not thorough and (section.name, t.qualified) in copied:
+                    restored = copied[(section.name, t.qualified)]
+                else:
+                    q = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(
+                        sql.Identifier(t.schema), sql.Identifier(t.name)
+                    )
+                    row = conn.execute(q).fetchone()
+                    restored = int(row[0]) if row else 0
                 result.tables.append(TableCheck(target_db, t.qualified, t.rows, restored))
             missing: dict[str, list[str]] = {}
             for kind, names_in_dump in section.objects.items():
