@@ -34,6 +34,7 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 CHUNK = 1 << 20
+_MAX_OUT = 4 << 20  # decompressed bytes handed on at most per step
 
 
 try:  # ISA-L decompresses gzip about 2.3x faster than zlib, with the same API and checks
@@ -126,10 +127,13 @@ def gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
     in_member = False  # fed bytes of a member whose end has not arrived yet
     for chunk in chunks:
         data = chunk
-        while data:
-            seen_any = in_member = True
+        while True:
+            if data:
+                seen_any = in_member = True
             try:
-                out = d.decompress(data)
+                # Bounded output per call: deflate can expand 1000:1, and a repetitive
+                # COPY block must not become one giant buffer.
+                out = d.decompress(data, _MAX_OUT)
             except _GZ_ERRORS as exc:
                 raise CorruptBackup(
                     f"the backup is not intact gzip ({exc})", "pick an older backup"
@@ -140,8 +144,12 @@ def gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
                 data = d.unused_data
                 d = _gz.decompressobj(wbits=31)
                 in_member = False
-            else:
-                data = b""
+                if not data:
+                    break
+                continue
+            data = d.unconsumed_tail
+            if not data and len(out) < _MAX_OUT:
+                break  # all input taken and no output left waiting
     if not seen_any:
         raise CorruptBackup("the backup object is empty", "pick an older backup")
     if in_member:
@@ -162,20 +170,23 @@ def prefetch(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def run() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(_DONE)
+            put(_DONE)
         except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
+            put(exc)
 
     thread = threading.Thread(target=run, name="prefetch", daemon=True)
     thread.start()

@@ -38,10 +38,10 @@ RECENT_SIZES = 72  # backups per cluster kept for the sparkline of the last days
 
 @dataclass(frozen=True, slots=True)
 class Location:
-    """A storage location and the Kubernetes context whose operator writes to it."""
+    """A storage location and the Kubernetes contexts whose operators write to it."""
 
     storage: StorageLocation
-    context: str | None = None  # None: serves every context (configured explicitly)
+    contexts: frozenset[str] = frozenset()  # empty: serves every context (configured)
     origin: str = "config"  # "config" or the operator setting it was read from
 
     @property
@@ -112,11 +112,17 @@ class Catalog:
     def locations(self) -> list[Location]:
         if self.config.storage:
             return [Location(s) for s in self.config.storage]
+        # One location however many contexts' operators write to it: each is listed
+        # once, and its clusters are matched within all of those contexts.
         found: dict[str, Location] = {}
         for snap in self._snapshots.values():
             loc = location_from_operator(snap.operator, snap.context)
-            if loc is not None:
-                found.setdefault(loc.id + "|" + snap.context, loc)
+            if loc is None:
+                continue
+            seen = found.get(loc.id)
+            if seen is not None:
+                loc = dataclasses.replace(seen, contexts=seen.contexts | loc.contexts)
+            found[loc.id] = loc
         return list(found.values())
 
     # --- loading ------------------------------------------------------------------------
@@ -413,6 +419,7 @@ class Catalog:
         for b in backups:
             by_loc.setdefault(b.location, []).append(b)
         known: dict[str, str] = {}
+        deleted: set[str] = set()  # gone from storage since the last listing
         for loc in self.locations():
             items = by_loc.get(loc.storage.url, [])
             if not items or loc.storage.scheme != "s3":
@@ -422,14 +429,34 @@ class Catalog:
             missing = [r for r in rels.values() if r not in cached]
             store = self.store(loc)
             fresh: dict[str, str] = {}
+
+            def head_sse(rel: str, store: BackupStore = store) -> str | None:
+                try:
+                    return store.head(rel).sse
+                except PgdeckError as exc:
+                    if "not found" in str(exc):
+                        return None  # deleted since the last listing (retention)
+                    raise
+
             with cf.ThreadPoolExecutor(self.config.catalog.workers) as pool:
-                for rel, head in zip(missing, pool.map(store.head, missing), strict=True):
-                    fresh[rel] = head.sse
+                gone: set[str] = set()
+                for rel, sse in zip(missing, pool.map(head_sse, missing), strict=True):
+                    if sse is None:
+                        gone.add(rel)
+                    else:
+                        fresh[rel] = sse
             self.cache.store_sse(loc.id, fresh)
             cached.update(fresh)
             for b in items:
-                known[b.url] = cached.get(rels[b.url], "")
-        return [dataclasses.replace(b, sse=known.get(b.url, b.sse)) for b in backups]
+                if rels[b.url] in gone:
+                    deleted.add(b.url)
+                else:
+                    known[b.url] = cached.get(rels[b.url], "")
+        return [
+            dataclasses.replace(b, sse=known.get(b.url, b.sse))
+            for b in backups
+            if b.url not in deleted
+        ]
 
     def jobs(self, cluster: Cluster) -> list[JobRun]:
         """The Jobs of the cluster's backup CronJob that Kubernetes still keeps, newest first."""
@@ -502,7 +529,7 @@ class Catalog:
 
 def _owner(candidates: list[_Entry], uid: str, loc: Location) -> _Entry | None:
     """Which Kubernetes cluster owns backups under (name, uid) in this location."""
-    scoped = [e for e in candidates if loc.context is None or loc.context == e.cluster.context]
+    scoped = [e for e in candidates if not loc.contexts or e.cluster.context in loc.contexts]
     for e in scoped:
         if e.cluster.uid == uid:
             return e
@@ -542,7 +569,7 @@ def location_from_operator(settings: OperatorSettings | None, context: str) -> L
         StorageLocation(
             url=url, endpoint_url=settings.endpoint or None, region=settings.region or None
         ),
-        context=context,
+        contexts=frozenset({context}),
         origin=settings.source,
     )
 

@@ -80,6 +80,16 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def normalize_locale(name: str) -> str:
+    """glibc's spelling rules: the codeset is case- and dash-insensitive (UTF-8 = utf8),
+    the language and territory are not."""
+    base, dot, rest = name.partition(".")
+    if not dot:
+        return name
+    codeset, at, modifier = rest.partition("@")
+    return f"{base}.{codeset.lower().replace('-', '')}{at}{modifier}"
+
+
 def connect_line(name: str) -> str:
     """A ``\\connect`` line for any database name, in pg_dumpall's own quoted form."""
     if re.fullmatch(r"[A-Za-z0-9_]+", name):
@@ -267,8 +277,9 @@ class RestoreFilter:
                 f"database {new!r} already exists on the target",
                 f"pass --drop-existing to replace it, or --database {old}:NEW to restore beside it",
             )
+        known = {normalize_locale(x) for x in self.target.locales}
         for value in locales:
-            if value not in self.target.locales and value.lower() not in self.target.locales:
+            if normalize_locale(value) not in known:
                 raise RestoreRefused(
                     f"database {old!r} asks for locale {value!r}, which the target does not have",
                     "install the locale on the target's host (and restart it) or restore into another target",

@@ -119,7 +119,7 @@ def run_preflight(
             locales.update(x for x in (name, collate) if x)
         for datcollate, datctype in conn.execute("SELECT datcollate, datctype FROM pg_database"):
             locales.update((datcollate, datctype))
-        locales.update({x.lower() for x in locales} | {"C", "POSIX", "c", "posix"})
+        locales.update({"C", "POSIX"})
     major = num // 10000
     findings.append(("target answers", True, f"PostgreSQL {version} at {target.display}"))
     findings.append(

@@ -368,3 +368,51 @@ def test_several_contexts_each_with_its_operators_bucket(
     assert not [p for p in state.problems if p.fatal_for_source], state.problems
     rows = {(s.cluster.context, s.cluster.name): s.backups for s in state.clusters}
     assert rows == {("us", "acid-main"): 3, ("eu", "acid-main"): 5}
+
+
+def test_two_contexts_sharing_one_bucket_list_it_once_and_invent_no_phantoms(
+    tmp_path: Path, bucket: str, s3_endpoint: str
+) -> None:
+    from tests.fakekube import FakeKube, write_kubeconfig
+
+    servers = {"a": FakeKube().start(), "b": FakeKube().start()}
+    try:
+        for ctx, uid in (("a", UID_ORDERS), ("b", UID_BILLING)):
+            servers[ctx].add(
+                ko.configmap(
+                    "postgres-operator",
+                    "default",
+                    {
+                        "logical_backup_s3_bucket": bucket,
+                        "logical_backup_s3_endpoint": s3_endpoint,
+                    },
+                )
+            )
+            add_cluster(servers[ctx], f"acid-{ctx}", "db", uid)
+            seed(bucket, hourly(f"acid-{ctx}", uid, T0, 2))
+        path = write_kubeconfig(tmp_path / "kc", servers)
+        cfg = Config(
+            path=None,
+            kubernetes=KubernetesConfig(kubeconfig=path, contexts=("a", "b")),
+            cache=tmp_path / "cache",
+            catalog=CatalogConfig(workers=4),
+        )
+        state = Catalog(cfg).refresh()
+    finally:
+        for s in servers.values():
+            s.stop()
+    assert len(state.locations) == 1 and state.locations[0].contexts == {"a", "b"}
+    rows = sorted((s.cluster.context, s.cluster.name, s.backups) for s in state.clusters)
+    assert rows == [("a", "acid-a", 2), ("b", "acid-b", 2)]
+
+
+def test_sse_skips_objects_deleted_since_the_last_listing(
+    tmp_path: Path, bucket: str, s3_endpoint: str, s3: Any
+) -> None:
+    seed(bucket, hourly("acid-r", UID_ORDERS, T0, 3))
+    loc = StorageLocation(url=f"s3://{bucket}/spilo", endpoint_url=s3_endpoint)
+    cat = make_catalog(tmp_path, storage=(loc,))
+    cat.refresh()
+    s3.delete_object(Bucket=bucket, Key=k("acid-r", UID_ORDERS, T0))  # retention at work
+    backups = cat.with_sse(cat.backups(cat.find("acid-r")))
+    assert len(backups) == 2 and {b.sse for b in backups} == {"AES256"}

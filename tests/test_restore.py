@@ -696,3 +696,17 @@ def test_spilo_objects_on_the_target_are_expected_and_a_newer_dump_is_refused(
         capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--drop-existing"
     )
     assert code == 1 and "restoring into an older server is not supported" in report["error"]
+
+
+def test_an_unwritable_archive_is_refused_before_the_restore(
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "file").write_text("")
+    cfg = storage_config(tmp_path, bucket, s3_endpoint, archive=str(tmp_path / "file" / "archive"))
+    code, report, err = restore(capsys, cfg, f"s3://{bucket}/{KEY}", target_pg.dsn())
+    assert code == 2 and report == {}
+    assert "is not writable" in err and "Traceback" not in err

@@ -516,6 +516,20 @@ class _Bytes:
             self._rich.stop()
 
 
+def _check_writable(directory: Path) -> None:
+    """The audit trail must be writable before a restore starts, not found broken after."""
+    import tempfile
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"archive {directory} is not writable ({exc.strerror})", "fix `archive:` in the config"
+        ) from exc
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     """``pgdeck`` alone: the full-screen console."""
     from tui.app import PgdeckApp
@@ -537,6 +551,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     scope = Scope.parse(args.database, args.roles)
     target = resolve_target(args.target, config)
+    _check_writable(config.archive)
     if target.production and args.yes_production != target.name:
         raise ConfigError(
             f"target {target.name!r} is marked production",
@@ -591,7 +606,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     label = f"{key.split('/')[0] if '/' in key else 'backup'}-to-{target.name}"
-    archive_report(report, config.archive, label)
+    try:
+        archive_report(report, config.archive, label)
+    except OSError as exc:
+        _err(f"pgdeck: the report could not be archived in {config.archive}: {exc.strerror}")
     if args.json:
         _print_json(report.to_dict())
     else:
