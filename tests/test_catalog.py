@@ -61,6 +61,20 @@ def add_cluster(kube: Any, name: str, namespace: str, uid: str, **kw: Any) -> di
     return cj
 
 
+def refresh_contexts(tmp_path: Path, servers: dict[str, Any]) -> Any:
+    """A refreshed catalog over several Kubernetes contexts, one per fake API server."""
+    from tests.fakekube import write_kubeconfig
+
+    path = write_kubeconfig(tmp_path / "kc", servers)
+    cfg = Config(
+        path=None,
+        kubernetes=KubernetesConfig(kubeconfig=path, contexts=tuple(servers)),
+        cache=tmp_path / "cache",
+        catalog=CatalogConfig(workers=4),
+    )
+    return Catalog(cfg).refresh()
+
+
 def by_name(state: Any) -> dict[tuple[str, str], Any]:
     return {(s.cluster.namespace, s.cluster.name): s for s in state.clusters}
 
@@ -333,7 +347,7 @@ def test_a_pod_log_is_followed_live(
 def test_several_contexts_each_with_its_operators_bucket(
     tmp_path: Path, bucket: str, s3: Any, s3_endpoint: str
 ) -> None:
-    from tests.fakekube import FakeKube, write_kubeconfig
+    from tests.fakekube import FakeKube
 
     other_bucket = bucket + "-eu"
     s3.create_bucket(Bucket=other_bucket)
@@ -354,14 +368,7 @@ def test_several_contexts_each_with_its_operators_bucket(
             # The same cluster name in both Kubernetes clusters, each with its own bucket.
             add_cluster(servers[ctx], "acid-main", "db", uid)
             seed(bkt, hourly("acid-main", uid, T0, 3 if ctx == "us" else 5))
-        path = write_kubeconfig(tmp_path / "kc", servers)
-        cfg = Config(
-            path=None,
-            kubernetes=KubernetesConfig(kubeconfig=path, contexts=("us", "eu")),
-            cache=tmp_path / "cache",
-            catalog=CatalogConfig(workers=4),
-        )
-        state = Catalog(cfg).refresh()
+        state = refresh_contexts(tmp_path, servers)
     finally:
         for s in servers.values():
             s.stop()
@@ -373,7 +380,7 @@ def test_several_contexts_each_with_its_operators_bucket(
 def test_two_contexts_sharing_one_bucket_list_it_once_and_invent_no_phantoms(
     tmp_path: Path, bucket: str, s3_endpoint: str
 ) -> None:
-    from tests.fakekube import FakeKube, write_kubeconfig
+    from tests.fakekube import FakeKube
 
     servers = {"a": FakeKube().start(), "b": FakeKube().start()}
     try:
@@ -390,14 +397,7 @@ def test_two_contexts_sharing_one_bucket_list_it_once_and_invent_no_phantoms(
             )
             add_cluster(servers[ctx], f"acid-{ctx}", "db", uid)
             seed(bucket, hourly(f"acid-{ctx}", uid, T0, 2))
-        path = write_kubeconfig(tmp_path / "kc", servers)
-        cfg = Config(
-            path=None,
-            kubernetes=KubernetesConfig(kubeconfig=path, contexts=("a", "b")),
-            cache=tmp_path / "cache",
-            catalog=CatalogConfig(workers=4),
-        )
-        state = Catalog(cfg).refresh()
+        state = refresh_contexts(tmp_path, servers)
     finally:
         for s in servers.values():
             s.stop()
