@@ -79,3 +79,40 @@ async def test_an_unreachable_api_is_a_notification_not_a_crash(
         await pilot.pause()
         assert app.screen.query_one(ClusterTable).row_count == 1
         assert any("unreachable" in str(n.message) for n in app._notifications)
+
+
+@pytest.mark.asyncio
+async def test_slash_filters_as_you_type_and_s_sorts(
+    tmp_path: Path, kubeconfig: Path, kube: Any, bucket: str, s3_endpoint: str
+) -> None:
+    for i, name in enumerate(("acid-zeta", "acid-alpha", "acid-mid")):
+        uid = f"0a10000{i}-0000-4000-8000-000000000001"
+        kube.add(ko.postgresql(name, "shop", uid=uid, created=datetime.now(UTC)))
+        seed(
+            bucket,
+            {
+                f"spilo/{name}/{uid}/logical_backups/{T0 + h * 3600}.sql.gz": 10
+                for h in range(i + 1)
+            },
+        )
+    app = PgdeckApp(catalog(tmp_path, kubeconfig, bucket, s3_endpoint))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(ClusterTable)
+        assert table.row_count == 3
+        await pilot.press("/")
+        await pilot.pause()
+        await pilot.press("a", "l", "p")
+        await pilot.pause()
+        assert table.row_count == 1 and str(table.get_row_at(0)[1]) == "acid-alpha"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 3
+        await pilot.press("s", "s")  # namespace, then name
+        await pilot.pause()
+        assert [str(table.get_row_at(i)[1]) for i in range(3)] == [
+            "acid-alpha",
+            "acid-mid",
+            "acid-zeta",
+        ]

@@ -77,6 +77,18 @@ class ClusterTable(DataTable[Text]):
                     self.update_cell(key, column, value)
             self._rows_by_key[key] = row
 
+    def sort_by(self, column_index: int) -> None:
+        """Sort by one column: counts as numbers, everything else as text."""
+        column, _ = COLUMNS[column_index]
+
+        def key(cell: object) -> tuple[int, object]:
+            text = str(cell)
+            if column == "count":
+                return (0, int(text or 0))
+            return (1, text.lower())
+
+        self.sort(column, key=key)
+
     def selected_key(self) -> str | None:
         if not self.row_count:
             return None
