@@ -128,11 +128,13 @@ class Catalog:
     # --- loading ------------------------------------------------------------------------
     def load_cached(self) -> CatalogState:
         """The catalog as last seen, without touching the network."""
+        self._load_cached_snapshots()
+        self.state = self._build([], from_cache=True)
+        return self.state
+
+    def _load_cached_snapshots(self) -> None:
         for context, (data, _) in self.cache.kube().items():
             self._snapshots.setdefault(context, _snapshot_from_json(context, data))
-        problems: list[SourceProblem] = []
-        self.state = self._build(problems, from_cache=True)
-        return self.state
 
     def refresh(
         self,
@@ -147,8 +149,7 @@ class Catalog:
         if kubernetes:
             self._refresh_kube(problems, report)
         else:
-            for context, (data, _) in self.cache.kube().items():
-                self._snapshots.setdefault(context, _snapshot_from_json(context, data))
+            self._load_cached_snapshots()
         if storage:
             self._refresh_storage(problems, report, full=full)
         self.state = self._build(problems, from_cache=False)
@@ -309,47 +310,37 @@ class Catalog:
                 owner.parts.append((loc, uid))
             for (name, uid), recent_sizes in self.cache.recent_sizes(loc.id, RECENT_SIZES).items():
                 sizes[(loc.id, name, uid)] = recent_sizes
+        ordered = entries + sorted(storage_only.values(), key=lambda x: x.cluster.name)
         out: list[ClusterSummary] = []
-        for e in entries + sorted(storage_only.values(), key=lambda x: x.cluster.name):
-            count = 0
-            newest: tuple[int, str, Location, str, int] | None = None
-            series: list[tuple[int, list[int]]] = []
-            for loc, uid in e.parts:
-                cnt, rel, epoch, size = summaries[(loc.id, e.cluster.name, uid)]
-                count += cnt
-                if newest is None or epoch > newest[0]:
-                    newest = (epoch, rel, loc, uid, size)
-                series.append((epoch, sizes.get((loc.id, e.cluster.name, uid), [])))
+        for e in ordered:
+            # Each part is one (location, uid); the newest part gives the last backup.
+            parts = sorted(
+                ((summaries[(loc.id, e.cluster.name, uid)], loc, uid) for loc, uid in e.parts),
+                key=lambda part: part[0][2],
+            )
             cluster = e.cluster
-            if not cluster.in_kubernetes and newest is not None:
-                cluster = dataclasses.replace(cluster, uid=newest[3])
             last = None
-            if newest is not None:
-                epoch, rel, loc, uid, size = newest
+            if parts:
+                (_, rel, epoch, size), loc, uid = parts[-1]
+                if not cluster.in_kubernetes:
+                    cluster = dataclasses.replace(cluster, uid=uid)
                 last = self._backup(
                     loc, CachedObject(loc.id, rel, cluster.name, uid, epoch, size, None, None)
                 )
-            uids = tuple(
-                uid
-                for _, uid in sorted(
-                    ((summaries[(loc.id, e.cluster.name, uid)][2], uid) for loc, uid in e.parts),
-                    reverse=True,
-                )
-            )
-            recent: list[int] = []
-            for _, s in sorted(series):
-                recent.extend(s)
+            recent = [
+                n for _, loc, uid in parts for n in sizes.get((loc.id, cluster.name, uid), [])
+            ]
             out.append(
                 ClusterSummary(
                     cluster=cluster,
-                    backups=count,
+                    backups=sum(summary[0] for summary, _, _ in parts),
                     last_backup=last,
-                    uids=tuple(dict.fromkeys(uids)),
+                    uids=tuple(dict.fromkeys(uid for _, _, uid in reversed(parts))),
                     recent_sizes=tuple(recent[-RECENT_SIZES:]),
                 )
             )
             e.cluster = cluster
-        self._entries = entries + sorted(storage_only.values(), key=lambda x: x.cluster.name)
+        self._entries = ordered
         return CatalogState(
             clusters=out, problems=problems, from_cache=from_cache, locations=locations
         )
@@ -424,7 +415,7 @@ class Catalog:
             items = by_loc.get(loc.storage.url, [])
             if not items or loc.storage.scheme != "s3":
                 continue  # a local copy has no server-side encryption to speak of
-            rels = {b.url: _rel(loc, b) for b in items}
+            rels = {b.url: _rel(b) for b in items}
             cached = self.cache.sse(loc.id, rels.values())
             missing = [r for r in rels.values() if r not in cached]
             store = self.store(loc)
@@ -516,7 +507,7 @@ class Catalog:
             )
         b = backups[0]
         loc = next(loc for loc in self.locations() if loc.storage.url == b.location)
-        return self.store(loc), _rel(loc, b), b.url
+        return self.store(loc), _rel(b), b.url
 
     def read_log(
         self, context: str, namespace: str, pod: str, *, follow: bool = False
@@ -541,13 +532,12 @@ def _owner(candidates: list[_Entry], uid: str, loc: Location) -> _Entry | None:
     return None
 
 
-def _rel(loc: Location, b: Backup) -> str:
+def _rel(b: Backup) -> str:
     # Keys end in <cluster>/<uid>/logical_backups/<epoch>.sql.gz whatever the prefix.
     return "/".join(b.key.split("/")[-4:])
 
 
-def _utc(epoch: int) -> Any:
-
+def _utc(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 

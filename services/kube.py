@@ -262,13 +262,12 @@ class LiveSource:
     def _operator_settings(
         self, snap: KubeSnapshot, custom: Any, core: Any, namespaces: list[str | None]
     ) -> OperatorSettings | None:
-        from kubernetes.client import ApiException
 
         try:
             configs = self._list(
                 custom.list_cluster_custom_object, API_GROUP, API_VERSION, OPERATOR_CONFIG_PLURAL
             )
-        except (ApiException, Exception):
+        except Exception:  # forbidden, absent CRD, ...: try the namespaces
             configs = []
             for ns in namespaces:
                 if ns is None:

@@ -278,6 +278,29 @@ def _logical_backup_env(pg: dict, image: str, env: dict[str, str] | None) -> lis
     return items
 
 
+def _spilo_container_settings() -> dict:
+    """What the operator gives every Spilo-image container: the logical-backup pod reuses
+    the database pod's template."""
+    return {
+        "ports": [
+            {"containerPort": 8008, "protocol": "TCP"},
+            {"containerPort": 5432, "protocol": "TCP"},
+            {"containerPort": 8080, "protocol": "TCP"},
+        ],
+        "resources": {
+            "limits": {"cpu": "1", "memory": "500Mi"},
+            "requests": {"cpu": "100m", "memory": "100Mi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": True,
+            "privileged": False,
+            "readOnlyRootFilesystem": False,
+        },
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+    }
+
+
 def _logical_backup_pod_spec(pg: dict, image: str, env: dict[str, str] | None) -> dict:
     """The pod spec the operator generates, with the defaults the API server adds."""
     return {
@@ -287,22 +310,7 @@ def _logical_backup_pod_spec(pg: dict, image: str, env: dict[str, str] | None) -
                 "image": image,
                 "imagePullPolicy": "IfNotPresent",
                 "env": _logical_backup_env(pg, image, env),
-                "ports": [
-                    {"containerPort": 8008, "protocol": "TCP"},
-                    {"containerPort": 5432, "protocol": "TCP"},
-                    {"containerPort": 8080, "protocol": "TCP"},
-                ],
-                "resources": {
-                    "limits": {"cpu": "1", "memory": "500Mi"},
-                    "requests": {"cpu": "100m", "memory": "100Mi"},
-                },
-                "securityContext": {
-                    "allowPrivilegeEscalation": True,
-                    "privileged": False,
-                    "readOnlyRootFilesystem": False,
-                },
-                "terminationMessagePath": "/dev/termination-log",
-                "terminationMessagePolicy": "File",
+                **_spilo_container_settings(),
             }
         ],
         "dnsPolicy": "ClusterFirst",
@@ -734,22 +742,7 @@ def database_pod(pg: dict, index: int, *, role: str) -> dict:
         "image": DEFAULT_SPILO_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "name": "postgres",
-        "ports": [
-            {"containerPort": 8008, "protocol": "TCP"},
-            {"containerPort": 5432, "protocol": "TCP"},
-            {"containerPort": 8080, "protocol": "TCP"},
-        ],
-        "resources": {
-            "limits": {"cpu": "1", "memory": "500Mi"},
-            "requests": {"cpu": "100m", "memory": "100Mi"},
-        },
-        "securityContext": {
-            "allowPrivilegeEscalation": True,
-            "privileged": False,
-            "readOnlyRootFilesystem": False,
-        },
-        "terminationMessagePath": "/dev/termination-log",
-        "terminationMessagePolicy": "File",
+        **_spilo_container_settings(),
         "volumeMounts": [
             {"mountPath": "/home/postgres/pgdata", "name": "pgdata"},
             {"mountPath": "/dev/shm", "name": "dshm"},

@@ -332,12 +332,9 @@ class RestoreEngine:
     ) -> None:
         # psql starts in the maintenance database whatever the DSN names: the dump
         # \connects where it needs, and --drop-existing must not be connected to its victim.
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-        params = conninfo_to_dict(self.target.conninfo)
-        params["dbname"] = "postgres"
-        conninfo = make_conninfo(**{k: str(v) for k, v in params.items()})
-        self._psql = PsqlProcess(psql_path, conninfo, self.target.password, self._on_message)
+        self._psql = PsqlProcess(
+            psql_path, self.target.conninfo_for("postgres"), self.target.password, self._on_message
+        )
         started = time.monotonic()
         last = 0.0
 

@@ -22,6 +22,14 @@ class ResolvedTarget:
     def __repr__(self) -> str:
         return f"ResolvedTarget({self.name!r}, {self.display!r})"
 
+    def conninfo_for(self, dbname: str) -> str:
+        """The same server, user and options, connected to another database."""
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params = conninfo_to_dict(self.conninfo)
+        params["dbname"] = dbname
+        return make_conninfo(**{k: str(v) for k, v in params.items()})
+
 
 def resolve_target(spec: str, config: Config) -> ResolvedTarget:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo

@@ -224,14 +224,24 @@ def open_catalog(
         with _Progress(sys.stderr) as progress:
             state = catalog.refresh(full=getattr(args, "full_refresh", False), progress=progress)
     for p in state.problems:
-        _err(
-            f"pgdeck: warning: {p.source}: {p.message}"
-            if not p.fatal_for_source
-            else f"pgdeck: {p.message}"
-            if p.message.startswith(p.source)
-            else f"pgdeck: {p.source}: {p.message}"
-        )
+        if not p.fatal_for_source:
+            _err(f"pgdeck: warning: {p.source}: {p.message}")
+        elif p.message.startswith(p.source):  # storage errors already name their URL
+            _err(f"pgdeck: {p.message}")
+        else:
+            _err(f"pgdeck: {p.source}: {p.message}")
     return catalog, state
+
+
+def resolve_backup(args: argparse.Namespace, config: Config | None = None) -> tuple[Any, str, str]:
+    """The store, key and URL of ``args.backup``. A URL needs no listing (the cache knows
+    the endpoints); ``CLUSTER@...`` needs the catalog, refreshed unless --cached."""
+    if "://" in args.backup:
+        catalog = Catalog(config or load_config(args.config))
+        catalog.load_cached()
+    else:
+        catalog, _ = open_catalog(args, config)
+    return catalog.resolve(args.backup, args.namespace)
 
 
 def _status(state: CatalogState) -> int:
@@ -239,42 +249,56 @@ def _status(state: CatalogState) -> int:
 
 
 class _Progress:
-    """A transient progress line on a terminal; silence otherwise (logs stay clean)."""
+    """A transient progress bar on a terminal; silence otherwise (logs stay clean).
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.live = stream.isatty()
+    Catalog refreshes report steps (``CatalogProgress``), streams report bytes
+    (``StreamProgress``); one bar shows either.
+    """
+
+    def __init__(self, stream: TextIO, label: str = "reading", *, in_bytes: bool = False) -> None:
+        self.stream, self.label, self.in_bytes = stream, label, in_bytes
         self._rich: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> Callable[[CatalogProgress], None]:
-        if self.live:
+    def __enter__(self) -> Callable[[Any], None]:
+        if self.stream.isatty():
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
+                DownloadColumn,
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
                 TimeElapsedColumn,
+                TransferSpeedColumn,
             )
 
+            columns: tuple[Any, ...] = (
+                (DownloadColumn(), TransferSpeedColumn())
+                if self.in_bytes
+                else (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            )
             self._rich = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
+                *columns,
                 console=Console(file=self.stream),
                 transient=True,
             )
             self._rich.start()
-            self._task = self._rich.add_task("reading", total=None)
+            self._task = self._rich.add_task(self.label, total=None)
         return self.update
 
-    def update(self, p: CatalogProgress) -> None:
-        if self._rich is not None:
+    def update(self, p: Any) -> None:
+        if self._rich is None:
+            return
+        if isinstance(p, CatalogProgress):
             label = {"kubernetes": "Kubernetes", "storage": "listing backups"}.get(p.stage, p.stage)
             self._rich.update(
                 self._task, description=label, completed=p.done, total=p.total or None
+            )
+        else:
+            self._rich.update(
+                self._task, completed=p.compressed_read, total=p.compressed_total or None
             )
 
     def __exit__(self, *exc: object) -> None:
@@ -428,13 +452,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from services.verify import verify_backup
 
-    if "://" in args.backup:  # a URL needs no listing; the cache knows the endpoints
-        catalog = Catalog(load_config(args.config))
-        catalog.load_cached()
-    else:
-        catalog, _ = open_catalog(args)
-    store, key, url = catalog.resolve(args.backup, args.namespace)
-    with _Bytes(sys.stderr, f"verifying {url}") as progress:
+    store, key, url = resolve_backup(args)
+    with _Progress(sys.stderr, f"verifying {url}", in_bytes=True) as progress:
         result = verify_backup(store, key, progress=progress)
     s = result.summary
     if args.json:
@@ -483,39 +502,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
-class _Bytes:
-    """Bytes-read progress on a terminal for long streams; silence otherwise."""
-
-    def __init__(self, stream: TextIO, label: str) -> None:
-        self.stream, self.label, self._rich, self._task = stream, label, None, None
-
-    def __enter__(self) -> Callable[[Any], None]:
-        if self.stream.isatty():
-            from rich.console import Console
-            from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-            self._rich = Progress(
-                TextColumn("{task.description}"),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                console=Console(file=self.stream),
-                transient=True,
-            )
-            self._rich.start()
-            self._task = self._rich.add_task(self.label, total=None)
-        return self.update
-
-    def update(self, p: Any) -> None:
-        if self._rich is not None:
-            self._rich.update(
-                self._task, completed=p.compressed_read, total=p.compressed_total or None
-            )
-
-    def __exit__(self, *exc: object) -> None:
-        if self._rich is not None:
-            self._rich.stop()
-
-
 def _check_writable(directory: Path) -> None:
     """The audit trail must be writable before a restore starts, not found broken after."""
     import tempfile
@@ -557,12 +543,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             f"target {target.name!r} is marked production",
             f"pass --yes-production {target.name} to restore into it",
         )
-    if "://" in args.backup:
-        catalog = Catalog(config)
-        catalog.load_cached()
-    else:
-        catalog, _ = open_catalog(args, config)
-    store, key, url = catalog.resolve(args.backup, args.namespace)
+    store, key, url = resolve_backup(args, config)
     what = (
         ", ".join(f"{k} as {v}" if k != v else k for k, v in scope.databases.items())
         or "the whole cluster"
@@ -580,7 +561,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.verify_first:
         from services.verify import verify_backup
 
-        with _Bytes(sys.stderr, f"verifying {url}") as progress:
+        with _Progress(sys.stderr, f"verifying {url}", in_bytes=True) as progress:
             check = verify_backup(store, key, progress=progress)
         if not check.ok:
             raise PgdeckError(f"{url}: {check.problem}", "nothing was written to the target")
