@@ -353,7 +353,10 @@ class FileStore:
         try:
             st = (self.root / relative_key).stat()
         except FileNotFoundError as exc:
-            raise StorageError(f"{self.url(relative_key)}: object not found") from exc
+            raise StorageError(
+                f"{self.url(relative_key)}: object not found",
+                "check the path or run `pgdeck backups`",
+            ) from exc
         return ObjectHead(
             size=st.st_size,
             sse="",
@@ -368,7 +371,10 @@ class FileStore:
         try:
             f = path.open("rb")
         except FileNotFoundError as exc:
-            raise StorageError(f"{self.url(relative_key)}: object not found") from exc
+            raise StorageError(
+                f"{self.url(relative_key)}: object not found",
+                "check the path or run `pgdeck backups`",
+            ) from exc
         size = os.fstat(f.fileno()).st_size
         f.seek(start)
 

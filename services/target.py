@@ -88,7 +88,10 @@ def connect(target: ResolvedTarget, dbname: str | None = None, *, autocommit: bo
 
 
 def connection_error(exc: Exception, target: ResolvedTarget) -> PgdeckError:
-    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    # libpq's first line holds the cause ("... failed: Connection refused"); the lines
+    # after it are generic hints. It names host and port, never the password.
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[0].removeprefix("connection failed: ") if lines else type(exc).__name__
     low = str(exc).lower()
     where = f"target {target.display}"
     if "password authentication failed" in low or "no password supplied" in low:

@@ -498,7 +498,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             "intact: gzip verified, dump complete" if result.ok else f"NOT INTACT: {result.problem}"
         )
     if not result.ok:
-        _err(f"pgdeck: {result.url}: {result.problem}")
+        problem = result.problem or ""
+        _err(
+            f"pgdeck: {problem}"
+            if problem.startswith(result.url)
+            else f"pgdeck: {result.url}: {problem}"
+        )
     return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
