@@ -192,19 +192,21 @@ class BackupCache:
                 (location,),
             ).fetchall()
 
-    def recent_sizes(self, location: str, per_cluster: int) -> dict[tuple[str, str], list[int]]:
-        """(cluster, uid) -> sizes of its newest objects, oldest first."""
+    def recent(
+        self, location: str, per_cluster: int
+    ) -> dict[tuple[str, str], list[tuple[int, int]]]:
+        """(cluster, uid) -> (epoch, size) of its newest objects, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT cluster, uid, size FROM ("
+                "SELECT cluster, uid, epoch, size FROM ("
                 " SELECT cluster, uid, size, epoch, row_number() OVER ("
                 "  PARTITION BY cluster, uid ORDER BY epoch DESC) AS n"
                 " FROM objects WHERE location=?) WHERE n<=? ORDER BY cluster, uid, epoch",
                 (location, per_cluster),
             ).fetchall()
-        out: dict[tuple[str, str], list[int]] = {}
-        for cluster, uid, size in rows:
-            out.setdefault((cluster, uid), []).append(size)
+        out: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for cluster, uid, epoch, size in rows:
+            out.setdefault((cluster, uid), []).append((epoch, size))
         return out
 
     def clusters(self, location: str) -> list[str]:

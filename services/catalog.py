@@ -20,6 +20,7 @@ from typing import Any
 from services.cache import BackupCache, CachedObject
 from services.config import Config, StorageLocation
 from services.errors import PgdeckError, UsageError
+from services.health import cluster_health
 from services.kube import KubeSnapshot, KubeSource, open_kube_sources
 from services.models import (
     Backup,
@@ -33,7 +34,7 @@ from services.operator import DEFAULT_S3_PREFIX
 from services.resources import cluster_from_resource, job_run
 from services.storage import BackupStore, StoredObject, open_store
 
-RECENT_SIZES = 72  # backups per cluster kept for the sparkline of the last days
+RECENT_SIZES = 72  # backups per cluster kept for the sparkline and health of the last days
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +87,10 @@ class Catalog:
         kube_sources: list[KubeSource] | None = None,
         stores: dict[str, BackupStore] | None = None,
         cache: BackupCache | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
+        self.clock = clock or (lambda: datetime.now(UTC))  # "now" for marks and ages
         self._kube_sources = kube_sources
         self._stores: dict[str, BackupStore] = dict(stores or {})
         self.cache = cache or BackupCache(config.cache / "catalog.sqlite3")
@@ -291,7 +294,7 @@ class Catalog:
                 entries.append(e)
                 by_name.setdefault(c.name, []).append(e)
         summaries: dict[tuple[str, str, str], tuple[int, str, int, int]] = {}
-        sizes: dict[tuple[str, str, str], list[int]] = {}
+        recents: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
         storage_only: dict[str, _Entry] = {}
         for loc in locations:
             for name, uid, count, rel, epoch, size in self.cache.summaries(loc.id):
@@ -308,9 +311,11 @@ class Catalog:
                         storage_only[name] = so
                     owner = so
                 owner.parts.append((loc, uid))
-            for (name, uid), recent_sizes in self.cache.recent_sizes(loc.id, RECENT_SIZES).items():
-                sizes[(loc.id, name, uid)] = recent_sizes
+            for (name, uid), recent in self.cache.recent(loc.id, RECENT_SIZES).items():
+                recents[(loc.id, name, uid)] = recent
         ordered = entries + sorted(storage_only.values(), key=lambda x: x.cluster.name)
+        job_index = self._job_index()
+        now = self.clock()
         out: list[ClusterSummary] = []
         for e in ordered:
             # Each part is one (location, uid); the newest part gives the last backup.
@@ -327,16 +332,21 @@ class Catalog:
                 last = self._backup(
                     loc, CachedObject(loc.id, rel, cluster.name, uid, epoch, size, None, None)
                 )
-            recent = [
-                n for _, loc, uid in parts for n in sizes.get((loc.id, cluster.name, uid), [])
-            ]
+            recent = sorted(
+                pair
+                for _, loc, uid in parts
+                for pair in recents.get((loc.id, cluster.name, uid), [])
+            )[-RECENT_SIZES:]
+            times = tuple(_utc(epoch) for epoch, _ in recent)
             out.append(
                 ClusterSummary(
                     cluster=cluster,
                     backups=sum(summary[0] for summary, _, _ in parts),
                     last_backup=last,
                     uids=tuple(dict.fromkeys(uid for _, _, uid in reversed(parts))),
-                    recent_sizes=tuple(recent[-RECENT_SIZES:]),
+                    recent_sizes=tuple(size for _, size in recent),
+                    recent_times=times,
+                    health=cluster_health(cluster, times, job_index.get(cluster.key, ()), now),
                 )
             )
             e.cluster = cluster
@@ -344,6 +354,17 @@ class Catalog:
         return CatalogState(
             clusters=out, problems=problems, from_cache=from_cache, locations=locations
         )
+
+    def _job_index(self) -> dict[tuple[str, str, str], list[JobRun]]:
+        """Every kept Job by (context, namespace, cluster), without pods: for health marks."""
+        out: dict[tuple[str, str, str], list[JobRun]] = {}
+        for snap in self._snapshots.values():
+            label = (snap.operator.cluster_name_label if snap.operator else None) or "cluster-name"
+            for obj in snap.jobs:
+                run = job_run(obj, snap.context, [], label)
+                if run.cluster:
+                    out.setdefault((snap.context, run.namespace, run.cluster), []).append(run)
+        return out
 
     def _backup(self, loc: Location, o: CachedObject) -> Backup:
         store = self.store(loc)
@@ -405,7 +426,12 @@ class Catalog:
         return out
 
     def with_sse(self, backups: list[Backup]) -> list[Backup]:
-        """Fill ``sse`` from HEADs, in parallel and cached (objects never change)."""
+        """Fill ``sse`` from HEADs, in parallel and cached (objects never change).
+
+        A file:// location answers only when it keeps a metadata sidecar (see
+        ``FileStore``); it is read afresh each time (a local file, and a copy may be
+        replaced), and an object the sidecar does not name keeps ``sse`` None (unknown).
+        """
         by_loc: dict[str, list[Backup]] = {}
         for b in backups:
             by_loc.setdefault(b.location, []).append(b)
@@ -413,36 +439,40 @@ class Catalog:
         deleted: set[str] = set()  # gone from storage since the last listing
         for loc in self.locations():
             items = by_loc.get(loc.storage.url, [])
-            if not items or loc.storage.scheme != "s3":
-                continue  # a local copy has no server-side encryption to speak of
-            rels = {b.url: _rel(b) for b in items}
-            cached = self.cache.sse(loc.id, rels.values())
-            missing = [r for r in rels.values() if r not in cached]
+            if not items:
+                continue
             store = self.store(loc)
+            remote = loc.storage.scheme == "s3"
+            if not remote and not store.can_tell_sse():
+                continue  # a plain local copy has no server-side encryption to speak of
+            rels = {b.url: _rel(b) for b in items}
+            cached = self.cache.sse(loc.id, rels.values()) if remote else {}
+            missing = [r for r in rels.values() if r not in cached]
             fresh: dict[str, str] = {}
 
-            def head_sse(rel: str, store: BackupStore = store) -> str | None:
+            def head_sse(rel: str, store: BackupStore = store) -> str | None | _Gone:
                 try:
                     return store.head(rel).sse
                 except PgdeckError as exc:
                     if "not found" in str(exc):
-                        return None  # deleted since the last listing (retention)
+                        return _GONE  # deleted since the last listing (retention)
                     raise
 
-            with cf.ThreadPoolExecutor(self.config.catalog.workers) as pool:
-                gone: set[str] = set()
+            gone: set[str] = set()
+            with cf.ThreadPoolExecutor(self.config.catalog.workers if remote else 1) as pool:
                 for rel, sse in zip(missing, pool.map(head_sse, missing), strict=True):
-                    if sse is None:
+                    if isinstance(sse, _Gone):
                         gone.add(rel)
-                    else:
+                    elif sse is not None:
                         fresh[rel] = sse
-            self.cache.store_sse(loc.id, fresh)
+            if remote:
+                self.cache.store_sse(loc.id, fresh)
             cached.update(fresh)
             for b in items:
                 if rels[b.url] in gone:
                     deleted.add(b.url)
-                else:
-                    known[b.url] = cached.get(rels[b.url], "")
+                elif rels[b.url] in cached:
+                    known[b.url] = cached[rels[b.url]]
         return [
             dataclasses.replace(b, sse=known.get(b.url, b.sse))
             for b in backups
@@ -516,6 +546,13 @@ class Catalog:
             if source.context == context:
                 return source.read_log(namespace, pod, follow=follow)
         raise UsageError(f"no Kubernetes source for context {context!r}")
+
+
+class _Gone:
+    """What a HEAD of an object deleted since the last listing answers."""
+
+
+_GONE = _Gone()
 
 
 def _owner(candidates: list[_Entry], uid: str, loc: Location) -> _Entry | None:

@@ -1,18 +1,40 @@
 """The demo sandbox: a month of real logical backups of four clusters, and their Kubernetes.
 
-``pgdeck demo --prepare-only`` calls :func:`prepare_sandbox`. It builds once under
-``root`` (reused while a complete sandbox of the same format exists):
+``pgdeck demo`` calls :func:`prepare_sandbox`. It builds once under ``root`` (reused while
+a complete sandbox of the same format exists):
 
 - ``store/spilo/<cluster>/<uid>/logical_backups/<epoch>.sql.gz``: gzip of real
   ``pg_dumpall`` output of a throwaway local server (services.localpg) whose data grows over
   the month. About 16 real dumps per uid; each serves several consecutive hours through hard
   links (so hard-linked objects share one mtime: that of the newest hour they serve).
+  ``store/spilo/.pgdeck-meta.json`` says what S3 would of each object's encryption (the
+  sidecar services.storage.FileStore reads).
 - ``manifests/``: ``kubectl get -o yaml`` Lists (postgresqls, cronjobs, jobs, pods, operator)
   and ``manifests/logs/<namespace>/<pod>.log``.
 - ``config.yaml`` pointing pgdeck at both, and the ``SANDBOX`` stamp, written last.
 
+The clusters: acid-orders and acid-inventory (shop), acid-billing (finance, deleted and
+created again under a new uid 9 days before ``now``), acid-legacy (deleted 12 days before
+``now``: storage only). Planted for a weekly review to find, all within the 7 days before
+``now`` (hours counted back from the hour of ``now``; constants below):
+
+- missing hours: acid-orders has no object for the runs of 45 and 44 hours ago (adjacent)
+  and of 150 hours ago; those jobs never ran, and Kubernetes keeps no Job of them;
+- a suspiciously small backup: acid-billing's object of 117 hours ago is a complete
+  pg_dumpall (trailer and all) of a freshly bootstrapped, empty Spilo: about 4 kB of SQL,
+  1.3 kB of gzip, among objects of hundreds of kB;
+- a failed job: acid-inventory's newest-but-one run (at the build) failed. Its Job is Failed with reason
+  BackoffLimitExceeded after seven pods (backoffLimit 6) exited with code 1; each pod's log
+  ends with pg_dumpall's and psql's ``FATAL:  the database system is shutting down`` and
+  dump.sh's own failure. No object exists for that hour;
+- no encryption: acid-orders' object of 26 hours ago is stored without server-side
+  encryption (``"sse": ""`` in the sidecar); every other object says ``AES256``.
+
 The build happens in a temporary directory beside ``root`` and is renamed into place at
-the end, so an interrupted build never leaves half a sandbox.
+the end, so an interrupted build never leaves half a sandbox. A sandbox whose clusters
+have run since it was built (or last rolled forward) is rolled forward cheaply, without
+new dumps (see ``_roll_forward``); one older than 7 days is built again, so that the
+planted problems stay within a 14-day grid.
 """
 
 from __future__ import annotations
@@ -42,9 +64,10 @@ import yaml
 from services import kube_objects as ko
 from services import localpg
 from services.errors import PgdeckError
-from services.operator import DEFAULT_S3_PREFIX, backup_key
+from services.operator import BACKUP_DIR, DEFAULT_S3_PREFIX, backup_key, parse_backup_key
+from services.storage import SIDECAR
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STAMP = "SANDBOX"
 BUCKET = "demo-backups"
 HOURS = 30 * 24
@@ -55,6 +78,7 @@ OPERATOR_NAME = "postgres-operator"
 SCHEDULE = "0 * * * *"
 _HOURS_PER_DUMP = 45  # 720 hours -> 16 real dumps per cluster
 _STALE_BUILD = 3600  # seconds after which a leftover build directory is removed
+ROLL_FORWARD_LIMIT = timedelta(days=7)  # an older sandbox is built again, not rolled forward
 
 Progress = Callable[[str], None]
 
@@ -75,22 +99,30 @@ def prepare_sandbox(
     rebuild: bool = False,
     progress: Progress | None = None,
 ) -> Sandbox:
-    """The demo sandbox under ``root``: reused when complete and current, else built.
+    """The demo sandbox under ``root``: reused when complete and current, rolled forward
+    to ``now`` when its CronJobs have run since, built when missing or older than 7 days.
 
     ``now`` is the end of the month of backups (default: the current time).
     """
     root = Path(os.path.abspath(root))
     say = progress or (lambda _msg: None)
-    if not rebuild:
-        existing = _load(root)
-        if existing is not None:
-            say(f"reusing the demo sandbox in {root}")
-            return existing
     if now is None:
         now = datetime.now(UTC)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     now = now.astimezone(UTC)
+    if not rebuild:
+        existing = _load(root)
+        times = _stamp_times(root) if existing is not None else None
+        if existing is not None and times is not None:
+            stamp, built, until = times
+            if now - built <= ROLL_FORWARD_LIMIT:
+                if not _behind(built, until, now):
+                    say(f"reusing the demo sandbox in {root}")
+                    return existing
+                _roll_forward_safely(root, stamp, now, say)
+                return existing
+            say(f"the demo sandbox in {root} is more than 7 days old: building it again")
     _refuse_foreign(root)
     try:
         root.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +205,158 @@ def _install(build: Path, root: Path) -> None:
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- roll-forward
+
+
+def _stamp_times(root: Path) -> tuple[dict, datetime, datetime] | None:
+    """The stamp, the ``now`` the sandbox was built for, and the one it is brought up to."""
+    try:
+        stamp = json.loads((root / STAMP).read_text(encoding="utf-8"))
+        built = datetime.fromisoformat(stamp["now"])
+        until = datetime.fromisoformat(stamp.get("until") or stamp["now"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return stamp, built.astimezone(UTC), until.astimezone(UTC)
+
+
+def _behind(built: datetime, until: datetime, now: datetime) -> bool:
+    """Whether some live cluster's CronJob has finished a run since ``until``."""
+    return any(
+        _last_hour(spec, now) > _last_hour(spec, until) for spec in _specs(built) if spec.live
+    )
+
+
+def _roll_forward_safely(root: Path, stamp: dict, now: datetime, say: Progress) -> None:
+    try:
+        _roll_forward(root, stamp, now, say)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise PgdeckError(
+            f"cannot bring the demo sandbox in {root} up to date: {exc.strerror or exc}{where}",
+            hint="run `pgdeck demo --rebuild`",
+        ) from None
+
+
+def _roll_forward(root: Path, stamp: dict, now: datetime, say: Progress) -> None:
+    """Bring a sandbox built earlier up to ``now`` without taking a single new dump.
+
+    Each live cluster's CronJob "runs" on: every hour since its newest object gets an
+    object hard-linked to that newest real dump (a copy where links fail), encrypted in the
+    sidecar; objects of the live uids older than the month kept are deleted, as the
+    operator's retention would. The manifests' Jobs, pods and logs are written again for the
+    newest three runs (plus the planted failed Job, which Kubernetes keeps among its three
+    failed ones). Deleted clusters and old uids stay as they are: no job touches them.
+    """
+    built = datetime.fromisoformat(stamp["now"])
+    specs = _specs(built)
+    store = root / "store" / DEFAULT_S3_PREFIX
+    meta = _read_sidecar(store)
+    runs: dict[str, _KubeRuns] = {}
+    added = removed = 0
+    for spec in specs:
+        live = spec.live
+        if live is None:
+            continue
+        directory = store / spec.name / live.uid / BACKUP_DIR
+        epochs = sorted(
+            key.epoch
+            for p in directory.glob("*.sql.gz")
+            if (key := parse_backup_key(f"{spec.name}/{live.uid}/{BACKUP_DIR}/{p.name}"))
+        )
+        if not epochs:
+            raise PgdeckError(f"the demo sandbox in {root} has no backups of {spec.name}")
+        source = directory / f"{epochs[-1]}.sql.gz"
+        last = _last_hour(spec, now)
+        hour = _floor_hour(datetime.fromtimestamp(epochs[-1], UTC)) + HOUR
+        while hour <= last:
+            slot = _slot_at(spec, hour)
+            _link_or_copy(source, directory / f"{slot.epoch}.sql.gz")
+            meta[backup_key(spec.name, live.uid, slot.epoch)] = "AES256"
+            epochs.append(slot.epoch)
+            added += 1
+            hour += HOUR
+        os.utime(source, (epochs[-1], epochs[-1]))
+        oldest = last - (HOURS - 1) * HOUR
+        for epoch in [e for e in epochs if datetime.fromtimestamp(e, UTC) < oldest]:
+            with contextlib.suppress(FileNotFoundError):
+                (directory / f"{epoch}.sql.gz").unlink()
+            meta.pop(backup_key(spec.name, live.uid, epoch), None)
+            epochs.remove(epoch)
+            removed += 1
+        stored = []
+        for epoch in epochs[-3:]:
+            slot = _slot_at(spec, _floor_hour(datetime.fromtimestamp(epoch, UTC)))
+            slot.uid = live.uid
+            stored.append(slot)
+        runs[spec.name] = _kube_runs(
+            spec, stored, _plants(spec, built).failed, source.stat().st_size
+        )
+    _write_sidecar(store, meta)
+    _replace_manifests(root, specs, runs, now)
+    stamp["until"] = now.isoformat(timespec="seconds")
+    stamp["backups"] = {
+        spec.name: sum(1 for _ in (store / spec.name).glob(f"*/{BACKUP_DIR}/*.sql.gz"))
+        for spec in specs
+    }
+    _write_atomically(root / STAMP, json.dumps(stamp, indent=2) + "\n")
+    say(
+        f"rolled the demo sandbox forward to {now:%Y-%m-%d %H:%M} UTC "
+        f"({added} hourly objects added, {removed} past the month deleted)"
+    )
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        pass  # an interrupted roll-forward got this far already
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _replace_manifests(
+    root: Path, specs: tuple[_Spec, ...], runs: dict[str, _KubeRuns], now: datetime
+) -> None:
+    fresh, old = root / ".manifests.new", root / ".manifests.old"
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    _write_manifests(fresh, specs, runs, now)
+    os.rename(root / "manifests", old)
+    os.rename(fresh, root / "manifests")
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- the sidecar
+
+
+def _store_keys(store: Path) -> list[str]:
+    return sorted(p.relative_to(store).as_posix() for p in store.glob(f"*/*/{BACKUP_DIR}/*.sql.gz"))
+
+
+def _read_sidecar(store: Path) -> dict[str, str]:
+    try:
+        data = json.loads((store / SIDECAR).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    return {
+        rel: str(v.get("sse", ""))
+        for rel, v in (data.items() if isinstance(data, dict) else ())
+        if isinstance(v, dict)
+    }
+
+
+def _write_sidecar(store: Path, sse: dict[str, str]) -> None:
+    """What ``aws s3api head-object`` would say of each object's encryption (FileStore)."""
+    lines = [f"  {json.dumps(rel)}: {json.dumps({'sse': v})}" for rel, v in sorted(sse.items())]
+    _write_atomically(store / SIDECAR, "{\n" + ",\n".join(lines) + "\n}\n")
 
 
 def _refuse_foreign(root: Path) -> None:
@@ -314,14 +498,21 @@ def _slot_at(spec: _Spec, hour: datetime) -> _Slot:
     return _Slot(hour, pod_start, epoch, finished)
 
 
-def _slots(spec: _Spec, now: datetime) -> list[_Slot]:
-    """The month of hourly backups this cluster's CronJob(s) wrote, oldest first.
-
-    The newest is the last job that had finished its upload at ``now``.
-    """
+def _last_hour(spec: _Spec, now: datetime) -> datetime:
+    """The scheduled hour of the newest job that had finished its upload at ``now``."""
     last = _floor_hour(now)
     if _slot_at(spec, last).finished > now:
         last -= HOUR
+    return last
+
+
+def _slots(spec: _Spec, now: datetime) -> list[_Slot]:
+    """The month of hourly runs this cluster's CronJob(s) scheduled, oldest first.
+
+    The newest is the last job that had finished its upload at ``now``. Every run is
+    here, including those the planted problems leave without an object (see ``_plants``).
+    """
+    last = _last_hour(spec, now)
     slots: list[_Slot] = []
     for i in range(HOURS - 1, -1, -1):
         slot = _slot_at(spec, last - i * HOUR)
@@ -333,6 +524,44 @@ def _slots(spec: _Spec, now: datetime) -> list[_Slot]:
                 slots.append(slot)
                 break
     return slots
+
+
+# --------------------------------------------------------------------------- planted problems
+
+# What a weekly review should find, all within the last 7 days before the build's ``now``
+# (a sandbox is rebuilt rather than rolled forward once it is 7 days old, so they stay in
+# a 14-day grid). Hours are counted back from the hour of ``now``.
+MISSING_CLUSTER, MISSING_HOURS_AGO = "acid-orders", (45, 44, 150)  # jobs that never ran
+SMALL_CLUSTER, SMALL_HOURS_AGO = "acid-billing", 117  # a dump of an empty, fresh server
+PLAIN_CLUSTER, PLAIN_HOURS_AGO = "acid-orders", 26  # uploaded without server-side encryption
+FAILED_CLUSTER = "acid-inventory"  # its newest-but-one job failed: BackoffLimitExceeded
+FAILED_ATTEMPTS = 7  # the Job's backoffLimit 6: seven pods, each exit code 1
+
+
+@dataclass(frozen=True)
+class _Plants:
+    """The planted problems of one cluster: scheduled hours (UTC) they concern."""
+
+    missing: frozenset[datetime] = frozenset()  # no job ran, no object
+    failed: datetime | None = None  # the job failed, no object
+    small: datetime | None = None  # the object is a complete dump of an empty server
+    plain: datetime | None = None  # the object is stored without SSE
+
+    def stored(self, slot: _Slot) -> bool:
+        return slot.hour not in self.missing and slot.hour != self.failed
+
+
+def _plants(spec: _Spec, now: datetime) -> _Plants:
+    hour = _floor_hour(now)
+    missing: frozenset[datetime] = frozenset()
+    if spec.name == MISSING_CLUSTER:
+        missing = frozenset(hour - h * HOUR for h in MISSING_HOURS_AGO)
+    return _Plants(
+        missing=missing,
+        failed=_last_hour(spec, now) - HOUR if spec.name == FAILED_CLUSTER else None,
+        small=hour - SMALL_HOURS_AGO * HOUR if spec.name == SMALL_CLUSTER else None,
+        plain=hour - PLAIN_HOURS_AGO * HOUR if spec.name == PLAIN_CLUSTER else None,
+    )
 
 
 def _groups(slots: list[_Slot]) -> list[_Group]:
@@ -850,7 +1079,11 @@ GRANT EXECUTE ON FUNCTION user_management.create_user(text) TO admin;
 def _build(build: Path, root: Path, now: datetime, say: Progress) -> tuple[str, ...]:
     """Write the whole sandbox into ``build`` (paths inside name the final ``root``)."""
     specs = _specs(now)
-    plan = {spec.name: _groups(_slots(spec, now)) for spec in specs}
+    plants = {spec.name: _plants(spec, now) for spec in specs}
+    plan = {
+        spec.name: _groups([s for s in _slots(spec, now) if plants[spec.name].stored(s)])
+        for spec in specs
+    }
     store = build / "store" / DEFAULT_S3_PREFIX
     store.mkdir(parents=True)
     bindir = localpg.find_bindir()
@@ -868,7 +1101,15 @@ def _build(build: Path, root: Path, now: datetime, say: Progress) -> tuple[str, 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgdeck-demo") as pool:
             futures: dict[Future[list[int]], str] = {
                 pool.submit(
-                    _build_cluster, spec, plan[spec.name], work, store, bindir, messages.put, cancel
+                    _build_cluster,
+                    spec,
+                    plan[spec.name],
+                    plants[spec.name],
+                    work,
+                    store,
+                    bindir,
+                    messages.put,
+                    cancel,
                 ): spec.name
                 for spec in specs
             }
@@ -884,14 +1125,33 @@ def _build(build: Path, root: Path, now: datetime, say: Progress) -> tuple[str, 
     finally:
         cancel.set()
         shutil.rmtree(work, ignore_errors=True)
+    plain = {
+        backup_key(spec.name, s.uid, s.epoch)
+        for spec in specs
+        for g in plan[spec.name]
+        for s in g.slots
+        if s.hour == plants[spec.name].plain
+    }
+    _write_sidecar(store, {rel: ("" if rel in plain else "AES256") for rel in _store_keys(store)})
     say("writing Kubernetes manifests and pod logs")
-    _write_manifests(build / "manifests", specs, plan, sizes, now)
+    runs = {
+        spec.name: _kube_runs(
+            spec,
+            [s for g in plan[spec.name] for s in g.slots],
+            plants[spec.name].failed,
+            sizes[spec.name][-1],
+        )
+        for spec in specs
+        if spec.live is not None
+    }
+    _write_manifests(build / "manifests", specs, runs, now)
     _write_config(build, root)
     clusters = tuple(spec.name for spec in specs)
     stamp = {
         "format": FORMAT_VERSION,
         "built": datetime.now(UTC).isoformat(timespec="seconds"),
         "now": now.isoformat(timespec="seconds"),
+        "until": now.isoformat(timespec="seconds"),
         "clusters": list(clusters),
         "backups": {name: sum(len(g.slots) for g in groups) for name, groups in plan.items()},
     }
@@ -927,6 +1187,7 @@ def _version(bindir: Path) -> str:
 def _build_cluster(
     spec: _Spec,
     groups: list[_Group],
+    plants: _Plants,
     work: Path,
     store: Path,
     bindir: Path,
@@ -942,8 +1203,14 @@ def _build_cluster(
         pg.start()
         first = groups[0].slots[0].hour
         t0 = first
+        rng = random.Random(f"{spec.name}/passwords")
         try:
-            _setup_cluster(pg, spec, start=spec.lives[0].created, until=first)
+            _bootstrap_spilo(pg, rng)
+            # What a job dumping a freshly bootstrapped Spilo (its roles and helper schemas,
+            # no application data) uploads: a complete pg_dumpall of a few kB, the planted
+            # "suspiciously small" backup.
+            empty = _pg_dumpall(pg, bindir) if plants.small is not None else b""
+            _setup_cluster(pg, spec, rng, start=spec.lives[0].created, until=first)
         except psycopg.Error as exc:
             raise _data_error(spec, exc) from None
         for i, group in enumerate(groups, 1):
@@ -958,7 +1225,7 @@ def _build_cluster(
             t0 = t1
             data = _pg_dumpall(pg, bindir)
             blob = gzip.compress(data, compresslevel=6, mtime=group.slots[0].epoch)
-            _store_group(store, spec.name, group, blob)
+            _store_group(store, spec.name, group, blob, plants.small, empty)
             sizes.append(len(blob))
             say(
                 f"{spec.name}: dump {i}/{len(groups)} ({t1:%Y-%m-%d %H:00}, "
@@ -977,34 +1244,57 @@ def _data_error(spec: _Spec, exc: psycopg.Error) -> PgdeckError:
     )
 
 
-def _store_group(store: Path, cluster: str, group: _Group, blob: bytes) -> None:
-    """One file for the group's first hour, hard links for the others; mtime of the last."""
+def _store_group(
+    store: Path,
+    cluster: str,
+    group: _Group,
+    blob: bytes,
+    small: datetime | None = None,
+    empty: bytes = b"",
+) -> None:
+    """One file for the group's first hour, hard links for the others; mtime of the last.
+
+    The hour ``small`` gets a file of its own: the gzip of ``empty`` (an empty server's dump).
+    """
     first: Path | None = None
+    last = 0
     for slot in group.slots:
         path = store / backup_key(cluster, group.uid, slot.epoch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if slot.hour == small:
+            path.write_bytes(gzip.compress(empty, compresslevel=6, mtime=slot.epoch))
+            os.utime(path, (slot.epoch, slot.epoch))
+            continue
         if first is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(blob)
             first = path
         else:
             os.link(first, path)
-    assert first is not None
-    # hard links share one inode, so one mtime: that of the newest hour they serve
-    last = group.slots[-1].epoch
-    os.utime(first, (last, last))
+        last = slot.epoch
+    if first is not None:
+        # hard links share one inode, so one mtime: that of the newest hour they serve
+        os.utime(first, (last, last))
 
 
 def _connect(pg: localpg.LocalPostgres, dbname: str) -> psycopg.Connection:
     return psycopg.connect(pg.dsn(dbname), autocommit=True)
 
 
-def _setup_cluster(
-    pg: localpg.LocalPostgres, spec: _Spec, *, start: datetime, until: datetime
-) -> None:
-    rng = random.Random(f"{spec.name}/passwords")
+def _bootstrap_spilo(pg: localpg.LocalPostgres, rng: random.Random) -> None:
     with _connect(pg, "postgres") as conn:
         conn.execute(_SPILO_SETUP)
         conn.execute(f"ALTER ROLE standby PASSWORD {_literal(_password(rng))}")
+
+
+def _setup_cluster(
+    pg: localpg.LocalPostgres,
+    spec: _Spec,
+    rng: random.Random,
+    *,
+    start: datetime,
+    until: datetime,
+) -> None:
+    with _connect(pg, "postgres") as conn:
         for user, flags in spec.users.items():
             options = " ".join(f.upper() for f in flags if f.isalpha())
             conn.execute(f'CREATE ROLE "{user}" WITH LOGIN {options}'.rstrip())
@@ -1086,11 +1376,31 @@ def _pg_dumpall(pg: localpg.LocalPostgres, bindir: Path) -> bytes:
 # --------------------------------------------------------------------------- manifests, logs
 
 
+@dataclass(frozen=True)
+class _KubeRuns:
+    """The Jobs Kubernetes keeps for one live cluster's CronJob (3 successful, 3 failed)."""
+
+    succeeded: list[_Slot]  # the newest three with an object, oldest first
+    failed: _Slot | None  # the planted failed run, kept within failedJobsHistoryLimit
+    newest_size: int  # gzip bytes of the newest object: dump.sh's size estimate in the logs
+
+
+def _kube_runs(
+    spec: _Spec, stored: list[_Slot], failed: datetime | None, newest_size: int
+) -> _KubeRuns:
+    live = spec.live
+    assert live is not None
+    failed_slot = None
+    if failed is not None:
+        failed_slot = _slot_at(spec, failed)
+        failed_slot.uid = live.uid
+    return _KubeRuns([s for s in stored if s.uid == live.uid][-3:], failed_slot, newest_size)
+
+
 def _write_manifests(
     out: Path,
     specs: tuple[_Spec, ...],
-    plan: dict[str, list[_Group]],
-    sizes: dict[str, list[int]],
+    runs: dict[str, _KubeRuns],
     now: datetime,
 ) -> None:
     postgresqls: list[dict] = []
@@ -1103,7 +1413,7 @@ def _write_manifests(
         if live is None:
             continue  # deleted: only its backups remain
         rng = random.Random(f"{spec.name}/kubernetes")
-        slots = [s for g in plan[spec.name] for s in g.slots if s.uid == live.uid]
+        kept = runs[spec.name]
         pg = ko.postgresql(
             spec.name,
             spec.namespace,
@@ -1118,7 +1428,7 @@ def _write_manifests(
             labels={"environment": "demo"},
         )
         postgresqls.append(pg)
-        newest = slots[-1]
+        newest = kept.succeeded[-1]
         env = {
             "LOGICAL_BACKUP_S3_BUCKET": BUCKET,
             "LOGICAL_BACKUP_S3_RETENTION_TIME": spec.retention or "",
@@ -1126,14 +1436,15 @@ def _write_manifests(
         cj = ko.cronjob(
             pg,
             schedule=spec.schedule or SCHEDULE,
-            last_schedule=newest.hour,
+            last_schedule=max(newest.hour, kept.failed.hour if kept.failed else newest.hour),
             last_successful=newest.finished,
             env=env,
             uid=_uid(rng),
         )
         cronjobs.append(cj)
-        db_size = _estimate_db_size(spec, sizes[spec.name][-1])
-        for slot in slots[-3:]:
+        db_size = _estimate_db_size(spec, kept.newest_size)
+        db_pod = ko.database_pod(pg, 0, role="master")
+        for slot in kept.succeeded:
             jb = ko.job(
                 cj, started=slot.hour, finished=slot.finished + timedelta(seconds=1), uid=_uid(rng)
             )
@@ -1144,7 +1455,13 @@ def _write_manifests(
             jobs.append(jb)
             pods.append(pd)
             logs[(spec.namespace, pd["metadata"]["name"])] = _backup_log(spec, slot, db_size)
-        db_pod = ko.database_pod(pg, 0, role="master")
+        if kept.failed is not None:
+            failed_job, failed_pods = _failed_job(cj, kept.failed, rng)
+            jobs.append(failed_job)
+            text = _failed_log(db_pod["status"]["podIP"])
+            for pd in failed_pods:
+                pods.append(pd)
+                logs[(spec.namespace, pd["metadata"]["name"])] = text
         pods.append(db_pod)
         logs[(spec.namespace, db_pod["metadata"]["name"])] = _patroni_log(
             db_pod["metadata"]["name"], now
@@ -1197,17 +1514,23 @@ def _estimate_db_size(spec: _Spec, gz_size: int) -> int:
     return 7_700_000 * (3 + len(spec.databases)) + gz_size * 9
 
 
+# dump.sh asks the Kubernetes API for the pods to dump from with curl before ``set -x``
+_CURL_PROGRESS = (
+    "  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current",
+    "                                 Dload  Upload   Total   Spent    Left  Speed",
+    "",
+    "  0     0    0     0    0     0      0      0 --:--:-- --:--:-- --:--:--     0",
+    "100  7391    0  7391    0     0   412k      0 --:--:-- --:--:-- --:--:--  423k",
+)
+
+
 def _backup_log(spec: _Spec, slot: _Slot, db_size: int) -> str:
     """What the operator's dump.sh prints (``set -x`` from the dump on) for one run."""
     url = f"s3://{BUCKET}/{DEFAULT_S3_PREFIX}/{backup_key(spec.name, slot.uid, slot.epoch)}"
     prefix = f"{DEFAULT_S3_PREFIX}/{spec.name}/{slot.uid}/logical_backups/"
     expected = db_size // 5
     lines = [
-        "  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current",
-        "                                 Dload  Upload   Total   Spent    Left  Speed",
-        "",
-        "  0     0    0     0    0     0      0      0 --:--:-- --:--:-- --:--:--     0",
-        "100  7391    0  7391    0     0   412k      0 --:--:-- --:--:-- --:--:--  423k",
+        *_CURL_PROGRESS,
         "+ '[' s3 == az ']'",
         "+ dump",
         "+ compress",
@@ -1264,6 +1587,73 @@ def _backup_log(spec: _Spec, slot: _Slot, db_size: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _failed_job(cj: dict, slot: _Slot, rng: random.Random) -> tuple[dict, list[dict]]:
+    """A Job whose every pod failed (exit code 1) until its backoffLimit was exceeded.
+
+    The Job controller waits 10 s, 20 s, 40 s ... (at most 6 min) before each new pod.
+    """
+    attempts: list[tuple[datetime, datetime]] = []
+    t = slot.pod_start
+    for k in range(FAILED_ATTEMPTS):
+        end = t + timedelta(seconds=3 + rng.randint(0, 2))
+        attempts.append((t, end))
+        t = end + timedelta(seconds=min(360, 10 * 2**k) + rng.randint(0, 1))
+    jb = ko.job(
+        cj,
+        started=slot.hour,
+        finished=attempts[-1][1] + timedelta(seconds=1),
+        succeeded=False,
+        reason="BackoffLimitExceeded",
+        message="Job has reached the specified backoff limit",
+        uid=_uid(rng),
+    )
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"  # what Kubernetes draws generated names from
+    pods = []
+    for start, end in attempts:
+        suffix = "".join(rng.choice(alphabet) for _ in range(5))
+        pods.append(
+            ko.pod(
+                jb,
+                started=start,
+                finished=end,
+                exit_code=1,
+                name=f"{jb['metadata']['name']}-{suffix}",
+                uid=_uid(rng),
+                node=f"node-{1 + rng.randrange(3)}",
+            )
+        )
+    return jb, pods
+
+
+def _failed_log(db_ip: str) -> str:
+    """dump.sh's output when the database refuses connections while shutting down.
+
+    pg_dumpall and the size estimate's psql both fail; the arithmetic on the empty estimate
+    then aborts ``upload`` before ``aws s3 cp`` runs, so nothing is uploaded, and
+    ``errexit``/``pipefail`` end the script with exit status 1.
+    """
+    refused = (
+        f'connection to server at "{db_ip}", port 5432 failed: '
+        "FATAL:  the database system is shutting down"
+    )
+    lines = [
+        *_CURL_PROGRESS,
+        "+ '[' s3 == az ']'",
+        "+ dump",
+        "+ compress",
+        "+ upload",
+        "+ /usr/lib/postgresql/15/bin/pg_dumpall",
+        "+ pigz",
+        "+ case $LOGICAL_BACKUP_PROVIDER in",
+        "++ estimate_size",
+        "++ /usr/lib/postgresql/15/bin/psql -tqAc 'select sum(pg_database_size(datname)::numeric) from pg_database;'",
+        f"pg_dumpall: error: {refused}",
+        f"psql: error: {refused}",
+        '/dump.sh: line 118: / DUMP_SIZE_COEFF: syntax error: operand expected (error token is "/ DUMP_SIZE_COEFF")',
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _retention_cutoff(t: datetime, retention: str) -> str:
     """``date -d "<retention> ago" +%F`` (calendar months and years, as GNU date does)."""
     number, unit = retention.split()[:2]
@@ -1297,6 +1687,7 @@ def _write_config(build: Path, root: Path) -> None:
         "kubernetes": {"manifests": str(root / "manifests")},
         "storage": [{"url": f"file://{root / 'store' / DEFAULT_S3_PREFIX}"}],
         "archive": str(root / "archive"),
+        "cache": str(root / "cache"),
     }
     header = "# pgdeck demo sandbox: built by `pgdeck demo`, rebuilt with `pgdeck demo --rebuild`\n"
     text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)

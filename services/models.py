@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.health import Health
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,8 @@ class ClusterSummary:
     last_backup: Backup | None
     uids: tuple[str, ...]  # every uid with backups under this cluster's name, newest first
     recent_sizes: tuple[int, ...] = ()  # sizes of the last days' backups, oldest first
+    recent_times: tuple[datetime, ...] = ()  # and their times, in the same order
+    health: Health | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,28 @@ class RestoreReport:
         return "\n".join(lines) + "\n"
 
 
+def check_archive_writable(directory: Path) -> None:
+    """The audit trail must be writable before a restore starts, not found broken after."""
+    import tempfile
+
+    from services.errors import ConfigError
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"archive {directory} is not writable ({exc.strerror})", "fix `archive:` in the config"
+        ) from exc
+
+
+def report_label(relative_key: str, target_name: str) -> str:
+    """The report's file name part: which cluster went where."""
+    cluster = relative_key.split("/")[0] if "/" in relative_key else "backup"
+    return f"{cluster}-to-{target_name}"
+
+
 def archive_report(report: RestoreReport, archive: Path, label: str) -> RestoreReport:
     """Write the report as JSON and Markdown, and append a line to the audit log."""
     folder = archive / "restores"

@@ -67,7 +67,12 @@ def cluster_from_resource(
             if ns == namespace and (_md(candidate).get("labels") or {}).get(label) == name:
                 cj = candidate
                 break
-    schedule = spec.get("logicalBackupSchedule") or (operator.schedule if operator else None)
+    # What runs is the CronJob's schedule; the manifest and the operator say what it will be.
+    schedule = (
+        ((cj.get("spec") or {}).get("schedule") if cj else None)
+        or spec.get("logicalBackupSchedule")
+        or (operator.schedule if operator else None)
+    )
     if not schedule and spec.get("enableLogicalBackup"):
         schedule = DEFAULT_SCHEDULE
     retention = spec.get("logicalBackupRetention") or (operator.retention if operator else None)

@@ -9,6 +9,7 @@ the next request jumps past them with ``StartAfter`` instead of paging through t
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +23,7 @@ from services.errors import ConfigError, StorageError
 from services.operator import BACKUP_DIR, parse_backup_key
 
 _BACKUPS = BACKUP_DIR + "/"
+SIDECAR = ".pgdeck-meta.json"  # object metadata beside a file:// copy (see FileStore)
 # One past "/" in byte order: StartAfter "<uid>0" lands after every key under "<uid>/".
 _PAST_SUBTREE = chr(ord("/") + 1)
 
@@ -39,7 +41,7 @@ class StoredObject:
 @dataclass(frozen=True, slots=True)
 class ObjectHead:
     size: int
-    sse: str  # "" when the object is stored without server-side encryption
+    sse: str | None  # "" stored without server-side encryption; None: the store cannot tell
     etag: str | None
     last_modified: datetime | None
 
@@ -54,6 +56,8 @@ class BackupStore(Protocol):
     ) -> list[StoredObject]: ...
 
     def head(self, relative_key: str) -> ObjectHead: ...
+
+    def can_tell_sse(self) -> bool: ...
 
     def open_range(
         self, relative_key: str, start: int, if_match: str | None = None
@@ -175,6 +179,9 @@ class S3Store:
             storage_class=obj.get("StorageClass"),
             etag=(obj.get("ETag") or "").strip('"') or None,
         )
+
+    def can_tell_sse(self) -> bool:
+        return True
 
     def head(self, relative_key: str) -> ObjectHead:
         r = self._call("head_object", Bucket=self.bucket, Key=self.prefix + relative_key)
@@ -309,11 +316,19 @@ def s3_error(exc: Exception, location: StorageLocation, key: str | None = None) 
 
 
 class FileStore:
-    """A local copy of the same layout (``file:///srv/backups/spilo``)."""
+    """A local copy of the same layout (``file:///srv/backups/spilo``).
+
+    A directory has no server-side encryption to report. When the copy keeps what S3 said
+    of each object in a sidecar, ``<root>/.pgdeck-meta.json`` mapping relative keys to
+    ``{"sse": "AES256" | "aws:kms" | ""}`` (as ``aws s3api head-object`` reports it),
+    ``head`` returns that; for an object the sidecar does not name, ``sse`` is None.
+    """
 
     def __init__(self, location: StorageLocation) -> None:
         self.location = location
         self.root = Path(location.url.removeprefix("file://"))
+        self._lock = threading.Lock()
+        self._meta: tuple[tuple[int, int, int], dict[str, Any]] | None = None
 
     def url(self, relative_key: str) -> str:
         return "file://" + str(self.root / relative_key)
@@ -349,6 +364,10 @@ class FileStore:
                     found.append(StoredObject(relative_key=rel, size=size))
         return found
 
+    def can_tell_sse(self) -> bool:
+        """Only with a sidecar: a plain directory knows nothing of encryption."""
+        return self._sidecar() is not None
+
     def head(self, relative_key: str) -> ObjectHead:
         try:
             st = (self.root / relative_key).stat()
@@ -357,12 +376,41 @@ class FileStore:
                 f"{self.url(relative_key)}: object not found",
                 "check the path or run `pgdeck backups`",
             ) from exc
+        meta = (self._sidecar() or {}).get(relative_key)
+        sse = meta.get("sse") if isinstance(meta, dict) else None
         return ObjectHead(
             size=st.st_size,
-            sse="",
+            sse=sse if isinstance(sse, str) else None,
             etag=None,
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
         )
+
+    def _sidecar(self) -> dict[str, Any] | None:
+        """``.pgdeck-meta.json``: what S3 would say of each object, read again when it changes."""
+        path = self.root / SIDECAR
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"{path}: cannot be read ({exc.strerror})") from exc
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._lock:
+            if self._meta is not None and self._meta[0] == stamp:
+                return self._meta[1]
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise StorageError(
+                    f"{path}: not a JSON object of keys to metadata ({exc})",
+                    f"fix or remove {SIDECAR}",
+                ) from exc
+            if not isinstance(data, dict):
+                raise StorageError(
+                    f"{path}: not a JSON object of keys to metadata", f"fix or remove {SIDECAR}"
+                )
+            self._meta = (stamp, data)
+            return data
 
     def open_range(
         self, relative_key: str, start: int, if_match: str | None = None

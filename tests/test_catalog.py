@@ -52,10 +52,21 @@ def make_catalog(
     return Catalog(cfg)
 
 
-def add_cluster(kube: Any, name: str, namespace: str, uid: str, **kw: Any) -> dict[str, Any]:
+def add_cluster(
+    kube: Any,
+    name: str,
+    namespace: str,
+    uid: str,
+    operator_schedule: str = "30 00 * * *",
+    **kw: Any,
+) -> dict[str, Any]:
+    """A cluster and the CronJob the operator made for it: its own schedule, else the operator's."""
     pg = ko.postgresql(name, namespace, uid=uid, created=NOW - timedelta(days=30), **kw)
     cj = ko.cronjob(
-        pg, last_schedule=NOW - timedelta(minutes=5), last_successful=NOW - timedelta(minutes=4)
+        pg,
+        schedule=kw.get("schedule") or operator_schedule,
+        last_schedule=NOW - timedelta(minutes=5),
+        last_successful=NOW - timedelta(minutes=4),
     )
     kube.add(pg, cj)
     return cj

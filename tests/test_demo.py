@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -12,12 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 
 from services import demo, localpg
+from services.catalog import Catalog
+from services.config import load_config
+from services.demo_target import demo_target
+from services.demo_target import dsn as target_dsn
 from services.errors import PgdeckError
+from services.models import Backup
 from services.operator import backup_key, parse_backup_key
+from services.verify import verify_backup
+from tui.cli import main
 
 try:
     localpg.find_bindir()
@@ -27,7 +36,10 @@ except PgdeckError:  # pragma: no cover - depends on the machine
 
 pytestmark = pytest.mark.skipif(not HAVE_PG, reason="PostgreSQL binaries not installed")
 
-NOW = datetime(2026, 11, 20, 10, 17, 42, tzinfo=UTC)
+# Two days before the real clock (at a fixed minute), so that `pgdeck demo` run on a copy
+# of this sandbox always rolls it forward by about two days, never builds it again.
+NOW = (datetime.now(UTC) - timedelta(days=2)).replace(minute=17, second=42, microsecond=0)
+HOUR_NOW = NOW.replace(minute=0, second=0)
 TRAILER = "--\n-- PostgreSQL database cluster dump complete\n--"
 LIVE = {"acid-orders": "shop", "acid-inventory": "shop", "acid-billing": "finance"}
 
@@ -61,7 +73,7 @@ def objects(built: Built) -> dict[str, dict[str, list[tuple[int, Path]]]]:
     store = Path(built.sandbox.store_url.removeprefix("file://"))
     found: dict[str, dict[str, list[tuple[int, Path]]]] = defaultdict(lambda: defaultdict(list))
     for path in store.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.name != ".pgdeck-meta.json":
             key = parse_backup_key(path.relative_to(store).as_posix())
             assert key is not None, f"not a backup key: {path}"
             found[key.cluster][key.uid].append((key.epoch, path))
@@ -91,22 +103,26 @@ def test_build_reports_progress_and_cleans_up(built: Built) -> None:
     assert stamp["format"] == demo.FORMAT_VERSION
 
 
+def _hour(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch // 3600 * 3600, UTC)
+
+
 def test_four_clusters_a_month_of_hourly_backups(objects: dict) -> None:
     assert set(objects) == {"acid-orders", "acid-inventory", "acid-billing", "acid-legacy"}
     month_ago = NOW - timedelta(days=30)
+    planted = {"acid-orders": 3, "acid-inventory": 1, "acid-billing": 0}  # hours left empty
     for cluster in LIVE:
         epochs = sorted(e for items in objects[cluster].values() for e, _ in items)
-        assert abs(len(epochs) - 720) <= 1, cluster
+        assert abs(len(epochs) + planted[cluster] - 720) <= 1, cluster
         newest, oldest = (datetime.fromtimestamp(e, UTC) for e in (epochs[-1], epochs[0]))
         assert NOW - timedelta(hours=2) < newest <= NOW
         assert abs(oldest - month_ago) < timedelta(hours=2)
         for e in epochs:
             assert 0 < e % 3600 < 60, "written a few seconds after the full hour"
             assert len(str(e)) == 10
-        # one per hour, none missing
-        assert [b // 3600 - a // 3600 for a, b in zip(epochs, epochs[1:], strict=False)] == [1] * (
-            len(epochs) - 1
-        )
+        # one per hour, none missing but the planted gaps
+        steps = [b // 3600 - a // 3600 for a, b in zip(epochs, epochs[1:], strict=False)]
+        assert sum(step - 1 for step in steps) == planted[cluster], cluster
     for cluster in ("acid-orders", "acid-inventory"):
         assert len(objects[cluster]) == 1, cluster
 
@@ -144,7 +160,7 @@ def test_every_object_is_a_complete_pg_dumpall(objects: dict) -> None:
                 assert text.rstrip().endswith(TRAILER), path
     texts = list(checked.values())
     assert 40 <= len(texts) <= 100, "about 12-24 real dumps per cluster"
-    sample = texts[-1]
+    sample = max(texts, key=len)
     for needle in (
         "\\restrict ",
         "CREATE ROLE postgres;",
@@ -176,9 +192,10 @@ def test_each_cluster_has_its_own_databases(objects: dict) -> None:
 
 
 def test_sizes_drift_upward(objects: dict) -> None:
+    small = HOUR_NOW - timedelta(hours=demo.SMALL_HOURS_AGO)
     for cluster, uids in objects.items():
         for uid, items in uids.items():
-            sizes = [path.stat().st_size for _, path in items]
+            sizes = [path.stat().st_size for epoch, path in items if _hour(epoch) != small]
             assert sizes == sorted(sizes), f"{cluster}/{uid} sizes do not grow"
             assert sizes[-1] > sizes[0] * 1.1, f"{cluster}/{uid}: {sizes[0]} -> {sizes[-1]}"
     old, new = _uids_by_age(objects, "acid-billing")
@@ -235,13 +252,15 @@ def test_manifests_describe_the_live_clusters(built: Built, objects: dict) -> No
         assert 0 < last_ok.replace(tzinfo=UTC).timestamp() - newest < 120
 
     jobs = _load_list(m / "jobs.yaml")
-    assert {j["kind"] for j in jobs} == {"Job"} and len(jobs) == 9
-    assert all(j["status"].get("succeeded") == 1 for j in jobs)
+    assert {j["kind"] for j in jobs} == {"Job"} and len(jobs) == 10  # 3 per cluster + 1 failed
+    failed = [j for j in jobs if j["status"].get("failed")]
+    assert [j["metadata"]["labels"]["cluster-name"] for j in failed] == ["acid-inventory"]
+    assert all(j["status"].get("succeeded") == 1 for j in jobs if j not in failed)
     pods = _load_list(m / "pods.yaml")
     assert {p["kind"] for p in pods} == {"Pod"}
     backup_pods = [p for p in pods if p["metadata"]["labels"]["application"] != "spilo"]
     db_pods = [p for p in pods if p["metadata"]["labels"]["application"] == "spilo"]
-    assert len(backup_pods) == 9 and len(db_pods) == 3
+    assert len(backup_pods) == 9 + demo.FAILED_ATTEMPTS and len(db_pods) == 3
     assert {p["metadata"]["name"] for p in db_pods} == {f"{name}-0" for name in LIVE}
     job_names = {j["metadata"]["name"] for j in jobs}
     assert {p["metadata"]["labels"]["job-name"] for p in backup_pods} == job_names
@@ -270,6 +289,9 @@ def test_a_log_file_per_pod(built: Built, objects: dict) -> None:
         text = (
             m / "logs" / p["metadata"]["namespace"] / f"{p['metadata']['name']}.log"
         ).read_text()
+        if p["status"]["phase"] == "Failed":
+            assert "aws s3 cp -" not in text and "shutting down" in text
+            continue
         assert "pg_dumpall" in text and "pigz" in text and "aws s3 cp -" in text
         epochs = {e for e, _ in objects[cluster][uid]}
         keys = [
@@ -287,6 +309,7 @@ def test_config_points_at_the_sandbox(built: Built) -> None:
         "kubernetes": {"manifests": str(sb.root / "manifests")},
         "storage": [{"url": f"file://{sb.root}/store/spilo"}],
         "archive": str(sb.root / "archive"),
+        "cache": str(sb.root / "cache"),
     }
 
 
@@ -295,12 +318,234 @@ def test_second_call_reuses(built: Built) -> None:
     stamp = (sb.root / "SANDBOX").stat()
     messages: list[str] = []
     started = time.monotonic()
-    again = demo.prepare_sandbox(sb.root, now=NOW + timedelta(days=3), progress=messages.append)
+    # later in the same hour: no job has run since, nothing to roll forward
+    again = demo.prepare_sandbox(sb.root, now=NOW + timedelta(minutes=20), progress=messages.append)
     assert time.monotonic() - started < 2
     assert again == sb
     assert (sb.root / "SANDBOX").stat().st_ino == stamp.st_ino
     assert (sb.root / "SANDBOX").stat().st_mtime_ns == stamp.st_mtime_ns
     assert any("reusing" in msg for msg in messages)
+
+
+# --------------------------------------------------------------------------- planted problems
+
+
+@pytest.fixture(scope="module")
+def catalog(built: Built) -> Catalog:
+    """The sandbox as pgdeck sees it: its config, file:// storage and manifests."""
+    cat = Catalog(load_config(str(built.sandbox.config_path)))
+    state = cat.refresh()
+    assert not state.problems, state.problems
+    return cat
+
+
+def _grid(catalog: Catalog, cluster: str) -> list[Backup]:
+    """The backups of the last 14 days, as a 14-day x 24-hour coverage grid shows them."""
+    since = HOUR_NOW - timedelta(days=14)
+    return [b for b in catalog.backups(catalog.find(cluster)) if b.time >= since]
+
+
+def _empty_hours(backups: list[Backup]) -> set[datetime]:
+    hours = {b.time.replace(minute=0, second=0) for b in backups}
+    first, last = min(hours), max(hours)
+    span = int((last - first) / timedelta(hours=1))
+    return {first + timedelta(hours=i) for i in range(span)} - hours
+
+
+def test_acid_orders_misses_three_hours_two_of_them_adjacent(catalog: Catalog) -> None:
+    empty = _empty_hours(_grid(catalog, "acid-orders"))
+    assert empty == {HOUR_NOW - timedelta(hours=h) for h in demo.MISSING_HOURS_AGO}
+    assert _empty_hours(_grid(catalog, "acid-billing")) == set()
+    # Kubernetes keeps only the newest Jobs: nothing is left of the runs that never happened
+    kept = {j.started for j in catalog.jobs(catalog.find("acid-orders"))}
+    assert all(j is not None and j > HOUR_NOW - timedelta(hours=4) for j in kept)
+
+
+def test_one_billing_backup_is_a_complete_dump_of_an_empty_server(catalog: Catalog) -> None:
+    backups = _grid(catalog, "acid-billing")
+    median = sorted(b.size for b in backups)[len(backups) // 2]
+    small = [b for b in backups if b.size < median / 20]
+    assert [b.time.replace(minute=0, second=0) for b in small] == [
+        HOUR_NOW - timedelta(hours=demo.SMALL_HOURS_AGO)
+    ]
+    assert 500 < small[0].size < 4000 < median
+    store, key, url = catalog.resolve(small[0].url)
+    result = verify_backup(store, key)
+    assert result.ok and result.summary.complete, result.problem
+    assert result.summary.tables == []
+    assert 1000 < result.summary.bytes < 10_000
+    assert "standby" in result.summary.roles  # a Spilo, bootstrapped and empty
+
+
+def test_inventory_newest_but_one_job_failed_and_left_no_object(catalog: Catalog) -> None:
+    cluster = catalog.find("acid-inventory")
+    jobs = catalog.jobs(cluster)
+    assert [j.status for j in jobs] == ["succeeded", "failed", "succeeded", "succeeded"]
+    failed = jobs[1]
+    assert failed.reason == "BackoffLimitExceeded"
+    assert len(failed.pods) == demo.FAILED_ATTEMPTS
+    assert {(p.phase, p.exit_code) for p in failed.pods} == {("Failed", 1)}
+    assert failed.started is not None and failed.finished is not None
+    assert timedelta(minutes=5) < failed.finished - failed.started < timedelta(minutes=20)
+    log = list(catalog.read_log(failed.context, failed.namespace, failed.pods[-1].name))
+    assert log[-3].startswith('pg_dumpall: error: connection to server at "10.244.')
+    assert log[-3].endswith("port 5432 failed: FATAL:  the database system is shutting down")
+    assert log[-2].startswith("psql: error: connection to server at")
+    assert "syntax error: operand expected" in log[-1]
+    assert not any("aws s3 cp -" in line for line in log), "nothing was uploaded"
+    hours = {b.time.replace(minute=0, second=0) for b in _grid(catalog, "acid-inventory")}
+    assert failed.started not in hours
+    assert failed.started + timedelta(hours=1) in hours
+    assert failed.started - timedelta(hours=1) in hours
+
+
+def test_one_recent_orders_object_is_stored_without_encryption(catalog: Catalog) -> None:
+    seen: dict[str, list[Backup]] = {}
+    for name in ("acid-orders", "acid-inventory", "acid-billing", "acid-legacy"):
+        for b in catalog.with_sse(catalog.backups(catalog.find(name))):
+            seen.setdefault("?" if b.sse is None else b.sse, []).append(b)
+    assert set(seen) == {"AES256", ""}
+    (plain,) = seen[""]
+    assert plain.cluster == "acid-orders"
+    assert plain.time.replace(minute=0, second=0) == HOUR_NOW - timedelta(hours=26)
+
+
+# --------------------------------------------------------------------------- roll-forward
+
+
+def _copy(sandbox: demo.Sandbox, root: Path) -> None:
+    """A cheap copy (hard links) whose config names the copy; the newest object of each
+    live uid is copied for real, so that the roll-forward's mtimes stay in the copy."""
+    shutil.copytree(sandbox.root, root, copy_function=os.link)
+    config = root / "config.yaml"
+    text = config.read_text().replace(str(sandbox.root), str(root))
+    config.unlink()
+    config.write_text(text)
+    for directory in (root / "store" / "spilo").glob("*/*/logical_backups"):
+        newest = max(directory.iterdir())
+        data = newest.read_bytes()
+        mtime = newest.stat().st_mtime
+        newest.unlink()
+        newest.write_bytes(data)
+        os.utime(newest, (mtime, mtime))
+
+
+def test_a_stale_sandbox_is_rolled_forward(built: Built, tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    _copy(built.sandbox, root)
+    later = NOW + timedelta(days=2, hours=3)
+    messages: list[str] = []
+    started = time.monotonic()
+    rolled = demo.prepare_sandbox(root, now=later, progress=messages.append)
+    assert time.monotonic() - started < 5
+    assert rolled.root == root and any("rolled the demo sandbox forward" in m for m in messages)
+    store = root / "store" / "spilo"
+    sidecar = json.loads((store / ".pgdeck-meta.json").read_text())
+    cat = Catalog(load_config(str(rolled.config_path)))
+    assert not cat.refresh().problems
+    month = later.replace(minute=0, second=0) - timedelta(hours=719)
+    for name in LIVE:
+        backups = cat.backups(cat.find(name))  # newest first
+        live = [b for b in backups if b.uid == backups[0].uid]
+        assert later - timedelta(hours=1) < live[0].time <= later
+        assert min(b.time for b in live) >= month, "objects past the month are deleted"
+        new = [b for b in live if b.time > NOW]
+        assert len(new) == 51, name  # the hours from the build to `later`
+        inodes = {os.stat(b.key).st_ino for b in new}
+        assert len(inodes) == 1, "every new hour links the newest real dump"
+        assert all(sidecar[_rel(b)] == {"sse": "AES256"} for b in new)
+    assert set(sidecar) == {
+        p.relative_to(store).as_posix() for p in store.glob("*/*/logical_backups/*")
+    }
+    # the planted problems are still there, older now
+    assert _empty_hours(
+        [b for b in cat.backups(cat.find("acid-orders")) if b.time >= later - timedelta(days=14)]
+    ) == {HOUR_NOW - timedelta(hours=h) for h in demo.MISSING_HOURS_AGO}
+    assert sum(1 for v in sidecar.values() if v == {"sse": ""}) == 1
+    # the deleted cluster and the old uid are left alone
+    for name in ("acid-legacy",):
+        assert (
+            len(cat.backups(cat.find(name)))
+            == json.loads((built.sandbox.root / "SANDBOX").read_text())["backups"][name]
+        )
+    # Kubernetes: the newest three runs, and the failed Job kept among the failed ones
+    jobs = cat.jobs(cat.find("acid-inventory"))
+    assert [j.status for j in jobs] == ["succeeded", "succeeded", "succeeded", "failed"]
+    assert jobs[0].started == later.replace(minute=0, second=0)
+    assert jobs[-1].started == HOUR_NOW - timedelta(hours=1)
+    orders = cat.find("acid-orders")
+    assert orders.cronjob is not None
+    assert orders.cronjob.last_schedule == later.replace(minute=0, second=0)
+    stamp = json.loads((root / "SANDBOX").read_text())
+    assert stamp["now"] == NOW.isoformat() and stamp["until"] == later.isoformat()
+    # within the same hour again: nothing to do
+    again: list[str] = []
+    demo.prepare_sandbox(root, now=later + timedelta(minutes=30), progress=again.append)
+    assert any("reusing" in m for m in again)
+
+
+def _rel(b: Backup) -> str:
+    return "/".join(b.key.split("/")[-4:])
+
+
+# --------------------------------------------------------------------------- pgdeck demo
+
+
+@pytest.fixture
+def demo_home(built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the sandbox where `pgdeck demo` looks for it (XDG_CACHE_HOME)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    root = tmp_path / "xdg" / "pgdeck" / "demo"
+    root.parent.mkdir(parents=True)
+    _copy(built.sandbox, root)
+    return root
+
+
+def test_demo_print_prints_the_catalog_and_opens_nothing(
+    demo_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--print"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["NAMESPACE", "NAME"]
+    assert {line.split()[1] for line in lines[1:]} == set(LIVE) | {"acid-legacy"}
+    assert "rolled the demo sandbox forward" in err  # two days behind the real clock
+    assert "not a terminal" not in err
+    assert not (demo_home / "target-pg").exists(), "--print starts no target server"
+
+
+def test_demo_without_a_terminal_prints_instead_of_opening_the_console(
+    demo_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo"]) == 0
+    out, err = capsys.readouterr()
+    assert "stdout is not a terminal" in err
+    assert "acid-inventory" in out
+    assert main(["demo", "--prepare-only"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(demo_home / "config.yaml") and "reusing" in err
+
+
+def test_demo_target_persists_and_is_reinitialised_when_broken(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    root.mkdir()
+    with demo_target(root) as pg:
+        with psycopg.connect(target_dsn(pg), autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (id int)")
+        datadir = pg.datadir
+    assert not pg.running(), "stopped when the block ends"
+    with demo_target(root) as pg:
+        assert pg.datadir == datadir
+        with psycopg.connect(target_dsn(pg), autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM kept").fetchone() == (0,)
+    (datadir / "global" / "pg_control").unlink()  # broken
+    messages: list[str] = []
+    with pytest.raises(RuntimeError), demo_target(root, progress=messages.append) as pg:
+        with psycopg.connect(target_dsn(pg), autocommit=True) as conn:
+            assert conn.execute("SELECT to_regclass('kept')").fetchone() == (None,)
+        raise RuntimeError("the console crashed")
+    assert any("creating it again" in m for m in messages)
+    assert not pg.running(), "stopped on an exception too"
 
 
 def test_refuses_to_replace_a_foreign_directory(tmp_path: Path) -> None:
@@ -327,13 +572,16 @@ def test_interrupted_build_leaves_nothing(tmp_path: Path) -> None:
     assert _server_dirs() - before == set()
 
 
-def test_rebuild_replaces_the_sandbox(built: Built, objects: dict) -> None:
+def test_a_sandbox_older_than_a_week_is_built_again(built: Built, objects: dict) -> None:
     # runs last in this module: it replaces the module's sandbox
     sb = built.sandbox
     old_stamp = json.loads((sb.root / "SANDBOX").read_text())
-    later = NOW + timedelta(days=2)
-    rebuilt = demo.prepare_sandbox(sb.root, now=later, rebuild=True)
+    later = NOW + timedelta(days=7, hours=2)
+    messages: list[str] = []
+    rebuilt = demo.prepare_sandbox(sb.root, now=later, progress=messages.append)
     assert rebuilt == sb
+    assert any("more than 7 days old" in m for m in messages)
+    assert not any("rolled" in m for m in messages)
     stamp = json.loads((sb.root / "SANDBOX").read_text())
     assert stamp["now"] != old_stamp["now"]
     orders = sb.root / "store" / "spilo" / "acid-orders"

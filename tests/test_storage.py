@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.config import StorageLocation
+from services.catalog import Catalog
+from services.config import Config, KubernetesConfig, StorageLocation
 from services.errors import StorageError
-from services.storage import FileStore, S3Store
+from services.storage import SIDECAR, FileStore, S3Store
 from tests.conftest import moto_auth, seed
 
 UID_A = "6f1c2d34-0000-4000-8000-00000000000a"
@@ -174,3 +176,51 @@ def test_file_store_missing_directory(tmp_path: Path) -> None:
     fs = FileStore(StorageLocation(url=f"file://{tmp_path}/nope"))
     with pytest.raises(StorageError, match="no such directory"):
         fs.list_clusters()
+
+
+def _file_backups(root: Path, epochs: list[int]) -> list[str]:
+    rels = []
+    for epoch in epochs:
+        rel = key("acid-a", UID_A, epoch, prefix="")
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"z")
+        rels.append(rel)
+    return rels
+
+
+def test_file_store_reads_server_side_encryption_from_its_sidecar(tmp_path: Path) -> None:
+    root = tmp_path / "spilo"
+    enc, plain, unnamed = _file_backups(root, [1_700_000_000, 1_700_003_600, 1_700_007_200])
+    fs = FileStore(StorageLocation(url=f"file://{root}"))
+    assert not fs.can_tell_sse() and fs.head(enc).sse is None  # a plain directory: unknown
+    (root / SIDECAR).write_text(json.dumps({enc: {"sse": "AES256"}, plain: {"sse": ""}}))
+    assert fs.can_tell_sse()
+    assert fs.head(enc).sse == "AES256"
+    assert fs.head(plain).sse == ""  # stored without encryption
+    assert fs.head(unnamed).sse is None  # the sidecar does not say
+    assert fs.list_clusters() == ["acid-a"]  # the sidecar is no cluster
+    (root / SIDECAR).write_text(json.dumps({unnamed: {"sse": "aws:kms"}}))
+    assert fs.head(unnamed).sse == "aws:kms" and fs.head(enc).sse is None  # read again
+    (root / SIDECAR).write_text("[1, 2]")
+    with pytest.raises(StorageError, match=r"\.pgdeck-meta\.json"):
+        fs.head(enc)
+
+
+def test_catalog_asks_a_file_location_for_sse_only_when_it_has_a_sidecar(tmp_path: Path) -> None:
+    root = tmp_path / "spilo"
+    enc, plain, unnamed = _file_backups(root, [1_700_000_000, 1_700_003_600, 1_700_007_200])
+    config = Config(
+        path=None,
+        kubernetes=KubernetesConfig(enabled=False),
+        storage=(StorageLocation(url=f"file://{root}"),),
+        cache=tmp_path / "cache",
+    )
+    catalog = Catalog(config)
+    catalog.refresh(kubernetes=False)
+    backups = catalog.backups(catalog.find("acid-a"))
+    assert [b.sse for b in catalog.with_sse(backups)] == [None, None, None]
+    (root / SIDECAR).write_text(json.dumps({enc: {"sse": "AES256"}, plain: {"sse": ""}}))
+    by_key = {b.key.removeprefix(f"{root}/"): b.sse for b in catalog.with_sse(backups)}
+    assert by_key == {enc: "AES256", plain: "", unnamed: None}
+    (root / enc).unlink()  # deleted since the listing: dropped, as on S3
+    assert len(catalog.with_sse(backups)) == 2

@@ -116,3 +116,92 @@ async def test_slash_filters_as_you_type_and_s_sorts(
             "acid-mid",
             "acid-zeta",
         ]
+
+
+@pytest.mark.asyncio
+async def test_the_context_is_shown_and_c_switches_between_contexts(
+    tmp_path: Path, bucket: str, s3_endpoint: str
+) -> None:
+    from tests.fakekube import FakeKube, write_kubeconfig
+
+    servers = {"prod": FakeKube().start(), "staging": FakeKube().start()}
+    try:
+        for i, (context, server) in enumerate(servers.items()):
+            uid = f"0a20000{i}-0000-4000-8000-000000000001"
+            server.add(ko.postgresql(f"acid-{context}", "shop", uid=uid, created=datetime.now(UTC)))
+        kc = write_kubeconfig(tmp_path / "kc", servers)
+        cat = Catalog(
+            Config(
+                path=None,
+                kubernetes=KubernetesConfig(kubeconfig=kc, contexts=tuple(servers)),
+                storage=(StorageLocation(url=f"s3://{bucket}/spilo", endpoint_url=s3_endpoint),),
+                cache=tmp_path / "cache",
+            )
+        )
+        app = PgdeckApp(cat)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            table = app.screen.query_one(ClusterTable)
+            status = app.screen.query_one("#status")
+
+            def names() -> list[str]:
+                return sorted(str(table.get_row_at(i)[1]) for i in range(table.row_count))
+
+            assert names() == ["acid-prod", "acid-staging"]
+            assert "context all" in str(status.render())
+            await pilot.press("c")
+            assert names() == ["acid-prod"] and "context prod" in str(status.render())
+            await pilot.press("c")
+            assert names() == ["acid-staging"]
+            await pilot.press("c")
+            assert names() == ["acid-prod", "acid-staging"]
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.mark.asyncio
+async def test_enter_opens_the_timeline_and_the_palette_jumps_to_a_cluster(
+    tmp_path: Path, kubeconfig: Path, kube: Any, bucket: str, s3_endpoint: str
+) -> None:
+    from tui.screens.timeline import TimelineScreen
+
+    for i, name in enumerate(("acid-one", "acid-two")):
+        uid = f"0a30000{i}-0000-4000-8000-000000000001"
+        kube.add(ko.postgresql(name, "shop", uid=uid, created=datetime.now(UTC)))
+        seed(bucket, {f"spilo/{name}/{uid}/logical_backups/{T0}.sql.gz": 10})
+    app = PgdeckApp(catalog(tmp_path, kubeconfig, bucket, s3_endpoint))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TimelineScreen) and app.screen.cluster.name == "acid-one"
+        await pilot.press("escape", "ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"acid-two")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TimelineScreen) and app.screen.cluster.name == "acid-two"
+
+
+@pytest.mark.asyncio
+async def test_question_mark_shows_and_hides_the_keys(
+    tmp_path: Path, kubeconfig: Path, bucket: str, s3_endpoint: str
+) -> None:
+    app = PgdeckApp(catalog(tmp_path, kubeconfig, bucket, s3_endpoint))
+    async with app.run_test(size=(120, 60)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        panel = app.screen.query("HelpPanel")
+        assert panel
+        import html
+
+        shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        assert "Filter" in shown and "Context" in shown and "Restore latest" in shown
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")

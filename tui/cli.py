@@ -168,11 +168,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--yes-production", metavar="TARGET", help="confirm a target marked production by its name"
     )
 
-    d = sub.add_parser("demo", parents=[common], help="build the demo sandbox and show its catalog")
-    d.add_argument(
+    d = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="open the console on a demo sandbox with planted problems to find",
+    )
+    shown = d.add_mutually_exclusive_group()
+    shown.add_argument(
         "--prepare-only",
         action="store_true",
         help="build the sandbox (once) and print its config path",
+    )
+    shown.add_argument(
+        "--print",
+        action="store_true",
+        help="print the sandbox's catalog instead of opening the console (no restore target)",
     )
     d.add_argument("--rebuild", action="store_true", help="build the sandbox again from scratch")
     return p
@@ -428,6 +438,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The console on the demo sandbox, with a local PostgreSQL as restore target
+    ``demo-local``; ``--print`` (or a stdout that is no terminal) prints the catalog."""
     from platformdirs import user_cache_dir
 
     from services.demo import prepare_sandbox
@@ -439,14 +451,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.prepare_only:
         print(sandbox.config_path)
         return EXIT_OK
-    _err(f"demo: sandbox config {sandbox.config_path}")
-    args.config = str(sandbox.config_path)
-    args.json = False
-    args.cached = False
-    args.full_refresh = False
-    code = cmd_clusters(args)
-    _err(f"try: pgdeck --config {sandbox.config_path} backups acid-orders")
-    return code
+    if not args.print and not sys.stdout.isatty():
+        _err("demo: stdout is not a terminal: printing the catalog instead (as with --print)")
+        args.print = True
+    if args.print:
+        _err(f"demo: sandbox config {sandbox.config_path}")
+        args.config = str(sandbox.config_path)
+        args.json = False
+        args.cached = False
+        args.full_refresh = False
+        code = cmd_clusters(args)
+        _err(f"try: pgdeck --config {sandbox.config_path} backups acid-orders")
+        return code
+    return _demo_console(sandbox.config_path, sandbox.root)
+
+
+def _demo_console(config_path: Path, root: Path) -> int:
+    import dataclasses
+
+    from services.config import Target
+    from services.demo_target import TARGET_NAME, demo_target, dsn
+    from tui.app import PgdeckApp
+
+    config = load_config(str(config_path))
+    with demo_target(root, progress=lambda line: _err(f"demo: {line}")) as pg:
+        target = Target(name=TARGET_NAME, dsn=dsn(pg), production=False)
+        config = dataclasses.replace(config, targets=(*config.targets, target))
+        PgdeckApp(Catalog(config)).run()
+    return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -507,20 +539,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
-def _check_writable(directory: Path) -> None:
-    """The audit trail must be writable before a restore starts, not found broken after."""
-    import tempfile
-
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory):
-            pass
-    except OSError as exc:
-        raise ConfigError(
-            f"archive {directory} is not writable ({exc.strerror})", "fix `archive:` in the config"
-        ) from exc
-
-
 def cmd_tui(args: argparse.Namespace) -> int:
     """``pgdeck`` alone: the full-screen console."""
     from tui.app import PgdeckApp
@@ -533,7 +551,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     import signal
 
-    from services.report import archive_report
+    from services.report import archive_report, check_archive_writable, report_label
     from services.restore import RestoreEngine
     from services.restore_plan import Scope
     from services.target import resolve_target
@@ -542,7 +560,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     scope = Scope.parse(args.database, args.roles)
     target = resolve_target(args.target, config)
-    _check_writable(config.archive)
+    check_archive_writable(config.archive)
     if target.production and args.yes_production != target.name:
         raise ConfigError(
             f"target {target.name!r} is marked production",
@@ -591,9 +609,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
             report = engine.run()
     finally:
         signal.signal(signal.SIGINT, previous)
-    label = f"{key.split('/')[0] if '/' in key else 'backup'}-to-{target.name}"
     try:
-        archive_report(report, config.archive, label)
+        archive_report(report, config.archive, report_label(key, target.name))
     except OSError as exc:
         _err(f"pgdeck: the report could not be archived in {config.archive}: {exc.strerror}")
     if args.json:

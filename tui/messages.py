@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from services.catalog import CatalogState
+from services.models import Backup, JobRun
+from services.restore import RestoreEvent
 
 
 @dataclass
@@ -18,3 +20,46 @@ class CatalogLoaded(Message):
 @dataclass
 class CatalogFailed(Message):
     error: str
+
+
+@dataclass
+class TimelineLoaded(Message):
+    backups: list[Backup]  # newest first
+    jobs: list[JobRun]  # newest first
+
+
+@dataclass
+class EncryptionKnown(Message):
+    sse: dict[str, str]  # url -> algorithm, "" for none
+
+
+@dataclass
+class ServiceFailed(Message):
+    where: str  # the panel it concerns: "backups", "encryption", "log", "verify", ...
+    error: str
+
+
+@dataclass
+class LogLines(Message):
+    job: str
+    lines: list[str]
+    finished: bool = False
+
+
+@dataclass
+class VerifyProgressed(Message):
+    url: str
+    read: int
+    total: int
+
+
+@dataclass
+class VerifyFinished(Message):
+    url: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class RestoreEvents(Message):
+    events: list[RestoreEvent]

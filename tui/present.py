@@ -103,3 +103,13 @@ def age(dt: datetime | None, now: datetime | None = None) -> str:
 
 def size(n: int | None) -> str:
     return "-" if n is None else humanize.naturalsize(n, binary=True)
+
+
+def duration(seconds: float) -> str:
+    """A short duration for tables: 12s, 4m05s, 1h03m."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"

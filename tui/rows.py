@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from services.models import ClusterSummary
 from tui import present
 from widgets.cluster_table import ClusterRow
 
 
-def cluster_row(s: ClusterSummary) -> ClusterRow:
+def cluster_row(s: ClusterSummary, now: datetime) -> ClusterRow:
     c = s.cluster
     last = s.last_backup
     return ClusterRow(
@@ -21,8 +23,11 @@ def cluster_row(s: ClusterSummary) -> ClusterRow:
         if c.logical_backup
         else ("off" if c.in_kubernetes else "-"),
         count=s.backups,
-        age=present.age(last.time) if last else "never",
+        age=present.age(last.time, now) if last else "never",
         size=present.size(last.size) if last else "-",
         sizes=s.recent_sizes,
         dimmed=not c.in_kubernetes,
+        health=s.health.mark if s.health else "",
+        health_detail=s.health.detail if s.health else "",
+        context=c.context,
     )

@@ -17,6 +17,7 @@ from widgets.sparkline_text import sparkline
 COLUMNS = (
     ("namespace", "Namespace"),
     ("name", "Name"),
+    ("health", "Health"),
     ("team", "Team"),
     ("version", "PG"),
     ("status", "Status"),
@@ -42,6 +43,9 @@ class ClusterRow:
     size: str
     sizes: tuple[int, ...] = ()
     dimmed: bool = False  # known only to storage
+    health: str = ""  # "ok", "late", "missing 3", "failed", "no backups", "off", "gone"
+    health_detail: str = ""
+    context: str = ""
 
     def cells(self) -> dict[str, Text]:
         style = "dim" if self.dimmed else ""
@@ -49,7 +53,29 @@ class ClusterRow:
         out = {key: Text(str(values[key]), style=style) for key, _ in COLUMNS if key in values}
         out["count"] = Text(str(self.count), style=style, justify="right")
         out["trend"] = Text(sparkline(self.sizes), style=style)
+        out["health"] = health_text(self.health)
         return out
+
+
+# Marks by how much they ask of the reader; the glyph carries the meaning without colour.
+_HEALTH = {
+    "ok": ("✓ ok", "green"),
+    "late": ("! late", "bold yellow"),
+    "missing": ("! missing", "yellow"),
+    "failed": ("✗ failed", "bold red"),
+    "no backups": ("✗ no backups", "bold red"),
+    "bad schedule": ("✗ bad schedule", "red"),
+    "off": ("- off", "dim"),
+    "gone": ("- gone", "dim"),
+}
+
+
+def health_text(mark: str) -> Text:
+    word = mark.split(" ")[0] if mark.startswith("missing") else mark
+    label, style = _HEALTH.get(word, (mark or "?", ""))
+    if word == "missing":
+        label = "! " + mark
+    return Text(label, style=style)
 
 
 class ClusterTable(DataTable[Text]):
@@ -74,7 +100,7 @@ class ClusterTable(DataTable[Text]):
                 self.add_row(*(cells[c] for c, _ in COLUMNS), key=key)
             elif old != row:
                 for column, value in row.cells().items():
-                    self.update_cell(key, column, value)
+                    self.update_cell(key, column, value, update_width=True)
             self._rows_by_key[key] = row
 
     def sort_by(self, column_index: int) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from services.catalog import Catalog
+from services.models import ClusterSummary
 from tui.messages import CatalogFailed, CatalogLoaded
 from tui.rows import cluster_row
 from widgets.cluster_table import ClusterTable
@@ -26,8 +25,12 @@ class ClustersScreen(Screen[None]):
         Binding(
             "ctrl+r", "refresh", "Refresh", id="refresh", tooltip="Ask Kubernetes and storage again"
         ),
+        Binding("enter", "open", "Timeline", id="open", tooltip="The selected cluster's backups"),
+        Binding(
+            "r", "restore", "Restore latest", id="restore", tooltip="Restore the newest backup"
+        ),
+        Binding("c", "next_context", "Context", id="context", tooltip="Show one context, or all"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False),
-        Binding("q", "app.quit", "Quit", id="quit"),
     ]
 
     def __init__(self, catalog: Catalog) -> None:
@@ -35,7 +38,11 @@ class ClustersScreen(Screen[None]):
         self.catalog = catalog
         self.refreshed_at: float | None = None
         self._rows: list = []
+        self._summaries: dict[str, ClusterSummary] = {}
         self._sort_index = -1
+        self.contexts: list[str] = []
+        self.context: str | None = None  # None: every context
+        self._status_text = "loading the catalog ..."
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -92,7 +99,11 @@ class ClustersScreen(Screen[None]):
         rows = [
             r
             for r in self._rows
-            if not needle or needle in f"{r.namespace} {r.name} {r.team} {r.status}".lower()
+            if (
+                not needle
+                or needle in f"{r.namespace} {r.name} {r.team} {r.status} {r.health}".lower()
+            )
+            and (self.context is None or r.context in (self.context, ""))
         ]
         table = self.query_one(ClusterTable)
         table.set_rows(rows)
@@ -109,18 +120,74 @@ class ClustersScreen(Screen[None]):
         self.query_one(ClusterTable).sort_by(event.column_index)
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
-        self._rows = [cluster_row(s) for s in message.state.clusters]
+        now = self.catalog.clock()
+        self._rows = [cluster_row(s, now) for s in message.state.clusters]
+        self._summaries = {
+            r.key: s for r, s in zip(self._rows, message.state.clusters, strict=True)
+        }
+        self.contexts = sorted(
+            {s.cluster.context for s in message.state.clusters if s.cluster.context}
+        )
         self._show()
         if not message.from_cache:
-            self.refreshed_at = time.time()
+            self.refreshed_at = self.catalog.clock().timestamp()
         problems = [p for p in message.state.problems if p.fatal_for_source]
-        source = "cache" if message.from_cache else "refreshed " + time.strftime("%H:%M:%S")
+        at = self.catalog.clock().astimezone()
+        source = "cache" if message.from_cache else f"refreshed {at:%H:%M:%S}"
         text = f"{len(message.state.clusters)} clusters ({source})"
         if problems:
             text += f" - {len(problems)} source(s) failed: {problems[0].message}"
             self.notify(problems[0].message, severity="warning", markup=False)
+        self._status_text = text
+        self._update_status()
+
+    def _update_status(self) -> None:
+        text = self._status_text
+        if len(self.contexts) > 1 or self.context:
+            text = f"context {self.context or 'all'} (c switches)  " + text
+        elif self.contexts:
+            text = f"context {self.contexts[0]}  " + text
         self.query_one("#status", Static).update(text)
+
+    def action_next_context(self) -> None:
+        if len(self.contexts) < 2:
+            self.notify(f"only one context: {self.contexts[0] if self.contexts else 'none'}")
+            return
+        order: list[str | None] = [None, *self.contexts]
+        self.context = order[(order.index(self.context) + 1) % len(order)]
+        self._show()
+        self._update_status()
+
+    # --- drilling in -------------------------------------------------------------------
+    def selected(self) -> ClusterSummary | None:
+        key = self.query_one(ClusterTable).selected_key()
+        return self._summaries.get(key) if key else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        summary = self.selected()
+        if summary is not None:
+            self.open_cluster(summary)
+
+    def open_cluster(self, summary: ClusterSummary) -> None:
+        from tui.screens.timeline import TimelineScreen
+
+        self.app.push_screen(TimelineScreen(self.catalog, summary))
+
+    def action_restore(self) -> None:
+        summary = self.selected()
+        if summary is None:
+            return
+        if summary.last_backup is None:
+            self.notify(f"{summary.cluster.name} has no backup to restore", severity="warning")
+            return
+        from tui.screens.restore import RestoreScreen
+
+        self.app.push_screen(RestoreScreen(self.catalog, summary.cluster, summary.last_backup))
 
     def on_catalog_failed(self, message: CatalogFailed) -> None:
         self.notify(message.error, severity="error", markup=False)
-        self.query_one("#status", Static).update(f"refresh failed: {message.error}")
+        self._status_text = f"refresh failed: {message.error}"
+        self._update_status()

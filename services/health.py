@@ -1,0 +1,257 @@
+"""What the schedule expected and what storage holds: health marks, coverage, size outliers.
+
+A backup object's key is the epoch of its upload, after the dump, so the run the
+schedule started at ``T`` is covered by an object in ``[T, next run)``. A run is only
+judged once ``grace`` has passed (or its window closed, for runs closer than that);
+before, it is pending. Schedules are read by croniter, in UTC, as the CronJob
+controller does without a ``timeZone``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from croniter import croniter
+
+from services.models import Cluster, JobRun
+
+GRACE = timedelta(hours=1)
+MAX_RUNS = 50_000  # a "* * * * *" schedule over a fortnight is 20,160 runs
+
+# Marks, worst first: a cluster shows the worst that applies.
+FAILED, NO_BACKUPS, LATE, MISSING, OK, OFF, GONE, BAD_SCHEDULE = (
+    "failed",
+    "no backups",
+    "late",
+    "missing",
+    "ok",
+    "off",
+    "gone",
+    "bad schedule",
+)
+
+
+class ScheduleError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    mark: str  # one of the marks above
+    detail: str  # one line for people: what, since when
+
+    @property
+    def label(self) -> str:
+        return self.mark
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run the schedule expected, and what became of it."""
+
+    at: datetime
+    until: datetime  # the next run: an object before this covers this run
+    state: str  # "present", "missing", "pending"
+    count: int = 0  # objects in the window
+
+
+def expected_runs(schedule: str, start: datetime, end: datetime) -> list[datetime]:
+    """The schedule's start times in ``[start, end)``, UTC."""
+    if not croniter.is_valid(schedule):
+        raise ScheduleError(f"{schedule!r} is not a cron schedule")
+    it = croniter(schedule, start.astimezone(UTC) - timedelta(seconds=1))
+    out: list[datetime] = []
+    while len(out) < MAX_RUNS:
+        t = it.get_next(datetime)
+        if t >= end:
+            break
+        out.append(t)
+    return out
+
+
+def runs(
+    schedule: str,
+    times: Sequence[datetime],
+    start: datetime,
+    now: datetime,
+    grace: timedelta = GRACE,
+) -> list[Run]:
+    """Every run expected in ``[start, now)``, matched with the sorted object ``times``."""
+    starts = expected_runs(schedule, start, now)
+    if not starts:
+        return []
+    bounds = [*starts, croniter(schedule, starts[-1]).get_next(datetime)]
+    out = []
+    for at, until in zip(bounds, bounds[1:], strict=False):
+        n = bisect.bisect_left(times, until) - bisect.bisect_left(times, at)
+        if n:
+            state = "present"
+        elif now < at + min(grace, until - at):
+            state = "pending"
+        else:
+            state = "missing"
+        out.append(Run(at, until, state, n))
+    return out
+
+
+def size_outliers(
+    sizes: Sequence[int],
+    *,
+    window: int = 24,
+    low: float = 0.5,
+    high: float = 2.0,
+    near_empty: int = 1024,  # an empty cluster's pg_dumpall is about 1.5 KB gzipped
+) -> list[str | None]:
+    """Per size (oldest first): "near-empty", "small", "large" or None.
+
+    Each object is compared with the median of the ``window`` objects before it, so a
+    database that grows steadily raises nothing while a sudden drop or jump does.
+    """
+    out: list[str | None] = []
+    for i, size in enumerate(sizes):
+        if size < near_empty:
+            out.append("near-empty")
+            continue
+        before = sizes[max(0, i - window) : i]
+        if len(before) < 3:
+            out.append(None)
+            continue
+        norm = statistics.median(before)
+        if size < norm * low:
+            out.append("small")
+        elif size > norm * high:
+            out.append("large")
+        else:
+            out.append(None)
+    return out
+
+
+def cluster_health(
+    cluster: Cluster,
+    times: Sequence[datetime],
+    jobs: Sequence[JobRun],
+    now: datetime | None = None,
+    *,
+    window: timedelta = timedelta(days=3),
+    grace: timedelta = GRACE,
+) -> Health:
+    """The mark of one cluster from its recent object times (sorted) and its kept Jobs."""
+    now = now or datetime.now(UTC)
+    if not cluster.in_kubernetes:
+        return Health(GONE, "known only to storage")
+    if not cluster.logical_backup:
+        return Health(OFF, "logical backups are not enabled")
+    failed = _failed_job(jobs)
+    if failed is not None:
+        why = failed.reason or "failed"
+        return Health(FAILED, f"job {failed.name} failed ({why})")
+    if not times:
+        return Health(NO_BACKUPS, "backups are on but storage holds none")
+    if not cluster.schedule:
+        return Health(OK, "no schedule known")
+    start = max(now - window, times[0])
+    if cluster.created:
+        start = max(start, cluster.created)
+    try:
+        expected = runs(cluster.schedule, times, start, now, grace)
+    except ScheduleError as exc:
+        return Health(BAD_SCHEDULE, str(exc))
+    judged = [r for r in expected if r.state != "pending"]
+    if judged and judged[-1].state == "missing":
+        since = next((r.at for r in reversed(judged) if r.state == "present"), times[-1])
+        return Health(LATE, f"no backup since {since:%Y-%m-%d %H:%M} UTC")
+    missing = [r for r in judged if r.state == "missing"]
+    if missing:
+        return Health(
+            f"{MISSING} {len(missing)}",
+            f"{len(missing)} expected run(s) without a backup, the last at "
+            f"{missing[-1].at:%Y-%m-%d %H:%M} UTC",
+        )
+    return Health(OK, f"every run of {cluster.schedule!r} in the last days has its backup")
+
+
+def _failed_job(jobs: Sequence[JobRun]) -> JobRun | None:
+    """The newest finished Job when it failed (a later success clears an older failure)."""
+    epoch0 = datetime.fromtimestamp(0, UTC)
+    finished = sorted(
+        (j for j in jobs if j.status in ("failed", "succeeded")),
+        key=lambda j: j.started or epoch0,
+    )
+    if finished and finished[-1].status == "failed":
+        return finished[-1]
+    return None
+
+
+# --- the coverage grid --------------------------------------------------------------------
+PRESENT, MISSING_CELL, UNUSUAL, PENDING, NOT_EXPECTED, BEFORE = (
+    "present",
+    "missing",
+    "unusual",
+    "pending",
+    "none",
+    "before",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageDay:
+    day: datetime  # midnight UTC
+    cells: tuple[str, ...]  # 24 states, one per hour
+
+
+def coverage(
+    schedule: str | None,
+    backups: Sequence[tuple[datetime, int]],
+    now: datetime,
+    *,
+    days: int = 14,
+    since: datetime | None = None,
+    grace: timedelta = GRACE,
+) -> list[CoverageDay]:
+    """The last ``days`` days by hour, newest day first: a state per hour.
+
+    An hour is "present" when an object was written in it, "unusual" when that object's
+    size is an outlier, "missing" when a run started in it found no object in its window,
+    "pending" for a run still within its grace, "none" where nothing was expected, and
+    "before" ahead of ``since`` (the cluster's creation or first backup).
+    """
+    ordered = sorted(backups)
+    times = [t for t, _ in ordered]
+    flags = size_outliers([s for _, s in ordered])
+    end_day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first_day = end_day - timedelta(days=days - 1)
+    start = first_day if since is None else max(first_day, since)
+    state: dict[datetime, str] = {}
+    if schedule:
+        try:
+            for r in runs(schedule, times, start, now, grace):
+                hour = r.at.replace(minute=0, second=0, microsecond=0)
+                if r.state != "present":
+                    state[hour] = MISSING_CELL if r.state == "missing" else PENDING
+        except ScheduleError:
+            pass
+    for t, flag in zip(times, flags, strict=True):
+        if t < first_day:
+            continue
+        hour = t.replace(minute=0, second=0, microsecond=0)
+        state[hour] = UNUSUAL if flag or state.get(hour) == UNUSUAL else PRESENT
+    out = []
+    for d in range(days):
+        day = end_day - timedelta(days=d)
+        cells = []
+        for h in range(24):
+            hour = day + timedelta(hours=h)
+            if hour in state:
+                cells.append(state[hour])
+            elif hour > now:
+                cells.append("future")
+            elif since is not None and hour + timedelta(hours=1) <= since:
+                cells.append(BEFORE)
+            else:
+                cells.append(NOT_EXPECTED)
+        out.append(CoverageDay(day, tuple(cells)))
+    return out

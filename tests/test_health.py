@@ -1,0 +1,137 @@
+"""Health marks, expected runs and the coverage grid, from schedules read by croniter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services import health
+from services.models import Cluster, JobRun
+
+NOW = datetime(2026, 11, 20, 12, 20, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def cluster(schedule: str | None = "0 * * * *", **kw: object) -> Cluster:
+    base: dict = dict(
+        name="acid-a",
+        namespace="default",
+        uid="u1",
+        context="prod",
+        logical_backup=True,
+        schedule=schedule,
+        created=NOW - timedelta(days=30),
+    )
+    base.update(kw)
+    return Cluster(**base)
+
+
+def hourly(hours: int, *, skip: tuple[int, ...] = (), minute: int = 4) -> list[datetime]:
+    """Object times for the last ``hours`` runs (0 = the newest run, at 12:00)."""
+    top = NOW.replace(minute=0)
+    return sorted(top - k * H + timedelta(minutes=minute) for k in range(hours) if k not in skip)
+
+
+def job(name: str, status: str, started: datetime, reason: str | None = None) -> JobRun:
+    return JobRun("prod", "default", name, "acid-a", started, started + H / 6, status, reason, None)
+
+
+def test_every_hour_present_is_ok() -> None:
+    h = health.cluster_health(cluster(), hourly(72), [], NOW)
+    assert h.mark == health.OK
+
+
+def test_a_gap_in_the_last_days_is_missing_with_its_count() -> None:
+    h = health.cluster_health(cluster(), hourly(72, skip=(5, 6, 30)), [], NOW)
+    assert h.mark == "missing 3"
+    assert "2026-11-20 07:00" in h.detail  # the newest missing run (12:00 - 5 h)
+
+
+def test_no_object_for_the_last_judged_run_is_late() -> None:
+    h = health.cluster_health(cluster(), hourly(72, skip=(0, 1, 2)), [], NOW)
+    assert h.mark == health.LATE
+    assert "09:00" in h.detail
+
+
+def test_the_newest_run_within_its_grace_is_pending_not_late() -> None:
+    # 12:00 ran 20 minutes ago: no object yet is fine.
+    h = health.cluster_health(cluster(), hourly(72, skip=(0,)), [], NOW)
+    assert h.mark == health.OK
+
+
+def test_a_daily_schedule_expects_one_object_a_day() -> None:
+    daily = [NOW.replace(hour=1, minute=10) - timedelta(days=d) for d in range(10)]
+    c = cluster("0 1 * * *")
+    assert health.cluster_health(c, sorted(daily), [], NOW).mark == health.OK
+    runs = health.runs("0 1 * * *", sorted(daily), NOW - timedelta(days=7), NOW)
+    assert len(runs) == 7 and {r.state for r in runs} == {"present"}
+    gap = sorted(t for t in daily if t.day != 18)
+    assert health.cluster_health(c, gap, [], NOW).mark == "missing 1"
+
+
+def test_a_failed_newest_job_wins_and_a_later_success_clears_it() -> None:
+    failed = job("b-1", "failed", NOW - 2 * H, "BackoffLimitExceeded")
+    h = health.cluster_health(cluster(), hourly(72), [failed], NOW)
+    assert h.mark == health.FAILED and "BackoffLimitExceeded" in h.detail
+    ok = job("b-2", "succeeded", NOW - H)
+    assert health.cluster_health(cluster(), hourly(72), [failed, ok], NOW).mark == health.OK
+
+
+def test_marks_for_clusters_without_backups() -> None:
+    assert health.cluster_health(cluster(), [], [], NOW).mark == health.NO_BACKUPS
+    off = cluster(logical_backup=False)
+    assert health.cluster_health(off, [], [], NOW).mark == health.OFF
+    gone = cluster(in_kubernetes=False)
+    assert health.cluster_health(gone, hourly(3), [], NOW).mark == health.GONE
+    bad = cluster("every hour")
+    assert health.cluster_health(bad, hourly(3), [], NOW).mark == health.BAD_SCHEDULE
+
+
+def test_a_young_cluster_is_not_missing_runs_before_it_existed() -> None:
+    young = cluster(created=NOW - 5 * H)
+    assert health.cluster_health(young, hourly(5), [], NOW).mark == health.OK
+
+
+def test_size_outliers_follow_growth_but_catch_drops_and_jumps() -> None:
+    growing = [100_000 + 1_000 * i for i in range(48)]
+    assert health.size_outliers(growing) == [None] * 48
+    planted = [*growing[:30], 40_000, *growing[31:40], 500_000, *growing[41:], 900]
+    flags = health.size_outliers(planted)
+    assert flags[30] == "small" and flags[40] == "large" and flags[-1] == "near-empty"
+    assert [i for i, f in enumerate(flags) if f] == [30, 40, len(planted) - 1]
+
+
+def test_the_coverage_grid_shows_missing_unusual_and_future_hours() -> None:
+    times = hourly(24 * 14, skip=(0, 3, 50))
+    sizes = [100_000] * len(times)
+    sizes[-10] = 1_000  # the tenth newest object: 11 h ago, as 12:00 and 09:00 have none
+    grid = health.coverage("0 * * * *", list(zip(times, sizes, strict=True)), NOW)
+    assert len(grid) == 14 and all(len(d.cells) == 24 for d in grid)
+    today = grid[0]
+    assert today.day == NOW.replace(hour=0, minute=0)
+    assert today.cells[12] == health.PENDING  # 12:00, 20 minutes ago, no object yet
+    assert today.cells[13] == "future"
+    assert today.cells[9] == health.MISSING_CELL  # 12:00 - 3 h
+    assert today.cells[1] == health.UNUSUAL
+    assert grid[2].cells[10] == health.MISSING_CELL  # 12:00 - 50 h: two days ago, 10:00
+    flat = [c for d in grid for c in d.cells]
+    assert (
+        flat.count(health.MISSING_CELL) == 2
+        and flat.count(health.PENDING) == 1
+        and flat.count(health.UNUSUAL) == 1
+    )
+
+
+def test_the_coverage_grid_marks_hours_before_the_cluster_existed() -> None:
+    grid = health.coverage("0 * * * *", [], NOW, since=NOW - 3 * H)
+    assert grid[0].cells[:9] == (health.BEFORE,) * 9
+    # 09:20 is the start: the 09:00 run was before it, 10:00 and 11:00 are missing.
+    assert grid[0].cells[9:13] == ("none", "missing", "missing", "pending")
+    assert grid[5].cells == (health.BEFORE,) * 24
+
+
+@pytest.mark.parametrize("schedule", ["", "61 * * * *", "not a schedule"])
+def test_expected_runs_refuses_a_malformed_schedule(schedule: str) -> None:
+    with pytest.raises(health.ScheduleError):
+        health.expected_runs(schedule, NOW - H, NOW)

@@ -1,0 +1,210 @@
+"""The restore wizard driven by Textual's pilot: real S3 (moto), real PostgreSQL targets."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from textual.widgets import Input, OptionList, Static
+
+from services.catalog import Catalog
+from services.config import load_config
+from tests.conftest import seed, table_digests, write_config
+from tui.app import PgdeckApp
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.restore import RestoreScreen
+
+UID = "0c300000-0000-4000-8000-000000000003"
+T = int((datetime.now(UTC) - timedelta(hours=1)).timestamp())
+KEY = f"spilo/acid-shop/{UID}/logical_backups/{T}.sql.gz"
+
+
+def catalog(tmp_path: Path, bucket: str, endpoint: str, target: Any, dump: bytes) -> Catalog:
+    seed(bucket, {KEY: gzip.compress(dump)})
+    config = write_config(
+        tmp_path / "config.yaml",
+        {
+            "kubernetes": {"enabled": False},
+            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": endpoint}],
+            "cache": str(tmp_path / "cache"),
+            "archive": str(tmp_path / "archive"),
+            "targets": {
+                "staging": {"dsn": target.dsn()},
+                "prod": {"dsn": target.dsn(), "production": True},
+            },
+        },
+    )
+    return Catalog(load_config(config))
+
+
+def databases(pg: Any) -> set[str]:
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+
+
+async def open_wizard(pilot: Any) -> RestoreScreen:
+    app = pilot.app
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press("r")  # the cluster's latest backup
+    await pilot.pause()
+    assert isinstance(app.screen, RestoreScreen)
+    return app.screen
+
+
+async def choose_target(pilot: Any, screen: RestoreScreen, name: str) -> str:
+    targets = screen.query_one("#targets", OptionList)
+    targets.focus()
+    targets.highlighted = targets.get_option_index(name)
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return str(screen.query_one("#preflight", Static).render())
+
+
+@pytest.mark.asyncio
+async def test_whole_cluster_restore_through_the_wizard(
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    target_pg: Any,
+    source_pg: Any,
+    source_dump: bytes,
+) -> None:
+    app = PgdeckApp(catalog(tmp_path, bucket, s3_endpoint, target_pg, source_dump))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_wizard(pilot)
+        await pilot.press("enter")  # Next, focused: the backup is the one we want
+        assert screen.step == 1
+        findings = await choose_target(pilot, screen, "staging")
+        assert "✓ target answers" in findings and "✓ superuser" in findings
+        await pilot.press("ctrl+n")
+        assert screen.step == 2
+        await pilot.press("ctrl+n")  # the whole cluster, roles without passwords
+        assert screen.step == 3
+        summary = str(screen.query_one("#summary", Static).render())
+        assert "the whole cluster" in summary and "no-passwords" in summary
+        await pilot.press("ctrl+n")  # Restore
+        assert screen.step == 4
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        result = str(screen.query_one("#result", Static).render())
+        assert "restore succeeded" in result, result
+        assert "completeness passed" in result and "integrity passed" in result
+        assert "report:" in result
+        log = screen.query_one("#run-log")
+        assert any("loaded shop." in line for line in log.lines)  # type: ignore[attr-defined]
+        assert not screen.running
+    for db in ("shop", "Ünïcode db"):
+        assert table_digests(target_pg, db) == table_digests(source_pg, db)
+    reports = list((tmp_path / "archive" / "restores").glob("*.md"))
+    assert len(reports) == 1
+    assert (
+        "password" not in reports[0].read_text().lower()
+        or target_pg.dsn() not in reports[0].read_text()
+    )
+
+
+@pytest.mark.asyncio
+async def test_production_needs_its_name_typed_and_a_rename_restores_beside(
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    target_pg: Any,
+    source_pg: Any,
+    source_dump: bytes,
+) -> None:
+    app = PgdeckApp(catalog(tmp_path, bucket, s3_endpoint, target_pg, source_dump))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_wizard(pilot)
+        await pilot.press("ctrl+n")
+        await choose_target(pilot, screen, "prod")
+        await pilot.press("ctrl+n")
+        await pilot.click("#chosen")
+        box = screen.query_one("#databases", Input)
+        assert not box.disabled
+        box.value = "shop:shop_copy"
+        await pilot.press("ctrl+n")
+        assert screen.step == 3
+        assert screen.query_one("#confirm-name", Input).display
+        await pilot.press("ctrl+n")  # not typed: refused
+        assert screen.step == 3 and not screen.running
+        screen.query_one("#confirm-name", Input).value = "prod"
+        await pilot.press("ctrl+n")
+        assert screen.step == 4
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "restore succeeded" in str(screen.query_one("#result", Static).render())
+    assert "shop_copy" in databases(target_pg) and "shop" not in databases(target_pg)
+    assert table_digests(target_pg, "shop_copy") == table_digests(source_pg, "shop")
+
+
+@pytest.mark.asyncio
+async def test_escape_leaves_without_touching_anything_and_back_goes_back(
+    tmp_path: Path, bucket: str, s3_endpoint: str, target_pg: Any, source_dump: bytes
+) -> None:
+    before = databases(target_pg)
+    app = PgdeckApp(catalog(tmp_path, bucket, s3_endpoint, target_pg, source_dump))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_wizard(pilot)
+        await pilot.press("ctrl+n")
+        await choose_target(pilot, screen, "staging")
+        await pilot.press("ctrl+n", "ctrl+n")
+        assert screen.step == 3
+        await pilot.press("ctrl+b", "ctrl+b")
+        assert screen.step == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, RestoreScreen)
+    assert databases(target_pg) == before
+    assert not (tmp_path / "archive" / "restores").exists()
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_target_is_shown_and_cannot_be_chosen(
+    tmp_path: Path, bucket: str, s3_endpoint: str, target_pg: Any, source_dump: bytes
+) -> None:
+    app = PgdeckApp(catalog(tmp_path, bucket, s3_endpoint, target_pg, source_dump))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_wizard(pilot)
+        await pilot.press("ctrl+n")
+        targets = screen.query_one("#targets", OptionList)
+        targets.focus()
+        targets.highlighted = targets.option_count - 1  # a DSN typed in
+        await pilot.pause()
+        dsn = screen.query_one("#dsn", Input)
+        assert dsn.display
+        dsn.value = "host=127.0.0.1 port=1 user=postgres password=sekrit-pw"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        findings = str(screen.query_one("#preflight", Static).render())
+        assert "cannot connect" in findings and "sekrit-pw" not in findings
+        await pilot.press("ctrl+n")
+        assert screen.step == 1  # refused: it did not pass its checks
+
+
+@pytest.mark.asyncio
+async def test_quitting_during_a_restore_asks_first(
+    tmp_path: Path, bucket: str, s3_endpoint: str, target_pg: Any, source_dump: bytes
+) -> None:
+    app = PgdeckApp(catalog(tmp_path, bucket, s3_endpoint, target_pg, source_dump))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_wizard(pilot)
+        screen.running = True  # as while the engine's worker runs
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is screen and app.is_running
+        screen.running = False
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+    assert not app.is_running

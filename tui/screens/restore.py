@@ -1,0 +1,655 @@
+"""The restore wizard: backup, target, scope, confirmation, then the run with its live log.
+
+Every step can go back and ``esc`` leaves without touching anything until the run
+starts. The target's preflight runs in a worker as soon as a target is chosen; the run
+is the restore engine in a worker, whose events arrive in batches as messages.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    ContentSwitcher,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Log,
+    OptionList,
+    ProgressBar,
+    RadioButton,
+    RadioSet,
+    Static,
+)
+from textual.widgets.option_list import Option
+
+from services.catalog import Catalog
+from services.config import Config
+from services.errors import PgdeckError
+from services.models import Backup, Cluster
+from services.report import RestoreReport
+from services.restore import (
+    RestoreEvent,
+    RestoreLog,
+    RestorePhase,
+    RestoreProgress,
+    TableLoaded,
+)
+from services.restore_plan import Scope
+from services.target import ResolvedTarget
+from tui import present
+from tui.messages import RestoreEvents
+from tui.screens.confirm import ConfirmScreen
+
+STEPS = ("backup", "target", "scope", "confirm", "run")
+TITLES = ("Backup", "Target", "Scope", "Confirm", "Run")
+DSN_OPTION = "__dsn__"
+ROLE_MODES = ("no-passwords", "all", "skip")
+
+
+@dataclass
+class PreflightChecked(Message):
+    target: str
+    findings: list[tuple[str, bool, str]]
+    error: str | None = None
+
+
+@dataclass
+class RestoreFinished(Message):
+    report: RestoreReport | None
+    error: str | None = None
+
+
+class RestoreScreen(Screen[None]):
+    AUTO_FOCUS = "#next"
+    BINDINGS = [
+        Binding("escape", "leave", "Leave", id="leave", tooltip="Leave the wizard (cancel a run)"),
+        Binding("ctrl+n", "next", "Next", id="next"),
+        Binding("ctrl+b", "back", "Back", id="back"),
+    ]
+
+    def __init__(self, catalog: Catalog, cluster: Cluster, backup: Backup) -> None:
+        super().__init__()
+        self.catalog, self.cluster, self.backup = catalog, cluster, backup
+        self.step = 0
+        self.target: ResolvedTarget | None = None
+        self.preflight: dict[str, PreflightChecked] = {}
+        self.scope: Scope | None = None
+        self.running = False
+        self.finished = False
+        self._engine = None
+        self._engine_lock = threading.Lock()
+        self._cancelled = False
+
+    # --- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        config = self.catalog.config
+        yield Header()
+        yield Static(self._steps_text(), id="steps")
+        with ContentSwitcher(initial="step-backup", id="wizard"):
+            with VerticalScroll(id="step-backup"):
+                yield Static(self._backup_text(), id="backup-info")
+                yield Checkbox(
+                    "Read the whole backup before writing anything (verify first)",
+                    id="verify-first",
+                )
+            with VerticalScroll(id="step-target"):
+                yield Label("Restore into:")
+                options = [
+                    Option(
+                        f"{t.name}  {'PRODUCTION  ' if t.production else ''}{_display(config, t.name)}",
+                        id=t.name,
+                    )
+                    for t in config.targets
+                ]
+                options.append(Option("a DSN typed in below", id=DSN_OPTION))
+                yield OptionList(*options, id="targets")
+                yield Input(
+                    placeholder="host=... port=5432 user=postgres dbname=postgres",
+                    id="dsn",
+                    password=False,
+                )
+                yield Static("", id="preflight")
+            with VerticalScroll(id="step-scope"):
+                with RadioSet(id="scope-kind"):
+                    yield RadioButton("the whole cluster", value=True, id="whole")
+                    yield RadioButton("chosen databases", id="chosen")
+                yield Input(
+                    placeholder="databases: orders, billing:billing_restored (NAME or OLD:NEW)",
+                    id="databases",
+                    disabled=True,
+                )
+                yield Static(self._known_databases(), id="known-dbs")
+                yield Label("Roles:")
+                with RadioSet(id="roles"):
+                    yield RadioButton(
+                        "create missing roles without passwords (keep existing ones)",
+                        value=True,
+                        id="roles-no-passwords",
+                    )
+                    yield RadioButton("replay the dump's roles, passwords included", id="roles-all")
+                    yield RadioButton("no role statements at all", id="roles-skip")
+                yield Checkbox(
+                    "drop databases that already exist on the target", id="drop-existing"
+                )
+                yield Checkbox("thorough validation (recount every table and key)", id="thorough")
+            with VerticalScroll(id="step-confirm"):
+                yield Static("", id="summary")
+                yield Input(placeholder="type the target's name to confirm", id="confirm-name")
+            with Vertical(id="step-run"):
+                yield Static("starting ...", id="run-status")
+                yield ProgressBar(id="bar", show_eta=True)
+                yield Log(id="run-log", max_lines=20_000, highlight=False)
+                yield Static("", id="result")
+        with Horizontal(id="nav"):
+            yield Button("Back", id="back")
+            yield Button("Next", variant="primary", id="next")
+            yield Button("Cancel restore", variant="error", id="cancel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"restore {self.cluster.name}"
+        self.query_one("#dsn", Input).display = False
+        self.query_one("#confirm-name", Input).display = False
+        self.query_one("#cancel", Button).display = False
+        self._show_step()
+
+    def _steps_text(self) -> Text:
+        text = Text()
+        for i, title in enumerate(TITLES):
+            style = "bold reverse" if i == self.step else ("" if i < self.step else "dim")
+            text.append(f" {i + 1} {title} ", style=style)
+            if i < len(TITLES) - 1:
+                text.append(" › ", style="dim")
+        return text
+
+    def _backup_text(self) -> Text:
+        b, c = self.backup, self.cluster
+        text = Text()
+        text.append("Cluster   ", style="bold")
+        text.append(f"{c.namespace + '/' if c.namespace else ''}{c.name}")
+        text.append(f"{'' if c.in_kubernetes else ' (storage only)'}\n")
+        text.append("Backup    ", style="bold")
+        text.append(
+            f"{b.time.astimezone():%a %d %b %Y %H:%M %Z} ({b.time:%H:%MZ}), {present.age(b.time, self.catalog.clock())}\n"
+        )
+        text.append("Size      ", style="bold")
+        text.append(f"{present.size(b.size)} compressed\n")
+        text.append("Object    ", style="bold")
+        text.append(f"{b.url}\n")
+        text.append("uid       ", style="bold")
+        text.append(f"{b.uid}\n")
+        if b.sse is not None:
+            text.append("SSE       ", style="bold")
+            text.append(b.sse or "none", style="" if b.sse else "bold red")
+            text.append("\n")
+        return text
+
+    def _known_databases(self) -> Text:
+        names = sorted(self.cluster.databases)
+        if not names:
+            return Text("The backup's databases are read from the dump as it streams.", style="dim")
+        return Text("Databases in the cluster's manifest: " + ", ".join(names), style="dim")
+
+    # --- navigation ---------------------------------------------------------------------------
+    def _show_step(self) -> None:
+        self.query_one("#steps", Static).update(self._steps_text())
+        self.query_one(ContentSwitcher).current = f"step-{STEPS[self.step]}"
+        back, nxt = self.query_one("#back", Button), self.query_one("#next", Button)
+        back.display = 0 < self.step < 4
+        nxt.display = not self.running
+        nxt.label = {3: "Restore", 4: "Close"}.get(self.step, "Next")
+        nxt.variant = "error" if self.step == 3 else "primary"
+        if self.step == 1:
+            self.call_after_refresh(self.query_one("#targets", OptionList).focus)
+        elif self.step == 3:
+            self._fill_summary()
+        else:
+            self.call_after_refresh(nxt.focus)
+
+    @on(Button.Pressed, "#next")
+    def action_next(self) -> None:
+        if self.running:
+            return
+        if self.step == 4:
+            self.app.pop_screen()
+            return
+        problem = self._check_step()
+        if problem:
+            self.notify(problem, severity="error", markup=False)
+            return
+        self.step += 1
+        self._show_step()
+        if self.step == 4:
+            self._start()
+
+    @on(Button.Pressed, "#back")
+    def action_back(self) -> None:
+        if self.running or self.step in (0, 4):
+            return
+        self.step -= 1
+        self._show_step()
+
+    def action_leave(self) -> None:
+        if self.running:
+            self.action_cancel_restore()
+        else:
+            self.app.pop_screen()
+
+    def _check_step(self) -> str | None:
+        """Why the current step cannot be left forward, or None."""
+        if self.step == 1:
+            try:
+                self.target = self._chosen_target()
+            except PgdeckError as exc:
+                return str(exc)
+            if self.target is None:
+                return "choose a target, or type a DSN"
+            checked = self.preflight.get(self.target.display)
+            if checked and (checked.error or not all(ok for _, ok, _ in checked.findings)):
+                return f"{self.target.display} did not pass its checks; choose another target"
+        elif self.step == 2:
+            try:
+                self.scope = self._chosen_scope()
+            except PgdeckError as exc:
+                return str(exc)
+        elif self.step == 3:
+            assert self.target is not None
+            if self.target.production:
+                typed = self.query_one("#confirm-name", Input).value.strip()
+                if typed != self.target.name:
+                    return f"type {self.target.name!r} to restore into this production target"
+        return None
+
+    # --- target -------------------------------------------------------------------------------
+    def _chosen_target(self) -> ResolvedTarget | None:
+        from services.target import resolve_target
+
+        option_list = self.query_one("#targets", OptionList)
+        index = option_list.highlighted
+        if index is None:
+            return None
+        option = option_list.get_option_at_index(index)
+        if option.id == DSN_OPTION:
+            dsn = self.query_one("#dsn", Input).value.strip()
+            return resolve_target(dsn, self.catalog.config) if dsn else None
+        return resolve_target(option.id or "", self.catalog.config)
+
+    @on(OptionList.OptionHighlighted, "#targets")
+    def _target_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        typed = event.option.id == DSN_OPTION
+        self.query_one("#dsn", Input).display = typed
+        if typed:
+            self.query_one("#preflight", Static).update("")
+            self.call_after_refresh(self.query_one("#dsn", Input).focus)
+            return
+        self._check_target()
+
+    @on(Input.Submitted, "#dsn")
+    def _dsn_submitted(self) -> None:
+        self._check_target()
+
+    def _check_target(self) -> None:
+        try:
+            target = self._chosen_target()
+        except PgdeckError as exc:
+            self.query_one("#preflight", Static).update(Text(f"✗ {exc}", style="red"))
+            return
+        if target is None:
+            return
+        self.query_one("#preflight", Static).update(
+            Text(f"checking {target.display} ...", style="cyan")
+        )
+        self.run_preflight(target)
+
+    @work(thread=True, exclusive=True, group="preflight", exit_on_error=False)
+    def run_preflight(self, target: ResolvedTarget) -> None:
+        from services.target import run_preflight
+
+        try:
+            # The findings do not depend on psql; the engine checks it again at the run.
+            result = run_preflight(target, None, drop_existing=False, psql_restrict=False)
+        except Exception as exc:
+            self.post_message(PreflightChecked(target.display, [], str(exc)))
+            return
+        findings = list(result.findings)
+        user_dbs = sorted(result.facts.databases - {"postgres", "template0", "template1"})
+        findings.append(
+            (
+                "databases there",
+                True,
+                ", ".join(user_dbs) if user_dbs else "none but postgres and the templates",
+            )
+        )
+        self.post_message(PreflightChecked(target.display, findings))
+
+    def on_preflight_checked(self, message: PreflightChecked) -> None:
+        self.preflight[message.target] = message
+        try:
+            current = self._chosen_target()
+        except PgdeckError:
+            current = None
+        if current is None or current.display != message.target:
+            return  # the user has moved on to another target
+        text = Text()
+        if message.error:
+            text.append(f"✗ {message.error}", style="bold red")
+        for name, ok, detail in message.findings:
+            text.append("✓ " if ok else "✗ ", style="green" if ok else "bold red")
+            text.append(f"{name}: ", style="bold")
+            text.append(f"{detail}\n")
+        self.query_one("#preflight", Static).update(text)
+
+    # --- scope --------------------------------------------------------------------------------
+    @on(RadioSet.Changed, "#scope-kind")
+    def _scope_kind(self, event: RadioSet.Changed) -> None:
+        box = self.query_one("#databases", Input)
+        box.disabled = event.pressed.id != "chosen"
+        if not box.disabled:
+            box.focus()
+
+    def _chosen_scope(self) -> Scope:
+        from services.errors import UsageError
+
+        names: list[str] = []
+        if self.query_one("#chosen", RadioButton).value:
+            raw = self.query_one("#databases", Input).value
+            names = [n.strip() for n in raw.replace(" ", ",").split(",") if n.strip()]
+            if not names:
+                raise UsageError("name at least one database, or restore the whole cluster")
+        pressed = self.query_one("#roles", RadioSet).pressed_button
+        roles = (pressed.id or "roles-no-passwords").removeprefix("roles-") if pressed else None
+        return Scope.parse(names, roles)
+
+    # --- confirmation -----------------------------------------------------------------------
+    def _fill_summary(self) -> None:
+        assert self.target is not None and self.scope is not None
+        t, s, b = self.target, self.scope, self.backup
+        what = ", ".join(f"{k} as {v}" if k != v else k for k, v in s.databases.items())
+        text = Text()
+        text.append("Restore  ", style="bold")
+        text.append(f"{what or 'the whole cluster'}\n")
+        text.append("from     ", style="bold")
+        text.append(
+            f"{b.url}\n         {b.time.astimezone():%a %d %b %Y %H:%M %Z}, {present.size(b.size)}\n"
+        )
+        text.append("into     ", style="bold")
+        text.append(f"{t.display} ({t.name})")
+        if t.production:
+            text.append("  PRODUCTION", style="bold red reverse")
+        text.append("\n")
+        text.append("roles    ", style="bold")
+        text.append(f"{s.roles}\n")
+        options = [
+            label
+            for label, widget in (
+                ("verify the backup first", "#verify-first"),
+                ("drop existing databases", "#drop-existing"),
+                ("thorough validation", "#thorough"),
+            )
+            if self.query_one(widget, Checkbox).value
+        ]
+        text.append("options  ", style="bold")
+        text.append((", ".join(options) or "none") + "\n\n")
+        if self.query_one("#drop-existing", Checkbox).value:
+            text.append("Existing databases of the same names will be DROPPED.\n", style="bold red")
+        text.append("Nothing has been written yet. ", style="dim")
+        text.append("Restore", style="bold")
+        text.append(" starts; esc leaves.", style="dim")
+        self.query_one("#summary", Static).update(text)
+        box = self.query_one("#confirm-name", Input)
+        box.display = t.production
+        if t.production:
+            box.value = ""
+            box.placeholder = f"this is a production target: type {t.name} to confirm"
+            self.call_after_refresh(box.focus)
+        else:
+            self.call_after_refresh(self.query_one("#next", Button).focus)
+
+    @on(Input.Submitted, "#confirm-name")
+    def _confirm_submitted(self) -> None:
+        self.action_next()
+
+    # --- the run ------------------------------------------------------------------------------
+    def _start(self) -> None:
+        self.running = True
+        self.query_one("#cancel", Button).display = True
+        self._show_step()
+        self.app.refresh_bindings()
+        self.run_restore(
+            self.target,
+            self.scope,
+            verify_first=self.query_one("#verify-first", Checkbox).value,
+            drop_existing=self.query_one("#drop-existing", Checkbox).value,
+            thorough=self.query_one("#thorough", Checkbox).value,
+        )
+
+    @work(thread=True, exclusive=True, group="restore", exit_on_error=False)
+    def run_restore(
+        self,
+        target: ResolvedTarget,
+        scope: Scope,
+        *,
+        verify_first: bool,
+        drop_existing: bool,
+        thorough: bool,
+    ) -> None:
+        from services.report import archive_report, check_archive_writable, report_label
+        from services.restore import RestoreEngine
+
+        config = self.catalog.config
+        batch = _Batcher(self)
+        try:
+            check_archive_writable(config.archive)
+            store, key, url = self.catalog.resolve(self.backup.url)
+            verified = None
+            if verify_first:
+                verified = self._verify_first(store, key, url, batch)
+                if verified is None:
+                    return
+            engine = RestoreEngine(
+                store=store,
+                key=key,
+                url=url,
+                target=target,
+                scope=scope,
+                drop_existing=drop_existing,
+                checks=config.checks,
+                on_event=batch.add,
+                thorough=thorough,
+                verified=verified,
+            )
+            with self._engine_lock:
+                self._engine = engine
+                if self._cancelled:
+                    engine.cancel()
+            report = engine.run()
+        except Exception as exc:
+            batch.flush()
+            self.post_message(RestoreFinished(None, str(exc)))
+            return
+        batch.flush()
+        try:
+            archive_report(report, config.archive, report_label(key, target.name))
+        except OSError as exc:
+            report.warnings.append(
+                f"the report could not be archived in {config.archive}: {exc.strerror}"
+            )
+        self.post_message(RestoreFinished(report))
+
+    def _verify_first(self, store, key: str, url: str, batch: _Batcher):  # noqa: ANN001, ANN202
+        from services.verify import verify_backup
+
+        batch.add(RestoreLog("info", f"verifying {url} before writing anything"))
+
+        def progress(p) -> None:  # noqa: ANN001
+            batch.add(
+                RestoreProgress(
+                    p.compressed_read,
+                    p.compressed_total,
+                    p.uncompressed,
+                    0.0,
+                    None,
+                    "verify",
+                    None,
+                    0,
+                )
+            )
+
+        check = verify_backup(store, key, progress=progress)
+        batch.flush()
+        if not check.ok:
+            self.post_message(
+                RestoreFinished(None, f"{url}: {check.problem}; nothing was written to the target")
+            )
+            return None
+        batch.add(RestoreLog("info", f"intact: {len(check.summary.tables)} tables; restoring"))
+        return check.summary
+
+    def on_restore_events(self, message: RestoreEvents) -> None:
+        log = self.query_one("#run-log", Log)
+        lines = []
+        for event in message.events:
+            if isinstance(event, RestoreLog):
+                lines.append(f"{event.source}: {event.level}: {event.text}")
+            elif isinstance(event, RestorePhase) and event.state == "finished":
+                lines.append(f"phase {event.name}: {event.seconds or 0:.2f} s")
+            elif isinstance(event, TableLoaded):
+                lines.append(f"loaded {event.database}.{event.table}: {event.rows:,} rows")
+            elif isinstance(event, RestoreProgress):
+                self._progress(event)
+        if lines:
+            log.write_lines(lines)
+
+    def _progress(self, p: RestoreProgress) -> None:
+        bar = self.query_one("#bar", ProgressBar)
+        if p.total:
+            bar.update(total=p.total, progress=p.read)
+        where = " ".join(x for x in (p.database, p.table) if x)
+        text = Text()
+        text.append(f"{present.size(p.read)} of {present.size(p.total)}", style="bold")
+        if p.rate:
+            text.append(f"  {present.size(int(p.rate))}/s")
+        if p.eta is not None:
+            text.append(f"  about {present.duration(p.eta)} left")
+        if where:
+            text.append(f"  loading {where}", style="cyan")
+            if p.rows:
+                text.append(f" ({p.rows:,} rows)")
+        self.query_one("#run-status", Static).update(text)
+
+    def on_restore_finished(self, message: RestoreFinished) -> None:
+        self.running = False
+        self.finished = True
+        self.query_one("#cancel", Button).display = False
+        self._show_step()
+        self.app.refresh_bindings()
+        result = self.query_one("#result", Static)
+        if message.report is None:
+            result.update(Text(f"✗ restore failed: {message.error}", style="bold red"))
+            self.notify(message.error or "restore failed", severity="error", markup=False)
+            return
+        result.update(result_text(message.report))
+        r = message.report
+        severity = "information" if r.status == "succeeded" else "error"
+        self.notify(f"restore {r.status} in {r.ttr_seconds:.1f} s", severity=severity)
+
+    def cancel_now(self) -> None:
+        """Stop the run: the engine stops psql and ends the report as cancelled."""
+        with self._engine_lock:
+            self._cancelled = True
+            if self._engine is not None:
+                self._engine.cancel()
+
+    def action_cancel_restore(self) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes and self.running:
+                self.cancel_now()
+                self.query_one("#run-status", Static).update(Text("cancelling ...", style="yellow"))
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Cancel the restore? psql is stopped; what it already wrote stays on the target.",
+                yes="Cancel the restore",
+                no="Keep restoring",
+            ),
+            answer,
+        )
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel_restore()
+
+
+def result_text(r: RestoreReport) -> Text:
+    ok = r.status == "succeeded"
+    text = Text()
+    text.append(
+        f"{'✓' if ok else '✗'} restore {r.status}", style="bold green" if ok else "bold red"
+    )
+    text.append(f" in {r.ttr_seconds:.1f} s (time to restore)\n")
+    for phase in r.phases:
+        text.append(f"  {phase['name']}: {phase['seconds']:.2f} s\n", style="dim")
+    v = r.validation or {}
+    if v:
+        comp, integ = v["completeness"], v["integrity"]
+        text.append("completeness ")
+        text.append(*(("passed", "green") if comp["passed"] else ("FAILED", "bold red")))
+        text.append(f" ({comp['tables_checked']} tables), integrity ")
+        text.append(*(("passed", "green") if integ["passed"] else ("FAILED", "bold red")))
+        text.append(
+            f" ({len(integ['foreign_keys'])} foreign keys, {len(integ['checks'])} checks)\n"
+        )
+    if r.error:
+        text.append(f"error: {r.error}\n", style="red")
+    for w in r.warnings:
+        text.append(f"warning: {w}\n", style="yellow")
+    if r.archived:
+        text.append(f"report: {r.archived['markdown']}\n")
+    return text
+
+
+class _Batcher:
+    """Engine events gathered and posted at most ten times a second (psql can say a lot)."""
+
+    def __init__(self, screen: RestoreScreen) -> None:
+        self.screen = screen
+        self.events: list[RestoreEvent] = []
+        self.sent = time.monotonic()
+        self.lock = threading.Lock()
+
+    def add(self, event: RestoreEvent) -> None:
+        with self.lock:
+            self.events.append(event)
+            due = time.monotonic() - self.sent >= 0.1
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            events, self.events = self.events, []
+            self.sent = time.monotonic()
+        if events:
+            self.screen.post_message(RestoreEvents(events))
+
+
+def _display(config: Config, name: str) -> str:
+    """A configured target as user@host:port/db, never with its password."""
+    from services.target import resolve_target
+
+    try:
+        return resolve_target(name, config).display
+    except PgdeckError as exc:
+        return f"(unusable: {exc})"

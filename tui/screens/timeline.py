@@ -1,0 +1,432 @@
+"""A cluster's timeline: sizes over time, every backup, the coverage grid, the backup jobs."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from services import health
+from services.catalog import Catalog
+from services.models import Backup, ClusterSummary, JobRun
+from tui import present
+from tui.messages import (
+    EncryptionKnown,
+    LogLines,
+    ServiceFailed,
+    TimelineLoaded,
+    VerifyFinished,
+    VerifyProgressed,
+)
+from widgets.coverage_grid import CoverageGrid, GridDay
+from widgets.size_sparkline import SizeSparkline
+
+BACKUP_COLUMNS = (
+    ("local", "Local time"),
+    ("utc", "UTC"),
+    ("age", "Age"),
+    ("size", "Size"),
+    ("change", "Change"),
+    ("uid", "uid"),
+    ("sse", "SSE"),
+    ("note", "Note"),
+)
+JOB_COLUMNS = (
+    ("name", "Job"),
+    ("status", "Status"),
+    ("started", "Started"),
+    ("took", "Took"),
+    ("reason", "Reason"),
+)
+_STATUS_STYLE = {"failed": "bold red", "succeeded": "green", "running": "cyan"}
+
+
+class TimelineScreen(Screen[None]):
+    AUTO_FOCUS = "#backups"
+    BINDINGS = [
+        Binding("escape,backspace", "app.pop_screen", "Back", id="back"),
+        Binding("r", "restore", "Restore", id="restore", tooltip="Restore the selected backup"),
+        Binding(
+            "i", "verify", "Verify", id="verify", tooltip="Check the selected backup end to end"
+        ),
+        Binding("b", "tab('backups-tab')", "Backups", id="tab_backups"),
+        Binding("g", "tab('coverage-tab')", "Coverage", id="tab_coverage"),
+        Binding("j", "tab('jobs-tab')", "Jobs", id="tab_jobs"),
+        Binding(
+            "l", "follow_log", "Follow log", id="follow", tooltip="Follow the selected job's log"
+        ),
+    ]
+
+    def __init__(self, catalog: Catalog, summary: ClusterSummary) -> None:
+        super().__init__()
+        self.catalog = catalog
+        self.summary = summary
+        self.cluster = summary.cluster
+        self.backups: list[Backup] = []
+        self.jobs: list[JobRun] = []
+        self._notes: dict[str, Text] = {}
+        self._flags: dict[str, str] = {}
+        self._following: str | None = None
+
+    # --- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(self._title(), id="title")
+        yield SizeSparkline(id="spark")
+        with TabbedContent(initial="backups-tab"):
+            with TabPane("Backups", id="backups-tab"):
+                yield DataTable(id="backups", cursor_type="row", zebra_stripes=True)
+            with TabPane("Coverage", id="coverage-tab"):
+                yield CoverageGrid(id="grid")
+            with TabPane("Jobs", id="jobs-tab"), Vertical():
+                yield Static("", id="cronjob")
+                yield DataTable(id="jobs", cursor_type="row")
+                yield Log(id="log", max_lines=10_000, highlight=False)
+        yield Static("loading backups ...", id="status")
+        yield Footer()
+
+    def _title(self) -> Text:
+        c = self.cluster
+        where = (
+            f"{c.context}/{c.namespace}/{c.name}" if c.in_kubernetes else f"{c.name} (storage only)"
+        )
+        text = Text(where, style="bold")
+        if c.logical_backup:
+            text.append(f"  backups {c.schedule or '?'}")
+            if c.retention:
+                text.append(f", kept {c.retention}")
+        elif c.in_kubernetes:
+            text.append("  logical backups off", style="dim")
+        h = self.summary.health
+        if h is not None:
+            text.append("  ")
+            from widgets.cluster_table import health_text
+
+            text.append_text(health_text(h.mark))
+            text.append(f" {h.detail}", style="dim")
+        return text
+
+    def on_mount(self) -> None:
+        self.sub_title = self.cluster.name
+        table = self.query_one("#backups", DataTable)
+        for key, label in BACKUP_COLUMNS:
+            table.add_column(label, key=key)
+        jobs = self.query_one("#jobs", DataTable)
+        for key, label in JOB_COLUMNS:
+            jobs.add_column(label, key=key)
+        self.load()
+
+    # --- loading ------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="timeline", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            backups = self.catalog.backups(self.cluster)
+            jobs = self.catalog.jobs(self.cluster)
+        except Exception as exc:
+            self.post_message(ServiceFailed("backups", str(exc)))
+            return
+        self.post_message(TimelineLoaded(backups, jobs))
+        if not backups:
+            return
+        try:
+            known = self.catalog.with_sse(backups)
+        except Exception as exc:
+            self.post_message(ServiceFailed("encryption", str(exc)))
+            return
+        self.post_message(EncryptionKnown({b.url: b.sse for b in known if b.sse is not None}))
+
+    def on_timeline_loaded(self, message: TimelineLoaded) -> None:
+        self.backups, self.jobs = message.backups, message.jobs
+        oldest_first = list(reversed(self.backups))
+        flags = health.size_outliers([b.size for b in oldest_first])
+        self._flags = {b.url: f for b, f in zip(oldest_first, flags, strict=True) if f}
+        self._fill_backups()
+        self._fill_grid()
+        self._fill_jobs()
+        n = len(self.backups)
+        span = ""
+        if n:
+            age = present.age(self.backups[-1].time, self.catalog.clock())
+            span = f", {age.removesuffix(' ago')} of history"
+        jobs = f"{len(self.jobs)} job{'' if len(self.jobs) == 1 else 's'}"
+        self._status(f"{n} backups{span}; {jobs} kept by Kubernetes")
+
+    def _fill_backups(self) -> None:
+        table = self.query_one("#backups", DataTable)
+        if table.row_count:
+            table.clear()
+        now = self.catalog.clock()
+        for i, b in enumerate(self.backups):
+            older = self.backups[i + 1] if i + 1 < len(self.backups) else None
+            change = ""
+            if older and older.size:
+                pct = (b.size - older.size) / older.size * 100
+                change = f"{pct:+.1f}%" if abs(pct) >= 0.05 else "="
+            flag = self._flags.get(b.url)
+            note = self._notes.get(b.url) or (
+                Text(f"▲ {flag}", style="bold yellow") if flag else Text("")
+            )
+            table.add_row(
+                b.time.astimezone().strftime("%a %d %b %H:%M"),
+                b.time.strftime("%H:%MZ"),
+                present.age(b.time, now),
+                Text(present.size(b.size), justify="right"),
+                Text(change, justify="right", style="yellow" if flag else ""),
+                b.uid[:8],
+                _sse_text(b.sse),
+                note,
+                key=b.url,
+            )
+        self._follow_cursor()
+
+    def _fill_grid(self) -> None:
+        c = self.cluster
+        now = self.catalog.clock()
+        since = c.created if c.in_kubernetes and c.created else None
+        if self.backups and (since is None or self.backups[-1].time > since):
+            since = since or self.backups[-1].time
+        days = health.coverage(
+            c.schedule if c.logical_backup else None,
+            [(b.time, b.size) for b in self.backups],
+            now,
+            since=since,
+        )
+        caption = f"UTC hours; schedule {c.schedule}" if c.schedule else "UTC hours"
+        self.query_one(CoverageGrid).set_days(
+            [GridDay(d.day.strftime("%a %d %b"), d.cells) for d in days], caption
+        )
+
+    def _fill_jobs(self) -> None:
+        cj = self.cluster.cronjob
+        now = self.catalog.clock()
+        if cj is None:
+            line = Text(
+                "no backup CronJob" if self.cluster.in_kubernetes else "not in Kubernetes",
+                style="dim",
+            )
+        else:
+            line = Text(f"CronJob {cj.namespace}/{cj.name} ", style="bold")
+            line.append(f"{cj.schedule}{' SUSPENDED' if cj.suspended else ''}; ")
+            line.append(f"last scheduled {present.age(cj.last_schedule, now)}, ")
+            line.append(f"last success {present.age(cj.last_successful, now)}")
+            if cj.active:
+                line.append(f"; {cj.active} running", style="cyan")
+        self.query_one("#cronjob", Static).update(line)
+        table = self.query_one("#jobs", DataTable)
+        if table.row_count:
+            table.clear()
+        for j in self.jobs:
+            took = ""
+            if j.started and j.finished:
+                took = present.duration((j.finished - j.started).total_seconds())
+            table.add_row(
+                j.name,
+                Text(j.status, style=_STATUS_STYLE.get(j.status, "")),
+                present.age(j.started, now),
+                took,
+                j.reason or "",
+                key=j.name,
+            )
+        if not self.jobs:
+            self.query_one("#log", Log).write_line(
+                "Kubernetes keeps no backup job of this cluster."
+            )
+
+    def on_encryption_known(self, message: EncryptionKnown) -> None:
+        table = self.query_one("#backups", DataTable)
+        self.backups = [
+            b if b.url not in message.sse else _with_sse(b, message.sse[b.url])
+            for b in self.backups
+        ]
+        for url, sse in message.sse.items():
+            if url in table.rows:
+                table.update_cell(url, "sse", _sse_text(sse))
+
+    def on_service_failed(self, message: ServiceFailed) -> None:
+        if message.where == "log":  # shown where the log would be
+            self.query_one("#log", Log).write_line(f"[log unavailable: {message.error}]")
+            return
+        self.notify(message.error, title=f"{message.where} failed", severity="error", markup=False)
+        self._status(f"{message.where}: {message.error}")
+
+    # --- selection ------------------------------------------------------------------------
+    def selected_backup(self) -> Backup | None:
+        table = self.query_one("#backups", DataTable)
+        if not table.row_count:
+            return None
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return next((b for b in self.backups if b.url == key.value), None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "backups":
+            self._follow_cursor()
+        elif event.data_table.id == "jobs" and event.row_key.value and self._jobs_shown():
+            self._show_log(event.row_key.value, follow=False)
+
+    def _jobs_shown(self) -> bool:
+        return self.query_one(TabbedContent).active == "jobs-tab"
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # A log is read when its panel is looked at, not for every cursor move elsewhere.
+        if event.pane.id == "jobs-tab" and self._following is None:
+            job = self._selected_job()
+            if job is not None:
+                self._show_log(job.name, follow=False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "backups":
+            self.action_restore()
+
+    def _follow_cursor(self) -> None:
+        table = self.query_one("#backups", DataTable)
+        n = len(self.backups)
+        row = table.cursor_coordinate.row if table.row_count else None
+        cursor = None if row is None else n - 1 - row
+        self.query_one(SizeSparkline).set_values([b.size for b in reversed(self.backups)], cursor)
+
+    # --- logs -------------------------------------------------------------------------------
+    def _selected_job(self) -> JobRun | None:
+        table = self.query_one("#jobs", DataTable)
+        if not table.row_count:
+            return None
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return next((j for j in self.jobs if j.name == key.value), None)
+
+    def action_follow_log(self) -> None:
+        job = self._selected_job()
+        self.query_one(TabbedContent).active = "jobs-tab"
+        if job is None:
+            self.notify("no backup job is kept to follow", severity="warning")
+            return
+        self._show_log(job.name, follow=True)
+
+    def _show_log(self, name: str, *, follow: bool) -> None:
+        job = next((j for j in self.jobs if j.name == name), None)
+        log = self.query_one("#log", Log)
+        log.clear()
+        if job is None or not job.pods:
+            log.write_line(f"{name}: Kubernetes keeps no pod of this job, so no log.")
+            return
+        pod = job.pods[-1]
+        how = "following" if follow else "log of"
+        log.write_line(f"--- {how} pod {pod.namespace}/{pod.name} ({pod.phase}) ---")
+        self._following = name
+        self.read_log(name, pod.namespace, pod.name, follow)
+
+    @work(thread=True, exclusive=True, group="log", exit_on_error=False)
+    def read_log(self, job: str, namespace: str, pod: str, follow: bool) -> None:
+        worker = get_current_worker()
+        batch: list[str] = []
+        sent = time.monotonic()
+        try:
+            for line in self.catalog.read_log(self.cluster.context, namespace, pod, follow=follow):
+                if worker.is_cancelled:
+                    return
+                batch.append(line)
+                if len(batch) >= 500 or time.monotonic() - sent > 0.1:
+                    self.post_message(LogLines(job, batch))
+                    batch, sent = [], time.monotonic()
+        except Exception as exc:
+            self.post_message(LogLines(job, batch))
+            self.post_message(ServiceFailed("log", str(exc)))
+            return
+        self.post_message(LogLines(job, batch, finished=True))
+
+    def on_log_lines(self, message: LogLines) -> None:
+        if message.job != self._following:
+            return  # a stale stream of a job no longer shown
+        log = self.query_one("#log", Log)
+        log.write_lines(message.lines)
+        if message.finished:
+            log.write_line("--- end of log ---")
+
+    # --- actions ----------------------------------------------------------------------------
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_restore(self) -> None:
+        backup = self.selected_backup()
+        if backup is None:
+            self.notify("no backup to restore", severity="warning")
+            return
+        from tui.screens.restore import RestoreScreen
+
+        self.app.push_screen(RestoreScreen(self.catalog, self.cluster, backup))
+
+    def action_verify(self) -> None:
+        backup = self.selected_backup()
+        if backup is None:
+            self.notify("no backup to verify", severity="warning")
+            return
+        self._note(backup.url, Text("verifying ...", style="cyan"))
+        self.verify(backup)
+
+    @work(thread=True, group="verify", exit_on_error=False)
+    def verify(self, backup: Backup) -> None:
+        from services.verify import verify_backup
+
+        try:
+            store, key, url = self.catalog.resolve(backup.url)
+
+            def progress(p: object) -> None:
+                self.post_message(
+                    VerifyProgressed(backup.url, p.compressed_read, p.compressed_total)  # type: ignore[attr-defined]
+                )
+
+            result = verify_backup(store, key, progress=progress)
+        except Exception as exc:
+            self.post_message(VerifyFinished(backup.url, False, str(exc)))
+            return
+        s = result.summary
+        if result.ok:
+            detail = (
+                f"intact: {len(s.databases)} databases, {len(s.tables)} tables, "
+                f"{sum(t.rows for t in s.tables):,} rows, {present.size(s.bytes)} of SQL"
+            )
+        else:
+            detail = result.problem or "damaged"
+        self.post_message(VerifyFinished(backup.url, result.ok, detail))
+
+    def on_verify_progressed(self, message: VerifyProgressed) -> None:
+        if message.total:
+            pct = int(100 * message.read / message.total)
+            self._note(message.url, Text(f"verifying {pct}%", style="cyan"))
+
+    def on_verify_finished(self, message: VerifyFinished) -> None:
+        if message.ok:
+            self._note(message.url, Text("✓ intact", style="green"))
+            self.notify(message.detail, title="backup verified", markup=False)
+        else:
+            self._note(message.url, Text("✗ DAMAGED", style="bold red"))
+            self.notify(message.detail, title="backup damaged", severity="error", markup=False)
+        self._status(message.detail)
+
+    def _note(self, url: str, text: Text) -> None:
+        self._notes[url] = text
+        table = self.query_one("#backups", DataTable)
+        if url in table.rows:
+            table.update_cell(url, "note", text)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#status", Static).update(Text(text))
+
+
+def _sse_text(sse: str | None) -> Text:
+    if sse is None:
+        return Text("?", style="dim")
+    if sse == "":
+        return Text("✗ none", style="bold red")
+    return Text(sse, style="green")
+
+
+def _with_sse(b: Backup, sse: str) -> Backup:
+    import dataclasses
+
+    return dataclasses.replace(b, sse=sse)
