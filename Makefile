@@ -21,6 +21,7 @@ lint: venv
 bench: venv postgres
 	$(BIN)/python bench/catalog_bench.py
 	$(BIN)/python bench/restore_bench.py
+	$(BIN)/python bench/tui_bench.py
 
 venv: $(STAMP)
 

@@ -139,10 +139,13 @@ def check_archive_writable(directory: Path) -> None:
         ) from exc
 
 
-def report_label(relative_key: str, target_name: str) -> str:
-    """The report's file name part: which cluster went where."""
-    cluster = relative_key.split("/")[0] if "/" in relative_key else "backup"
-    return f"{cluster}-to-{target_name}"
+def report_label(url: str, target_name: str) -> str:
+    """The report's file name part: which cluster went where (from the object's URL)."""
+    from services.operator import parse_backup_key
+
+    parts = url.rstrip("/").split("/")
+    parsed = parse_backup_key("/".join(parts[-4:])) if len(parts) >= 4 else None
+    return f"{parsed.cluster if parsed else 'backup'}-to-{target_name}"
 
 
 def archive_report(report: RestoreReport, archive: Path, label: str) -> RestoreReport:

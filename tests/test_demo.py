@@ -590,3 +590,59 @@ def test_a_sandbox_older_than_a_week_is_built_again(built: Built, objects: dict)
     assert later - timedelta(hours=2) < datetime.fromtimestamp(newest, UTC) <= later
     assert [p.name for p in sb.root.parent.iterdir()] == ["demo"]
     assert os.path.isfile(sb.config_path)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_pgdeck_demo_in_a_real_terminal(demo_home: Path, tmp_path: Path) -> None:
+    """`pgdeck demo` in tmux: the clusters, a cluster's coverage grid, the wizard, then quit."""
+    import shlex
+    import subprocess
+    import sys
+
+    session = f"pgdeck-test-{os.getpid()}"
+    exe = Path(sys.executable).parent / "pgdeck"
+    done = tmp_path / "exit-status"
+    env = f"XDG_CACHE_HOME={shlex.quote(os.environ['XDG_CACHE_HOME'])} TERM=xterm-256color"
+    command = f"env {env} {shlex.quote(str(exe))} demo; echo $? > {shlex.quote(str(done))}"
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", *args], check=True, capture_output=True, text=True, timeout=30
+        ).stdout
+
+    def screen_shows(text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            pane = tmux("capture-pane", "-p", "-t", session)
+            if text in pane:
+                return pane
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the screen was:\n{pane}")
+            time.sleep(0.2)
+
+    tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", command)
+    try:
+        pane = screen_shows("acid-inventory")
+        assert "acid-legacy" in pane and "storage-only" in pane
+        screen_shows("refreshed")
+        tmux("send-keys", "-t", session, "/", "orders", "Enter")
+        screen_shows("acid-orders")
+        tmux("send-keys", "-t", session, "Enter")
+        screen_shows("Local time")
+        tmux("send-keys", "-t", session, "g")
+        pane = screen_shows("UTC hours")
+        assert "✗" in pane  # the planted missing hours
+        tmux("send-keys", "-t", session, "r")
+        screen_shows("1 Backup")
+        tmux("send-keys", "-t", session, "C-n")
+        screen_shows("demo-local")
+        screen_shows("✓ target answers")
+        tmux("send-keys", "-t", session, "Escape")
+        screen_shows("Local time")
+        tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 30
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert done.read_text().strip() == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -710,3 +710,12 @@ def test_an_unwritable_archive_is_refused_before_the_restore(
     code, report, err = restore(capsys, cfg, f"s3://{bucket}/{KEY}", target_pg.dsn())
     assert code == 2 and report == {}
     assert "is not writable" in err and "Traceback" not in err
+
+
+def test_report_labels_name_the_cluster_from_any_url() -> None:
+    from services.report import report_label
+
+    key = "acid-a/0f000000-0000-4000-8000-000000000001/logical_backups/1763600000.sql.gz"
+    assert report_label(f"s3://b/spilo/{key}", "staging") == "acid-a-to-staging"
+    assert report_label(f"file:///srv/copy/spilo/{key}", "x") == "acid-a-to-x"
+    assert report_label("file:///tmp/dump.sql.gz", "x") == "backup-to-x"

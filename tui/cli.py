@@ -610,7 +610,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
-        archive_report(report, config.archive, report_label(key, target.name))
+        archive_report(report, config.archive, report_label(url, target.name))
     except OSError as exc:
         _err(f"pgdeck: the report could not be archived in {config.archive}: {exc.strerror}")
     if args.json:

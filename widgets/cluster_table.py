@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 from rich.text import Text
-from textual.widgets import DataTable
 
+from widgets.fitting_table import FittingTable
 from widgets.sparkline_text import sparkline
 
 COLUMNS = (
@@ -78,7 +78,7 @@ def health_text(mark: str) -> Text:
     return Text(label, style=style)
 
 
-class ClusterTable(DataTable[Text]):
+class ClusterTable(FittingTable):
     """A DataTable that knows how to merge a new list of rows into itself."""
 
     def on_mount(self) -> None:

@@ -80,7 +80,7 @@ class ClustersScreen(Screen[None]):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        self.call_after_refresh(box.focus)  # once it is displayed
+        self.set_focus(box)  # at once, not later: keys typed right after "/" are the filter's
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -213,11 +213,11 @@ class RestoreScreen(Screen[None]):
         nxt.label = {3: "Restore", 4: "Close"}.get(self.step, "Next")
         nxt.variant = "error" if self.step == 3 else "primary"
         if self.step == 1:
-            self.call_after_refresh(self.query_one("#targets", OptionList).focus)
+            self.set_focus(self.query_one("#targets", OptionList))
         elif self.step == 3:
             self._fill_summary()
         else:
-            self.call_after_refresh(nxt.focus)
+            self.set_focus(nxt)
 
     @on(Button.Pressed, "#next")
     def action_next(self) -> None:
@@ -293,7 +293,7 @@ class RestoreScreen(Screen[None]):
         self.query_one("#dsn", Input).display = typed
         if typed:
             self.query_one("#preflight", Static).update("")
-            self.call_after_refresh(self.query_one("#dsn", Input).focus)
+            self.set_focus(self.query_one("#dsn", Input))
             return
         self._check_target()
 
@@ -414,9 +414,9 @@ class RestoreScreen(Screen[None]):
         if t.production:
             box.value = ""
             box.placeholder = f"this is a production target: type {t.name} to confirm"
-            self.call_after_refresh(box.focus)
+            self.set_focus(box)
         else:
-            self.call_after_refresh(self.query_one("#next", Button).focus)
+            self.set_focus(self.query_one("#next", Button))
 
     @on(Input.Submitted, "#confirm-name")
     def _confirm_submitted(self) -> None:
@@ -482,7 +482,7 @@ class RestoreScreen(Screen[None]):
             return
         batch.flush()
         try:
-            archive_report(report, config.archive, report_label(key, target.name))
+            archive_report(report, config.archive, report_label(url, target.name))
         except OSError as exc:
             report.warnings.append(
                 f"the report could not be archived in {config.archive}: {exc.strerror}"

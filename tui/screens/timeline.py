@@ -26,6 +26,7 @@ from tui.messages import (
     VerifyProgressed,
 )
 from widgets.coverage_grid import CoverageGrid, GridDay
+from widgets.fitting_table import FittingTable
 from widgets.size_sparkline import SizeSparkline
 
 BACKUP_COLUMNS = (
@@ -82,12 +83,12 @@ class TimelineScreen(Screen[None]):
         yield SizeSparkline(id="spark")
         with TabbedContent(initial="backups-tab"):
             with TabPane("Backups", id="backups-tab"):
-                yield DataTable(id="backups", cursor_type="row", zebra_stripes=True)
+                yield FittingTable(id="backups", cursor_type="row", zebra_stripes=True)
             with TabPane("Coverage", id="coverage-tab"):
                 yield CoverageGrid(id="grid")
             with TabPane("Jobs", id="jobs-tab"), Vertical():
                 yield Static("", id="cronjob")
-                yield DataTable(id="jobs", cursor_type="row")
+                yield FittingTable(id="jobs", cursor_type="row")
                 yield Log(id="log", max_lines=10_000, highlight=False)
         yield Static("loading backups ...", id="status")
         yield Footer()
@@ -247,7 +248,7 @@ class TimelineScreen(Screen[None]):
         ]
         for url, sse in message.sse.items():
             if url in table.rows:
-                table.update_cell(url, "sse", _sse_text(sse))
+                table.update_cell(url, "sse", _sse_text(sse), update_width=True)
 
     def on_service_failed(self, message: ServiceFailed) -> None:
         if message.where == "log":  # shown where the log would be
@@ -412,7 +413,7 @@ class TimelineScreen(Screen[None]):
         self._notes[url] = text
         table = self.query_one("#backups", DataTable)
         if url in table.rows:
-            table.update_cell(url, "note", text)
+            table.update_cell(url, "note", text, update_width=True)
 
     def _status(self, text: str) -> None:
         self.query_one("#status", Static).update(Text(text))
