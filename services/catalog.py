@@ -479,6 +479,11 @@ class Catalog:
             if b.url not in deleted
         ]
 
+    def operator_settings(self, context: str) -> OperatorSettings | None:
+        """The logical-backup settings of the operator in ``context``, when known."""
+        snap = self._snapshots.get(context)
+        return snap.operator if snap else None
+
     def jobs(self, cluster: Cluster) -> list[JobRun]:
         """The Jobs of the cluster's backup CronJob that Kubernetes still keeps, newest first."""
         snap = self._snapshots.get(cluster.context)

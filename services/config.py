@@ -62,6 +62,19 @@ class CatalogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewConfig:
+    """Thresholds of the weekly review (``pgdeck review``, the review screen)."""
+
+    since_days: float = 7.0  # the window reviewed
+    grace_minutes: float = 60.0  # a run is missing once this long passed without its object
+    size_window: int = 24  # an object is compared with the median of this many before it
+    size_low_ratio: float = 0.5  # under this share of that median: a sudden drop
+    size_high_ratio: float = 2.0  # over this multiple: a sudden jump
+    near_empty_bytes: int = 1024  # under this: near-empty (an empty cluster's dump is ~1.5 KB)
+    expect_sse: str | None = None  # "AES256", "aws:kms"; None: the operator's setting, else any
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """A PostgreSQL server to restore into. The DSN may name a password; it is never shown."""
 
@@ -92,6 +105,7 @@ class Config:
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     targets: tuple[Target, ...] = ()
     checks: tuple[Check, ...] = ()
+    review: ReviewConfig = field(default_factory=ReviewConfig)
 
     def target(self, name: str) -> Target | None:
         return next((t for t in self.targets if t.name == name), None)
@@ -197,7 +211,16 @@ class _Reader:
         top = self.mapping(
             data,
             "",
-            {"kubernetes", "storage", "archive", "cache", "catalog", "targets", "validation"},
+            {
+                "kubernetes",
+                "storage",
+                "archive",
+                "cache",
+                "catalog",
+                "targets",
+                "validation",
+                "review",
+            },
         )
         defaults = Config(path=self.path)
         return Config(
@@ -209,6 +232,7 @@ class _Reader:
             catalog=self.catalog(top.get("catalog")),
             targets=self.targets(top.get("targets")),
             checks=self.checks(top.get("validation")),
+            review=self.review(top.get("review")),
         )
 
     def targets(self, value: Any) -> tuple[Target, ...]:
@@ -330,6 +354,37 @@ class _Reader:
                 float,
                 0,
             ),
+        )
+
+    def review(self, value: Any) -> ReviewConfig:
+        d = ReviewConfig()
+        if value is None:
+            return d
+        m = self.mapping(
+            value,
+            "review",
+            {
+                "since_days",
+                "grace_minutes",
+                "size_window",
+                "size_low_ratio",
+                "size_high_ratio",
+                "near_empty_bytes",
+                "expect_sse",
+            },
+        )
+
+        def num(key: str, convert: Callable[[Any], Any], low: float) -> Any:
+            return self.number(m.get(key, getattr(d, key)), f"review.{key}", convert, low)
+
+        return ReviewConfig(
+            since_days=num("since_days", float, 0),
+            grace_minutes=num("grace_minutes", float, 0),
+            size_window=num("size_window", int, 3),
+            size_low_ratio=num("size_low_ratio", float, 0),
+            size_high_ratio=num("size_high_ratio", float, 1),
+            near_empty_bytes=num("near_empty_bytes", int, 0),
+            expect_sse=self.string(m.get("expect_sse"), "review.expect_sse"),
         )
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -111,6 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("-n", "--namespace")
     lg.add_argument("--context")
     lg.add_argument("-f", "--follow", action="store_true", help="follow the log while the job runs")
+
+    rv = sub.add_parser(
+        "review",
+        parents=[common, refresh, out],
+        help="the weekly backup review: every cluster against the checklist",
+    )
+    rv.add_argument(
+        "--since",
+        type=_duration,
+        metavar="AGE",
+        help="the window reviewed, e.g. 7d, 36h, 2w (default: review.since_days, 7 days)",
+    )
+    rv.add_argument(
+        "--verify", action="store_true", help="also check each cluster's newest backup end to end"
+    )
+    rv.add_argument("--markdown", metavar="FILE", help="also write the review as Markdown")
 
     v = sub.add_parser(
         "verify",
@@ -622,7 +639,75 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 130 if report.status == "cancelled" else EXIT_PROBLEMS
 
 
+_MARKS = {"ok": "✓", "skipped": "-", "info": "i", "warning": "!", "critical": "✗"}
+
+
+def _duration(text: str) -> timedelta:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hdw])\s*", text)
+    if m is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age such as 7d, 36h or 2w")
+    n, unit = float(m[1]), m[2]
+    return timedelta(hours=n) if unit == "h" else timedelta(days=n * (7 if unit == "w" else 1))
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from services.review import CHECKS, RANK, run_review
+
+    catalog, state = open_catalog(args)
+    with _Progress(sys.stderr, "reviewing") as progress:
+        review = run_review(
+            catalog,
+            since=args.since,
+            verify=args.verify,
+            state=state,
+            progress=lambda stage, done, total: progress(CatalogProgress(stage, done, total)),
+        )
+    if args.markdown:
+        try:
+            Path(args.markdown).write_text(review.to_markdown(), encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"--markdown {args.markdown}: cannot write ({exc.strerror})",
+                "choose a writable path",
+            ) from exc
+    if args.json:
+        _print_json(review.to_dict())
+        return review.exit_code
+    print(
+        f"review of {review.window_start:%Y-%m-%d %H:%M} to {review.window_end:%Y-%m-%d %H:%M} UTC"
+        + (", newest backups verified" if review.verify else "")
+    )
+    heads = ["CLUSTER", *(c.replace("_", " ").upper() for c in CHECKS)]
+    rows = [
+        [
+            f"{cr.namespace}/{cr.cluster}" if cr.namespace else f"{cr.cluster} (storage)",
+            *(_MARKS.get(cr.marks.get(c, "ok"), "?") for c in CHECKS),
+        ]
+        for cr in review.clusters
+    ]
+    _table(heads, rows)
+    findings = sorted(review.findings, key=lambda f: (-RANK[f.severity], f.cluster, f.check))
+    if findings:
+        print()
+    for f in findings:
+        where = f"{f.namespace}/{f.cluster}" if f.namespace else f.cluster
+        print(f"{f.severity:8} {f.check:14} {where}: {f.detail}")
+        for e in f.evidence[:3]:
+            print(f"{'':24}{e.kind} {e.ref}" + (f": {e.detail}" if e.detail else ""))
+        if len(f.evidence) > 3:
+            print(f"{'':24}... {len(f.evidence) - 3} more (see --json or --markdown)")
+    c = review.counts()
+    _err(
+        f"pgdeck: {len(review.clusters)} clusters: {c['critical']} critical, "
+        f"{c['warning']} warning, {c['info']} info"
+    )
+    return review.exit_code
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "review": cmd_review,
     "restore": cmd_restore,
     "verify": cmd_verify,
     "clusters": cmd_clusters,
