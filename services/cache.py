@@ -21,7 +21,8 @@ from typing import Any
 from services.operator import parse_backup_key
 from services.storage import StoredObject
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+RECENT_KEPT = 168  # newest objects per (cluster, uid) kept in the summary: a week hourly
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
@@ -30,6 +31,12 @@ CREATE TABLE IF NOT EXISTS objects (
     PRIMARY KEY (location, rel)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS objects_by_cluster ON objects (location, cluster, epoch);
+CREATE TABLE IF NOT EXISTS summary (
+    location TEXT NOT NULL, cluster TEXT NOT NULL, uid TEXT NOT NULL, count INTEGER NOT NULL,
+    rel TEXT NOT NULL, epoch INTEGER NOT NULL, size INTEGER NOT NULL,
+    recent TEXT NOT NULL,  -- JSON [[epoch, size], ...] of the newest objects, oldest first
+    PRIMARY KEY (location, cluster, uid)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS listings (
     location TEXT NOT NULL, cluster TEXT NOT NULL, full_at REAL NOT NULL, refreshed_at REAL NOT NULL,
     PRIMARY KEY (location, cluster)
@@ -76,6 +83,7 @@ class BackupCache:
             if row is not None and row[0] != SCHEMA_VERSION:
                 db.executescript(
                     "DROP TABLE IF EXISTS objects; DROP TABLE IF EXISTS listings;"
+                    "DROP TABLE IF EXISTS summary;"
                     "DROP TABLE IF EXISTS heads; DROP TABLE IF EXISTS kube; DROP TABLE IF EXISTS meta;"
                 )
             db.executescript(_SCHEMA)
@@ -104,8 +112,7 @@ class BackupCache:
         """cluster -> uid -> newest relative key known."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT cluster, uid, max(rel) FROM objects WHERE location=? GROUP BY cluster, uid",
-                (location,),
+                "SELECT cluster, uid, rel FROM summary WHERE location=?", (location,)
             ).fetchall()
         out: dict[str, dict[str, str]] = {}
         for cluster, uid, rel in rows:
@@ -128,6 +135,9 @@ class BackupCache:
                 for cluster in gone:
                     db.execute(
                         "DELETE FROM objects WHERE location=? AND cluster=?", (location, cluster)
+                    )
+                    db.execute(
+                        "DELETE FROM summary WHERE location=? AND cluster=?", (location, cluster)
                     )
                     db.execute(
                         "DELETE FROM listings WHERE location=? AND cluster=?", (location, cluster)
@@ -166,10 +176,41 @@ class BackupCache:
                             "UPDATE listings SET refreshed_at=? WHERE location=? AND cluster=?",
                             (now, location, cluster),
                         )
+                    if objs or cluster in full:
+                        self._summarize(location, cluster)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def _summarize(self, location: str, cluster: str) -> None:
+        """Keep the per-uid summary of ``cluster`` true to its objects (inside a write).
+
+        The catalog opens from these rows alone: no scan of every object at start. Keys
+        sort by time under a uid (``<cluster>/<uid>/logical_backups/<epoch>``), so each
+        uid's newest objects are a range of the primary key read backwards.
+        """
+        db = self._db
+        db.execute("DELETE FROM summary WHERE location=? AND cluster=?", (location, cluster))
+        uids = db.execute(
+            "SELECT uid, count(*) FROM objects WHERE location=? AND cluster=? GROUP BY uid",
+            (location, cluster),
+        ).fetchall()
+        for uid, count in uids:
+            lo, hi = f"{cluster}/{uid}/", f"{cluster}/{uid}0"  # "0" sorts right after "/"
+            recent = db.execute(
+                "SELECT rel, epoch, size FROM objects WHERE location=? AND rel>=? AND rel<? "
+                "ORDER BY rel DESC LIMIT ?",
+                (location, lo, hi, RECENT_KEPT),
+            ).fetchall()
+            if not recent:
+                continue
+            rel, epoch, size = recent[0]
+            pairs = sorted((e, n) for _, e, n in recent)
+            db.execute(
+                "INSERT INTO summary VALUES (?,?,?,?,?,?,?,?)",
+                (location, cluster, uid, count, rel, epoch, size, json.dumps(pairs)),
+            )
 
     # --- reading ----------------------------------------------------------------------
     def objects(self, location: str, cluster: str) -> list[CachedObject]:
@@ -185,29 +226,22 @@ class BackupCache:
         """(cluster, uid, count, newest rel, newest epoch, newest size) per cluster and uid."""
         with self._lock:
             return self._db.execute(
-                # SQLite takes the bare columns (epoch, size) from the row holding max(rel);
-                # under one uid the newest key is the largest.
-                "SELECT cluster, uid, count(*), max(rel), epoch, size "
-                "FROM objects WHERE location=? GROUP BY cluster, uid",
+                "SELECT cluster, uid, count, rel, epoch, size FROM summary WHERE location=?",
                 (location,),
             ).fetchall()
 
     def recent(
         self, location: str, per_cluster: int
     ) -> dict[tuple[str, str], list[tuple[int, int]]]:
-        """(cluster, uid) -> (epoch, size) of its newest objects, oldest first."""
+        """(cluster, uid) -> (epoch, size) of its newest objects (up to RECENT_KEPT), oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT cluster, uid, epoch, size FROM ("
-                " SELECT cluster, uid, size, epoch, row_number() OVER ("
-                "  PARTITION BY cluster, uid ORDER BY epoch DESC) AS n"
-                " FROM objects WHERE location=?) WHERE n<=? ORDER BY cluster, uid, epoch",
-                (location, per_cluster),
+                "SELECT cluster, uid, recent FROM summary WHERE location=?", (location,)
             ).fetchall()
-        out: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        for cluster, uid, epoch, size in rows:
-            out.setdefault((cluster, uid), []).append((epoch, size))
-        return out
+        return {
+            (cluster, uid): [(e, n) for e, n in json.loads(recent)[-per_cluster:]]
+            for cluster, uid, recent in rows
+        }
 
     def clusters(self, location: str) -> list[str]:
         with self._lock:

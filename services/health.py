@@ -10,16 +10,20 @@ controller does without a ``timeZone``.
 from __future__ import annotations
 
 import bisect
+import functools
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from services.models import Cluster, JobRun
 
 GRACE = timedelta(hours=1)
+# An object may be stamped a little before its run's start (a node's clock behind the
+# scheduler's): it still belongs to that run.
+SKEW = timedelta(minutes=2)
 MAX_RUNS = 50_000  # a "* * * * *" schedule over a fortnight is 20,160 runs
 
 # Marks, worst first: a cluster shows the worst that applies.
@@ -61,16 +65,43 @@ class Run:
 
 def expected_runs(schedule: str, start: datetime, end: datetime) -> list[datetime]:
     """The schedule's start times in ``[start, end)``, UTC."""
-    if not croniter.is_valid(schedule):
-        raise ScheduleError(f"{schedule!r} is not a cron schedule")
-    it = croniter(schedule, start.astimezone(UTC) - timedelta(seconds=1))
-    out: list[datetime] = []
-    while len(out) < MAX_RUNS:
-        t = it.get_next(datetime)
-        if t >= end:
-            break
-        out.append(t)
-    return out
+    return list(_expected_runs(schedule, start, end))
+
+
+@functools.lru_cache(maxsize=512)
+def _expected_runs(schedule: str, start: datetime, end: datetime) -> tuple[datetime, ...]:
+    # Cached: every cluster of a catalog asks the same few schedules the same question.
+    try:
+        if not croniter.is_valid(schedule):
+            raise ScheduleError(f"{schedule!r} is not a cron schedule")
+        it = croniter(schedule, start.astimezone(UTC) - timedelta(seconds=1))
+        out: list[datetime] = []
+        while len(out) < MAX_RUNS:
+            t = it.get_next(datetime)
+            if t >= end:
+                break
+            out.append(t)
+        return tuple(out)
+    except (CroniterError, ValueError, KeyError) as exc:  # e.g. "0 0 31 2 *": never runs
+        raise ScheduleError(f"{schedule!r} cannot be scheduled ({exc})") from None
+
+
+@functools.lru_cache(maxsize=512)
+def next_run(schedule: str, after: datetime) -> datetime:
+    try:
+        return croniter(schedule, after).get_next(datetime)  # type: ignore[no-any-return]
+    except (CroniterError, ValueError, KeyError) as exc:
+        raise ScheduleError(f"{schedule!r} cannot be scheduled ({exc})") from None
+
+
+@functools.lru_cache(maxsize=512)
+def previous_runs(schedule: str, before: datetime, n: int) -> tuple[datetime, ...]:
+    """The ``n`` runs before ``before``, newest last."""
+    try:
+        it = croniter(schedule, before)
+        return tuple(reversed([it.get_prev(datetime) for _ in range(n)]))
+    except (CroniterError, ValueError, KeyError) as exc:
+        raise ScheduleError(f"{schedule!r} cannot be scheduled ({exc})") from None
 
 
 def runs(
@@ -84,10 +115,10 @@ def runs(
     starts = expected_runs(schedule, start, now)
     if not starts:
         return []
-    bounds = [*starts, croniter(schedule, starts[-1]).get_next(datetime)]
+    bounds = [*starts, next_run(schedule, starts[-1])]
     out = []
     for at, until in zip(bounds, bounds[1:], strict=False):
-        n = bisect.bisect_left(times, until) - bisect.bisect_left(times, at)
+        n = bisect.bisect_left(times, until - SKEW) - bisect.bisect_left(times, at - SKEW)
         if n:
             state = "present"
         elif now < at + min(grace, until - at):
@@ -146,21 +177,35 @@ def cluster_health(
     if not cluster.logical_backup:
         return Health(OFF, "logical backups are not enabled")
     failed = _failed_job(jobs)
-    if failed is not None:
+    if failed is not None and not (times and failed.started and times[-1] > failed.started):
         why = failed.reason or "failed"
         return Health(FAILED, f"job {failed.name} failed ({why})")
-    if not times:
-        return Health(NO_BACKUPS, "backups are on but storage holds none")
     if not cluster.schedule:
-        return Health(OK, "no schedule known")
-    start = max(now - window, times[0])
-    if cluster.created:
-        start = max(start, cluster.created)
+        return Health(OK if times else NO_BACKUPS, "no schedule known")
+    # The window, rounded to the minute so that one computation serves every cluster, and
+    # widened to the last two runs for schedules sparser than it (weekly, monthly).
+    end = now.replace(second=0, microsecond=0)
     try:
+        last_two = previous_runs(cluster.schedule, end - grace, 2)
+        start = min(end - window, last_two[0])
         expected = runs(cluster.schedule, times, start, now, grace)
     except ScheduleError as exc:
         return Health(BAD_SCHEDULE, str(exc))
-    judged = [r for r in expected if r.state != "pending"]
+    # Nothing was due before the cluster existed, nor before the first object it kept.
+    if cluster.created is not None:
+        expected = [r for r in expected if r.at >= cluster.created - SKEW]
+    if times:
+        expected = [r for r in expected if r.until > times[0]]
+    running = [j.started for j in jobs if j.status == "running" and j.started]
+    judged = [
+        r
+        for r in expected
+        if r.state != "pending" and not (r.state == "missing" and any(t >= r.at for t in running))
+    ]
+    if not times:
+        if not judged:
+            return Health(OK, "the first run is not due yet")
+        return Health(NO_BACKUPS, "backups are on but storage holds none")
     if judged and judged[-1].state == "missing":
         since = next((r.at for r in reversed(judged) if r.state == "present"), times[-1])
         return Health(LATE, f"no backup since {since:%Y-%m-%d %H:%M} UTC")
@@ -171,6 +216,8 @@ def cluster_health(
             f"{len(missing)} expected run(s) without a backup, the last at "
             f"{missing[-1].at:%Y-%m-%d %H:%M} UTC",
         )
+    if running:
+        return Health(OK, "a backup job is running")
     return Health(OK, f"every run of {cluster.schedule!r} in the last days has its backup")
 
 
@@ -230,7 +277,7 @@ def coverage(
         try:
             for r in runs(schedule, times, start, now, grace):
                 hour = r.at.replace(minute=0, second=0, microsecond=0)
-                if r.state != "present":
+                if r.state == "missing" or (r.state == "pending" and hour not in state):
                     state[hour] = MISSING_CELL if r.state == "missing" else PENDING
         except ScheduleError:
             pass
@@ -238,6 +285,8 @@ def coverage(
         if t < first_day:
             continue
         hour = t.replace(minute=0, second=0, microsecond=0)
+        if state.get(hour) == MISSING_CELL:
+            continue  # another run of this hour left no object: that is what shows
         state[hour] = UNUSUAL if flag or state.get(hour) == UNUSUAL else PRESENT
     out = []
     for d in range(days):

@@ -70,12 +70,46 @@ def test_a_daily_schedule_expects_one_object_a_day() -> None:
     assert health.cluster_health(c, gap, [], NOW).mark == "missing 1"
 
 
-def test_a_failed_newest_job_wins_and_a_later_success_clears_it() -> None:
+def test_a_failed_newest_job_wins_until_a_later_run_succeeds() -> None:
     failed = job("b-1", "failed", NOW - 2 * H, "BackoffLimitExceeded")
-    h = health.cluster_health(cluster(), hourly(72), [failed], NOW)
+    before = hourly(72, skip=(0, 1, 2))  # nothing since the failed run
+    h = health.cluster_health(cluster(), before, [failed], NOW)
     assert h.mark == health.FAILED and "BackoffLimitExceeded" in h.detail
     ok = job("b-2", "succeeded", NOW - H)
     assert health.cluster_health(cluster(), hourly(72), [failed, ok], NOW).mark == health.OK
+    # A newer object clears it too, when Kubernetes no longer keeps the successful Job.
+    assert health.cluster_health(cluster(), hourly(72), [failed], NOW).mark == health.OK
+
+
+def test_schedules_that_never_run_sparse_ones_and_running_jobs() -> None:
+    never = cluster("0 0 31 2 *")  # valid to croniter, but February has no 31st
+    assert health.cluster_health(never, hourly(3), [], NOW).mark == health.BAD_SCHEDULE
+    grid = health.coverage("0 0 31 2 *", [], NOW)
+    assert len(grid) == 14
+    weekly = cluster("0 0 * * 0")  # Sundays; NOW is a Friday
+    sundays = [datetime(2026, 11, 1, 0, 5, tzinfo=UTC), datetime(2026, 11, 8, 0, 5, tzinfo=UTC)]
+    h = health.cluster_health(weekly, sundays, [], NOW)
+    assert h.mark == health.LATE  # Nov 15 left no object, five days ago
+    young = cluster(created=NOW - 2 * H, schedule="30 1 * * *")
+    assert health.cluster_health(young, [], [], NOW).mark == health.OK  # first run tomorrow
+    running = job("b-3", "running", NOW.replace(minute=0) - H)
+    long_dump = health.cluster_health(cluster(), hourly(72, skip=(1,)), [running], NOW)
+    assert long_dump.mark == health.OK and "running" in long_dump.detail
+
+
+def test_an_object_stamped_just_before_its_run_still_covers_it() -> None:
+    daily = [NOW.replace(hour=0, minute=59, second=55) - timedelta(days=d) for d in range(5)]
+    assert health.cluster_health(cluster("0 1 * * *"), sorted(daily), [], NOW).mark == health.OK
+
+
+def test_a_missed_run_shows_even_when_its_hour_has_another_object() -> None:
+    quarter = [
+        NOW.replace(minute=0) - timedelta(minutes=15 * k) + timedelta(minutes=1)
+        for k in range(1, 40)
+    ]
+    gap = sorted(t for t in quarter if t.strftime("%H:%M") != "10:31")
+    grid = health.coverage("*/15 * * * *", [(t, 10_000) for t in gap], NOW)
+    assert grid[0].cells[10] == health.MISSING_CELL and grid[0].cells[9] == health.PRESENT
 
 
 def test_marks_for_clusters_without_backups() -> None:
