@@ -39,6 +39,14 @@ from services.storage import BackupStore
 from services.target import ResolvedTarget, run_preflight
 from services.validate import validate
 
+_PASSWORD = re.compile(r"(PASSWORD\s+)'(?:[^']|'')*'", re.IGNORECASE)
+
+
+def redact(sql: str) -> str:
+    """A statement as logs and reports may show it: role passwords (and hashes) hidden."""
+    return _PASSWORD.sub(r"\1'***'", sql)
+
+
 _VERSION = re.compile(rb"-- Dumped from database version (\d+(?:\.\d+)?)")
 _PEEK_LIMIT = 1 << 20
 
@@ -463,7 +471,7 @@ class RestoreEngine:
             return
         context = self._context(msg.line)
         where = f" at input line {msg.line}" if msg.line else ""
-        statement = " ".join(context.split())[:300]
+        statement = redact(" ".join(context.split()))[:300]
         detail = f"{msg.level}: {msg.text}{where}" + (
             f"; statement: {statement}" if statement else ""
         )

@@ -3,6 +3,7 @@ checked before anything is written (preflight), and shown without its password."
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +38,9 @@ def resolve_target(spec: str, config: Config) -> ResolvedTarget:
     named = config.target(spec)
     dsn = named.dsn if named else spec
     if named is None and "=" not in spec and "://" not in spec:
+        # The text is not echoed: a mistyped URL may hold a password.
         known = ", ".join(t.name for t in config.targets) or "none configured"
-        raise UsageError(f"--target {spec!r} is neither a configured target ({known}) nor a DSN")
+        raise UsageError(f"the target is neither a configured target ({known}) nor a libpq DSN")
     try:
         params = conninfo_to_dict(dsn)
     except Exception as exc:  # psycopg raises ProgrammingError with the DSN in the text
@@ -52,6 +54,18 @@ def resolve_target(spec: str, config: Config) -> ResolvedTarget:
     port = str(params.get("port") or "5432")
     user = str(params.get("user") or "")
     display = f"{user + '@' if user else ''}{host}:{port}/{params['dbname']}"
+    if named is None:
+        # A DSN typed for a server that a configured production target names is that
+        # target: it needs the same confirmation, whichever way it was written.
+        for t in config.targets:
+            if t.production:
+                known_target = resolve_target(t.name, config)
+                if _server(known_target.display) == _server(display):
+                    return dataclasses.replace(
+                        known_target,
+                        conninfo=make_conninfo(**{k: str(v) for k, v in params.items()}),
+                        password=str(password) if password is not None else known_target.password,
+                    )
     return ResolvedTarget(
         name=named.name if named else "dsn",
         conninfo=make_conninfo(**{k: str(v) for k, v in params.items()}),
@@ -59,6 +73,11 @@ def resolve_target(spec: str, config: Config) -> ResolvedTarget:
         production=named.production if named else False,
         display=display,
     )
+
+
+def _server(display: str) -> str:
+    """host:port of a display form user@host:port/db."""
+    return display.split("@")[-1].rsplit("/", 1)[0]
 
 
 @dataclass

@@ -719,3 +719,35 @@ def test_report_labels_name_the_cluster_from_any_url() -> None:
     assert report_label(f"s3://b/spilo/{key}", "staging") == "acid-a-to-staging"
     assert report_label(f"file:///srv/copy/spilo/{key}", "x") == "acid-a-to-x"
     assert report_label("file:///tmp/dump.sql.gz", "x") == "backup-to-x"
+
+
+def test_a_dsn_for_a_production_server_is_that_production_target(tmp_path: Path) -> None:
+    from services.config import load_config
+
+    cfg = load_config(
+        str(
+            storage_config(
+                tmp_path,
+                "some-bucket",
+                "http://127.0.0.1:1",
+                targets={"prod": {"dsn": "host=db.prod port=5433 user=app", "production": True}},
+            )
+        )
+    )
+    typed = resolve_target("host=db.prod port=5433 user=postgres dbname=other password=pw", cfg)
+    assert typed.production and typed.name == "prod"
+    assert typed.password == "pw" and "pw" not in typed.conninfo
+    assert not resolve_target("host=db.staging port=5433", cfg).production
+    from services.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        resolve_target("postgres:S3cr3t@db/app", cfg)
+    assert "S3cr3t" not in str(err.value)
+
+
+def test_role_passwords_are_redacted_from_statements() -> None:
+    from services.restore import redact
+
+    sql = "ALTER ROLE app WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc''d=';"
+    assert redact(sql) == "ALTER ROLE app WITH LOGIN PASSWORD '***';"
+    assert redact("CREATE TABLE t (password text)") == "CREATE TABLE t (password text)"

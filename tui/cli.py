@@ -484,6 +484,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_console(config_path: Path, root: Path) -> int:
+    import contextlib
     import dataclasses
 
     from services.config import Target
@@ -491,9 +492,15 @@ def _demo_console(config_path: Path, root: Path) -> int:
     from tui.app import PgdeckApp
 
     config = load_config(str(config_path))
-    with demo_target(root, progress=lambda line: _err(f"demo: {line}")) as pg:
-        target = Target(name=TARGET_NAME, dsn=dsn(pg), production=False)
-        config = dataclasses.replace(config, targets=(*config.targets, target))
+    with contextlib.ExitStack() as stack:
+        try:
+            pg = stack.enter_context(demo_target(root, progress=lambda line: _err(f"demo: {line}")))
+        except (PgdeckError, OSError) as exc:
+            # The console is still worth opening: everything but a restore works.
+            _err(f"demo: no local restore target ({exc}); the console opens without one")
+        else:
+            target = Target(name=TARGET_NAME, dsn=dsn(pg), production=False)
+            config = dataclasses.replace(config, targets=(*config.targets, target))
         PgdeckApp(Catalog(config)).run()
     return EXIT_OK
 

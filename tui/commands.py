@@ -39,6 +39,10 @@ class ClusterCommands(Provider):
 
     def _open(self, summary: object) -> None:
         app: PgdeckApp = self.app  # type: ignore[assignment]
+        if app.restore_running():
+            # Not over a running wizard: a second restore could start into the same target.
+            app.notify("a restore is running: the palette opens clusters once it ends")
+            return
         app.open_cluster(summary)  # type: ignore[arg-type]
 
 

@@ -7,8 +7,8 @@ is the restore engine in a worker, whose events arrive in batches as messages.
 
 from __future__ import annotations
 
+import queue
 import threading
-import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import (
     Button,
     Checkbox,
@@ -92,6 +93,8 @@ class RestoreScreen(Screen[None]):
         self._engine = None
         self._engine_lock = threading.Lock()
         self._cancelled = False
+        self._events: queue.Queue[RestoreEvent] = queue.Queue()
+        self._drainer: Timer | None = None
 
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -119,7 +122,7 @@ class RestoreScreen(Screen[None]):
                 yield Input(
                     placeholder="host=... port=5432 user=postgres dbname=postgres",
                     id="dsn",
-                    password=False,
+                    password=True,  # a DSN may carry a password: never on screen
                 )
                 yield Static("", id="preflight")
             with VerticalScroll(id="step-scope"):
@@ -258,7 +261,10 @@ class RestoreScreen(Screen[None]):
             if self.target is None:
                 return "choose a target, or type a DSN"
             checked = self.preflight.get(self.target.display)
-            if checked and (checked.error or not all(ok for _, ok, _ in checked.findings)):
+            if checked is None:
+                self._check_target()
+                return f"checking {self.target.display} first: Next once its findings show"
+            if checked.error or not all(ok for _, ok, _ in checked.findings):
                 return f"{self.target.display} did not pass its checks; choose another target"
         elif self.step == 2:
             try:
@@ -425,6 +431,7 @@ class RestoreScreen(Screen[None]):
     # --- the run ------------------------------------------------------------------------------
     def _start(self) -> None:
         self.running = True
+        self._drainer = self.set_interval(0.1, self._drain)
         self.query_one("#cancel", Button).display = True
         self._show_step()
         self.app.refresh_bindings()
@@ -450,52 +457,55 @@ class RestoreScreen(Screen[None]):
         from services.restore import RestoreEngine
 
         config = self.catalog.config
-        batch = _Batcher(self)
+        report: RestoreReport | None = None
+        error: str | None = None
         try:
             check_archive_writable(config.archive)
             store, key, url = self.catalog.resolve(self.backup.url)
             verified = None
             if verify_first:
-                verified = self._verify_first(store, key, url, batch)
-                if verified is None:
-                    return
-            engine = RestoreEngine(
-                store=store,
-                key=key,
-                url=url,
-                target=target,
-                scope=scope,
-                drop_existing=drop_existing,
-                checks=config.checks,
-                on_event=batch.add,
-                thorough=thorough,
-                verified=verified,
-            )
+                verified = self._verify_first(store, key, url)
             with self._engine_lock:
-                self._engine = engine
                 if self._cancelled:
-                    engine.cancel()
+                    raise _CancelledBeforeWriting()
+                engine = RestoreEngine(
+                    store=store,
+                    key=key,
+                    url=url,
+                    target=target,
+                    scope=scope,
+                    drop_existing=drop_existing,
+                    checks=config.checks,
+                    on_event=self._events.put,
+                    thorough=thorough,
+                    verified=verified,
+                )
+                self._engine = engine
             report = engine.run()
+            try:
+                archive_report(report, config.archive, report_label(url, target.name))
+            except Exception as exc:  # the restore happened; say the archive failed
+                report.warnings.append(
+                    f"the report could not be archived in {config.archive}: {exc}"
+                )
+        except _CancelledBeforeWriting:
+            error = "cancelled; nothing was written to the target"
         except Exception as exc:
-            batch.flush()
-            self.post_message(RestoreFinished(None, str(exc)))
-            return
-        batch.flush()
-        try:
-            archive_report(report, config.archive, report_label(url, target.name))
-        except OSError as exc:
-            report.warnings.append(
-                f"the report could not be archived in {config.archive}: {exc.strerror}"
-            )
-        self.post_message(RestoreFinished(report))
+            error = str(exc) or type(exc).__name__
+        finally:
+            # Whatever happened, the screen learns that the run is over.
+            self.post_message(RestoreFinished(report, error))
 
-    def _verify_first(self, store, key: str, url: str, batch: _Batcher):  # noqa: ANN001, ANN202
+    def _verify_first(self, store, key: str, url: str):  # noqa: ANN001, ANN202
+        from services.errors import PgdeckError as Failed
         from services.verify import verify_backup
 
-        batch.add(RestoreLog("info", f"verifying {url} before writing anything"))
+        self._events.put(RestoreLog("info", f"verifying {url} before writing anything"))
 
         def progress(p) -> None:  # noqa: ANN001
-            batch.add(
+            if self._cancelled:
+                raise _CancelledBeforeWriting()
+            self._events.put(
                 RestoreProgress(
                     p.compressed_read,
                     p.compressed_total,
@@ -509,14 +519,23 @@ class RestoreScreen(Screen[None]):
             )
 
         check = verify_backup(store, key, progress=progress)
-        batch.flush()
         if not check.ok:
-            self.post_message(
-                RestoreFinished(None, f"{url}: {check.problem}; nothing was written to the target")
-            )
-            return None
-        batch.add(RestoreLog("info", f"intact: {len(check.summary.tables)} tables; restoring"))
+            raise Failed(f"{url}: {check.problem}", "nothing was written to the target")
+        self._events.put(
+            RestoreLog("info", f"intact: {len(check.summary.tables)} tables; restoring")
+        )
         return check.summary
+
+    def _drain(self) -> None:
+        """Engine events, taken from their queue ten times a second (psql can say a lot)."""
+        events: list[RestoreEvent] = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        if events:
+            self.on_restore_events(RestoreEvents(events))
 
     def on_restore_events(self, message: RestoreEvents) -> None:
         log = self.query_one("#run-log", Log)
@@ -551,6 +570,9 @@ class RestoreScreen(Screen[None]):
         self.query_one("#run-status", Static).update(text)
 
     def on_restore_finished(self, message: RestoreFinished) -> None:
+        if self._drainer is not None:
+            self._drainer.stop()
+        self._drain()
         self.running = False
         self.finished = True
         self.query_one("#cancel", Button).display = False
@@ -621,28 +643,8 @@ def result_text(r: RestoreReport) -> Text:
     return text
 
 
-class _Batcher:
-    """Engine events gathered and posted at most ten times a second (psql can say a lot)."""
-
-    def __init__(self, screen: RestoreScreen) -> None:
-        self.screen = screen
-        self.events: list[RestoreEvent] = []
-        self.sent = time.monotonic()
-        self.lock = threading.Lock()
-
-    def add(self, event: RestoreEvent) -> None:
-        with self.lock:
-            self.events.append(event)
-            due = time.monotonic() - self.sent >= 0.1
-        if due:
-            self.flush()
-
-    def flush(self) -> None:
-        with self.lock:
-            events, self.events = self.events, []
-            self.sent = time.monotonic()
-        if events:
-            self.screen.post_message(RestoreEvents(events))
+class _CancelledBeforeWriting(Exception):
+    pass
 
 
 def _display(config: Config, name: str) -> str:
