@@ -7,7 +7,7 @@ that changed, so the cursor and scroll stay where the user left them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from rich.text import Text
 
@@ -49,12 +49,19 @@ class ClusterRow:
 
     def cells(self) -> dict[str, Text]:
         style = "dim" if self.dimmed else ""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        out = {key: Text(str(values[key]), style=style) for key, _ in COLUMNS if key in values}
-        out["count"] = Text(str(self.count), style=style, justify="right")
-        out["trend"] = Text(sparkline(self.sizes), style=style)
-        out["health"] = health_text(self.health)
-        return out
+        return {
+            "namespace": Text(self.namespace, style=style),
+            "name": Text(self.name, style=style),
+            "health": health_text(self.health),
+            "team": Text(self.team, style=style),
+            "version": Text(self.version, style=style),
+            "status": Text(self.status, style=style),
+            "backups": Text(self.backups, style=style),
+            "count": Text(str(self.count), style=style, justify="right"),
+            "age": Text(self.age, style=style),
+            "size": Text(self.size, style=style),
+            "trend": Text(sparkline(self.sizes), style=style),
+        }
 
 
 # Marks by how much they ask of the reader; the glyph carries the meaning without colour.
@@ -81,31 +88,68 @@ def health_text(mark: str) -> Text:
 class ClusterTable(FittingTable):
     """A DataTable that knows how to merge a new list of rows into itself."""
 
+    FIRST_ROWS = 80  # added at once: a screenful and more
+    ROWS_PER_STEP = 200  # the rest, a step per frame, so the first frame comes early
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
         for key, label in COLUMNS:
             self.add_column(label, key=key)
-        self._rows_by_key: dict[str, ClusterRow] = {}
+        self._rows_by_key: dict[str, ClusterRow] = {}  # what the table shows
+        self._pending: list[ClusterRow] = []  # rows still to add
+        self._sorted_by: int | None = None
 
     def set_rows(self, rows: Iterable[ClusterRow]) -> None:
+        """Merge ``rows`` in: new rows added, changed cells updated, missing rows removed.
+
+        A thousand new rows cost Textual a second of measuring; the first ones are added
+        at once and the rest in steps after each frame, so the screen shows rows at once
+        and stays responsive while the others arrive.
+        """
         new = {r.key: r for r in rows}
         for key in [k for k in self._rows_by_key if k not in new]:
             self.remove_row(key)
             del self._rows_by_key[key]
+        pending = []
         for key, row in new.items():
             old = self._rows_by_key.get(key)
             if old is None:
-                cells = row.cells()
-                self.add_row(*(cells[c] for c, _ in COLUMNS), key=key)
+                pending.append(row)
             elif old != row:
                 for column, value in row.cells().items():
                     self.update_cell(key, column, value, update_width=True)
-            self._rows_by_key[key] = row
+                self._rows_by_key[key] = row
+        was_pending = bool(self._pending)
+        self._pending = pending
+        room = max(0, self.FIRST_ROWS - self.row_count)
+        self._add_some(room)
+        if self._pending and not was_pending:
+            self.call_after_refresh(self._add_rest)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every row given is in the table (none waiting for a later frame)."""
+        return not self._pending
+
+    def _add_some(self, n: int) -> None:
+        step, self._pending = self._pending[:n], self._pending[n:]
+        for row in step:
+            cells = row.cells()
+            self.add_row(*(cells[c] for c, _ in COLUMNS), key=row.key)
+            self._rows_by_key[row.key] = row
+        if step and self._sorted_by is not None:
+            self.sort_by(self._sorted_by)
+
+    def _add_rest(self) -> None:
+        self._add_some(self.ROWS_PER_STEP)
+        if self._pending:
+            self.call_after_refresh(self._add_rest)
 
     def sort_by(self, column_index: int) -> None:
         """Sort by one column: counts as numbers, everything else as text."""
         column, _ = COLUMNS[column_index]
+        self._sorted_by = column_index
 
         def key(cell: object) -> tuple[int, object]:
             text = str(cell)

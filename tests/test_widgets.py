@@ -1,0 +1,87 @@
+"""The reusable widgets, fed plain data in a bare app."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App, ComposeResult
+
+from widgets.cluster_table import COLUMNS, ClusterRow, ClusterTable
+from widgets.coverage_grid import CoverageGrid, GridDay
+from widgets.size_sparkline import SizeSparkline
+
+
+def row(i: int, **kw: object) -> ClusterRow:
+    base: dict = dict(
+        key=f"ctx/ns/acid-{i:04d}",
+        namespace="ns",
+        name=f"acid-{i:04d}",
+        team="acid",
+        version="15",
+        status="Running",
+        backups="on 0 * * * *",
+        count=i,
+        age="an hour ago",
+        size="1.0 MiB",
+        health="ok",
+    )
+    base.update(kw)
+    return ClusterRow(**base)
+
+
+class Host(App[None]):
+    def __init__(self, widget: object) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def compose(self) -> ComposeResult:
+        yield self.widget  # type: ignore[misc]
+
+
+@pytest.mark.asyncio
+async def test_many_rows_arrive_in_steps_and_end_sorted_and_merged() -> None:
+    table = ClusterTable()
+    async with Host(table).run_test(size=(120, 40)) as pilot:
+        table.sort_by([key for key, _ in COLUMNS].index("count"))
+        table.set_rows([row(i) for i in range(1000, 0, -1)])
+        assert table.row_count == ClusterTable.FIRST_ROWS and not table.complete
+        for _ in range(50):
+            if table.complete:
+                break
+            await pilot.pause()
+        assert table.complete and table.row_count == 1000
+        assert [str(table.get_row_at(i)[1]) for i in range(3)] == [
+            "acid-0001",
+            "acid-0002",
+            "acid-0003",
+        ]
+        # A second merge: one row gone, one changed in place, none re-added.
+        table.set_rows([row(i, health="late" if i == 2 else "ok") for i in range(2, 1001)])
+        await pilot.pause()
+        assert table.row_count == 999 and table.complete
+        assert str(table.get_cell("ctx/ns/acid-0002", "health")) == "! late"
+
+
+@pytest.mark.asyncio
+async def test_the_sparkline_cursor_and_its_scaling() -> None:
+    spark = SizeSparkline()
+    async with Host(spark).run_test(size=(40, 5)) as pilot:
+        values = [1000 + i for i in range(100)] + [10]  # growth, then a near-empty backup
+        spark.set_values(values, cursor=len(values) - 1)
+        await pilot.pause()
+        lines = [spark.render_line(y).text for y in range(3)]
+        assert lines[2][-1] == "▁"  # the dip is the lowest eighth, alone
+        assert "█" in lines[0]  # the largest reach the top
+        cols, cursor = spark._columns(40)
+        assert len(cols) == 40 and cursor == 39
+
+
+@pytest.mark.asyncio
+async def test_the_coverage_grid_counts_and_draws_each_state() -> None:
+    grid = CoverageGrid()
+    async with Host(grid).run_test(size=(80, 10)) as pilot:
+        cells = ("present",) * 20 + ("missing", "unusual", "pending", "none")
+        grid.set_days([GridDay("Fri 20 Nov", cells)], caption="UTC hours")
+        await pilot.pause()
+        assert grid.counts() == {"present": 20, "missing": 1, "unusual": 1, "pending": 1, "none": 1}
+        text = grid.render().plain
+        assert "✗" in text and "▲" in text and "…" in text and "missing 1" in text
