@@ -194,3 +194,9 @@ def test_coverage_without_colour(
     app = app_for(world)
     assert app.no_color
     assert snap_compare(app, terminal_size=(80, 24), run_before=run("enter", "g"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_review_screen(world: Path, snap_compare: Any, size: tuple[int, int]) -> None:
+    # acid-orders has gaps, a tiny backup; acid-billing a failed job with its log line.
+    assert snap_compare(app_for(world), terminal_size=size, run_before=run("v"))

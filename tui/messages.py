@@ -9,6 +9,7 @@ from textual.message import Message
 from services.catalog import CatalogState
 from services.models import Backup, JobRun
 from services.restore import RestoreEvent
+from services.review import ArchivedReview, Review
 
 
 @dataclass
@@ -63,3 +64,26 @@ class VerifyFinished(Message):
 @dataclass
 class RestoreEvents(Message):
     events: list[RestoreEvent]
+
+
+@dataclass
+class ReviewProgressed(Message):
+    stage: str  # "refresh", "backups", "encryption", "logs", "verify"
+    done: int
+    total: int
+
+
+@dataclass
+class ReviewLoaded(Message):
+    review: Review
+    archived: bool  # read back from the archive: shown read-only
+
+
+@dataclass
+class ReviewSigned(Message):
+    review: Review
+
+
+@dataclass
+class ReviewsListed(Message):
+    reviews: list[ArchivedReview]  # newest first

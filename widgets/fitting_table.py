@@ -9,13 +9,24 @@ recomputed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual import events
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 
 class FittingTable(DataTable[Any]):
+    on_cursor_row: Callable[[int], None] | None = None
+    """Called at once when the cursor changes row, in the same frame as the cursor (a
+    ``RowHighlighted`` message is handled only after that frame is painted)."""
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if self.on_cursor_row is not None and old.row != new.row:
+            self.on_cursor_row(new.row)
+
     async def _on_idle(self, event: events.Idle) -> None:
         widened = bool(self._updated_cells or self._new_rows)
         await super()._on_idle(event)

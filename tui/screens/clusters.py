@@ -30,6 +30,7 @@ class ClustersScreen(Screen[None]):
             "r", "restore", "Restore latest", id="restore", tooltip="Restore the newest backup"
         ),
         Binding("c", "next_context", "Context", id="context", tooltip="Show one context, or all"),
+        Binding("v", "review", "Review", id="review", tooltip="The weekly review of every cluster"),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False),
     ]
 
@@ -186,6 +187,11 @@ class ClustersScreen(Screen[None]):
         from tui.screens.restore import RestoreScreen
 
         self.app.push_screen(RestoreScreen(self.catalog, summary.cluster, summary.last_backup))
+
+    def action_review(self) -> None:
+        from tui.screens.review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen(self.catalog))
 
     def on_catalog_failed(self, message: CatalogFailed) -> None:
         self.notify(message.error, severity="error", markup=False)

@@ -65,11 +65,24 @@ class TimelineScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, catalog: Catalog, summary: ClusterSummary) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        summary: ClusterSummary,
+        *,
+        select_url: str | None = None,
+        select_job: str | None = None,
+        tab: str | None = None,
+    ) -> None:
+        """``select_url`` puts the cursor on that backup once loaded; ``select_job`` (a job's
+        name or one of its pods') opens the Jobs tab on it; ``tab`` is the tab shown first."""
         super().__init__()
         self.catalog = catalog
         self.summary = summary
         self.cluster = summary.cluster
+        self.select_url = select_url
+        self.select_job = select_job
+        self._initial_tab = tab or ("jobs-tab" if select_job else "backups-tab")
         self.backups: list[Backup] = []
         self.jobs: list[JobRun] = []
         self._notes: dict[str, Text] = {}
@@ -81,7 +94,7 @@ class TimelineScreen(Screen[None]):
         yield Header()
         yield Static(self._title(), id="title")
         yield SizeSparkline(id="spark")
-        with TabbedContent(initial="backups-tab"):
+        with TabbedContent(initial=self._initial_tab):
             with TabPane("Backups", id="backups-tab"):
                 yield FittingTable(id="backups", cursor_type="row", zebra_stripes=True)
             with TabPane("Coverage", id="coverage-tab"):
@@ -158,6 +171,37 @@ class TimelineScreen(Screen[None]):
             span = f", {age.removesuffix(' ago')} of history"
         jobs = f"{len(self.jobs)} job{'' if len(self.jobs) == 1 else 's'}"
         self._status(f"{n} backups{span}; {jobs} kept by Kubernetes")
+        self._apply_selection()
+
+    def _apply_selection(self) -> None:
+        """The backup or job the screen was opened for (from a review's evidence), once."""
+        url, wanted = self.select_url, self.select_job
+        self.select_url = self.select_job = None
+        if url is not None:
+            table = self.query_one("#backups", DataTable)
+            if url in table.rows:
+                table.move_cursor(row=table.get_row_index(url))
+                self._follow_cursor()
+            else:
+                self.notify(f"{url} is no longer in storage", severity="warning", markup=False)
+        if wanted is not None:
+            job = next(
+                (j for j in self.jobs if wanted == j.name or any(p.name == wanted for p in j.pods)),
+                None,
+            )
+            if job is None:
+                self.notify(
+                    f"Kubernetes no longer keeps {wanted}", severity="warning", markup=False
+                )
+                return
+            self.query_one(TabbedContent).active = "jobs-tab"
+            table = self.query_one("#jobs", DataTable)
+            row = table.get_row_index(job.name)
+            self.set_focus(table)
+            if table.cursor_row == row:
+                self._show_log(job.name, follow=False)
+            else:  # the highlight shows its log
+                table.move_cursor(row=row)
 
     def _fill_backups(self) -> None:
         table = self.query_one("#backups", DataTable)

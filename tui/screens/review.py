@@ -1,0 +1,493 @@
+"""The weekly review: every cluster against the checklist, the findings of the selected
+cluster, the evidence of the selected finding; drill into the timeline, sign off, or open
+an earlier review from the archive (read-only).
+
+The review is made in a worker from a refreshed catalog (the clusters screen's state when
+it has one); its progress, result and failure arrive as messages.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from services.catalog import Catalog, CatalogProgress
+from services.errors import PgdeckError
+from services.models import ClusterSummary
+from services.review import (
+    CHECKS,
+    RANK,
+    ClusterReview,
+    Evidence,
+    Finding,
+    Review,
+    list_reviews,
+    load_review,
+    run_review,
+    sign_off,
+)
+from tui.messages import (
+    ReviewLoaded,
+    ReviewProgressed,
+    ReviewSigned,
+    ReviewsListed,
+    ServiceFailed,
+)
+from tui.screens.review_dialogs import EarlierReviewsScreen, SignOff, SignOffScreen
+from widgets.fitting_table import FittingTable
+
+# Short headers so that the checklist fits 80 columns.
+CHECK_LABELS = {
+    "missing_backup": "Runs",
+    "job_failed": "Jobs",
+    "size_anomaly": "Size",
+    "unencrypted": "SSE",
+    "retention": "Retention",
+    "integrity": "Verify",
+    "log_anomaly": "Logs",
+}
+MARKS = {
+    "ok": ("✓", "green"),
+    "skipped": ("-", "dim"),
+    "info": ("i", "cyan"),
+    "warning": ("!", "bold yellow"),
+    "critical": ("✗", "bold red"),
+}
+STAGES = {
+    "kubernetes": "asking Kubernetes",
+    "storage": "listing storage",
+    "done": "catalog refreshed",
+    "backups": "reading backups",
+    "encryption": "reading encryption",
+    "logs": "reading job logs",
+    "verify": "verifying newest backups",
+}
+DRILLABLE = ("object", "job", "pod", "log", "cronjob", "run")
+
+
+class _Cancelled(Exception):
+    """A newer review replaced this one."""
+
+
+def mark_text(mark: str) -> Text:
+    glyph, style = MARKS.get(mark, ("?", ""))
+    return Text(glyph, style=style, justify="center")
+
+
+def severity_text(severity: str) -> Text:
+    glyph, style = MARKS.get(severity, ("?", ""))
+    return Text(f"{glyph} {severity}", style=style)
+
+
+def default_reviewer() -> str:
+    try:
+        return os.environ.get("PGDECK_USER") or getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return ""
+
+
+class ReviewScreen(Screen[None]):
+    AUTO_FOCUS = "#checklist"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="back"),
+        Binding("enter", "drill", "Open", id="drill", tooltip="Open the evidence in the timeline"),
+        Binding("s", "sign_off", "Sign off", id="sign_off", tooltip="Sign off and archive"),
+        Binding("o", "earlier", "Earlier", id="earlier", tooltip="Open an archived review"),
+        Binding("ctrl+r", "rerun", "Re-run", id="rerun", tooltip="Refresh and review again"),
+    ]
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__()
+        self.catalog = catalog
+        self.review: Review | None = None
+        self.archived = False  # a review read back from the archive: read-only
+        self.running = False
+        self._clusters: dict[str, ClusterReview] = {}
+        self._findings: list[Finding] = []
+
+    # --- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="title")
+        with Horizontal(id="progress"):
+            yield Static("starting the review ...", id="stage")
+            yield ProgressBar(id="bar", show_eta=False)
+        yield FittingTable(id="checklist", cursor_type="row")
+        yield FittingTable(id="findings", cursor_type="row")
+        yield Static("", id="detail")  # the selected finding in full, wrapped
+        yield FittingTable(id="evidence", cursor_type="row")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "weekly review"
+        checklist = self.query_one("#checklist", DataTable)
+        checklist.add_column("Cluster", key="cluster")
+        for check in CHECKS:
+            checklist.add_column(CHECK_LABELS.get(check, check), key=check)
+        findings = self.query_one("#findings", DataTable)
+        for key, label in (("severity", "Severity"), ("check", "Check"), ("detail", "Finding")):
+            findings.add_column(label, key=key)
+        evidence = self.query_one("#evidence", DataTable)
+        for key, label in (("kind", "Evidence"), ("ref", "Ref"), ("detail", "Detail")):
+            evidence.add_column(label, key=key)
+        self.action_rerun(refresh=False)
+
+    # --- making the review ----------------------------------------------------------------
+    def action_rerun(self, refresh: bool = True) -> None:
+        self.running, self.archived, self.review = True, False, None
+        self.sub_title = "weekly review"
+        self._fill()  # nothing stale stays on screen while the new review is made
+        self.query_one("#progress").display = True
+        self.query_one("#stage", Static).update("starting the review ...")
+        self.query_one("#bar", ProgressBar).update(total=None, progress=0)
+        self._status("")
+        self.refresh_bindings()
+        self.make_review(refresh)
+
+    @work(thread=True, exclusive=True, group="review", exit_on_error=False)
+    def make_review(self, refresh: bool) -> None:
+        worker = get_current_worker()
+
+        def say(stage: str, done: int, total: int) -> None:
+            if worker.is_cancelled:
+                raise _Cancelled
+            self.post_message(ReviewProgressed(stage, done, total))
+
+        try:
+            state = self.catalog.state
+            # A review needs a refreshed catalog: the cached one cannot say a source failed.
+            if refresh or not state.clusters or state.from_cache:
+                state = self.catalog.refresh(
+                    progress=lambda p: (
+                        say(p.stage, p.done, p.total) if isinstance(p, CatalogProgress) else None
+                    )
+                )
+            review = run_review(self.catalog, state=state, progress=say)
+        except _Cancelled:
+            return
+        except Exception as exc:  # a worker must not take the screen down
+            if not worker.is_cancelled:
+                error = exc.message if isinstance(exc, PgdeckError) else str(exc)
+                self.post_message(ServiceFailed("review", error))
+            return
+        if not worker.is_cancelled:
+            self.post_message(ReviewLoaded(review, archived=False))
+
+    def on_review_progressed(self, message: ReviewProgressed) -> None:
+        stage = STAGES.get(message.stage, message.stage)
+        self.query_one("#stage", Static).update(f"{stage} {message.done}/{message.total}")
+        self.query_one("#bar", ProgressBar).update(
+            total=max(message.total, 1), progress=message.done
+        )
+
+    def on_review_loaded(self, message: ReviewLoaded) -> None:
+        self.running = False
+        self.review, self.archived = message.review, message.archived
+        self.query_one("#progress").display = False
+        review = message.review
+        if message.archived:
+            who = review.reviewer or "nobody"
+            at = f" {review.signed_at:%d %b %H:%M}" if review.signed_at else ""
+            self.sub_title = f"archived review, signed off by {who}{at}"
+            note = f"note: {review.note}" if review.note else "no note"
+            name = Path((review.archived or {}).get("json", "")).name
+            self._status(f"read-only ({name}); {note}; ctrl+r reviews now")
+        else:
+            self._status("enter opens the evidence in the cluster's timeline; s signs off")
+        self._fill()
+        self.refresh_bindings()
+
+    def _title(self) -> Text:
+        review = self.review
+        if review is None:
+            return Text("")
+        start, end = review.window_start.astimezone(UTC), review.window_end.astimezone(UTC)
+        text = Text()
+        if self.archived:
+            text.append("ARCHIVED ", style="bold reverse")
+            text.append(" ")
+        text.append(f"{start:%d %b %H:%M} – {end:%d %b %H:%M} UTC", style="bold")
+        c = review.counts()
+        n = len(review.clusters)
+        text.append(f"; {n} cluster{'' if n == 1 else 's'}: ")
+        text.append(f"{c['critical']} critical", style="bold red" if c["critical"] else "")
+        text.append(", ")
+        text.append(f"{c['warning']} warning", style="bold yellow" if c["warning"] else "")
+        text.append(f", {c['info']} info")
+        if review.verify:
+            text.append("; newest verified")
+        return text
+
+    def _fill(self) -> None:
+        review = self.review
+        self.query_one("#title", Static).update(self._title())
+        table = self.query_one("#checklist", DataTable)
+        if table.row_count:
+            table.clear()
+        self._clusters = {}
+        for cr in review.clusters if review else ():
+            key = "/".join((cr.context, cr.namespace, cr.cluster))
+            self._clusters[key] = cr
+            where = f"{cr.namespace}/{cr.cluster}" if cr.namespace else f"{cr.cluster} (storage)"
+            table.add_row(
+                Text(where, style="" if cr.in_kubernetes else "dim"),
+                *(mark_text(cr.marks.get(check, "ok")) for check in CHECKS),
+                key=key,
+            )
+        if review is not None and review.warnings:
+            self.notify("; ".join(review.warnings), title="limited sources", markup=False)
+        self._show_findings()
+
+    # --- selection ----------------------------------------------------------------------
+    def selected_cluster(self) -> ClusterReview | None:
+        table = self.query_one("#checklist", DataTable)
+        if not table.row_count:
+            return None
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return self._clusters.get(str(key.value))
+
+    def selected_finding(self) -> Finding | None:
+        table = self.query_one("#findings", DataTable)
+        if not table.row_count or not self._findings:
+            return None
+        return self._findings[table.cursor_coordinate.row]
+
+    def selected_evidence(self) -> Evidence | None:
+        finding = self.selected_finding()
+        table = self.query_one("#evidence", DataTable)
+        if finding is None or not table.row_count or not finding.evidence:
+            return None
+        return finding.evidence[table.cursor_coordinate.row]
+
+    def _show_findings(self) -> None:
+        cr = self.selected_cluster()
+        table = self.query_one("#findings", DataTable)
+        if table.row_count:
+            table.clear()
+        found = [] if cr is None or self.review is None else self.review.for_cluster(cr)
+        self._findings = sorted(
+            found, key=lambda f: (-RANK[f.severity], CHECKS.index(f.check), f.detail)
+        )
+        for f in self._findings:
+            table.add_row(
+                severity_text(f.severity), f.check, Text(f.detail), key=str(len(table.rows))
+            )
+        if cr is not None and not self._findings:
+            table.add_row(mark_text("ok"), "", Text("nothing to report", style="dim"))
+        self._show_evidence()
+
+    def _show_evidence(self) -> None:
+        finding = self.selected_finding()
+        table = self.query_one("#evidence", DataTable)
+        if table.row_count:
+            table.clear()
+        for e in finding.evidence if finding else ():
+            table.add_row(e.kind, _short_ref(e), Text(e.detail), key=str(len(table.rows)))
+        detail = Text()
+        if finding is not None:
+            where = (
+                f"{finding.namespace}/{finding.cluster}" if finding.namespace else finding.cluster
+            )
+            detail.append(f"{where} ", style="bold")
+            detail.append(finding.detail)
+            if not finding.evidence:
+                detail.append(" (no evidence to show)", style="dim")
+        self.query_one("#detail", Static).update(detail)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "checklist":
+            self._show_findings()
+        elif event.data_table.id == "findings":
+            self._show_evidence()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "checklist":
+            self.set_focus(self.query_one("#findings", DataTable))
+        else:
+            self.action_drill()
+
+    # --- drilling in ----------------------------------------------------------------------
+    def action_drill(self) -> None:
+        finding = self.selected_finding()
+        if finding is None:
+            self.notify("no finding selected", severity="warning")
+            return
+        if self.focused is self.query_one("#evidence", DataTable):
+            chosen = self.selected_evidence()
+            evidence = chosen if chosen and chosen.kind in DRILLABLE else None
+        else:  # the finding's first piece of evidence the timeline can show
+            order = {kind: i for i, kind in enumerate(DRILLABLE)}
+            drillable = [e for e in finding.evidence if e.kind in order]
+            evidence = min(drillable, key=lambda e: order[e.kind], default=None)
+        summary = self._summary(finding)
+        if summary is None:
+            where = (
+                f"{finding.namespace}/{finding.cluster}" if finding.namespace else finding.cluster
+            )
+            self.notify(f"{where} is no longer in the catalog", severity="warning", markup=False)
+            return
+        from tui.screens.timeline import TimelineScreen
+
+        if evidence is None:
+            screen = TimelineScreen(self.catalog, summary)
+        elif evidence.kind == "object":
+            screen = TimelineScreen(self.catalog, summary, select_url=evidence.ref)
+        elif evidence.kind == "run":
+            screen = TimelineScreen(self.catalog, summary, tab="coverage-tab")
+        elif evidence.kind == "cronjob":
+            screen = TimelineScreen(self.catalog, summary, tab="jobs-tab")
+        else:  # a job, or its pod or log
+            screen = TimelineScreen(self.catalog, summary, select_job=evidence.ref)
+        self.app.push_screen(screen)
+
+    def _summary(self, finding: Finding) -> ClusterSummary | None:
+        want = (finding.context, finding.namespace, finding.cluster)
+        return next(
+            (
+                s
+                for s in self.catalog.state.clusters
+                if (s.cluster.context, s.cluster.namespace, s.cluster.name) == want
+            ),
+            None,
+        )
+
+    # --- sign-off -------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sign_off":
+            return None if self.review is None or self.archived or self.signed else True
+        return True
+
+    @property
+    def signed(self) -> bool:
+        return self.review is not None and self.review.signed_at is not None
+
+    def action_sign_off(self) -> None:
+        review = self.review
+        if review is None:
+            self.notify("the review is not made yet", severity="warning")
+            return
+        if self.archived or review.signed_at is not None:
+            self.notify(
+                f"this review was signed off by {review.reviewer}; ctrl+r reviews now",
+                severity="warning",
+                markup=False,
+            )
+            return
+        c = review.counts()
+        n = len(review.clusters)
+        summary = (
+            f"{n} cluster{'' if n == 1 else 's'}: {c['critical']} critical, {c['warning']} "
+            f"warning, {c['info']} info. Archived under {self.catalog.config.archive}."
+        )
+
+        def answer(result: SignOff | None) -> None:
+            if result is not None:
+                self._status(f"signing off as {result.reviewer} ...")
+                self.sign(review, result.reviewer, result.note)
+
+        self.app.push_screen(SignOffScreen(default_reviewer(), summary), answer)
+
+    @work(thread=True, exclusive=True, group="sign", exit_on_error=False)
+    def sign(self, review: Review, reviewer: str, note: str) -> None:
+        try:
+            signed = sign_off(review, reviewer, note, self.catalog.config.archive)
+        except PgdeckError as exc:
+            self.post_message(ServiceFailed("sign-off", exc.message))
+            return
+        except OSError as exc:
+            self.post_message(ServiceFailed("sign-off", f"cannot write the archive: {exc}"))
+            return
+        self.post_message(ReviewSigned(signed))
+
+    def on_review_signed(self, message: ReviewSigned) -> None:
+        review = message.review
+        paths = review.archived or {}
+        at = f"{review.signed_at:%H:%M} UTC" if review.signed_at else ""
+        self.sub_title = f"weekly review, signed off by {review.reviewer} {at}".rstrip()
+        json_path, md_path = Path(paths.get("json", "")), Path(paths.get("markdown", ""))
+        self._status(
+            f"signed off; archived in {json_path.parent}{os.sep} as {json_path.name} "
+            f"and {md_path.name}"
+        )
+        self.notify(
+            f"{paths.get('json')}\n{paths.get('markdown')}",
+            title=f"review signed off by {review.reviewer}",
+            markup=False,
+        )
+        self.refresh_bindings()
+
+    # --- earlier reviews ------------------------------------------------------------------
+    def action_earlier(self) -> None:
+        self.list_earlier()
+
+    @work(thread=True, exclusive=True, group="archive", exit_on_error=False)
+    def list_earlier(self) -> None:
+        try:
+            reviews = list_reviews(self.catalog.config.archive)
+        except OSError as exc:
+            self.post_message(ServiceFailed("archive", f"cannot read the archive: {exc}"))
+            return
+        self.post_message(ReviewsListed(reviews))
+
+    def on_reviews_listed(self, message: ReviewsListed) -> None:
+        def chosen(path: str | None) -> None:
+            if path:
+                self._status(f"opening {path} ...")
+                self.open_archived(Path(path))
+
+        self.app.push_screen(
+            EarlierReviewsScreen(message.reviews, str(self.catalog.config.archive)), chosen
+        )
+
+    @work(thread=True, exclusive=True, group="review", exit_on_error=False)
+    def open_archived(self, path: Path) -> None:
+        try:
+            review = load_review(path)
+        except PgdeckError as exc:
+            self.post_message(ServiceFailed("archive", exc.message))
+            return
+        self.post_message(ReviewLoaded(review, archived=True))
+
+    # --- failures ---------------------------------------------------------------------------
+    def on_service_failed(self, message: ServiceFailed) -> None:
+        if message.where == "review":
+            self.running = False
+            self.query_one("#progress").display = False
+            error = message.error
+            if not error.startswith("the review"):
+                error = f"no review: {error}"
+            self.query_one("#title", Static).update(Text(f"✗ {error}", style="bold red"))
+            self._status("fix the source, then ctrl+r reviews again")
+            self.refresh_bindings()
+        else:
+            self._status(f"{message.where} failed: {message.error}")
+        self.notify(message.error, title=f"{message.where} failed", severity="error", markup=False)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#status", Static).update(Text(text))
+
+
+def _short_ref(e: Evidence) -> str:
+    """An object's time instead of its long URL (the timeline shows the URL), a run's time
+    without seconds; others as they are."""
+    if e.kind == "run":
+        return e.ref.replace("T", " ").replace(":00Z", "Z")
+    if e.kind != "object":
+        return e.ref
+    name = e.ref.rsplit("/", 1)[-1]
+    stem = name.split(".", 1)[0]
+    if stem.isdigit():
+        return f"{datetime.fromtimestamp(int(stem), UTC):%Y-%m-%d %H:%MZ}"
+    return name
