@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from services.catalog import CatalogState
-from services.models import Backup, JobRun
-from services.restore import RestoreEvent
-from services.review import ArchivedReview, Review
+if TYPE_CHECKING:  # for annotations only: importing the engine costs the start a moment
+    from services.catalog import CatalogState
+    from services.models import Backup, JobRun
+    from services.restore import RestoreEvent
+    from services.review import ArchivedReview, Review
+    from widgets.coverage_grid import GridDay
 
 
 @dataclass
@@ -27,6 +30,9 @@ class CatalogFailed(Message):
 class TimelineLoaded(Message):
     backups: list[Backup]  # newest first
     jobs: list[JobRun]  # newest first
+    grid: list[GridDay] = field(default_factory=list)  # the coverage grid, newest day first
+    caption: str = ""
+    flags: dict[str, str] = field(default_factory=dict)  # url -> size outlier
 
 
 @dataclass
@@ -38,13 +44,6 @@ class EncryptionKnown(Message):
 class ServiceFailed(Message):
     where: str  # the panel it concerns: "backups", "encryption", "log", "verify", ...
     error: str
-
-
-@dataclass
-class LogLines(Message):
-    job: str
-    lines: list[str]
-    finished: bool = False
 
 
 @dataclass

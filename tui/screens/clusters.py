@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -44,6 +46,8 @@ class ClustersScreen(Screen[None]):
         self.contexts: list[str] = []
         self.context: str | None = None  # None: every context
         self._status_text = "loading the catalog ..."
+        self._refreshing = False
+        self._painted = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -57,8 +61,17 @@ class ClustersScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
     def load_cached(self) -> None:
-        state = self.catalog.load_cached()
+        try:
+            state = self.catalog.load_cached()
+        except Exception as exc:  # an unreadable cache: say so, then ask the sources
+            self.post_message(CatalogFailed(f"the cache could not be read: {exc}"))
+            self._refresh()
+            return
+        # The refresh starts once the cached rows are on screen: started at once, it
+        # would compete with painting them.
+        self._refreshing = True
         self.post_message(CatalogLoaded(state, from_cache=True))
+        self._painted.wait(timeout=5)
         self._refresh()
 
     def _refresh(self) -> None:
@@ -67,15 +80,26 @@ class ClustersScreen(Screen[None]):
         except Exception as exc:  # a worker must not take the screen down
             self.post_message(CatalogFailed(str(exc)))
             return
+        finally:
+            self._refreshing = False
         self.post_message(CatalogLoaded(state, from_cache=False))
 
     @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
     def refresh_catalog(self) -> None:
         self._refresh()
 
-    def action_refresh(self) -> None:
+    def start_refresh(self) -> None:
+        if self._refreshing:
+            return  # one refresh at a time: a second would list everything again beside it
+        self._refreshing = True
         self.query_one("#status", Static).update("refreshing ...")
         self.refresh_catalog()
+
+    def action_refresh(self) -> None:
+        if self._refreshing:
+            self.notify("a refresh is already running")
+            return
+        self.start_refresh()
 
     # --- filter and sort -----------------------------------------------------------
     def action_filter(self) -> None:
@@ -134,13 +158,15 @@ class ClustersScreen(Screen[None]):
             self.refreshed_at = self.catalog.clock().timestamp()
         problems = [p for p in message.state.problems if p.fatal_for_source]
         at = self.catalog.clock().astimezone()
-        source = "cache" if message.from_cache else f"refreshed {at:%H:%M:%S}"
+        source = "cache, refreshing ..." if message.from_cache else f"refreshed {at:%H:%M:%S}"
         text = f"{len(message.state.clusters)} clusters ({source})"
         if problems:
             text += f" - {len(problems)} source(s) failed: {problems[0].message}"
             self.notify(problems[0].message, severity="warning", markup=False)
         self._status_text = text
         self._update_status()
+        if message.from_cache:
+            self.call_after_refresh(self._painted.set)
 
     def _update_status(self) -> None:
         text = self._status_text

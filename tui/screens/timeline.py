@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import queue
+import threading
 
 from rich.text import Text
 from textual import work
@@ -11,7 +12,6 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
-from textual.worker import get_current_worker
 
 from services import health
 from services.catalog import Catalog
@@ -19,7 +19,6 @@ from services.models import Backup, ClusterSummary, JobRun
 from tui import present
 from tui.messages import (
     EncryptionKnown,
-    LogLines,
     ServiceFailed,
     TimelineLoaded,
     VerifyFinished,
@@ -87,7 +86,13 @@ class TimelineScreen(Screen[None]):
         self.jobs: list[JobRun] = []
         self._notes: dict[str, Text] = {}
         self._flags: dict[str, str] = {}
-        self._following: str | None = None
+        self._following: str | None = None  # the job whose log is shown
+        self._log_request = 0  # lines of an older request are dropped
+        self._log_lines: queue.Queue[tuple[int, list[str] | None, str | None]] = queue.Queue()
+        self._log_stop = threading.Event()
+        self._spark_for: list[Backup] | None = None
+        self._verifying: set[str] = set()
+        self._leaving = threading.Event()
 
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -132,9 +137,11 @@ class TimelineScreen(Screen[None]):
         table = self.query_one("#backups", DataTable)
         for key, label in BACKUP_COLUMNS:
             table.add_column(label, key=key)
+        table.on_cursor_row = lambda _row: self._follow_cursor()
         jobs = self.query_one("#jobs", DataTable)
         for key, label in JOB_COLUMNS:
             jobs.add_column(label, key=key)
+        self._log_timer = self.set_interval(0.1, self._drain_log)
         self.load()
 
     # --- loading ------------------------------------------------------------------------
@@ -146,7 +153,21 @@ class TimelineScreen(Screen[None]):
         except Exception as exc:
             self.post_message(ServiceFailed("backups", str(exc)))
             return
-        self.post_message(TimelineLoaded(backups, jobs))
+        try:
+            grid, caption = self._grid(backups)
+        except Exception as exc:  # a schedule no one can run is shown, not fatal
+            grid, caption = [], f"no grid: {exc}"
+        oldest_first = list(reversed(backups))
+        flags = health.size_outliers([b.size for b in oldest_first])
+        self.post_message(
+            TimelineLoaded(
+                backups,
+                jobs,
+                grid=grid,
+                caption=caption,
+                flags={b.url: f for b, f in zip(oldest_first, flags, strict=True) if f},
+            )
+        )
         if not backups:
             return
         try:
@@ -158,11 +179,9 @@ class TimelineScreen(Screen[None]):
 
     def on_timeline_loaded(self, message: TimelineLoaded) -> None:
         self.backups, self.jobs = message.backups, message.jobs
-        oldest_first = list(reversed(self.backups))
-        flags = health.size_outliers([b.size for b in oldest_first])
-        self._flags = {b.url: f for b, f in zip(oldest_first, flags, strict=True) if f}
+        self._flags = message.flags
         self._fill_backups()
-        self._fill_grid()
+        self.query_one(CoverageGrid).set_days(message.grid, message.caption)
         self._fill_jobs()
         n = len(self.backups)
         span = ""
@@ -231,22 +250,20 @@ class TimelineScreen(Screen[None]):
             )
         self._follow_cursor()
 
-    def _fill_grid(self) -> None:
+    def _grid(self, backups: list[Backup]) -> tuple[list[GridDay], str]:
+        """The coverage grid's days (in the worker: a dense schedule costs a moment)."""
         c = self.cluster
-        now = self.catalog.clock()
         since = c.created if c.in_kubernetes and c.created else None
-        if self.backups and (since is None or self.backups[-1].time > since):
-            since = since or self.backups[-1].time
+        if backups and (since is None or backups[-1].time > since):
+            since = since or backups[-1].time
         days = health.coverage(
             c.schedule if c.logical_backup else None,
-            [(b.time, b.size) for b in self.backups],
-            now,
+            [(b.time, b.size) for b in backups],
+            self.catalog.clock(),
             since=since,
         )
         caption = f"UTC hours; schedule {c.schedule}" if c.schedule else "UTC hours"
-        self.query_one(CoverageGrid).set_days(
-            [GridDay(d.day.strftime("%a %d %b"), d.cells) for d in days], caption
-        )
+        return [GridDay(d.day.strftime("%a %d %b"), d.cells) for d in days], caption
 
     def _fill_jobs(self) -> None:
         cj = self.cluster.cronjob
@@ -310,9 +327,8 @@ class TimelineScreen(Screen[None]):
         return next((b for b in self.backups if b.url == key.value), None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "backups":
-            self._follow_cursor()
-        elif event.data_table.id == "jobs" and event.row_key.value and self._jobs_shown():
+        # The backups table moves the sparkline itself, in the cursor's own frame.
+        if event.data_table.id == "jobs" and event.row_key.value and self._jobs_shown():
             self._show_log(event.row_key.value, follow=False)
 
     def _jobs_shown(self) -> bool:
@@ -334,7 +350,12 @@ class TimelineScreen(Screen[None]):
         n = len(self.backups)
         row = table.cursor_coordinate.row if table.row_count else None
         cursor = None if row is None else n - 1 - row
-        self.query_one(SizeSparkline).set_values([b.size for b in reversed(self.backups)], cursor)
+        spark = self.query_one(SizeSparkline)
+        if self._spark_for is not self.backups:  # new values only when the backups change
+            self._spark_for = self.backups
+            spark.set_values([b.size for b in reversed(self.backups)], cursor)
+        else:
+            spark.cursor = cursor
 
     # --- logs -------------------------------------------------------------------------------
     def _selected_job(self) -> JobRun | None:
@@ -365,32 +386,63 @@ class TimelineScreen(Screen[None]):
         self._following = name
         self.read_log(name, pod.namespace, pod.name, follow)
 
-    @work(thread=True, exclusive=True, group="log", exit_on_error=False)
     def read_log(self, job: str, namespace: str, pod: str, follow: bool) -> None:
-        worker = get_current_worker()
-        batch: list[str] = []
-        sent = time.monotonic()
-        try:
-            for line in self.catalog.read_log(self.cluster.context, namespace, pod, follow=follow):
-                if worker.is_cancelled:
-                    return
-                batch.append(line)
-                if len(batch) >= 500 or time.monotonic() - sent > 0.1:
-                    self.post_message(LogLines(job, batch))
-                    batch, sent = [], time.monotonic()
-        except Exception as exc:
-            self.post_message(LogLines(job, batch))
-            self.post_message(ServiceFailed("log", str(exc)))
-            return
-        self.post_message(LogLines(job, batch, finished=True))
+        """Read a pod's log on a daemon thread: a followed log of a quiet pod can block
+        for minutes, and must hold neither a worker nor the program's exit."""
+        self._log_stop.set()  # the previous reader ends at its next line
+        self._log_stop = stop = threading.Event()
+        self._log_request += 1
+        request = self._log_request
+        lines_out = self._log_lines
 
-    def on_log_lines(self, message: LogLines) -> None:
-        if message.job != self._following:
-            return  # a stale stream of a job no longer shown
+        def run() -> None:
+            batch: list[str] = []
+            try:
+                for line in self.catalog.read_log(
+                    self.cluster.context, namespace, pod, follow=follow
+                ):
+                    if stop.is_set():
+                        return
+                    batch.append(line)
+                    if len(batch) >= 200 or follow:
+                        lines_out.put((request, batch, None))
+                        batch = []
+            except Exception as exc:
+                lines_out.put((request, batch, str(exc)))
+                return
+            lines_out.put((request, batch, None))
+            lines_out.put((request, None, None))  # the end
+
+        threading.Thread(target=run, name=f"log {pod}", daemon=True).start()
+
+    def _drain_log(self) -> None:
+        lines: list[str] = []
+        end: str | None = None
+        error: str | None = None
+        while True:
+            try:
+                request, batch, problem = self._log_lines.get_nowait()
+            except queue.Empty:
+                break
+            if request != self._log_request:
+                continue  # a stale stream of a job no longer shown
+            if batch is None:
+                end = "--- end of log ---"
+            else:
+                lines.extend(batch)
+            if problem:
+                error = problem
         log = self.query_one("#log", Log)
-        log.write_lines(message.lines)
-        if message.finished:
-            log.write_line("--- end of log ---")
+        if lines:
+            log.write_lines(lines)
+        if error:
+            log.write_line(f"[log unavailable: {error}]")
+        if end:
+            log.write_line(end)
+
+    def on_unmount(self) -> None:
+        self._log_stop.set()
+        self._leaving.set()
 
     # --- actions ----------------------------------------------------------------------------
     def action_tab(self, tab: str) -> None:
@@ -410,6 +462,10 @@ class TimelineScreen(Screen[None]):
         if backup is None:
             self.notify("no backup to verify", severity="warning")
             return
+        if backup.url in self._verifying:
+            self.notify("this backup is being verified already")
+            return
+        self._verifying.add(backup.url)
         self._note(backup.url, Text("verifying ...", style="cyan"))
         self.verify(backup)
 
@@ -421,11 +477,15 @@ class TimelineScreen(Screen[None]):
             store, key, url = self.catalog.resolve(backup.url)
 
             def progress(p: object) -> None:
+                if self._leaving.is_set():
+                    raise _Left()  # the screen is gone: stop reading the backup
                 self.post_message(
                     VerifyProgressed(backup.url, p.compressed_read, p.compressed_total)  # type: ignore[attr-defined]
                 )
 
             result = verify_backup(store, key, progress=progress)
+        except _Left:
+            return
         except Exception as exc:
             self.post_message(VerifyFinished(backup.url, False, str(exc)))
             return
@@ -445,6 +505,7 @@ class TimelineScreen(Screen[None]):
             self._note(message.url, Text(f"verifying {pct}%", style="cyan"))
 
     def on_verify_finished(self, message: VerifyFinished) -> None:
+        self._verifying.discard(message.url)
         if message.ok:
             self._note(message.url, Text("✓ intact", style="green"))
             self.notify(message.detail, title="backup verified", markup=False)
@@ -461,6 +522,10 @@ class TimelineScreen(Screen[None]):
 
     def _status(self, text: str) -> None:
         self.query_one("#status", Static).update(Text(text))
+
+
+class _Left(Exception):
+    """The screen was left while a worker of it still ran."""
 
 
 def _sse_text(sse: str | None) -> Text:
