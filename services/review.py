@@ -216,7 +216,9 @@ def run_review(
     failed = [p for p in state.problems if p.fatal_for_source]
     if failed:
         p = failed[0]
-        message = p.message if p.message.startswith(p.source) else f"{p.source}: {p.message}"
+        # Storage and Kubernetes errors mostly name their source already.
+        named = p.message.startswith(p.source) or p.source.split()[-1] in p.message
+        message = p.message if named else f"{p.source}: {p.message}"
         raise ReviewFailed(
             f"the review could not be made: {message}",
             "fix the source and run the review again (a partial review would look cleaner than it is)",
@@ -425,8 +427,9 @@ def _review_cluster(
             f"{len(other)} object(s) encrypted otherwise than the expected {expected}",
             [Evidence("object", b.url, str(sse.get(b.url))) for b in other],
         )
-    if window and len(unknown) == len(window):
-        cr.marks["unencrypted"] = "skipped"  # the store cannot tell (a plain file:// copy)
+    if len(unknown) == len(window):
+        # Nothing to judge: no object in the window, or a store that cannot tell.
+        cr.marks["unencrypted"] = "skipped"
     # retention ----------------------------------------------------------------------------
     days = retention_days(c.retention)
     if days is not None and live:
@@ -497,7 +500,8 @@ def _review_cluster(
                 f"job {j.name} succeeded but its log has {len(bad)} "
                 + ("error" if serious else "warning")
                 + " line(s)",
-                [Evidence("log", p.name, line) for line in bad[:_LOG_LINES_KEPT]],
+                [Evidence("job", j.name, "succeeded")]
+                + [Evidence("log", p.name, line) for line in bad[:_LOG_LINES_KEPT]],
             )
     if not live:
         for check in ("missing_backup", "job_failed", "retention", "log_anomaly"):
