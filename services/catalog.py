@@ -337,7 +337,7 @@ class Catalog:
                 for _, loc, uid in parts
                 for pair in recents.get((loc.id, cluster.name, uid), [])
             )[-RECENT_SIZES:]
-            times = tuple(_utc(epoch) for epoch, _ in recent)
+            epochs = tuple(epoch for epoch, _ in recent)
             out.append(
                 ClusterSummary(
                     cluster=cluster,
@@ -345,8 +345,8 @@ class Catalog:
                     last_backup=last,
                     uids=tuple(dict.fromkeys(uid for _, _, uid in reversed(parts))),
                     recent_sizes=tuple(size for _, size in recent),
-                    recent_times=times,
-                    health=cluster_health(cluster, times, job_index.get(cluster.key, ()), now),
+                    recent_epochs=epochs,
+                    health=cluster_health(cluster, epochs, job_index.get(cluster.key, ()), now),
                 )
             )
             e.cluster = cluster

@@ -119,7 +119,7 @@ class ClusterSummary:
     last_backup: Backup | None
     uids: tuple[str, ...]  # every uid with backups under this cluster's name, newest first
     recent_sizes: tuple[int, ...] = ()  # sizes of the last days' backups, oldest first
-    recent_times: tuple[datetime, ...] = ()  # and their times, in the same order
+    recent_epochs: tuple[int, ...] = ()  # and their times (epoch seconds), in the same order
     health: Health | None = None
 
 
