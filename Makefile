@@ -22,6 +22,7 @@ bench: venv postgres
 	$(BIN)/python bench/catalog_bench.py
 	$(BIN)/python bench/restore_bench.py
 	$(BIN)/python bench/tui_bench.py
+	$(BIN)/python bench/review_bench.py
 
 venv: $(STAMP)
 
