@@ -21,7 +21,14 @@ class ClustersScreen(Screen[None]):
     AUTO_FOCUS = "#clusters"
     BINDINGS = [
         Binding(
-            "slash", "filter", "Filter", id="filter", tooltip="Show only clusters matching a text"
+            "slash",
+            "filter",
+            "Filter",
+            id="filter",
+            tooltip="Show only clusters matching a text",
+            # Checked as the key arrives, not once it has bubbled up from the table: the
+            # keys typed right after it must already find the filter focused.
+            priority=True,
         ),
         Binding("s", "sort", "Sort", id="sort", tooltip="Sort by the next column"),
         Binding(

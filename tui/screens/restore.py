@@ -77,8 +77,10 @@ class RestoreScreen(Screen[None]):
     AUTO_FOCUS = "#next"
     BINDINGS = [
         Binding("escape", "leave", "Leave", id="leave", tooltip="Leave the wizard (cancel a run)"),
-        Binding("ctrl+n", "next", "Next", id="next"),
-        Binding("ctrl+b", "back", "Back", id="back"),
+        # Priority: acted on as the key arrives, so the keys typed after it reach the next
+        # step's field, not the one left.
+        Binding("ctrl+n", "next", "Next", id="next", priority=True),
+        Binding("ctrl+b", "back", "Back", id="back", priority=True),
     ]
 
     def __init__(self, catalog: Catalog, cluster: Cluster, backup: Backup) -> None:
