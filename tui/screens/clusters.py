@@ -16,6 +16,8 @@ from tui.messages import CatalogFailed, CatalogLoaded
 from tui.rows import cluster_row
 from widgets.cluster_table import ClusterTable
 
+REFRESH_DELAY = 0.5  # seconds after the cached rows arrive
+
 
 class ClustersScreen(Screen[None]):
     AUTO_FOCUS = "#clusters"
@@ -173,7 +175,9 @@ class ClustersScreen(Screen[None]):
         self._status_text = text
         self._update_status()
         if message.from_cache:
-            self.call_after_refresh(self._painted.set)
+            # The refresh (CPU-heavy: it parses every manifest) waits until the rows are
+            # painted and the table has been filled in, then runs behind.
+            self.set_timer(REFRESH_DELAY, self._painted.set)
 
     def _update_status(self) -> None:
         text = self._status_text
