@@ -8,6 +8,7 @@ query, and a refresh writes only what is new, in one transaction.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import json
 import sqlite3
@@ -21,7 +22,7 @@ from typing import Any
 from services.operator import parse_backup_key
 from services.storage import StoredObject
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 RECENT_KEPT = 168  # newest objects per (cluster, uid) kept in the summary: a week hourly
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +35,7 @@ CREATE INDEX IF NOT EXISTS objects_by_cluster ON objects (location, cluster, epo
 CREATE TABLE IF NOT EXISTS summary (
     location TEXT NOT NULL, cluster TEXT NOT NULL, uid TEXT NOT NULL, count INTEGER NOT NULL,
     rel TEXT NOT NULL, epoch INTEGER NOT NULL, size INTEGER NOT NULL,
-    recent TEXT NOT NULL,  -- JSON [[epoch, size], ...] of the newest objects, oldest first
+    recent BLOB NOT NULL,  -- int64 epoch, size, epoch, size ... of the newest, oldest first
     PRIMARY KEY (location, cluster, uid)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS listings (
@@ -206,10 +207,10 @@ class BackupCache:
             if not recent:
                 continue
             rel, epoch, size = recent[0]
-            pairs = sorted((e, n) for _, e, n in recent)
+            flat = array.array("q", [v for _, e, n in reversed(recent) for v in (e, n)])
             db.execute(
                 "INSERT INTO summary VALUES (?,?,?,?,?,?,?,?)",
-                (location, cluster, uid, count, rel, epoch, size, json.dumps(pairs)),
+                (location, cluster, uid, count, rel, epoch, size, flat.tobytes()),
             )
 
     # --- reading ----------------------------------------------------------------------
@@ -238,10 +239,12 @@ class BackupCache:
             rows = self._db.execute(
                 "SELECT cluster, uid, recent FROM summary WHERE location=?", (location,)
             ).fetchall()
-        return {
-            (cluster, uid): [(e, n) for e, n in json.loads(recent)[-per_cluster:]]
-            for cluster, uid, recent in rows
-        }
+        out = {}
+        for cluster, uid, blob in rows:
+            flat = array.array("q")
+            flat.frombytes(blob[-16 * per_cluster :])  # the newest per_cluster pairs
+            out[(cluster, uid)] = list(zip(flat[::2], flat[1::2], strict=True))
+        return out
 
     def clusters(self, location: str) -> list[str]:
         with self._lock:

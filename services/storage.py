@@ -329,12 +329,13 @@ class FileStore:
         self.root = Path(location.url.removeprefix("file://"))
         self._lock = threading.Lock()
         self._meta: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+        self._base = str(self.root).rstrip("/") + "/"  # joined as text: called per object
 
     def url(self, relative_key: str) -> str:
-        return "file://" + str(self.root / relative_key)
+        return "file://" + self._base + relative_key
 
     def full_key(self, relative_key: str) -> str:
-        return str(self.root / relative_key)
+        return self._base + relative_key
 
     def list_clusters(self) -> list[str]:
         if not self.root.is_dir():
