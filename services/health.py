@@ -212,33 +212,38 @@ def cluster_health(
     try:
         last_two = previous_runs(cluster.schedule, end - grace, 2)
         start = min(end - window, last_two[0])
-        expected = runs(cluster.schedule, keys, start, now, grace)
+        bounds, edges = _bounds(cluster.schedule, start, now)
     except ScheduleError as exc:
         return Health(BAD_SCHEDULE, str(exc))
-    # Nothing was due before the cluster existed, nor before the first object it kept.
-    if cluster.created is not None:
-        expected = [r for r in expected if r.at >= cluster.created - SKEW]
-    if first is not None:
-        expected = [r for r in expected if r.until > first]
+    # The runs judged, oldest first, as (start, present?): without a Run per run, as a
+    # catalog of thousands marks every cluster at start. Nothing was due before the
+    # cluster existed, nor before the first object it kept; a run still in its grace, or
+    # one a running job may yet cover, is not judged.
     running = [j.started for j in jobs if j.status == "running" and j.started]
-    judged = [
-        r
-        for r in expected
-        if r.state != "pending" and not (r.state == "missing" and any(t >= r.at for t in running))
-    ]
+    not_before = cluster.created - SKEW if cluster.created is not None else None
+    where = [bisect.bisect_left(keys, e) for e in edges]
+    judged: list[tuple[datetime, bool]] = []
+    for i in range(len(bounds) - 1):
+        at, until = bounds[i], bounds[i + 1]
+        if (not_before is not None and at < not_before) or (first is not None and until <= first):
+            continue
+        if where[i + 1] > where[i]:
+            judged.append((at, True))
+        elif now >= at + min(grace, until - at) and not any(t >= at for t in running):
+            judged.append((at, False))
     if not times:
         if not judged:
             return Health(OK, "the first run is not due yet")
         return Health(NO_BACKUPS, "backups are on but storage holds none")
-    if judged and judged[-1].state == "missing":
-        since = next((r.at for r in reversed(judged) if r.state == "present"), last)
+    if judged and not judged[-1][1]:
+        since = next((at for at, present in reversed(judged) if present), last)
         return Health(LATE, f"no backup since {since:%Y-%m-%d %H:%M} UTC")
-    missing = [r for r in judged if r.state == "missing"]
+    missing = [at for at, present in judged if not present]
     if missing:
         return Health(
             f"{MISSING} {len(missing)}",
             f"{len(missing)} expected run(s) without a backup, the last at "
-            f"{missing[-1].at:%Y-%m-%d %H:%M} UTC",
+            f"{missing[-1]:%Y-%m-%d %H:%M} UTC",
         )
     if running:
         return Health(OK, "a backup job is running")
