@@ -42,13 +42,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from _profiling import ThreadProfiles, rss_mb  # bench/_profiling.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -236,7 +237,7 @@ def measure(args: argparse.Namespace) -> int:
     from services.catalog import Catalog
     from services.config import CatalogConfig, Config, KubernetesConfig, StorageLocation
 
-    rss_imported = _rss_mb()
+    rss_imported = rss_mb()
     cache = Path(args.cache_dir)
     config = Config(
         path=None,
@@ -288,49 +289,10 @@ def measure(args: argparse.Namespace) -> int:
     out["cpu_s"] = usage.ru_utime + usage.ru_stime - cpu0
     if profiled is not None:
         profiled.dump(args.profile)
-    out["rss_mb"] = _rss_mb()
+    out["rss_mb"] = rss_mb()
     out["rss_imported_mb"] = rss_imported
     print(json.dumps(out), flush=True)
     return 0
-
-
-class ThreadProfiles:
-    """cProfile of the calling thread and of every thread it starts (the catalog lists
-    in a thread pool; a plain cProfile sees only the main thread waiting on futures)."""
-
-    def __init__(self) -> None:
-        import cProfile
-
-        self._new = cProfile.Profile
-        self.profiles: list[Any] = []
-        self._lock = threading.Lock()
-
-    def _start_in_thread(self, *_: Any) -> None:
-        sys.setprofile(None)
-        prof = self._new()
-        with self._lock:
-            self.profiles.append(prof)
-        prof.enable()
-
-    def run(self, fn: Any) -> None:
-        threading.setprofile(self._start_in_thread)
-        main = self._new()
-        self.profiles.append(main)
-        try:
-            main.runcall(fn)
-        finally:
-            threading.setprofile(None)  # type: ignore[arg-type]
-
-    def dump(self, path: str) -> None:
-        import pstats
-
-        for prof in self.profiles:
-            prof.create_stats()
-        pstats.Stats(*self.profiles).dump_stats(path)
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 # --- the rounds (parent) ---------------------------------------------------------------

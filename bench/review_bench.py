@@ -75,6 +75,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _profiling import ThreadProfiles, rss_mb  # bench/_profiling.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -228,7 +230,7 @@ def serve(args: argparse.Namespace) -> int:
 
 # --- one measurement (child process) -----------------------------------------------------
 def measure(args: argparse.Namespace) -> int:
-    rss_imported = _rss_mb()
+    rss_imported = rss_mb()
     out: dict[str, Any] = {"mode": args.mode}
     server_pid = args.server_pid
     marks: dict[str, tuple[float, float, float]] = {}  # phase -> (wall, own CPU, server CPU)
@@ -254,7 +256,7 @@ def measure(args: argparse.Namespace) -> int:
         out[f"{b}_server_cpu_s"] = marks[b][2] - marks[a][2]
     for i, key in enumerate(("seconds", "cpu_s", "server_cpu_s")):
         out[key] = marks["end"][i] - marks["start"][i]
-    out["rss_mb"] = _rss_mb()
+    out["rss_mb"] = rss_mb()
     out["rss_imported_mb"] = rss_imported
     print(json.dumps(out), flush=True)
     return 0
@@ -341,45 +343,6 @@ def baseline_run(args: argparse.Namespace, out: dict[str, Any], mark: Any) -> An
         out.update(listed=listed, window_objects=len(window), heads=len(todo), plain=plain)
 
     return run
-
-
-class ThreadProfiles:
-    """cProfile of the calling thread and of every thread it starts (the review HEADs in
-    a thread pool; a plain cProfile sees only the main thread waiting on futures)."""
-
-    def __init__(self) -> None:
-        import cProfile
-
-        self._new = cProfile.Profile
-        self.profiles: list[Any] = []
-        self._lock = threading.Lock()
-
-    def _start_in_thread(self, *_: Any) -> None:
-        sys.setprofile(None)
-        prof = self._new()
-        with self._lock:
-            self.profiles.append(prof)
-        prof.enable()
-
-    def run(self, fn: Any) -> None:
-        threading.setprofile(self._start_in_thread)
-        main = self._new()
-        self.profiles.append(main)
-        try:
-            main.runcall(fn)
-        finally:
-            threading.setprofile(None)  # type: ignore[arg-type]
-
-    def dump(self, path: str) -> None:
-        import pstats
-
-        for prof in self.profiles:
-            prof.create_stats()
-        pstats.Stats(*self.profiles).dump_stats(path)
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def cpu_seconds(pid: int) -> float:

@@ -65,19 +65,19 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from _profiling import ThreadProfiles, rss_mb  # bench/_profiling.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (120, 40)  # the terminal the children pretend to have
@@ -94,10 +94,6 @@ QUIET = 0.05
 TARGET_START_S = 1.0
 TARGET_KEY_MS = 50.0
 TARGET_RSS_MB = 250.0
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _hwm_mb() -> float:
@@ -224,40 +220,6 @@ def child_count(args: argparse.Namespace) -> int:
 
 
 # --- the children -----------------------------------------------------------------------
-class Profiles:
-    """cProfile of the main thread and of every thread started after ``start`` (the
-    catalog is read in Textual's thread workers)."""
-
-    def __init__(self) -> None:
-        import cProfile
-
-        self._new = cProfile.Profile
-        self.profiles: list[Any] = []
-        self._lock = threading.Lock()
-
-    def _in_thread(self, *_: Any) -> None:
-        sys.setprofile(None)
-        prof = self._new()
-        with self._lock:
-            self.profiles.append(prof)
-        prof.enable()
-
-    def start(self) -> None:
-        threading.setprofile(self._in_thread)
-        prof = self._new()
-        self.profiles.append(prof)
-        prof.enable()
-
-    def dump(self, path: str) -> None:
-        import pstats
-
-        threading.setprofile(None)  # type: ignore[arg-type]
-        with self._lock:
-            for prof in self.profiles:
-                prof.create_stats()
-            pstats.Stats(*self.profiles).dump_stats(path)
-
-
 def probed(base: type) -> type:
     """``base`` with every frame encoded for a terminal, timestamped and shown to a
     callback: ``on_frame(monotonic, text)`` (see the module docstring)."""
@@ -327,7 +289,7 @@ def pgdeck_app(config_path: str) -> Any:
 
 def child_start(args: argparse.Namespace) -> int:
     """Process start to the first frame showing the clusters' rows, then exit at once."""
-    profiles = Profiles() if args.profile else None
+    profiles = ThreadProfiles() if args.profile else None
     if profiles:
         profiles.start()
     marks: dict[str, float] = {"entered": time.monotonic()}
@@ -347,7 +309,7 @@ def child_start(args: argparse.Namespace) -> int:
             and (NAME.search(text) if args.app == "pgdeck" else "Namespace" in text) is not None
         ):
             marks["rows_frame"] = at
-            found["rss_mb"], found["hwm_mb"] = _rss_mb(), _hwm_mb()
+            found["rss_mb"], found["hwm_mb"] = rss_mb(), _hwm_mb()
         if "rows_frame" in marks:
             # The clusters table shows a screenful at once and adds the rest a step per
             # frame: the run ends once every row is in (timed as "all rows").
@@ -465,7 +427,7 @@ def child_keys(args: argparse.Namespace) -> int:
             out["rows"] = table.row_count
             driver = app._driver
             first, settled, scrolled = [], [], []
-            profiles = Profiles() if args.profile else None
+            profiles = ThreadProfiles() if args.profile else None
             if profiles:  # the presses only, not the start
                 profiles.start()
             for _ in range(args.presses):
@@ -497,7 +459,7 @@ def child_keys(args: argparse.Namespace) -> int:
                 via_pilot.append((time.monotonic() - t0) * 1000)
             out["pilot_ms"] = via_pilot
             out["cursor"] = table.cursor_row
-            out["rss_mb"], out["hwm_mb"] = _rss_mb(), _hwm_mb()
+            out["rss_mb"], out["hwm_mb"] = rss_mb(), _hwm_mb()
             os.write(1, (json.dumps(out) + "\n").encode())
             os._exit(0)
 

@@ -1523,6 +1523,20 @@ _CURL_PROGRESS = (
     "100  7391    0  7391    0     0   412k      0 --:--:-- --:--:-- --:--:--  423k",
 )
 
+# What dump.sh traces (``set -x``) from the start of a run to the size estimate: the same
+# for a run that uploads and for one whose dump fails.
+_DUMP_START = (
+    "+ '[' s3 == az ']'",
+    "+ dump",
+    "+ compress",
+    "+ upload",
+    "+ /usr/lib/postgresql/15/bin/pg_dumpall",
+    "+ pigz",
+    "+ case $LOGICAL_BACKUP_PROVIDER in",
+    "++ estimate_size",
+    "++ /usr/lib/postgresql/15/bin/psql -tqAc 'select sum(pg_database_size(datname)::numeric) from pg_database;'",
+)
+
 
 def _backup_log(spec: _Spec, slot: _Slot, db_size: int) -> str:
     """What the operator's dump.sh prints (``set -x`` from the dump on) for one run."""
@@ -1531,15 +1545,7 @@ def _backup_log(spec: _Spec, slot: _Slot, db_size: int) -> str:
     expected = db_size // 5
     lines = [
         *_CURL_PROGRESS,
-        "+ '[' s3 == az ']'",
-        "+ dump",
-        "+ compress",
-        "+ upload",
-        "+ /usr/lib/postgresql/15/bin/pg_dumpall",
-        "+ pigz",
-        "+ case $LOGICAL_BACKUP_PROVIDER in",
-        "++ estimate_size",
-        "++ /usr/lib/postgresql/15/bin/psql -tqAc 'select sum(pg_database_size(datname)::numeric) from pg_database;'",
+        *_DUMP_START,
         f"+ aws_upload {expected}",
         f"+ declare -r EXPECTED_SIZE={expected}",
         "++ date +%s",
@@ -1638,15 +1644,7 @@ def _failed_log(db_ip: str) -> str:
     )
     lines = [
         *_CURL_PROGRESS,
-        "+ '[' s3 == az ']'",
-        "+ dump",
-        "+ compress",
-        "+ upload",
-        "+ /usr/lib/postgresql/15/bin/pg_dumpall",
-        "+ pigz",
-        "+ case $LOGICAL_BACKUP_PROVIDER in",
-        "++ estimate_size",
-        "++ /usr/lib/postgresql/15/bin/psql -tqAc 'select sum(pg_database_size(datname)::numeric) from pg_database;'",
+        *_DUMP_START,
         f"pg_dumpall: error: {refused}",
         f"psql: error: {refused}",
         '/dump.sh: line 118: / DUMP_SIZE_COEFF: syntax error: operand expected (error token is "/ DUMP_SIZE_COEFF")',

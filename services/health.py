@@ -123,7 +123,7 @@ def runs(
         n = where[i + 1] - where[i]
         if n:
             state = "present"
-        elif now < at + min(grace, until - at):
+        elif not _judged(at, until, now, grace):
             state = "pending"
         else:
             state = "missing"
@@ -174,6 +174,12 @@ def _bounds(
         return (), ()
     bounds = (*starts, next_run(schedule, starts[-1]))
     return bounds, tuple((t - SKEW).timestamp() for t in bounds)
+
+
+def _judged(at: datetime, until: datetime, now: datetime, grace: timedelta) -> bool:
+    """Whether a run without an object counts as missing yet: once its grace has passed,
+    or its window closed, whichever comes first."""
+    return now >= at + min(grace, until - at)
 
 
 def _epochs(times: Sequence[datetime] | Sequence[float]) -> Sequence[float]:
@@ -229,7 +235,7 @@ def cluster_health(
             continue
         if where[i + 1] > where[i]:
             judged.append((at, True))
-        elif now >= at + min(grace, until - at) and not any(t >= at for t in running):
+        elif _judged(at, until, now, grace) and not any(t >= at for t in running):
             judged.append((at, False))
     if not times:
         if not judged:

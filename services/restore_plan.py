@@ -131,6 +131,11 @@ class Scope:
     def target_name(self, name: str) -> str:
         return self.databases.get(name, name)
 
+    def describe(self) -> str:
+        """For people: "shop, billing as billing_restored" or "the whole cluster"."""
+        chosen = (f"{k} as {v}" if k != v else k for k, v in self.databases.items())
+        return ", ".join(chosen) or "the whole cluster"
+
 
 @dataclass
 class TargetFacts:

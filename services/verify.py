@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from services.backup_stream import CorruptBackup, StreamProgress, compressed_chunks, gunzip
 from services.dump import DumpScanner, DumpSummary
-from services.errors import StorageError
+from services.errors import PgdeckError, StorageError
 from services.storage import BackupStore
 
 
@@ -95,3 +95,18 @@ def verify_backup(
         seconds=time.monotonic() - started,
         retries=drops,
     )
+
+
+def verify_before_restore(
+    store: BackupStore,
+    relative_key: str,
+    url: str,
+    *,
+    progress: Callable[[StreamProgress], None] | None = None,
+) -> DumpSummary:
+    """Read a backup through once before a restore writes anything (``--verify-first``):
+    its summary, or a PgdeckError saying why it must not be restored."""
+    check = verify_backup(store, relative_key, progress=progress)
+    if not check.ok:
+        raise PgdeckError(f"{url}: {check.problem}", "nothing was written to the target")
+    return check.summary

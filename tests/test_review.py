@@ -24,7 +24,7 @@ from services.review import (
     run_review,
     sign_off,
 )
-from tests.conftest import seed, write_config
+from tests.conftest import seed, storage_config, write_config
 from tui.cli import main
 
 NOW = datetime(2026, 11, 20, 12, 20, tzinfo=UTC)
@@ -182,15 +182,12 @@ def world(
     u, _ = w.cluster("acid-damaged")
     w.objects("acid-damaged", u, hourly(DAYS), sizes={n - 1: b"not gzip at all"})
     kubeconfig = write_kubeconfig(root / "kubeconfig", {"test": kube_server}, namespace="shop")
-    config = write_config(
-        root / "config.yaml",
-        {
-            "kubernetes": {"kubeconfig": str(kubeconfig)},
-            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": s3_endpoint}],
-            "cache": str(root / "cache"),
-            "archive": str(root / "archive"),
-            "review": {"near_empty_bytes": 100, "since_days": WINDOW_DAYS},
-        },
+    config = storage_config(
+        root,
+        bucket,
+        s3_endpoint,
+        kubernetes={"kubeconfig": str(kubeconfig)},
+        review={"near_empty_bytes": 100, "since_days": WINDOW_DAYS},
     )
     yield Catalog(load_config(str(config)), clock=lambda: NOW)
     kube_server.clear()

@@ -13,7 +13,7 @@ from textual.widgets import Input, OptionList, Static
 
 from services.catalog import Catalog
 from services.config import load_config
-from tests.conftest import seed, table_digests, write_config
+from tests.conftest import seed, storage_config, table_digests
 from tui.app import PgdeckApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.restore import RestoreScreen
@@ -25,17 +25,13 @@ KEY = f"spilo/acid-shop/{UID}/logical_backups/{T}.sql.gz"
 
 def catalog(tmp_path: Path, bucket: str, endpoint: str, target: Any, dump: bytes) -> Catalog:
     seed(bucket, {KEY: gzip.compress(dump)})
-    config = write_config(
-        tmp_path / "config.yaml",
-        {
-            "kubernetes": {"enabled": False},
-            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": endpoint}],
-            "cache": str(tmp_path / "cache"),
-            "archive": str(tmp_path / "archive"),
-            "targets": {
-                "staging": {"dsn": target.dsn()},
-                "prod": {"dsn": target.dsn(), "production": True},
-            },
+    config = storage_config(
+        tmp_path,
+        bucket,
+        endpoint,
+        targets={
+            "staging": {"dsn": target.dsn()},
+            "prod": {"dsn": target.dsn(), "production": True},
         },
     )
     return Catalog(load_config(config))

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from services import kube_objects as ko
 from services.catalog import Catalog
 from services.config import load_config
-from tests.conftest import seed, write_config
+from tests.conftest import seed, storage_config
 from tui.app import PgdeckApp
 from tui.screens.review import ReviewScreen
 from tui.screens.review_dialogs import EarlierReviewsScreen, SignOffScreen
@@ -64,14 +64,8 @@ class World:
         seed(bucket, {key(at[3]): 100_003}, sse=None)
         self.unencrypted = f"s3://{bucket}/{key(at[3])}"
         self.archive = tmp_path / "archive"
-        self.config = write_config(
-            tmp_path / "config.yaml",
-            {
-                "kubernetes": {"kubeconfig": str(kubeconfig)},
-                "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": endpoint}],
-                "cache": str(tmp_path / "cache"),
-                "archive": str(self.archive),
-            },
+        self.config = storage_config(
+            tmp_path, bucket, endpoint, kubernetes={"kubeconfig": str(kubeconfig)}
         )
 
     def app(self) -> PgdeckApp:

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Log
 from services import kube_objects as ko
 from services.catalog import Catalog
 from services.config import load_config
-from tests.conftest import seed, write_config
+from tests.conftest import seed, storage_config
 from tui.app import PgdeckApp
 from tui.screens.timeline import TimelineScreen
 from widgets.cluster_table import ClusterTable
@@ -64,15 +64,7 @@ def world(
     seed(bucket, {k: v for k, v in objects.items() if "hours=3" not in k})
     unencrypted = key(TOP - timedelta(hours=3) + timedelta(minutes=2))
     seed(bucket, {unencrypted: objects[unencrypted]}, sse=None)
-    config = write_config(
-        tmp_path / "config.yaml",
-        {
-            "kubernetes": {"kubeconfig": str(kubeconfig)},
-            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": endpoint}],
-            "cache": str(tmp_path / "cache"),
-            "archive": str(tmp_path / "archive"),
-        },
-    )
+    config = storage_config(tmp_path, bucket, endpoint, kubernetes={"kubeconfig": str(kubeconfig)})
     return Catalog(load_config(config))
 
 

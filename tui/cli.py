@@ -591,29 +591,24 @@ def cmd_restore(args: argparse.Namespace) -> int:
             f"pass --yes-production {target.name} to restore into it",
         )
     store, key, url = resolve_backup(args, config)
-    what = (
-        ", ".join(f"{k} as {v}" if k != v else k for k, v in scope.databases.items())
-        or "the whole cluster"
-    )
     if not args.yes:
         if not sys.stdin.isatty():
             raise ConfigError(
                 "restore needs confirmation", "pass --yes when running without a terminal"
             )
-        _err(f"restore {what} from {url}\n   into {target.display} (roles: {scope.roles})")
+        _err(
+            f"restore {scope.describe()} from {url}\n   into {target.display} (roles: {scope.roles})"
+        )
         if input("proceed? [y/N] ").strip().lower() not in ("y", "yes"):
             _err("pgdeck: nothing was done")
             return EXIT_PROBLEMS
     verified = None
     if args.verify_first:
-        from services.verify import verify_backup
+        from services.verify import verify_before_restore
 
         with _Progress(sys.stderr, f"verifying {url}", in_bytes=True) as progress:
-            check = verify_backup(store, key, progress=progress)
-        if not check.ok:
-            raise PgdeckError(f"{url}: {check.problem}", "nothing was written to the target")
-        verified = check.summary
-        _err(f"pgdeck: {url}: intact ({len(check.summary.tables)} tables), restoring")
+            verified = verify_before_restore(store, key, url, progress=progress)
+        _err(f"pgdeck: {url}: intact ({len(verified.tables)} tables), restoring")
     view = RestoreView(sys.stderr, quiet=args.json)
     engine = RestoreEngine(
         store=store,

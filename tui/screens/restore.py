@@ -385,10 +385,9 @@ class RestoreScreen(Screen[None]):
     def _fill_summary(self) -> None:
         assert self.target is not None and self.scope is not None
         t, s, b = self.target, self.scope, self.backup
-        what = ", ".join(f"{k} as {v}" if k != v else k for k, v in s.databases.items())
         text = Text()
         text.append("Restore  ", style="bold")
-        text.append(f"{what or 'the whole cluster'}\n")
+        text.append(f"{s.describe()}\n")
         text.append("from     ", style="bold")
         text.append(
             f"{b.url}\n         {b.time.astimezone():%a %d %b %Y %H:%M %Z}, {present.size(b.size)}\n"
@@ -499,8 +498,7 @@ class RestoreScreen(Screen[None]):
             self.post_message(RestoreFinished(report, error))
 
     def _verify_first(self, store, key: str, url: str):  # noqa: ANN001, ANN202
-        from services.errors import PgdeckError as Failed
-        from services.verify import verify_backup
+        from services.verify import verify_before_restore
 
         self._events.put(RestoreLog("info", f"verifying {url} before writing anything"))
 
@@ -520,13 +518,9 @@ class RestoreScreen(Screen[None]):
                 )
             )
 
-        check = verify_backup(store, key, progress=progress)
-        if not check.ok:
-            raise Failed(f"{url}: {check.problem}", "nothing was written to the target")
-        self._events.put(
-            RestoreLog("info", f"intact: {len(check.summary.tables)} tables; restoring")
-        )
-        return check.summary
+        summary = verify_before_restore(store, key, url, progress=progress)
+        self._events.put(RestoreLog("info", f"intact: {len(summary.tables)} tables; restoring"))
+        return summary
 
     def _drain(self) -> None:
         """Engine events, taken from their queue ten times a second (psql can say a lot)."""

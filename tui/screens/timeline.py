@@ -24,6 +24,7 @@ from tui.messages import (
     VerifyFinished,
     VerifyProgressed,
 )
+from widgets.cluster_table import health_text
 from widgets.coverage_grid import CoverageGrid, GridDay
 from widgets.fitting_table import FittingTable
 from widgets.size_sparkline import SizeSparkline
@@ -126,8 +127,6 @@ class TimelineScreen(Screen[None]):
         h = self.summary.health
         if h is not None:
             text.append("  ")
-            from widgets.cluster_table import health_text
-
             text.append_text(health_text(h.mark))
             text.append(f" {h.detail}", style="dim")
         return text
