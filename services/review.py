@@ -42,6 +42,18 @@ RANK = {"ok": 0, "skipped": 0, "info": 1, "warning": 2, "critical": 3}
 _BAD_LINE = re.compile(r"\b(error|fatal|panic|failed|failure|denied|refused|warning)\b", re.I)
 _WARNING_ONLY = re.compile(r"\bwarning\b", re.I)
 _LOG_LINES_KEPT = 6
+# A log line quoted as evidence goes into archived reviews: whatever looks like a secret's
+# value (PGPASSWORD=..., password: ..., AWS_SECRET_ACCESS_KEY=..., a token) is masked.
+_SECRET = re.compile(
+    r"(?i)((?:password|passwd|pgpassword|secret|token|access_key)[a-z_]*\s*[=:]\s*)(['\"]?)[^\s'\"]+"
+)
+
+
+def scrub(line: str) -> str:
+    """A log line as reviews may quote it: secret-looking values masked."""
+    return _SECRET.sub(r"\1\2***", line)
+
+
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -340,7 +352,8 @@ def _review_cluster(
                 elif text:
                     bad = [line for line in text if _is_bad(line)]
                     ev += [
-                        Evidence("log", p.name, line) for line in (bad or text)[-_LOG_LINES_KEPT:]
+                        Evidence("log", p.name, scrub(line))
+                        for line in (bad or text)[-_LOG_LINES_KEPT:]
                     ]
             add(
                 "job_failed",
@@ -501,7 +514,7 @@ def _review_cluster(
                 + ("error" if serious else "warning")
                 + " line(s)",
                 [Evidence("job", j.name, "succeeded")]
-                + [Evidence("log", p.name, line) for line in bad[:_LOG_LINES_KEPT]],
+                + [Evidence("log", p.name, scrub(line)) for line in bad[:_LOG_LINES_KEPT]],
             )
     if not live:
         for check in ("missing_backup", "job_failed", "retention", "log_anomaly"):

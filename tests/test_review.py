@@ -349,3 +349,13 @@ def test_a_failed_source_makes_the_review_impossible(
     err = capsys.readouterr().err
     assert "the review could not be made" in err and "no-such-bucket-here" in err
     assert "Traceback" not in err
+
+
+def test_log_lines_quoted_as_evidence_have_secret_values_masked() -> None:
+    from services.review import scrub
+
+    assert scrub("+ export PGPASSWORD=s3cr3t") == "+ export PGPASSWORD=***"
+    assert scrub("AWS_SECRET_ACCESS_KEY=abc/d+e") == "AWS_SECRET_ACCESS_KEY=***"
+    assert scrub('password: "hunter2" then') == 'password: "***" then'
+    kept = 'FATAL:  password authentication failed for user "postgres"'
+    assert scrub(kept) == kept
