@@ -233,8 +233,9 @@ class BackupCache:
 
     def recent(
         self, location: str, per_cluster: int
-    ) -> dict[tuple[str, str], list[tuple[int, int]]]:
-        """(cluster, uid) -> (epoch, size) of its newest objects (up to RECENT_KEPT), oldest first."""
+    ) -> dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, ...]]]:
+        """(cluster, uid) -> (epochs, sizes) of its newest objects (up to RECENT_KEPT),
+        oldest first: two tuples sliced from the packed array, no object per backup."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT cluster, uid, recent FROM summary WHERE location=?", (location,)
@@ -243,7 +244,7 @@ class BackupCache:
         for cluster, uid, blob in rows:
             flat = array.array("q")
             flat.frombytes(blob[-16 * per_cluster :])  # the newest per_cluster pairs
-            out[(cluster, uid)] = list(zip(flat[::2], flat[1::2], strict=True))
+            out[(cluster, uid)] = (tuple(flat[::2]), tuple(flat[1::2]))
         return out
 
     def clusters(self, location: str) -> list[str]:

@@ -294,7 +294,7 @@ class Catalog:
                 entries.append(e)
                 by_name.setdefault(c.name, []).append(e)
         summaries: dict[tuple[str, str, str], tuple[int, str, int, int]] = {}
-        recents: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+        recents: dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         storage_only: dict[str, _Entry] = {}
         for loc in locations:
             for name, uid, count, rel, epoch, size in self.cache.summaries(loc.id):
@@ -332,19 +332,16 @@ class Catalog:
                 last = self._backup(
                     loc, CachedObject(loc.id, rel, cluster.name, uid, epoch, size, None, None)
                 )
-            recent = sorted(
-                pair
-                for _, loc, uid in parts
-                for pair in recents.get((loc.id, cluster.name, uid), [])
-            )[-RECENT_SIZES:]
-            epochs = tuple(epoch for epoch, _ in recent)
+            epochs, sizes = _recent(
+                [recents.get((loc.id, cluster.name, uid), ((), ())) for _, loc, uid in parts]
+            )
             out.append(
                 ClusterSummary(
                     cluster=cluster,
                     backups=sum(summary[0] for summary, _, _ in parts),
                     last_backup=last,
                     uids=tuple(dict.fromkeys(uid for _, _, uid in reversed(parts))),
-                    recent_sizes=tuple(size for _, size in recent),
+                    recent_sizes=sizes,
                     recent_epochs=epochs,
                     health=cluster_health(cluster, epochs, job_index.get(cluster.key, ()), now),
                 )
@@ -572,6 +569,19 @@ def _owner(candidates: list[_Entry], uid: str, loc: Location) -> _Entry | None:
     if len(scoped) == 1 and uid not in live_uids:
         return scoped[0]
     return None
+
+
+def _recent(
+    parts: list[tuple[tuple[int, ...], tuple[int, ...]]],
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The newest RECENT_SIZES (epochs, sizes) of a row's parts (one per location and uid),
+    oldest first. Nearly every row has one part, which is already in order."""
+    if len(parts) == 1:
+        epochs, sizes = parts[0]
+        return epochs[-RECENT_SIZES:], sizes[-RECENT_SIZES:]
+    pairs = sorted(pair for epochs, sizes in parts for pair in zip(epochs, sizes, strict=True))
+    pairs = pairs[-RECENT_SIZES:]
+    return tuple(e for e, _ in pairs), tuple(n for _, n in pairs)
 
 
 def _rel(b: Backup) -> str:

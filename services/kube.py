@@ -34,6 +34,9 @@ BACKUP_SELECTOR = f"application={BACKUP_APPLICATION_LABEL}"
 OPERATOR_CONFIGMAP = "postgres-operator"
 _TIMEOUT = (5, 30)  # connect, read: a hung API must not hang the console
 _PAGE = 500
+# libyaml's safe loader where PyYAML was built with it (ten times quicker on a directory
+# of a thousand manifests), else the pure-Python one: the same documents either way.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -429,7 +432,7 @@ class ManifestSource:
             if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
                 continue
             try:
-                docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+                docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER))
             except (OSError, yaml.YAMLError) as exc:
                 snap.problems.append(
                     SourceProblem(self.context, f"{path}: cannot be read as YAML ({exc})", False)

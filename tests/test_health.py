@@ -169,3 +169,47 @@ def test_the_coverage_grid_marks_hours_before_the_cluster_existed() -> None:
 def test_expected_runs_refuses_a_malformed_schedule(schedule: str) -> None:
     with pytest.raises(health.ScheduleError):
         health.expected_runs(schedule, NOW - H, NOW)
+
+
+def _mark_from_runs(c: Cluster, times: list[datetime], jobs: list[JobRun]) -> str:
+    """The mark as the review sees it: every run from ``health.runs`` (one ``Run`` each),
+    judged in a plain loop. The console's fast path must agree with it."""
+    end = NOW.replace(second=0, microsecond=0)
+    assert c.schedule is not None and c.created is not None
+    start = min(end - timedelta(days=3), health.previous_runs(c.schedule, end - health.GRACE, 2)[0])
+    running = [j.started for j in jobs if j.status == "running" and j.started]
+    judged = [
+        (r.at, r.state == "present")
+        for r in health.runs(c.schedule, times, start, NOW)
+        if r.at >= c.created - health.SKEW
+        and not (times and r.until <= times[0])
+        and (r.state == "present" or (r.state == "missing" and not any(t >= r.at for t in running)))
+    ]
+    if not times:
+        return health.NO_BACKUPS if judged else health.OK
+    if judged and not judged[-1][1]:
+        return health.LATE
+    missing = sum(1 for _, present in judged if not present)
+    return f"{health.MISSING} {missing}" if missing else health.OK
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_console_marks_agree_with_the_reviews_runs(seed: int) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    schedule = rnd.choice(["0 * * * *", "*/15 * * * *", "30 1 * * *", "0 0 * * 0", "5 */6 * * *"])
+    created = NOW - timedelta(hours=rnd.choice([1, 5, 30, 200, 2000]))
+    c = cluster(schedule, created=created)
+    runs = health.expected_runs(schedule, NOW - timedelta(days=10), NOW)
+    drop = rnd.random() * 0.3
+    times = sorted(
+        at + timedelta(minutes=rnd.choice([-1, 0, 3, 20]))
+        for at in runs
+        if at >= created and rnd.random() > drop
+    )
+    times = [t for t in times if t < NOW]
+    jobs = []
+    if rnd.random() < 0.3 and runs:
+        jobs.append(job("b-1", "running", rnd.choice(runs[-5:])))
+    assert health.cluster_health(c, times, jobs, NOW).mark == _mark_from_runs(c, times, jobs)

@@ -69,7 +69,9 @@ class World:
         )
 
     def app(self) -> PgdeckApp:
-        return PgdeckApp(Catalog(load_config(self.config)))
+        # The clock is pinned at NOW: the world leaves the run at TOP without an object, so
+        # a wall clock past TOP + 1 h (the grace) would make it the latest missing run.
+        return PgdeckApp(Catalog(load_config(self.config), clock=lambda: NOW))
 
 
 @pytest.fixture

@@ -120,6 +120,7 @@ def app_for(world: Path) -> PgdeckApp:
 
 
 async def settle(pilot: Any) -> None:
+    await pilot.pause()  # the first screen mounts and starts its workers
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 

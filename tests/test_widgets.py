@@ -85,3 +85,49 @@ async def test_the_coverage_grid_counts_and_draws_each_state() -> None:
         assert grid.counts() == {"present": 20, "missing": 1, "unusual": 1, "pending": 1, "none": 1}
         text = grid.render().plain
         assert "✗" in text and "▲" in text and "…" in text and "missing 1" in text
+
+
+@pytest.mark.asyncio
+async def test_the_footer_rebuilds_only_when_its_keys_change() -> None:
+    from textual.binding import Binding
+    from textual.widgets import Input
+
+    from widgets.key_footer import KeyFooter
+
+    class Keys(App[None]):
+        BINDINGS = [Binding("x", "extra", "Extra"), Binding("z", "zap", "Zap")]
+        allow_zap = True
+
+        def compose(self) -> ComposeResult:
+            yield ClusterTable(id="t")
+            yield Input(id="i")
+            yield KeyFooter()
+
+        def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+            if action == "zap" and not self.allow_zap:
+                return None  # shown, but disabled
+            return True
+
+        def action_extra(self) -> None:
+            pass
+
+        def action_zap(self) -> None:
+            pass
+
+    app = Keys()
+    async with app.run_test(size=(100, 10)) as pilot:
+        await pilot.pause()
+        footer = app.query_one(KeyFooter)
+        shown = [k.description for k in footer.query("FooterKey")]
+        assert "Extra" in shown and "Zap" in shown
+        built = footer.rebuilds
+        app.refresh_bindings()  # the same keys again: nothing rebuilt
+        app.query_one("#t").focus()
+        await pilot.pause()
+        assert footer.rebuilds == built
+        app.allow_zap = False  # a key's state changes: rebuilt, and shown disabled
+        app.refresh_bindings()
+        await pilot.pause()
+        assert footer.rebuilds == built + 1
+        zap = next(k for k in footer.query("FooterKey") if k.description == "Zap")
+        assert zap.has_class("-disabled")

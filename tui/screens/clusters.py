@@ -8,13 +8,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from services.catalog import Catalog
 from services.models import ClusterSummary
 from tui.messages import CatalogFailed, CatalogLoaded
 from tui.rows import cluster_row
 from widgets.cluster_table import ClusterTable
+from widgets.key_footer import KeyFooter
 
 REFRESH_DELAY = 0.5  # seconds after the cached rows arrive
 
@@ -63,7 +64,7 @@ class ClustersScreen(Screen[None]):
         yield Static("loading the catalog ...", id="status")
         yield Input(placeholder="filter: name, namespace, team, status", id="filter")
         yield ClusterTable(id="clusters")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load_cached()

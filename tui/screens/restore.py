@@ -23,7 +23,6 @@ from textual.widgets import (
     Button,
     Checkbox,
     ContentSwitcher,
-    Footer,
     Header,
     Input,
     Label,
@@ -53,6 +52,7 @@ from services.target import ResolvedTarget
 from tui import present
 from tui.messages import RestoreEvents
 from tui.screens.confirm import ConfirmScreen
+from widgets.key_footer import KeyFooter
 
 STEPS = ("backup", "target", "scope", "confirm", "run")
 TITLES = ("Backup", "Target", "Scope", "Confirm", "Run")
@@ -162,7 +162,7 @@ class RestoreScreen(Screen[None]):
             yield Button("Back", id="back")
             yield Button("Next", variant="primary", id="next")
             yield Button("Cancel restore", variant="error", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"restore {self.cluster.name}"

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import DataTable, Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from services.catalog import Catalog, CatalogProgress
@@ -46,6 +46,7 @@ from tui.messages import (
 )
 from tui.screens.review_dialogs import EarlierReviewsScreen, SignOff, SignOffScreen
 from widgets.fitting_table import FittingTable
+from widgets.key_footer import KeyFooter
 
 # Short headers so that the checklist fits 80 columns.
 CHECK_LABELS = {
@@ -128,7 +129,7 @@ class ReviewScreen(Screen[None]):
         yield Static("", id="detail")  # the selected finding in full, wrapped
         yield FittingTable(id="evidence", cursor_type="row")
         yield Static("", id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "weekly review"

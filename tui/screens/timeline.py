@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Log, Static, TabbedContent, TabPane
 
 from services import health
 from services.catalog import Catalog
@@ -27,6 +27,7 @@ from tui.messages import (
 from widgets.cluster_table import health_text
 from widgets.coverage_grid import CoverageGrid, GridDay
 from widgets.fitting_table import FittingTable
+from widgets.key_footer import KeyFooter
 from widgets.size_sparkline import SizeSparkline
 
 BACKUP_COLUMNS = (
@@ -110,7 +111,7 @@ class TimelineScreen(Screen[None]):
                 yield FittingTable(id="jobs", cursor_type="row")
                 yield Log(id="log", max_lines=10_000, highlight=False)
         yield Static("loading backups ...", id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def _title(self) -> Text:
         c = self.cluster
