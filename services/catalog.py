@@ -20,7 +20,7 @@ from typing import Any
 from services.cache import BackupCache, CachedObject
 from services.config import Config, StorageLocation
 from services.errors import PgdeckError, UsageError
-from services.health import cluster_health
+from services.health import Health, cluster_health
 from services.kube import KubeSnapshot, KubeSource, open_kube_sources
 from services.models import (
     Backup,
@@ -343,7 +343,7 @@ class Catalog:
                     uids=tuple(dict.fromkeys(uid for _, _, uid in reversed(parts))),
                     recent_sizes=sizes,
                     recent_epochs=epochs,
-                    health=cluster_health(cluster, epochs, job_index.get(cluster.key, ()), now),
+                    health=self._health(cluster, parts, epochs, recents, job_index, now),
                 )
             )
             e.cluster = cluster
@@ -351,6 +351,24 @@ class Catalog:
         return CatalogState(
             clusters=out, problems=problems, from_cache=from_cache, locations=locations
         )
+
+    def _health(
+        self,
+        cluster: Cluster,
+        parts: list[tuple[tuple[int, str, int, int], Location, str]],
+        epochs: tuple[int, ...],
+        recents: dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]],
+        job_index: dict[tuple[str, str, str], list[JobRun]],
+        now: datetime,
+    ) -> Health:
+        """The row's mark, from the live uid's objects only: a re-created cluster's runs
+        are not covered by its predecessor's backups."""
+        jobs = job_index.get(cluster.key, ())
+        live = [(loc, uid) for _, loc, uid in parts if uid == cluster.uid]
+        if not cluster.in_kubernetes or not cluster.uid or len(live) == len(parts):
+            return cluster_health(cluster, epochs, jobs, now)
+        mine = _recent([recents.get((loc.id, cluster.name, uid), ((), ())) for loc, uid in live])
+        return cluster_health(cluster, mine[0], jobs, now, recreated=True)
 
     def _job_index(self) -> dict[tuple[str, str, str], list[JobRun]]:
         """Every kept Job by (context, namespace, cluster), without pods: for health marks."""

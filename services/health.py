@@ -201,8 +201,12 @@ def cluster_health(
     *,
     window: timedelta = timedelta(days=3),
     grace: timedelta = GRACE,
+    recreated: bool = False,
 ) -> Health:
-    """The mark of one cluster from its recent object times (sorted) and its kept Jobs."""
+    """The mark of one cluster from its recent object times (sorted) and its kept Jobs.
+
+    ``times`` are the live uid's only: a re-created cluster (``recreated``: storage holds
+    earlier uids' objects) is judged from its re-creation, not by its predecessor's."""
     now = now or datetime.now(UTC)
     keys = _epochs(times)
     first = datetime.fromtimestamp(keys[0], UTC) if keys else None
@@ -253,6 +257,8 @@ def cluster_health(
     if not times:
         if not missing:
             return Health(OK, "the first run is not due yet")
+        if recreated:
+            return Health(NO_BACKUPS, "none since the cluster was re-created (only earlier uids')")
         return Health(NO_BACKUPS, "backups are on but storage holds none")
     if missing and (last_present is None or missing[-1] > last_present):
         since = bounds[last_present] if last_present is not None else last

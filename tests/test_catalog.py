@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from services import health
 from services import kube_objects as ko
 from services.catalog import Catalog
 from services.config import CatalogConfig, Config, KubernetesConfig, StorageLocation
@@ -38,6 +39,7 @@ def make_catalog(
     storage: tuple[StorageLocation, ...] = (),
     namespaces: tuple[str, ...] = (),
     full_refresh_hours: float = 6,
+    clock: Any = None,
 ) -> Catalog:
     cfg = Config(
         path=None,
@@ -49,7 +51,7 @@ def make_catalog(
         archive=tmp_path / "archive",
         catalog=CatalogConfig(workers=8, full_refresh_hours=full_refresh_hours),
     )
-    return Catalog(cfg)
+    return Catalog(cfg, clock=clock) if clock else Catalog(cfg)
 
 
 def add_cluster(
@@ -151,6 +153,31 @@ def test_clusters_are_joined_with_their_backups(
     nob = rows[("shop", "acid-nobackup")]
     assert nob.backups == 0 and not nob.cluster.logical_backup and nob.last_backup is None
     assert len(orders.recent_sizes) == 58 and orders.recent_sizes[-1] == 5047
+
+
+def test_a_re_created_cluster_is_judged_by_its_own_uid(
+    tmp_path: Path, kubeconfig: Path, kube: Any, world: dict[str, Any]
+) -> None:
+    """Re-created 6 h ago, the new uid never backed up: "no backups", not late by the old
+    uid's last object; re-created 20 minutes ago, its first run is not due yet."""
+    reborn_old = "0d000000-0000-4000-8000-000000000000"
+    reborn_new = "0d000000-0000-4000-8000-100000000000"
+    young_old = "0e000000-0000-4000-8000-000000000000"
+    young_new = "0e000000-0000-4000-8000-100000000000"
+    for name, new, old, age in (
+        ("acid-reborn", reborn_new, reborn_old, timedelta(hours=6)),
+        ("acid-young", young_new, young_old, timedelta(minutes=20)),
+    ):
+        pg = ko.postgresql(name, "shop", uid=new, created=NOW - age, schedule="0 * * * *")
+        kube.add(pg, ko.cronjob(pg, schedule="0 * * * *", last_schedule=None))
+        last = int((NOW - age).timestamp()) - 3600
+        seed(world["bucket"], hourly(name, old, last - 47 * 3600, 48))
+    rows = by_name(make_catalog(tmp_path, kubeconfig=kubeconfig, clock=lambda: NOW).refresh())
+    reborn, young = rows[("shop", "acid-reborn")], rows[("shop", "acid-young")]
+    assert reborn.health.mark == health.NO_BACKUPS and "re-created" in reborn.health.detail
+    assert reborn.backups == 48 and reborn.uids == (reborn_old,)  # its history is still shown
+    assert young.health.mark == health.OK and "not due" in young.health.detail
+    assert rows[("shop", "acid-orders")].health.mark == health.OK  # both uids, the live one fine
 
 
 def test_backups_of_a_cluster_newest_first_across_uids(
