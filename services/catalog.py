@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from services.cache import BackupCache, CachedObject
 from services.config import Config, StorageLocation
 from services.errors import PgdeckError, UsageError
 from services.health import Health, cluster_health
-from services.kube import KubeSnapshot, KubeSource, open_kube_sources
+from services.kube import KubeSnapshot, KubeSource, LogStream, open_kube_sources
 from services.models import (
     Backup,
     Cluster,
@@ -561,7 +561,7 @@ class Catalog:
 
     def read_log(
         self, context: str, namespace: str, pod: str, *, follow: bool = False
-    ) -> Iterator[str]:
+    ) -> LogStream:
         for source in self.kube_sources:
             if source.context == context:
                 return source.read_log(namespace, pod, follow=follow)

@@ -53,6 +53,37 @@ class KubeSnapshot:
     reachable: bool = True
 
 
+class LogStream:
+    """The lines of a pod's log, read as they are iterated.
+
+    ``close()`` may be called from any thread: a read blocked on a quiet followed log then
+    ends at once (urllib3's ``HTTPResponse.shutdown``) and the iteration stops, so a reader
+    thread does not outlive the screen that wanted the log.
+    """
+
+    def __init__(self, lines: Iterator[str], shutdown: Callable[[], None] | None = None):
+        self._lines = lines
+        self._shutdown = shutdown
+        self.closed = False
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for line in self._lines:
+                if self.closed:
+                    return
+                yield line
+        except Exception:
+            if self.closed:
+                return  # the read was cut short on purpose
+            raise
+
+    def close(self) -> None:
+        self.closed = True
+        if self._shutdown is not None:
+            with contextlib.suppress(Exception):
+                self._shutdown()
+
+
 class KubeSource(Protocol):
     context: str
 
@@ -60,7 +91,7 @@ class KubeSource(Protocol):
 
     def read_log(
         self, namespace: str, pod: str, *, follow: bool = False, tail_lines: int | None = None
-    ) -> Iterator[str]: ...
+    ) -> LogStream: ...
 
 
 def open_kube_sources(cfg: KubernetesConfig) -> list[KubeSource]:
@@ -307,7 +338,8 @@ class LiveSource:
     # --- logs -------------------------------------------------------------------------
     def read_log(
         self, namespace: str, pod: str, *, follow: bool = False, tail_lines: int | None = None
-    ) -> Iterator[str]:
+    ) -> LogStream:
+        """The pod's log; the request is made here, its lines arrive as they are read."""
         from kubernetes import client
 
         core = client.CoreV1Api(self.api())
@@ -321,10 +353,14 @@ class LiveSource:
             resp = core.read_namespaced_pod_log(pod, namespace, **kwargs)
         except Exception as exc:
             raise self._error(exc, f"read the log of pod {namespace}/{pod}") from exc
-        try:
-            yield from _lines(resp.stream(8192))
-        finally:
-            resp.release_conn()
+
+        def lines() -> Iterator[str]:
+            try:
+                yield from _lines(resp.stream(8192))
+            finally:
+                resp.release_conn()
+
+        return LogStream(lines(), getattr(resp, "shutdown", None))
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
@@ -478,7 +514,7 @@ class ManifestSource:
 
     def read_log(
         self, namespace: str, pod: str, *, follow: bool = False, tail_lines: int | None = None
-    ) -> Iterator[str]:
+    ) -> LogStream:
         index = self._log_index()
         path = index.get((namespace, pod)) or index.get(("", pod))
         if path is None:
@@ -489,7 +525,7 @@ class ManifestSource:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         if tail_lines is not None:
             lines = lines[-tail_lines:] if tail_lines else []
-        yield from lines
+        return LogStream(iter(lines))
 
 
 def _flatten(docs: list[Any]) -> Iterator[dict[str, Any]]:

@@ -382,6 +382,25 @@ def test_a_pod_log_is_followed_live(
     assert lines == ["start", "dumping", "uploaded"]
 
 
+def test_closing_a_followed_log_ends_a_read_blocked_on_a_quiet_pod(
+    tmp_path: Path, kubeconfig: Path, world: dict[str, Any], kube: Any
+) -> None:
+    """The pod says nothing for a minute: close() from another thread ends the read now."""
+    import threading
+
+    kube.stream_log("shop", "logical-backup-acid-orders-1-abcde", ["late line\n"], delay=60)
+    cat = make_catalog(tmp_path, kubeconfig=kubeconfig)
+    stream = cat.kube_sources[0].read_log("shop", "logical-backup-acid-orders-1-abcde", follow=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(stream), daemon=True)
+    reader.start()
+    reader.join(0.5)
+    assert reader.is_alive()  # blocked on the quiet pod
+    stream.close()
+    reader.join(10)  # far below the pod's minute of silence
+    assert not reader.is_alive() and lines == []
+
+
 def test_several_contexts_each_with_its_operators_bucket(
     tmp_path: Path, bucket: str, s3: Any, s3_endpoint: str
 ) -> None:

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Header, Log, Static, TabbedContent, TabPa
 
 from services import health
 from services.catalog import Catalog
+from services.kube import LogStream
 from services.models import Backup, ClusterSummary, JobRun
 from tui import present
 from tui.messages import (
@@ -91,7 +92,7 @@ class TimelineScreen(Screen[None]):
         self._following: str | None = None  # the job whose log is shown
         self._log_request = 0  # lines of an older request are dropped
         self._log_lines: queue.Queue[tuple[int, list[str] | None, str | None]] = queue.Queue()
-        self._log_stop = threading.Event()
+        self._log_reader = _LogReader()
         self._spark_for: list[Backup] | None = None
         self._verifying: set[str] = set()
         self._leaving = threading.Event()
@@ -389,8 +390,8 @@ class TimelineScreen(Screen[None]):
     def read_log(self, job: str, namespace: str, pod: str, follow: bool) -> None:
         """Read a pod's log on a daemon thread: a followed log of a quiet pod can block
         for minutes, and must hold neither a worker nor the program's exit."""
-        self._log_stop.set()  # the previous reader ends at its next line
-        self._log_stop = stop = threading.Event()
+        self._log_reader.stop()  # the previous reader ends now, even when blocked
+        self._log_reader = reader = _LogReader()
         self._log_request += 1
         request = self._log_request
         lines_out = self._log_lines
@@ -398,17 +399,19 @@ class TimelineScreen(Screen[None]):
         def run() -> None:
             batch: list[str] = []
             try:
-                for line in self.catalog.read_log(
-                    self.cluster.context, namespace, pod, follow=follow
-                ):
-                    if stop.is_set():
-                        return
+                stream = self.catalog.read_log(self.cluster.context, namespace, pod, follow=follow)
+                if not reader.attach(stream):
+                    return
+                for line in stream:
                     batch.append(line)
                     if len(batch) >= 200 or follow:
                         lines_out.put((request, batch, None))
                         batch = []
             except Exception as exc:
-                lines_out.put((request, batch, str(exc)))
+                if not reader.stopped:
+                    lines_out.put((request, batch, str(exc)))
+                return
+            if reader.stopped:
                 return
             lines_out.put((request, batch, None))
             lines_out.put((request, None, None))  # the end
@@ -441,7 +444,7 @@ class TimelineScreen(Screen[None]):
             log.write_line(end)
 
     def on_unmount(self) -> None:
-        self._log_stop.set()
+        self._log_reader.stop()
         self._leaving.set()
 
     # --- actions ----------------------------------------------------------------------------
@@ -540,3 +543,28 @@ def _with_sse(b: Backup, sse: str) -> Backup:
     import dataclasses
 
     return dataclasses.replace(b, sse=sse)
+
+
+class _LogReader:
+    """One log request's reader thread, and how to stop it at once: ``stop`` closes the
+    stream, which ends a read blocked on a quiet followed log."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._stream: LogStream | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, stream: LogStream) -> bool:
+        """Keep ``stream`` to close; False (and closed) when stopped already."""
+        with self._lock:
+            self._stream = stream
+            if self.stopped:
+                stream.close()
+                return False
+        return True
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            if self._stream is not None:
+                self._stream.close()
