@@ -8,6 +8,7 @@ and each failure is kept as a ``SourceProblem`` for the presenters to show.
 
 from __future__ import annotations
 
+import bisect
 import concurrent.futures as cf
 import dataclasses
 import time
@@ -20,7 +21,7 @@ from typing import Any
 from services.cache import BackupCache, CachedObject
 from services.config import Config, StorageLocation
 from services.errors import PgdeckError, UsageError
-from services.health import Health, cluster_health
+from services.health import SKEW, Health, cluster_health
 from services.kube import KubeSnapshot, KubeSource, LogStream, open_kube_sources
 from services.models import (
     Backup,
@@ -343,7 +344,7 @@ class Catalog:
                     uids=tuple(dict.fromkeys(uid for _, _, uid in reversed(parts))),
                     recent_sizes=sizes,
                     recent_epochs=epochs,
-                    health=self._health(cluster, parts, epochs, recents, job_index, now),
+                    health=self._health(cluster, parts, epochs, job_index, now),
                 )
             )
             e.cluster = cluster
@@ -357,18 +358,23 @@ class Catalog:
         cluster: Cluster,
         parts: list[tuple[tuple[int, str, int, int], Location, str]],
         epochs: tuple[int, ...],
-        recents: dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]],
         job_index: dict[tuple[str, str, str], list[JobRun]],
         now: datetime,
     ) -> Health:
-        """The row's mark, from the live uid's objects only: a re-created cluster's runs
-        are not covered by its predecessor's backups."""
+        """The row's mark. Of a cluster with other uids' objects (re-created), only those
+        written since it was created count: a predecessor's backups cover none of its runs.
+        (By time, not by uid: a Kubernetes view older than a re-creation still names the
+        old uid, while storage already holds the new one's objects.)"""
         jobs = job_index.get(cluster.key, ())
-        live = [(loc, uid) for _, loc, uid in parts if uid == cluster.uid]
-        if not cluster.in_kubernetes or not cluster.uid or len(live) == len(parts):
+        if (
+            not cluster.in_kubernetes
+            or cluster.created is None
+            or all(uid == cluster.uid for _, _, uid in parts)
+        ):
             return cluster_health(cluster, epochs, jobs, now)
-        mine = _recent([recents.get((loc.id, cluster.name, uid), ((), ())) for loc, uid in live])
-        return cluster_health(cluster, mine[0], jobs, now, recreated=True)
+        since = (cluster.created - SKEW).timestamp()
+        mine = epochs[bisect.bisect_left(epochs, since) :]
+        return cluster_health(cluster, mine, jobs, now, recreated=len(mine) < len(epochs))
 
     def _job_index(self) -> dict[tuple[str, str, str], list[JobRun]]:
         """Every kept Job by (context, namespace, cluster), without pods: for health marks."""

@@ -58,15 +58,24 @@ class LogStream:
 
     ``close()`` may be called from any thread: a read blocked on a quiet followed log then
     ends at once (urllib3's ``HTTPResponse.shutdown``) and the iteration stops, so a reader
-    thread does not outlive the screen that wanted the log.
+    thread does not outlive the screen that wanted the log. A stream never iterated gives
+    its connection back on ``close()``; an iterated one when the iteration ends.
     """
 
-    def __init__(self, lines: Iterator[str], shutdown: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        lines: Iterator[str],
+        shutdown: Callable[[], None] | None = None,
+        release: Callable[[], None] | None = None,
+    ):
         self._lines = lines
         self._shutdown = shutdown
+        self._release = release
+        self._started = False
         self.closed = False
 
     def __iter__(self) -> Iterator[str]:
+        self._started = True
         try:
             for line in self._lines:
                 if self.closed:
@@ -76,12 +85,17 @@ class LogStream:
             if self.closed:
                 return  # the read was cut short on purpose
             raise
+        finally:
+            close = getattr(self._lines, "close", None)
+            if close is not None:
+                close()  # a generator left mid-way runs its own cleanup now
 
     def close(self) -> None:
         self.closed = True
-        if self._shutdown is not None:
-            with contextlib.suppress(Exception):
-                self._shutdown()
+        for step in (self._shutdown, None if self._started else self._release):
+            if step is not None:
+                with contextlib.suppress(Exception):
+                    step()
 
 
 class KubeSource(Protocol):
@@ -360,7 +374,7 @@ class LiveSource:
             finally:
                 resp.release_conn()
 
-        return LogStream(lines(), getattr(resp, "shutdown", None))
+        return LogStream(lines(), getattr(resp, "shutdown", None), resp.release_conn)
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[str]:

@@ -156,6 +156,13 @@ async def test_escape_leaves_without_touching_anything_and_back_goes_back(
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, RestoreScreen)
+        # A second leave queued before the first pop (a double Enter on Close, a key
+        # repeat) must not pop the clusters screen, the app's first and only one left.
+        again = await open_wizard(pilot)
+        again.action_leave()
+        again.action_leave()
+        await pilot.pause()
+        assert app.screen.query("#clusters") and len(app.screen_stack) == 1
     assert databases(target_pg) == before
     assert not (tmp_path / "archive" / "restores").exists()
 

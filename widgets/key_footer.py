@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.app import ComposeResult
 from textual.widgets import Footer
 
 
@@ -28,6 +29,7 @@ class KeyFooter(Footer):
                 binding.action,
                 binding.show,
                 binding.group,
+                binding.tooltip,
                 enabled,
                 tooltip,
             )
@@ -35,12 +37,17 @@ class KeyFooter(Footer):
         )
         return (self.compact, self.show_command_palette, bindings)
 
-    async def recompose(self) -> None:
-        if not self.is_attached:
-            return
+    def compose(self) -> ComposeResult:
+        # What is shown is recorded here, from the bindings the keys are built from (a
+        # rebuild waits for the old keys' removal, and the bindings may move meanwhile).
         keys = self._keys()
-        if keys == self._shown:
+        built = list(super().compose())
+        self._shown = keys if built else None  # nothing shown yet: the next rebuild runs
+        if built:
+            self.rebuilds += 1
+        yield from built
+
+    async def recompose(self) -> None:
+        if self.is_attached and self._shown is not None and self._keys() == self._shown:
             return
-        self._shown = keys
-        self.rebuilds += 1
         await super().recompose()

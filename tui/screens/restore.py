@@ -229,7 +229,7 @@ class RestoreScreen(Screen[None]):
         if self.running:
             return
         if self.step == 4:
-            self.app.pop_screen()
+            self._leave()
             return
         problem = self._check_step()
         if problem:
@@ -251,6 +251,12 @@ class RestoreScreen(Screen[None]):
         if self.running:
             self.action_cancel_restore()
         else:
+            self._leave()
+
+    def _leave(self) -> None:
+        # Once only: a second Enter or Escape queued before the pop would otherwise pop
+        # the clusters screen under this one, the app's first screen.
+        if self.is_current:
             self.app.pop_screen()
 
     def _check_step(self) -> str | None:

@@ -379,6 +379,9 @@ class TimelineScreen(Screen[None]):
         log = self.query_one("#log", Log)
         log.clear()
         if job is None or not job.pods:
+            self._log_reader.stop()  # the log shown before must not go on under this line
+            self._log_request += 1
+            self._following = name
             log.write_line(f"{name}: Kubernetes keeps no pod of this job, so no log.")
             return
         pod = job.pods[-1]
