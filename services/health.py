@@ -205,8 +205,8 @@ def cluster_health(
 ) -> Health:
     """The mark of one cluster from its recent object times (sorted) and its kept Jobs.
 
-    ``times`` are the live uid's only: a re-created cluster (``recreated``: storage holds
-    earlier uids' objects) is judged from its re-creation, not by its predecessor's."""
+    Of a re-created cluster, ``times`` are those written since its creation, and
+    ``recreated`` says storage also holds its predecessor's (which cover none of its runs)."""
     now = now or datetime.now(UTC)
     keys = _epochs(times)
     first = datetime.fromtimestamp(keys[0], UTC) if keys else None
