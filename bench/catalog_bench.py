@@ -50,11 +50,18 @@ from pathlib import Path
 from typing import Any
 
 from _profiling import ThreadProfiles, rss_mb  # bench/_profiling.py, beside this script
+from _s3server import (  # bench/_s3server.py, beside this script
+    BUCKET,
+    REGION,
+    Crash,
+    cpu_seconds,
+    fake_aws_env,
+    s3_backend,
+    start_http,
+    stop_child,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-BUCKET = "backups"
 PREFIX = "spilo"
 START_EPOCH = 1_735_689_600  # 2025-01-01T00:00:00Z; the first hourly backup
 # In the few clusters that archive WAL into the same bucket (<uid>/wal/16/...): spilo's
@@ -64,22 +71,6 @@ WAL_SEGMENTS_PER_HOUR = 2
 TARGET_COLD = 0.5  # cold / baseline
 TARGET_REFRESH = 0.1  # refresh / baseline
 TARGET_RSS_MB = 150.0
-
-
-def fake_aws_env(env: dict[str, str]) -> dict[str, str]:
-    """Fake credentials for the test server; never the user's real ones."""
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "PGDECK_CONFIG"):
-        env.pop(var, None)
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-    )
-    return env
 
 
 # --- the bucket's layout ---------------------------------------------------------------
@@ -180,15 +171,7 @@ def plan(
 
 # --- the S3 server (child process) -----------------------------------------------------
 def serve(args: argparse.Namespace) -> int:
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    logging.getLogger("werkzeug").disabled = True
-    from moto.s3.models import s3_backends
-    from moto.server import ThreadedMotoServer
-
-    backend = s3_backends[ACCOUNT]["aws"]
-    backend.create_bucket(BUCKET, REGION)
+    backend = s3_backend()
     clusters = plan(args.clusters, args.hours, args.wal_per_hour)
 
     def put(c: ClusterPlan, hour: int) -> None:
@@ -214,10 +197,8 @@ def serve(args: argparse.Namespace) -> int:
             put(c, hour)
     seeded = time.perf_counter() - t0
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    print(json.dumps({"url": f"http://{host}:{port}", "seed_s": seeded, **counts()}), flush=True)
+    server, url = start_http()
+    print(json.dumps({"url": url, "seed_s": seeded, **counts()}), flush=True)
     for line in sys.stdin:
         cmd = line.strip()
         if cmd == "add":
@@ -296,19 +277,6 @@ def measure(args: argparse.Namespace) -> int:
 
 
 # --- the rounds (parent) ---------------------------------------------------------------
-class Crash(Exception):
-    pass
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (Linux /proc), NaN elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run_child(
     mode: str, args: argparse.Namespace, endpoint: str, cache: Path, server_pid: int, profile: str
 ) -> dict:
@@ -399,14 +367,7 @@ def rounds(args: argparse.Namespace) -> int:
         print(f"crashed: {exc}", file=sys.stderr)
         return 1
     finally:
-        if server.poll() is None:
-            try:
-                server.stdin.write("quit\n")
-                server.stdin.flush()
-                server.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                server.kill()
-                server.wait()
+        stop_child(server)
     report(args, info, rows)
     for e in errors:
         print(f"WRONG: {e}")

@@ -76,14 +76,21 @@ from pathlib import Path
 from typing import Any
 
 from _profiling import ThreadProfiles, rss_mb  # bench/_profiling.py, beside this script
+from _s3server import (  # bench/_s3server.py, beside this script
+    BUCKET,
+    REGION,
+    Crash,
+    cpu_seconds,
+    fake_aws_env,
+    s3_backend,
+    start_http,
+    stop_child,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-BUCKET = "backups"
 PREFIX = "spilo"
 FILL_PREFIX = "spilo-unlisted"  # the figure's clusters a sampled run does not measure
 NAMESPACE = "db"
@@ -96,28 +103,6 @@ PLAIN_CLUSTERS = frozenset({3, 13, 23, 33, 43})  # one object each stored withou
 PLAIN_HOUR = 42  # hours before TOP of that object
 
 TARGET_S = 60.0
-
-
-def fake_aws_env(env: dict[str, str]) -> dict[str, str]:
-    """Fake credentials for the test server; never the user's real ones."""
-    for var in (
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "PGDECK_CONFIG",
-        "KUBECONFIG",
-    ):
-        env.pop(var, None)
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-    )
-    return env
 
 
 # --- the world ---------------------------------------------------------------------------
@@ -186,15 +171,7 @@ def write_manifests(directory: Path, clusters: list[dict[str, Any]]) -> None:
 
 # --- the S3 server (child process) -------------------------------------------------------
 def serve(args: argparse.Namespace) -> int:
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    logging.getLogger("werkzeug").disabled = True
-    from moto.s3.models import s3_backends
-    from moto.server import ThreadedMotoServer
-
-    backend = s3_backends[ACCOUNT]["aws"]
-    backend.create_bucket(BUCKET, REGION)
+    backend = s3_backend()
     t0 = time.perf_counter()
     objects = plain = 0
     plan = clusters_plan(max(args.clusters, args.fill))
@@ -215,10 +192,8 @@ def serve(args: argparse.Namespace) -> int:
             obj.contentsize = size
             objects += 1
     seeded = time.perf_counter() - t0
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    info = {"url": f"http://{host}:{port}", "seed_s": seeded, "objects": objects, "plain": plain}
+    server, url = start_http()
+    info = {"url": url, "seed_s": seeded, "objects": objects, "plain": plain}
     info["unlisted"] = (len(plan) - args.clusters) * args.hours
     print(json.dumps(info), flush=True)
     for line in sys.stdin:
@@ -345,20 +320,7 @@ def baseline_run(args: argparse.Namespace, out: dict[str, Any], mark: Any) -> An
     return run
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (Linux /proc), NaN elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # --- the rounds (parent) -----------------------------------------------------------------
-class Crash(Exception):
-    pass
-
-
 def run_child(mode: str, args: argparse.Namespace, extra: list[str], profile: str) -> dict:
     cmd = [sys.executable, __file__, "measure", mode, "--server-pid", str(args.server_pid)]
     cmd += extra
@@ -478,14 +440,7 @@ def rounds(args: argparse.Namespace) -> int:
         print(f"crashed: {exc}", file=sys.stderr)
         return 1
     finally:
-        if server.poll() is None:
-            try:
-                server.stdin.write("quit\n")
-                server.stdin.flush()
-                server.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                server.kill()
-                server.wait()
+        stop_child(server)
         shutil.rmtree(work, ignore_errors=True)
     report(args, info, rows, sample)
     if args.profile:

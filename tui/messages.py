@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # for annotations only: importing the engine costs the start 
     from services.models import Backup, JobRun
     from services.restore import RestoreEvent
     from services.review import ArchivedReview, Review
+    from widgets.cluster_table import ClusterRow
     from widgets.coverage_grid import GridDay
 
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # for annotations only: importing the engine costs the start 
 class CatalogLoaded(Message):
     state: CatalogState
     from_cache: bool
+    rows: list[ClusterRow]  # one per state.clusters, built by the worker
 
 
 @dataclass

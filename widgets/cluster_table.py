@@ -158,9 +158,3 @@ class ClusterTable(FittingTable):
             return (1, text.lower())
 
         self.sort(column, key=key)
-
-    def selected_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return row_key.value

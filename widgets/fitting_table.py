@@ -22,6 +22,13 @@ class FittingTable(DataTable[Any]):
     """Called at once when the cursor changes row, in the same frame as the cursor (a
     ``RowHighlighted`` message is handled only after that frame is painted)."""
 
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor, or None in an empty table."""
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return row_key.value
+
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
         super().watch_cursor_coordinate(old, new)
         if self.on_cursor_row is not None and old.row != new.row:

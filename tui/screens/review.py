@@ -253,11 +253,8 @@ class ReviewScreen(Screen[None]):
 
     # --- selection ----------------------------------------------------------------------
     def selected_cluster(self) -> ClusterReview | None:
-        table = self.query_one("#checklist", DataTable)
-        if not table.row_count:
-            return None
-        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return self._clusters.get(str(key.value))
+        key = self.query_one("#checklist", FittingTable).selected_key()
+        return self._clusters.get(key) if key is not None else None
 
     def selected_finding(self) -> Finding | None:
         table = self.query_one("#findings", DataTable)

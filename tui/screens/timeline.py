@@ -321,11 +321,8 @@ class TimelineScreen(Screen[None]):
 
     # --- selection ------------------------------------------------------------------------
     def selected_backup(self) -> Backup | None:
-        table = self.query_one("#backups", DataTable)
-        if not table.row_count:
-            return None
-        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return next((b for b in self.backups if b.url == key.value), None)
+        url = self.query_one("#backups", FittingTable).selected_key()
+        return next((b for b in self.backups if b.url == url), None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         # The backups table moves the sparkline itself, in the cursor's own frame.
@@ -360,11 +357,8 @@ class TimelineScreen(Screen[None]):
 
     # --- logs -------------------------------------------------------------------------------
     def _selected_job(self) -> JobRun | None:
-        table = self.query_one("#jobs", DataTable)
-        if not table.row_count:
-            return None
-        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return next((j for j in self.jobs if j.name == key.value), None)
+        name = self.query_one("#jobs", FittingTable).selected_key()
+        return next((j for j in self.jobs if j.name == name), None)
 
     def action_follow_log(self) -> None:
         job = self._selected_job()
