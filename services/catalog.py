@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cache import BackupCache, CachedObject
+from services.clock import system_clock
 from services.config import Config, StorageLocation
 from services.errors import PgdeckError, UsageError
 from services.health import SKEW, Health, cluster_health
@@ -91,7 +92,7 @@ class Catalog:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
-        self.clock = clock or (lambda: datetime.now(UTC))  # "now" for marks and ages
+        self.clock = clock or system_clock  # "now" for marks and ages
         self._kube_sources = kube_sources
         self._stores: dict[str, BackupStore] = dict(stores or {})
         self.cache = cache or BackupCache(config.cache / "catalog.sqlite3")

@@ -21,6 +21,7 @@ from typing import Any
 
 from services import health
 from services.catalog import Catalog, CatalogState
+from services.clock import Clock, system_clock
 from services.config import ReviewConfig
 from services.errors import PgdeckError, SourceError
 from services.models import Backup, Cluster, JobRun
@@ -586,13 +587,15 @@ def _verify_newest(
 
 
 # --- sign-off and archive -----------------------------------------------------------------
-def sign_off(review: Review, reviewer: str, note: str | None, archive: Path) -> Review:
+def sign_off(
+    review: Review, reviewer: str, note: str | None, archive: Path, *, clock: Clock = system_clock
+) -> Review:
     """Record who reviewed and why, and archive the review as JSON and Markdown."""
     if not reviewer.strip():
         raise PgdeckError("a sign-off needs the reviewer's name")
     review.reviewer = reviewer.strip()
     review.note = (note or "").strip() or None
-    review.signed_at = datetime.now(UTC)
+    review.signed_at = clock()
     return archive_review(review, archive)
 
 
@@ -610,7 +613,7 @@ def archive_review(review: Review, archive: Path) -> Review:
         "markdown": str(base.with_suffix(".md")),
     }
     audit = {
-        "when": _iso(review.signed_at or datetime.now(UTC)),
+        "when": _iso(review.signed_at or review.window_end),
         "who": review.reviewer,
         "action": "review",
         "window": [_iso(review.window_start), _iso(review.window_end)],

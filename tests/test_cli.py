@@ -49,7 +49,7 @@ def configured(tmp_path: Path, kubeconfig: Path, kube: Any, bucket: str, s3_endp
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+    code = main(list(argv), clock=lambda: NOW)
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -312,7 +312,10 @@ def test_review_cli_exit_status_json_and_markdown(
 ) -> None:
     config = str(world.config.path)
     md = tmp_path / "review.md"
-    code = main(["--config", config, "review", "--json", "--markdown", str(md), "--since", "7d"])
+    code = main(
+        ["--config", config, "review", "--json", "--markdown", str(md), "--since", "7d"],
+        clock=lambda: NOW,
+    )
     out, err = capsys.readouterr()
     assert code == 1, err  # there are warnings and worse
     data = json.loads(out)

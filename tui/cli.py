@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from services.catalog import Catalog, CatalogProgress, CatalogState
+from services.clock import Clock, clock_from_env
 from services.config import Config, load_config
 from services.errors import ConfigError, PgdeckError
 from tui import present
@@ -205,13 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """``clock`` is "now" for every judgement the command makes (default: ``PGDECK_NOW``
+    when set, else the system clock)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr)
     if not args.debug:
         for noisy in ("botocore", "urllib3", "kubernetes", "boto3"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
+        args.clock = clock or clock_from_env()
         if args.command is None:
             return cmd_tui(args)
         return COMMANDS[args.command](args)
@@ -244,7 +248,7 @@ def open_catalog(
                 "nothing to read: no configuration file, no kubeconfig and no storage",
                 "pass --config FILE (see config.example.yaml) or try `pgdeck demo`",
             )
-    catalog = Catalog(config)
+    catalog = Catalog(config, clock=args.clock)
     if getattr(args, "cached", False):
         state = catalog.load_cached()
     else:
@@ -264,7 +268,7 @@ def resolve_backup(args: argparse.Namespace, config: Config | None = None) -> tu
     """The store, key and URL of ``args.backup``. A URL needs no listing (the cache knows
     the endpoints); ``CLUSTER@...`` needs the catalog, refreshed unless --cached."""
     if "://" in args.backup:
-        catalog = Catalog(config or load_config(args.config))
+        catalog = Catalog(config or load_config(args.config), clock=args.clock)
         catalog.load_cached()
     else:
         catalog, _ = open_catalog(args, config)
@@ -340,6 +344,7 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         _print_json([present.cluster_json(s) for s in state.clusters])
         return _status(state)
     rows = []
+    now = args.clock()
     for s in state.clusters:
         c = s.cluster
         last = s.last_backup
@@ -352,7 +357,7 @@ def cmd_clusters(args: argparse.Namespace) -> int:
                 if c.logical_backup
                 else ("off" if c.in_kubernetes else "-"),
                 str(s.backups),
-                present.age(last.time) if last else "never",
+                present.age(last.time, now) if last else "never",
                 present.size(last.size) if last else "-",
                 c.uid[:8] if c.uid else "-",
             ]
@@ -377,8 +382,9 @@ def cmd_backups(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([present.backup_json(b) for b in backups])
         return _status(state)
+    now = args.clock()
     rows = [
-        [present.iso(b.time) or "", present.age(b.time), present.size(b.size), b.uid[:8]]
+        [present.iso(b.time) or "", present.age(b.time, now), present.size(b.size), b.uid[:8]]
         + ([("none" if b.sse == "" else b.sse or "-")] if args.sse else [])
         + [b.url]
         for b in backups
@@ -463,7 +469,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     root = Path(user_cache_dir("pgdeck")) / "demo"
     sandbox = prepare_sandbox(
-        root, rebuild=args.rebuild, progress=lambda line: _err(f"demo: {line}")
+        root, rebuild=args.rebuild, now=args.clock(), progress=lambda line: _err(f"demo: {line}")
     )
     if args.prepare_only:
         print(sandbox.config_path)
@@ -480,10 +486,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         code = cmd_clusters(args)
         _err(f"try: pgdeck --config {sandbox.config_path} backups acid-orders")
         return code
-    return _demo_console(sandbox.config_path, sandbox.root)
+    return _demo_console(sandbox.config_path, sandbox.root, args.clock)
 
 
-def _demo_console(config_path: Path, root: Path) -> int:
+def _demo_console(config_path: Path, root: Path, clock: Clock) -> int:
     import contextlib
     import dataclasses
 
@@ -501,7 +507,7 @@ def _demo_console(config_path: Path, root: Path) -> int:
         else:
             target = Target(name=TARGET_NAME, dsn=dsn(pg), production=False)
             config = dataclasses.replace(config, targets=(*config.targets, target))
-        PgdeckApp(Catalog(config)).run()
+        PgdeckApp(Catalog(config, clock=clock)).run()
     return EXIT_OK
 
 
@@ -568,7 +574,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import PgdeckApp
 
     config = load_config(args.config)
-    PgdeckApp(Catalog(config)).run()
+    PgdeckApp(Catalog(config, clock=args.clock)).run()
     return EXIT_OK
 
 

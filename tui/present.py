@@ -94,10 +94,9 @@ def job_json(j: JobRun) -> dict[str, Any]:
     }
 
 
-def age(dt: datetime | None, now: datetime | None = None) -> str:
+def age(dt: datetime | None, now: datetime) -> str:
     if dt is None:
         return "-"
-    now = now or datetime.now(UTC)
     return humanize.naturaldelta(now - dt) + " ago" if now >= dt else "in the future"
 
 

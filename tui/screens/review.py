@@ -400,7 +400,9 @@ class ReviewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="sign", exit_on_error=False)
     def sign(self, review: Review, reviewer: str, note: str) -> None:
         try:
-            signed = sign_off(review, reviewer, note, self.catalog.config.archive)
+            signed = sign_off(
+                review, reviewer, note, self.catalog.config.archive, clock=self.catalog.clock
+            )
         except PgdeckError as exc:
             self.post_message(ServiceFailed("sign-off", exc.message))
             return
