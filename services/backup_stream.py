@@ -19,7 +19,8 @@ from typing import Any, Protocol, cast
 import botocore.exceptions as bx
 import urllib3.exceptions as ux
 
-from services.errors import PgdeckError, StorageError
+from services.errors import PgdeckError, StorageError, StorageStalled
+from services.text import safe_text
 
 # What a body read raises when the connection drops; each is worth a ranged retry.
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -82,25 +83,39 @@ def compressed_chunks(
     ``retries`` bounds the attempts in a row that make no progress: a long stream over a
     shaky link may drop many times, as long as each attempt moves it forward. A resume
     asks for the same object version (its ETag), never a spliced one.
+
+    A stall (the endpoint keeps the connection and sends nothing: ``StorageStalled``) is
+    resumed once, and fails when the resume stalls too before a byte arrives, so a stalled
+    endpoint ends the stream within about the store's timeout, not retries x timeout.
+    A request that stalls (``open_range`` itself) was retried by the client already.
     """
     offset = 0
     attempt = 0
     progress_at_failure = -1
+    stalled_at = -1  # the offset of the last stall resumed
     total: int | None = None
     etag: str | None = None
     while True:
+        streaming = False
         try:
             chunks, size, tag = store.open_range(relative_key, offset, etag)
             if total is None:
                 total, etag = size, tag
                 if on_size:
                     on_size(size)
+            streaming = True
             for chunk in chunks:
                 offset += len(chunk)
                 yield chunk
             if total is not None and offset < total:
                 raise ConnectionError(f"stream ended at byte {offset} of {total}")
             return
+        except StorageStalled as exc:
+            if not streaming or stalled_at == offset:
+                raise
+            stalled_at = offset
+            if on_retry:
+                on_retry(1, offset, exc)
         except StorageError:
             raise
         except _TRANSIENT as exc:
@@ -110,7 +125,7 @@ def compressed_chunks(
             attempt += 1
             if attempt > retries:
                 raise StorageError(
-                    f"reading {store.url(relative_key)} failed at byte {offset} "
+                    f"reading {safe_text(store.url(relative_key))} failed at byte {offset} "
                     f"after {retries} retries without progress: {exc}",
                     "check the network to the storage and try again",
                 ) from exc

@@ -109,15 +109,24 @@ class BackupCache:
             ).fetchall()
         return {c: (f, r) for c, f, r in rows}
 
-    def last_keys(self, location: str) -> dict[str, dict[str, str]]:
-        """cluster -> uid -> newest relative key known."""
+    def last_keys(self, location: str, not_after: int | None = None) -> dict[str, dict[str, str]]:
+        """cluster -> uid -> newest relative key known (with ``not_after``, the newest whose
+        epoch is not after it; ``<cluster>/<uid>/`` when there is none)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT cluster, uid, rel FROM summary WHERE location=?", (location,)
+                "SELECT cluster, uid, rel, epoch FROM summary WHERE location=?", (location,)
             ).fetchall()
-        out: dict[str, dict[str, str]] = {}
-        for cluster, uid, rel in rows:
-            out.setdefault(cluster, {})[uid] = rel
+            out: dict[str, dict[str, str]] = {}
+            for cluster, uid, rel, epoch in rows:
+                if not_after is not None and epoch > not_after:  # rare: a future-dated key
+                    lo, hi = f"{cluster}/{uid}/", f"{cluster}/{uid}0"
+                    row = self._db.execute(
+                        "SELECT max(rel) FROM objects WHERE location=? AND rel>=? AND rel<? "
+                        "AND epoch<=?",
+                        (location, lo, hi, not_after),
+                    ).fetchone()
+                    rel = row[0] if row and row[0] else lo
+                out.setdefault(cluster, {})[uid] = rel
         return out
 
     def store_listing(

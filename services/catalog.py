@@ -14,14 +14,14 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from services.cache import BackupCache, CachedObject
 from services.clock import system_clock
 from services.config import Config, StorageLocation
-from services.errors import PgdeckError, UsageError
+from services.errors import PgdeckError, StorageStalled, UsageError
 from services.health import SKEW, Health, cluster_health
 from services.kube import KubeSnapshot, KubeSource, LogStream, open_kube_sources
 from services.models import (
@@ -35,8 +35,12 @@ from services.models import (
 from services.operator import DEFAULT_S3_PREFIX
 from services.resources import cluster_from_resource, job_run
 from services.storage import BackupStore, StoredObject, open_store
+from services.text import safe_text
 
 RECENT_SIZES = 72  # backups per cluster kept for the sparkline and health of the last days
+# An object whose key's epoch is later than now plus this is future-dated (a wrong clock,
+# or a forged key): flagged, and never chosen as a cluster's latest backup.
+FUTURE_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,11 @@ class Catalog:
     def store(self, location: Location) -> BackupStore:
         store = self._stores.get(location.id)
         if store is None:
-            store = open_store(location.storage, self.config.catalog.workers)
+            store = open_store(
+                location.storage,
+                self.config.catalog.workers,
+                self.config.catalog.storage_timeout_seconds,
+            )
             self._stores[location.id] = store
         return store
 
@@ -219,7 +227,9 @@ class Catalog:
                 except PgdeckError as exc:
                     problems.append(SourceProblem(loc.storage.url, str(exc)))
                     continue
-                last = self.cache.last_keys(loc.id)
+                # Incremental listings start after the newest key not from the future: a
+                # future-dated key (a forged 9999999999) would hide every new one after it.
+                last = self.cache.last_keys(loc.id, not_after=self._future_epoch())
                 times = self.cache.listing_times(loc.id)
                 now = time.time()
                 fulls = {n for n in names if full or n not in times or now - times[n][0] > max_age}
@@ -230,10 +240,15 @@ class Catalog:
         failed: dict[str, set[str]] = {loc.id: set() for loc, *_ in plans}
         total = len(tasks)
         report(CatalogProgress("storage", 0, total))
+        # Once a location's endpoint stalled, its listings still waiting are not tried:
+        # each would wait out the timeout again (a thousand clusters, a thousand minutes).
+        stalled: set[str] = set()
 
         def scan(
             loc: Location, name: str, last: dict[str, dict[str, str]], fulls: set[str]
-        ) -> list[StoredObject]:
+        ) -> list[StoredObject] | None:
+            if loc.id in stalled:
+                return None
             if name in fulls:
                 return self.store(loc).list_cluster(name)
             # Only the newest uid can still grow: an older one belongs to a cluster that
@@ -256,17 +271,48 @@ class Catalog:
             for n, fut in enumerate(cf.as_completed(futures), 1):
                 loc, name = futures[fut]
                 try:
-                    results[loc.id][name] = fut.result()
+                    found = fut.result()
+                except StorageStalled as exc:
+                    failed[loc.id].add(name)
+                    if loc.id not in stalled:  # said once, as the location's failure
+                        stalled.add(loc.id)
+                        problems.append(SourceProblem(loc.storage.url, str(exc)))
+                    continue
                 except PgdeckError as exc:
                     failed[loc.id].add(name)
                     problems.append(
                         SourceProblem(loc.storage.url, str(exc), fatal_for_source=False)
                     )
+                else:
+                    if found is None:
+                        failed[loc.id].add(name)
+                    else:
+                        results[loc.id][name] = found
                 if n % 16 == 0 or n == total:
                     report(CatalogProgress("storage", n, total, name))
         for loc, _names, _last, fulls, gone in plans:
             ok = results[loc.id]
             self.cache.store_listing(loc.id, ok, fulls & set(ok), gone)
+            refused = self.store(loc).take_refused()
+            if refused:
+                problems.append(
+                    SourceProblem(
+                        loc.storage.url,
+                        f"{len(refused)} link(s) leading outside the storage root skipped "
+                        f"({safe_text(', '.join(refused[:3]))}{', ...' if len(refused) > 3 else ''})"
+                        "; copy the files in instead of linking them",
+                        fatal_for_source=False,
+                    )
+                )
+
+    def _future_epoch(self) -> int:
+        """Key epochs after this are future-dated (see ``FUTURE_SKEW``)."""
+        return int((self.clock() + FUTURE_SKEW).timestamp())
+
+    def future_dated(self, backup: Backup) -> bool:
+        """Whether ``backup``'s key is dated later than now (plus a little skew): a wrong
+        clock on the backup's node, or a forged key. Such a backup is never "latest"."""
+        return backup.time > self.clock() + FUTURE_SKEW
 
     def _kube_uids(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
@@ -318,6 +364,7 @@ class Catalog:
         ordered = entries + sorted(storage_only.values(), key=lambda x: x.cluster.name)
         job_index = self._job_index()
         now = self.clock()
+        future = self._future_epoch()
         out: list[ClusterSummary] = []
         for e in ordered:
             # Each part is one (location, uid); the newest part gives the last backup.
@@ -331,9 +378,12 @@ class Catalog:
                 (_, rel, epoch, size), loc, uid = parts[-1]
                 if not cluster.in_kubernetes:
                     cluster = dataclasses.replace(cluster, uid=uid)
-                last = self._backup(
-                    loc, CachedObject(loc.id, rel, cluster.name, uid, epoch, size, None, None)
-                )
+                if epoch > future:  # rare: the latest is the newest backup not future-dated
+                    last = self._newest_not_after(cluster.name, parts, future)
+                else:
+                    last = self._backup(
+                        loc, CachedObject(loc.id, rel, cluster.name, uid, epoch, size, None, None)
+                    )
             epochs, sizes = _recent(
                 [recents.get((loc.id, cluster.name, uid), ((), ())) for _, loc, uid in parts]
             )
@@ -353,6 +403,19 @@ class Catalog:
         return CatalogState(
             clusters=out, problems=problems, from_cache=from_cache, locations=locations
         )
+
+    def _newest_not_after(
+        self, name: str, parts: list[tuple[tuple[int, str, int, int], Location, str]], epoch: int
+    ) -> Backup | None:
+        best: tuple[Location, CachedObject] | None = None
+        uids = {(loc.id, uid) for _, loc, uid in parts}
+        for loc in {loc.id: loc for _, loc, _ in parts}.values():
+            for o in self.cache.objects(loc.id, name):  # newest first
+                if o.epoch <= epoch and (loc.id, o.uid) in uids:
+                    if best is None or o.epoch > best[1].epoch:
+                        best = (loc, o)
+                    break
+        return None if best is None else self._backup(*best)
 
     def _health(
         self,
@@ -481,12 +544,17 @@ class Catalog:
                     raise
 
             gone: set[str] = set()
-            with cf.ThreadPoolExecutor(self.config.catalog.workers if remote else 1) as pool:
+            pool = cf.ThreadPoolExecutor(self.config.catalog.workers if remote else 1)
+            try:
                 for rel, sse in zip(missing, pool.map(head_sse, missing), strict=True):
                     if isinstance(sse, _Gone):
                         gone.add(rel)
                     elif sse is not None:
                         fresh[rel] = sse
+            finally:
+                # After a failure (a stalled endpoint) the HEADs still queued are dropped,
+                # not each left to wait out the timeout in turn.
+                pool.shutdown(wait=True, cancel_futures=True)
             if remote:
                 self.cache.store_sse(loc.id, fresh)
             cached.update(fresh)
@@ -525,7 +593,9 @@ class Catalog:
 
     def resolve(self, spec: str, namespace: str | None = None) -> tuple[BackupStore, str, str]:
         """A backup named by URL, ``CLUSTER@latest`` or ``CLUSTER@<ISO time>`` (the newest
-        at or before it): the store to read it from, its key there, and its URL."""
+        at or before it, never a future-dated one): the store to read it from, its key
+        there, and its URL. A file:// path inside a configured file:// location is read
+        as part of it (links may not leave that root), any other from its own directory."""
         from urllib.parse import urlsplit
 
         from services.storage import FileStore, S3Store
@@ -533,12 +603,20 @@ class Catalog:
         parts = urlsplit(spec)
         if parts.scheme == "file":
             path = Path(parts.path)
+            for loc in self.locations():
+                root = loc.storage.url.removeprefix("file://").rstrip("/") + "/"
+                if loc.storage.scheme == "file" and str(path).startswith(root):
+                    store, rel = self.store(loc), str(path)[len(root) :]
+                    return store, rel, store.url(rel)
             fstore = FileStore(StorageLocation(url=f"file://{path.parent}"))
             return fstore, path.name, fstore.url(path.name)
         if parts.scheme == "s3":
             same = [loc.storage for loc in self.locations() if loc.storage.bucket == parts.netloc]
             base = same[0] if same else StorageLocation(url=f"s3://{parts.netloc}")
-            s3 = S3Store(dataclasses.replace(base, url=f"s3://{parts.netloc}"))
+            s3 = S3Store(
+                dataclasses.replace(base, url=f"s3://{parts.netloc}"),
+                timeout=self.config.catalog.storage_timeout_seconds,
+            )
             key = parts.path.lstrip("/")
             return s3, key, s3.url(key)
         name, sep, when = spec.partition("@")
@@ -547,7 +625,9 @@ class Catalog:
                 f"{spec!r} names no backup",
                 "use s3://bucket/key, file:///path, CLUSTER@latest or CLUSTER@2026-11-20T03:00Z",
             )
-        backups = self.backups(self.find(name, namespace))
+        every = self.backups(self.find(name, namespace))
+        backups = [b for b in every if not self.future_dated(b)]
+        future = len(every) - len(backups)
         if when != "latest":
             try:
                 at = datetime.fromisoformat(when.replace("Z", "+00:00"))
@@ -561,6 +641,7 @@ class Catalog:
             raise UsageError(
                 f"no backup of {name} "
                 + ("in storage" if when == "latest" else f"at or before {when}")
+                + (f" (and {future} dated in the future, never chosen)" if future else "")
             )
         b = backups[0]
         loc = next(loc for loc in self.locations() if loc.storage.url == b.location)

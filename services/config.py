@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 
 import yaml
 from platformdirs import user_cache_dir, user_config_dir, user_data_dir
+from yaml.reader import ReaderError
 
 from services.errors import ConfigError
+from services.text import safe_text
 
 ENV_CONFIG = "PGDECK_CONFIG"
 
@@ -59,6 +61,7 @@ class StorageLocation:
 class CatalogConfig:
     workers: int = 16  # parallel listings against object storage
     full_refresh_hours: float = 6.0  # an incremental refresh cannot see deletions
+    storage_timeout_seconds: float = 60.0  # a storage endpoint silent this long has failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,11 @@ class Config:
     path: Path | None  # None when no file was found: defaults only
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
     storage: tuple[StorageLocation, ...] = ()  # empty: discovered from the operator
-    archive: Path = field(default_factory=lambda: Path(user_data_dir("pgdeck")) / "archive")
+    # Where reviews and restore reports go: a local directory, or an S3 location (its
+    # url is s3://bucket/prefix) whose objects are written once and never overwritten.
+    archive: Path | StorageLocation = field(
+        default_factory=lambda: Path(user_data_dir("pgdeck")) / "archive"
+    )
     cache: Path = field(default_factory=lambda: Path(user_cache_dir("pgdeck")))
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     targets: tuple[Target, ...] = ()
@@ -136,15 +143,36 @@ def load_config(explicit: str | None = None) -> Config:
     if path is None:
         return Config(path=None)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+    if b"\0" in data:
+        raise ConfigError(
+            f"{path}: a binary file, not a YAML configuration",
+            "pass the configuration file (see config.example.yaml)",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line})",
+            "save the configuration as UTF-8",
+        ) from exc
     return parse_config(text, path)
 
 
 def parse_config(text: str, path: Path) -> Config:
     try:
         data = yaml.safe_load(text)
+    except ReaderError as exc:  # a character YAML does not allow in a document
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(
+            f"{path}: not valid YAML at line {line}: character "
+            f"{safe_text(chr(exc.character)) if isinstance(exc.character, int) else '?'}"
+            " is not allowed",
+            "remove the control character",
+        ) from exc
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -227,7 +255,7 @@ class _Reader:
             path=self.path,
             kubernetes=self.kubernetes(top.get("kubernetes")),
             storage=self.storage(top.get("storage")),
-            archive=self.a_path(top.get("archive"), "archive") or defaults.archive,
+            archive=self.archive(top.get("archive")) or defaults.archive,
             cache=self.a_path(top.get("cache"), "cache") or defaults.cache,
             catalog=self.catalog(top.get("catalog")),
             targets=self.targets(top.get("targets")),
@@ -302,31 +330,48 @@ class _Reader:
             return ()
         if not isinstance(value, list):
             raise self.fail("storage", f"expected a list of locations, got {_kind(value)}")
-        locations = []
-        for i, item in enumerate(value):
-            where = f"storage[{i}]"
-            m = self.mapping(
-                item, where, {"url", "endpoint_url", "region", "profile", "addressing_style"}
-            )
-            url = self.string(m.get("url"), f"{where}.url", optional=False)
-            assert url is not None
-            url = self.location_url(url, f"{where}.url")
-            style = self.string(m.get("addressing_style"), f"{where}.addressing_style")
-            if style not in (None, "path", "virtual"):
-                raise self.fail(f"{where}.addressing_style", "expected path or virtual")
-            endpoint = self.string(m.get("endpoint_url"), f"{where}.endpoint_url")
-            if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
-                raise self.fail(f"{where}.endpoint_url", "expected an http:// or https:// URL")
-            locations.append(
-                StorageLocation(
-                    url=url,
-                    endpoint_url=endpoint,
-                    region=self.string(m.get("region"), f"{where}.region"),
-                    profile=self.string(m.get("profile"), f"{where}.profile"),
-                    addressing_style=style,
-                )
-            )
-        return tuple(locations)
+        return tuple(self.location(item, f"storage[{i}]") for i, item in enumerate(value))
+
+    def location(self, item: Any, where: str) -> StorageLocation:
+        m = self.mapping(
+            item, where, {"url", "endpoint_url", "region", "profile", "addressing_style"}
+        )
+        url = self.string(m.get("url"), f"{where}.url", optional=False)
+        assert url is not None
+        url = self.location_url(url, f"{where}.url")
+        style = self.string(m.get("addressing_style"), f"{where}.addressing_style")
+        if style not in (None, "path", "virtual"):
+            raise self.fail(f"{where}.addressing_style", "expected path or virtual")
+        endpoint = self.string(m.get("endpoint_url"), f"{where}.endpoint_url")
+        if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+            raise self.fail(f"{where}.endpoint_url", "expected an http:// or https:// URL")
+        return StorageLocation(
+            url=url,
+            endpoint_url=endpoint,
+            region=self.string(m.get("region"), f"{where}.region"),
+            profile=self.string(m.get("profile"), f"{where}.profile"),
+            addressing_style=style,
+        )
+
+    def archive(self, value: Any) -> Path | StorageLocation | None:
+        """A path, ``s3://bucket/prefix``, or a mapping with ``url`` and the S3 settings a
+        storage location takes (endpoint_url, region, profile, addressing_style)."""
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            location = self.location(value, "archive")
+            if location.scheme == "s3":
+                return location
+            extra = [k for k, v in value.items() if k != "url" and v is not None]
+            if extra:
+                raise self.fail(f"archive.{extra[0]}", "applies to s3:// archives only")
+            return Path(location.url.removeprefix("file://"))
+        text = self.string(value, "archive", optional=False) or ""
+        if text.startswith("s3://"):
+            return StorageLocation(url=self.location_url(text, "archive"))
+        if text.startswith("file://"):
+            return Path(self.location_url(text, "archive").removeprefix("file://"))
+        return self.a_path(text, "archive")
 
     def location_url(self, url: str, where: str) -> str:
         parts = urlsplit(url)
@@ -344,7 +389,9 @@ class _Reader:
     def catalog(self, value: Any) -> CatalogConfig:
         if value is None:
             return CatalogConfig()
-        m = self.mapping(value, "catalog", {"workers", "full_refresh_hours"})
+        m = self.mapping(
+            value, "catalog", {"workers", "full_refresh_hours", "storage_timeout_seconds"}
+        )
         d = CatalogConfig()
         return CatalogConfig(
             workers=self.number(m.get("workers", d.workers), "catalog.workers", int, 1),
@@ -353,6 +400,12 @@ class _Reader:
                 "catalog.full_refresh_hours",
                 float,
                 0,
+            ),
+            storage_timeout_seconds=self.number(
+                m.get("storage_timeout_seconds", d.storage_timeout_seconds),
+                "catalog.storage_timeout_seconds",
+                float,
+                1,
             ),
         )
 

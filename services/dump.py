@@ -1,10 +1,19 @@
-"""Reading a ``pg_dumpall`` stream as it goes by: databases, tables, row counts, trailer.
+"""Reading a ``pg_dumpall`` stream as it goes by, as data to check, never as a script.
 
-The scanner is fed decompressed chunks and never holds more than one line of schema
-text or a few bytes of COPY data: rows are counted with ``bytes.count`` between a
-table's ``COPY ... FROM stdin;`` and its ``\\.``, so scanning keeps up with the
-decompressor. The dump's own trailer is the only proof it finished (a gzip-valid file
-can hold a truncated dump when ``pg_dumpall`` died under ``pigz``).
+``DumpReader`` is fed decompressed chunks. Outside table data it cuts the text into
+statements with PostgreSQL's lexer rules (``services.sqllex``), judges each one against
+what pg_dump writes (``services.grammar``) and holds the dump to pg_dumpall's structure:
+role statements only before the first ``\\connect``, ``\\connect`` only to a database the
+dump created (or ``template1``/``postgres``), database-level statements only about such a
+database, and no psql meta-command but ``\\connect``, ``\\restrict``/``\\unrestrict`` and
+``\\encoding SQL_ASCII`` in pg_dumpall's forms. Anything else raises ``NotADump`` naming
+the line, before the statement is handed on.
+
+Table data (the lines between ``COPY ... FROM stdin;`` and ``\\.``) is passed on in bulk
+and its rows counted with ``bytes.count``; only a few bytes are ever held back, so a row
+of any length costs memory bounded by the chunk. A line outside table data is held until
+it ends, up to ``max_line`` bytes. The dump's own trailer is the only proof it finished (a
+gzip-valid file can hold a truncated dump when ``pg_dumpall`` died under ``pigz``).
 """
 
 from __future__ import annotations
@@ -14,28 +23,59 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from services import grammar
+from services.errors import PgdeckError
+from services.grammar import Refused, Verdict
+from services.sqllex import Lexer, LexError, MetaCommand, Statement
+
 CLUSTER_TRAILER = "-- PostgreSQL database cluster dump complete"
 DATABASE_TRAILER = "-- PostgreSQL database dump complete"
+MAX_LINE = 64 << 20  # a line (or statement) outside table data; pg_dump writes far less
+EXISTING_DATABASES = ("template1", "postgres")  # always there: pg_dumpall never creates them
 
-_IDENT = r'(?:"(?:[^"]|"")*"|[^\s."(;]+)'
-_COPY = re.compile(rf"^COPY ({_IDENT})\.({_IDENT})(?: \(.*\))? FROM stdin;$")
-_CREATE_DB = re.compile(rf"^CREATE DATABASE ({_IDENT}) WITH (.*);$")
-_LOCALE = re.compile(r"\b(?:LOCALE|LC_COLLATE|LC_CTYPE) = '((?:[^']|'')*)'")
-_OBJECT = re.compile(
-    rf"^CREATE (?:OR REPLACE )?(?P<kind>TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|UNIQUE INDEX|INDEX|"
-    rf"FUNCTION|PROCEDURE|TYPE) (?:IF NOT EXISTS )?(?P<name>{_IDENT}(?:\.{_IDENT})?)"
-)
-_CONSTRAINT = re.compile(
-    rf"^    ADD CONSTRAINT ({_IDENT}) (?P<what>PRIMARY KEY|FOREIGN KEY|UNIQUE|CHECK|EXCLUDE)"
-)
-_ROLE = re.compile(rf"^CREATE ROLE ({_IDENT});$")
 _VERSION = re.compile(r"^-- Dumped (from database|by pg_dumpall) version (\S+)")
-_KIND = {"UNIQUE INDEX": "index", "MATERIALIZED VIEW": "view", "PROCEDURE": "function"}
+_RESTRICT = re.compile(r"^\\(restrict|unrestrict) ([A-Za-z0-9]{1,128})\s*$")
+_CONNECT = re.compile(r"^\\connect( -reuse-previous=on)? (.+?)\s*$")
+_SIMPLE_NAME = re.compile(r"[A-Za-z0-9_.]+")
+_CONNSTR_DBNAME = re.compile(r"dbname='((?:[^'\\]|\\.)*)'")
+_META_WHAT = {
+    "!": "runs a shell command on the machine restoring",
+    "o": "writes query output to a file or a program",
+    "out": "writes query output to a file or a program",
+    "w": "writes the query buffer to a file or a program",
+    "write": "writes the query buffer to a file or a program",
+    "copy": "reads or writes a file or a program on the machine restoring",
+    "i": "reads and runs another file",
+    "include": "reads and runs another file",
+    "ir": "reads and runs another file",
+    "include_relative": "reads and runs another file",
+    "g": "sends the query buffer, perhaps to a file or program",
+    "gexec": "runs the results of a query as statements",
+    "gset": "stores query results in variables",
+    "set": "sets psql variables",
+    "setenv": "sets an environment variable",
+    "cd": "changes the working directory",
+    "lo_import": "reads a file into the database",
+    "lo_export": "writes a file on the machine restoring",
+    "c": "connects elsewhere",
+}
+
+
+class NotADump(PgdeckError):
+    """The stream holds something pg_dumpall never writes: refused before it is sent."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(
+            f"not a pg_dumpall stream: line {line}: {reason}",
+            "nothing from that line on was sent; the backup is not what the backup job writes",
+        )
+        self.line = line
+        self.reason = reason
 
 
 def qualified(text: str) -> str:
     """``"Sch"."Tab le"`` -> ``Sch.Tab le``: names as the catalogs spell them."""
-    return ".".join(unquote_ident(part) for part in re.findall(_IDENT, text))
+    return ".".join(unquote_ident(part) for part in re.findall(r'"(?:[^"]|"")*"|[^."]+', text))
 
 
 def unquote_ident(text: str) -> str:
@@ -45,17 +85,27 @@ def unquote_ident(text: str) -> str:
 
 
 def connect_target(line: str) -> str:
-    """The database of a ``\\connect`` line, in each form pg_dumpall writes."""
-    arg = line.split(None, 1)[1].strip() if " " in line.strip() else ""
-    if arg.startswith("-reuse-previous=on "):
-        arg = arg[len("-reuse-previous=on ") :].strip()
-        if arg.startswith('"') and arg.endswith('"'):
-            arg = arg[1:-1]
-        m = re.fullmatch(r"dbname='((?:[^'\\]|\\.)*)'", arg)
-        if m:
-            return re.sub(r"\\(.)", r"\1", m[1])
-        return arg
-    return unquote_ident(arg)
+    """The database of a ``\\connect`` line in one of pg_dumpall's forms; ValueError else."""
+    m = _CONNECT.match(line)
+    if m is None:
+        raise ValueError("not a \\connect line")
+    reuse, arg = m[1], m[2]
+    if arg.startswith('"'):
+        if len(arg) < 2 or not arg.endswith('"') or '"' in arg[1:-1].replace('""', ""):
+            raise ValueError("a malformed quoted name")
+        name = arg[1:-1].replace('""', '"')
+    elif _SIMPLE_NAME.fullmatch(arg):
+        name = arg
+    else:
+        raise ValueError("an argument pg_dumpall does not write")
+    if not reuse:
+        if not _SIMPLE_NAME.fullmatch(name):
+            raise ValueError("an argument pg_dumpall does not write")
+        return name
+    c = _CONNSTR_DBNAME.fullmatch(name)
+    if c is None:
+        raise ValueError("a connection string with more than dbname='...'")
+    return re.sub(r"\\(.)", r"\1", c[1])
 
 
 @dataclass
@@ -92,177 +142,300 @@ class DumpSummary:
     server_version: str | None
     pg_dumpall_version: str | None
     restrict: bool  # uses \\restrict (PostgreSQL 13.22/14.19/15.14/16.10/17.6 and later)
+    statements: int = 0
 
     @property
     def tables(self) -> list[TableRows]:
         return [t for d in self.databases for t in d.tables]
 
 
-class LineFilter(Protocol):
-    """Decides what of the dump goes on (to psql): a line rewritten, dropped or kept."""
+class DumpConsumer(Protocol):
+    """What a restore does with the dump as it is read."""
 
-    keep_data: bool  # whether the COPY rows being read go on
+    def statement(self, stmt: Statement, verdict: Verdict, section: str | None) -> None: ...
 
-    def line(self, line: str, scanner: DumpScanner) -> str | None: ...
+    def connect(self, database: str) -> None: ...
+
+    def copy_data(self, data: memoryview) -> None: ...
+
+    def copy_end(self, table: TableRows) -> None: ...
 
 
-class DumpScanner:
-    """Feed it the decompressed dump, chunk by chunk; ``summary()`` at the end.
-
-    With a ``sink``, the scanner also passes the dump on (to psql), lines through
-    ``filter`` and COPY rows in bulk, so one pass both checks and restores.
-    """
+class DumpReader:
+    """Feed it the decompressed dump, chunk by chunk; ``summary()`` at the end."""
 
     def __init__(
         self,
-        on_table: Callable[[TableRows], None] | None = None,
+        consumer: DumpConsumer | None = None,
         *,
-        sink: Callable[[bytes, bool], None] | None = None,  # (data, is COPY rows)
-        filter: LineFilter | None = None,  # noqa: A002 - the natural name here
+        on_table: Callable[[TableRows], None] | None = None,
         on_database: Callable[[str], None] | None = None,
+        max_line: int = MAX_LINE,
     ) -> None:
+        self._consumer = consumer
+        self._on_table = on_table
         self._on_database = on_database
-        self._sink = sink
-        self._filter = filter
+        self._max_line = max_line
+        self._lexer = Lexer(max_statement=max_line)
         self.databases: list[DatabaseSection] = []
+        self._by_name: dict[str, DatabaseSection] = {}
         self.roles: list[str] = []
-        self.current: DatabaseSection | None = None
+        self.current: DatabaseSection | None = None  # the database connected to
         self.table: TableRows | None = None  # the COPY being read, if any
+        self.created: set[str] = set()
         self.bytes = 0
-        self._tail = b""  # an incomplete line carried to the next chunk
-        self._trailer = False  # the cluster trailer arrived and nothing but "--" after it
+        self.statements = 0
+        self._pending: list[bytes] = []  # an incomplete line (outside table data)
+        self._pending_size = 0
+        self._carry = b""  # inside table data: a line start that may become "\."
+        self._line_start = True  # inside table data: the next byte starts a line
+        self._trailer = False
         self._versions: dict[str, str] = {}
+        self._restrict_key: str | None = None
         self._restrict = False
         self._pending_db: dict[str, tuple[bool, str | None]] = {}
-        self._on_table = on_table
+
+    @property
+    def line_no(self) -> int:
+        return self._lexer.line_no
 
     def feed(self, chunk: bytes) -> None:
         self.bytes += len(chunk)
-        buf = self._tail + chunk if self._tail else chunk
+        if self._carry:
+            chunk = self._carry + chunk
+            self._carry = b""
         pos = 0
-        end = len(buf)
+        end = len(chunk)
         while pos < end:
             if self.table is not None:
-                pos = self._copy_rows(buf, pos)
-                if self.table is not None:
-                    return  # the chunk ended inside COPY data; the tail is kept
+                pos = self._copy_rows(chunk, pos)
                 continue
-            nl = buf.find(b"\n", pos)
+            nl = chunk.find(b"\n", pos)
             if nl < 0:
-                self._tail = buf[pos:]
+                self._hold(chunk[pos:])
                 return
-            line = buf[pos:nl].decode("utf-8", "replace")
-            self._line(line)
-            if self._sink is not None:
-                out = self._filter.line(line, self) if self._filter else line
-                if out is not None:
-                    self._sink(out.encode("utf-8") + b"\n", False)
+            if self._pending:
+                self._pending.append(chunk[pos : nl + 1])
+                line = b"".join(self._pending)
+                self._pending = []
+                self._pending_size = 0
+            else:
+                line = chunk[pos : nl + 1]
             pos = nl + 1
-        self._tail = b""
+            self._line(line)
 
+    def _hold(self, part: bytes) -> None:
+        self._pending.append(part)
+        self._pending_size += len(part)
+        if self._pending_size > self._max_line:
+            raise NotADump(
+                self._lexer.line_no + 1,
+                f"a line longer than {self._max_line >> 20} MiB outside table data",
+            )
+
+    # --- table data -----------------------------------------------------------------------
     def _copy_rows(self, buf: bytes, pos: int) -> int:
-        """Count rows from ``pos`` (a line start) up to the ``\\.`` line, if it is here."""
-        assert self.table is not None
-        if buf.startswith(b"\\.\n", pos):
-            term = pos  # where the terminator line starts
-        else:
-            found = buf.find(b"\n\\.\n", pos)
-            term = found + 1 if found >= 0 else -1
-        if term >= 0:
-            self.table.rows += buf.count(b"\n", pos, term)
-            self._pass_data(buf, pos, term + 3)
+        """Pass table data on from ``pos`` up to the ``\\.`` line, if it is here."""
+        table = self.table
+        assert table is not None
+        end = len(buf)
+        if self._line_start and buf.startswith(b"\\.", pos):
+            if end - pos < 3:
+                self._carry = buf[pos:]
+                return end
+            if buf[pos + 2 : pos + 3] == b"\n":
+                self._end_copy()
+                return pos + 3
+        found = buf.find(b"\n\\.\n", pos)
+        if found >= 0:
+            self._pass(buf, pos, found + 1)
             self._end_copy()
-            return term + 3
+            return found + 4
         last = buf.rfind(b"\n", pos)
         if last < 0:
-            self._tail = buf[pos:]
-            return len(buf)
-        self.table.rows += buf.count(b"\n", pos, last + 1)
-        self._pass_data(buf, pos, last + 1)
-        self._tail = buf[last + 1 :]
-        return len(buf)
+            if self._line_start and buf[pos:] in (b"\\", b"\\."):
+                self._carry = buf[pos:]
+                return end
+            self._pass(buf, pos, end)
+            self._line_start = False
+            return end
+        tail = buf[last + 1 :]
+        if tail in (b"\\", b"\\."):
+            self._pass(buf, pos, last + 1)
+            self._carry = tail
+            self._line_start = True
+        else:
+            self._pass(buf, pos, end)
+            self._line_start = not tail
+        return end
 
-    def _pass_data(self, buf: bytes, start: int, stop: int) -> None:
-        if (
-            self._sink is not None
-            and stop > start
-            and (self._filter is None or self._filter.keep_data)
-        ):
-            self._sink(buf[start:stop], True)
+    def _pass(self, buf: bytes, start: int, stop: int) -> None:
+        if stop <= start:
+            return
+        assert self.table is not None
+        self.table.rows += buf.count(b"\n", start, stop)
+        self._lexer.line_no += buf.count(b"\n", start, stop)
+        if self._consumer is not None:
+            self._consumer.copy_data(memoryview(buf)[start:stop])
 
     def _end_copy(self) -> None:
-        assert self.table is not None
-        if self._on_table:
-            self._on_table(self.table)
+        table = self.table
+        assert table is not None
+        self._lexer.line_no += 1  # the \. line
         self.table = None
+        self._line_start = True
         self._trailer = False
+        if self._consumer is not None:
+            self._consumer.copy_end(table)
+        if self._on_table:
+            self._on_table(table)
 
-    def _line(self, line: str) -> None:
+    # --- text -------------------------------------------------------------------------------
+    def _line(self, raw: bytes) -> None:
+        lexer = self._lexer
+        if raw[:2] == b"--" and lexer.between_statements:
+            self._comment(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
+        elif self._trailer and raw.strip() not in (b"", b"--"):
+            self._trailer = False
+        try:
+            items = lexer.feed(raw)
+        except LexError as exc:
+            raise NotADump(lexer.line_no, str(exc)) from None
+        for k, item in enumerate(items):
+            if isinstance(item, MetaCommand):
+                self._meta(item)
+                continue
+            self._statement(item)
+            if self.table is not None and (k != len(items) - 1 or not lexer.between_statements):
+                raise NotADump(item.line, "text after COPY ... FROM stdin; on its line")
+
+    def _comment(self, line: str) -> None:
         if line == CLUSTER_TRAILER:
             self._trailer = True
-        elif self._trailer and line not in ("", "--"):
-            self._trailer = False
-        if not line or (
-            line.startswith("--") and not line.startswith("-- P") and not line.startswith("-- D")
-        ):
             return
-        first = line[0]
-        if first == "\\":
-            if line.startswith("\\connect"):
-                name = connect_target(line)
-                created, locale = self._pending_db.pop(name, (False, None))
-                self.current = DatabaseSection(name=name, created=created, locale=locale)
-                self.databases.append(self.current)
-                if self._on_database:
-                    self._on_database(name)
-            elif line.startswith("\\restrict"):
-                self._restrict = True
-            return
-        if first == "-":
-            if line == DATABASE_TRAILER and self.current is not None:
+        if line == DATABASE_TRAILER:
+            if self.current is not None:
                 self.current.complete = True
-            elif m := _VERSION.match(line):
-                self._versions.setdefault(m[1], m[2])
             return
-        if first == "C":
-            if line.startswith("COPY ") and (m := _COPY.match(line)):
-                db = self.current.name if self.current else ""
-                self.table = TableRows(db, unquote_ident(m[1]), unquote_ident(m[2]))
-                if self.current is not None:
-                    self.current.tables.append(self.table)
-                return
-            if m := _CREATE_DB.match(line):
-                loc = _LOCALE.search(m[2])
-                self._pending_db[unquote_ident(m[1])] = (True, loc[1] if loc else None)
-                return
-            if self.current is None:
-                if m := _ROLE.match(line):
-                    self.roles.append(unquote_ident(m[1]))
-                return
-            if m := _OBJECT.match(line):
-                kind = _KIND.get(m["kind"], m["kind"].lower())
-                self.current.add_object(kind, qualified(m["name"]))
+        if self._trailer and line != "--":
+            self._trailer = False
+        if m := _VERSION.match(line):
+            self._versions.setdefault(m[1], m[2])
+
+    def _meta(self, item: MetaCommand) -> None:
+        text = item.text
+        if not self._lexer.between_statements or not text.startswith("\\"):
+            raise NotADump(item.line, f"a psql meta-command inside a statement: {_show(text)}")
+        if text.startswith("\\connect "):
+            try:
+                name = connect_target(text)
+            except ValueError as exc:
+                raise NotADump(item.line, f"{exc}: {_show(text)}") from None
+            self._connect(name, item.line)
             return
-        if first == " " and self.current is not None and (m := _CONSTRAINT.match(line)):
-            self.current.add_object("constraint", unquote_ident(m[1]))
-            if m["what"] == "FOREIGN KEY":
-                self.current.add_object("foreign key", unquote_ident(m[1]))
+        if m := _RESTRICT.match(text):
+            if m[1] == "restrict":
+                self._restrict, self._restrict_key = True, m[2]
+            elif m[2] != self._restrict_key:
+                raise NotADump(item.line, "\\unrestrict with a key that was not restricted")
+            else:
+                self._restrict_key = None
+            return
+        if text.rstrip() == "\\encoding SQL_ASCII":
+            return  # pg_dumpall writes it before a \connect to an unusual name
+        command = re.match(r"\\([A-Za-z_!?]*)", text)
+        name = command[1] if command else ""
+        what = _META_WHAT.get(name, "is not one pg_dumpall writes")
+        raise NotADump(item.line, f"psql meta-command \\{name} ({what}): {_show(text)}")
+
+    def _connect(self, name: str, line: int) -> None:
+        if name not in self.created and name not in EXISTING_DATABASES:
+            raise NotADump(line, f"\\connect to {name!r}, a database this backup did not create")
+        section = self._by_name.get(name)
+        if section is None:
+            created, locale = self._pending_db.pop(name, (False, None))
+            section = DatabaseSection(name=name, created=created, locale=locale)
+            self._by_name[name] = section
+            self.databases.append(section)
+        self.current = section
+        if self._consumer is not None:
+            self._consumer.connect(name)
+        if self._on_database:
+            self._on_database(name)
+
+    def _statement(self, stmt: Statement) -> None:
+        if b"\x00" in stmt.text:
+            raise NotADump(stmt.line, "a NUL byte inside a statement")
+        try:
+            verdict = grammar.judge(stmt)
+        except Refused as exc:
+            raise NotADump(exc.line, exc.reason) from None
+        self.statements += 1
+        section = self.current.name if self.current is not None else None
+        kind = verdict.kind
+        if section is not None and kind in grammar.GLOBAL_KINDS:
+            raise NotADump(
+                stmt.line,
+                f"a {kind.replace('_', ' ')} statement inside the section of database {section!r} "
+                "(pg_dumpall writes roles and tablespaces before the first \\connect)",
+            )
+        if section is None and kind in (grammar.DDL, grammar.COPY, grammar.CATALOG_CALL):
+            raise NotADump(stmt.line, "an object statement before the first \\connect")
+        if kind == grammar.CREATE_DATABASE:
+            assert verdict.name is not None
+            if verdict.name in EXISTING_DATABASES or verdict.name == "template0":
+                raise NotADump(stmt.line, f"CREATE DATABASE {verdict.name}, which always exists")
+            self.created.add(verdict.name)
+            self._pending_db[verdict.name] = (True, verdict.locales[0] if verdict.locales else None)
+        elif kind in (grammar.DATABASE, grammar.ROLE_DB_SETTING):
+            db = verdict.database if kind == grammar.ROLE_DB_SETTING else verdict.name
+            if db not in self.created and db not in EXISTING_DATABASES and db != section:
+                raise NotADump(
+                    stmt.line,
+                    f"a statement about database {db!r}, which this backup did not create",
+                )
+        elif kind == grammar.CREATE_ROLE:
+            assert verdict.name is not None
+            self.roles.append(verdict.name)
+        if self.current is not None:
+            for obj_kind, name in verdict.objects:
+                self.current.add_object(obj_kind, name)
+            if kind == grammar.DDL:
+                for c_kind, c_name in verdict.constraints:
+                    self.current.add_object("constraint", c_name)
+                    if c_kind == "foreign key":
+                        self.current.add_object("foreign key", c_name)
+        if self._consumer is not None:
+            self._consumer.statement(stmt, verdict, section)
+        if kind == grammar.COPY:
+            db = section or ""
+            self.table = TableRows(db, verdict.schema or "public", verdict.name or "")
+            self._line_start = True
+            if self.current is not None:
+                self.current.tables.append(self.table)
+
+    def summary_tables(self) -> list[TableRows]:
+        """The tables read so far (of a dump that may have stopped part way)."""
+        return [t for d in self.databases for t in d.tables]
 
     def summary(self) -> DumpSummary:
-        if self._tail and self.table is None:
-            line = self._tail.decode("utf-8", "replace")
-            self._line(line)
-            if self._sink is not None:
-                out = self._filter.line(line, self) if self._filter else line
-                if out is not None:
-                    self._sink(out.encode("utf-8"), False)
-            self._tail = b""
+        # A line or statement cut off by the end of the stream is a truncated dump
+        # (incomplete), not a hostile one: it was never sent.
+        tail = b"".join(self._pending).strip() if self.table is None else b""
+        unfinished = self._lexer.pending_line is not None or tail not in (b"", b"--")
         return DumpSummary(
             databases=self.databases,
             roles=self.roles,
-            complete=self.table is None and self._trailer,
+            complete=self.table is None and self._trailer and not unfinished,
             bytes=self.bytes,
             server_version=self._versions.get("from database"),
             pg_dumpall_version=self._versions.get("by pg_dumpall"),
             restrict=self._restrict,
+            statements=self.statements,
         )
+
+
+def _show(text: str, limit: int = 80) -> str:
+    """A line of the backup as a message may quote it: control characters escaped, cut."""
+    safe = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    return safe if len(safe) <= limit else safe[: limit - 1] + "…"

@@ -36,12 +36,20 @@ class UsageError(PgdeckError):
     exit_code = 2
 
 
+class ArchiveError(PgdeckError):
+    """A report or audit entry could not be written or read where the archive keeps them."""
+
+
 class SourceError(PgdeckError):
     """A source (Kubernetes API, object storage, a manifests directory) failed."""
 
 
 class StorageError(SourceError):
     """Object storage could not be read."""
+
+
+class StorageStalled(StorageError):
+    """The storage endpoint accepted the request and then stopped answering."""
 
 
 class KubeError(SourceError):

@@ -9,6 +9,7 @@ cost time and, in kubernetes 37, refuse objects a real server would happily send
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -29,6 +30,7 @@ from services.operator import (
     OPERATOR_CONFIG_PLURAL,
     PLURAL,
 )
+from services.text import LINE_LIMIT, bounded_lines
 
 BACKUP_SELECTOR = f"application={BACKUP_APPLICATION_LABEL}"
 OPERATOR_CONFIGMAP = "postgres-operator"
@@ -378,14 +380,8 @@ class LiveSource:
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
-    buf = b""
-    for chunk in chunks:
-        buf += chunk
-        *complete, buf = buf.split(b"\n")
-        for line in complete:
-            yield line.decode("utf-8", "replace")
-    if buf:
-        yield buf.decode("utf-8", "replace")
+    # Bounded per line: a pod that prints megabytes without a newline costs LINE_LIMIT.
+    return bounded_lines(chunks, LINE_LIMIT)
 
 
 def _ns_name(obj: dict[str, Any]) -> tuple[str, str]:
@@ -536,10 +532,21 @@ class ManifestSource:
                 f"{self.context}: no log for pod {namespace}/{pod}",
                 f"logs are read from {self.directory}/**/{pod}.log",
             )
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        if tail_lines is not None:
-            lines = lines[-tail_lines:] if tail_lines else []
-        return LogStream(iter(lines))
+        return LogStream(_file_lines(path, tail_lines))
+
+
+def _file_lines(path: Path, tail_lines: int | None) -> Iterator[str]:
+    """A log file's lines, read as they are iterated, each bounded as a live log's are."""
+    try:
+        f = path.open("rb")
+    except OSError as exc:
+        raise KubeError(f"{path}: cannot be read ({exc.strerror})") from exc
+    with f:
+        lines = bounded_lines(iter(lambda: f.read(1 << 16), b""), LINE_LIMIT)
+        if tail_lines is None:
+            yield from lines
+        elif tail_lines > 0:
+            yield from collections.deque(lines, maxlen=tail_lines)
 
 
 def _flatten(docs: list[Any]) -> Iterator[dict[str, Any]]:

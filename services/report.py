@@ -10,15 +10,17 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import humanize
 
+from services.archive import Archive, ArchiveSpec, Pending, open_archive
+from services.clock import Clock, system_clock
+
 
 @dataclass
 class RestoreReport:
-    status: str  # succeeded, failed, cancelled
+    status: str  # running, succeeded, failed, cancelled, interrupted
     backup: str
     target: str  # display form, never with a password
     target_name: str
@@ -34,6 +36,10 @@ class RestoreReport:
     uncompressed_bytes: int = 0
     retries: int = 0
     databases_created: list[str] = field(default_factory=list)
+    # A restore that did not succeed: the databases it created and did not finish, and
+    # those of them dropped again (--on-failure drop).
+    databases_incomplete: list[str] = field(default_factory=list)
+    databases_dropped: list[str] = field(default_factory=list)
     user: str = field(default_factory=lambda: _who())
     host: str = field(default_factory=socket.gethostname)
     archived: dict[str, str] = field(default_factory=dict)
@@ -61,6 +67,8 @@ class RestoreReport:
             "uncompressed_bytes": self.uncompressed_bytes,
             "retries": self.retries,
             "databases_created": self.databases_created,
+            "databases_incomplete": self.databases_incomplete,
+            "databases_dropped": self.databases_dropped,
             "user": self.user,
             "host": self.host,
             "archived": self.archived,
@@ -83,6 +91,18 @@ class RestoreReport:
         ]
         if self.error:
             lines += ["", f"**Error:** {self.error}"]
+        if self.databases_incomplete:
+            kept = [d for d in self.databases_incomplete if d not in self.databases_dropped]
+            if kept:
+                lines.append(
+                    "**Left incomplete on the target** (created by this restore, not finished): "
+                    + ", ".join(f"`{d}`" for d in kept)
+                )
+            if self.databases_dropped:
+                lines.append(
+                    "**Dropped again** (created by this restore, left incomplete): "
+                    + ", ".join(f"`{d}`" for d in self.databases_dropped)
+                )
         lines += ["", "## Phases", "", "| phase | seconds |", "|---|---:|"]
         lines += [f"| {p['name']} | {p['seconds']:.2f} |" for p in self.phases]
         if v:
@@ -123,20 +143,23 @@ class RestoreReport:
         return "\n".join(lines) + "\n"
 
 
-def check_archive_writable(directory: Path) -> None:
-    """The audit trail must be writable before a restore starts, not found broken after."""
-    import tempfile
+def check_archive_writable(archive: ArchiveSpec | Archive) -> None:
+    """The audit trail must be writable before a restore starts, not found broken after
+    (``ArchiveError``, exit status 1, naming the archive and why)."""
+    open_archive(archive).check_writable()
 
-    from services.errors import ConfigError
 
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory):
-            pass
-    except OSError as exc:
-        raise ConfigError(
-            f"archive {directory} is not writable ({exc.strerror})", "fix `archive:` in the config"
-        ) from exc
+def begin_report(
+    report: RestoreReport,
+    archive: ArchiveSpec | Archive,
+    label: str,
+    *,
+    clock: Clock = system_clock,
+) -> Pending:
+    """The report as a ``running`` record, written when the restore starts: if the
+    process dies, the next pgdeck marks it ``interrupted`` (and audits that). Pass the
+    result to ``archive_report(..., pending=...)`` at the end."""
+    return open_archive(archive, clock).begin("restore", label, report.to_dict())
 
 
 def report_label(url: str, target_name: str) -> str:
@@ -148,34 +171,36 @@ def report_label(url: str, target_name: str) -> str:
     return f"{parsed.cluster if parsed else 'backup'}-to-{target_name}"
 
 
-def archive_report(report: RestoreReport, archive: Path, label: str) -> RestoreReport:
-    """Write the report as JSON and Markdown, and append a line to the audit log."""
-    folder = archive / "restores"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = report.started_at.strftime("%Y%m%dT%H%M%SZ")
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)[:80]
-    base = folder / f"{stamp}-{safe}"
-    report.archived = {
-        "json": str(base.with_suffix(".json")),
-        "markdown": str(base.with_suffix(".md")),
-    }
-    base.with_suffix(".json").write_text(
-        json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8"
+def archive_report(
+    report: RestoreReport,
+    archive: ArchiveSpec | Archive,
+    label: str,
+    *,
+    pending: Pending | None = None,
+    clock: Clock = system_clock,
+) -> RestoreReport:
+    """Write the report as JSON and Markdown (exclusively, under a name of its own, or
+    the name ``pending`` holds) and append its audit entry. ``ArchiveError`` when any of
+    it cannot be written; ``report.archived`` names files that exist."""
+    done = open_archive(archive, clock).complete(
+        pending,
+        "restore",
+        label,
+        report.to_dict(),
+        report.to_markdown(),
+        {
+            "action": "restore",
+            "user": report.user,  # as the report names it (PGDECK_USER may set it)
+            "backup": report.backup,
+            "target": report.target,
+            "target_name": report.target_name,
+            "outcome": report.status,
+            "started_at": _iso(report.started_at),
+            "finished_at": _iso(report.finished_at),
+            "ttr_seconds": round(report.ttr_seconds, 3),
+        },
     )
-    base.with_suffix(".md").write_text(report.to_markdown(), encoding="utf-8")
-    audit = {
-        "when": _iso(report.finished_at),
-        "who": report.user,
-        "host": report.host,
-        "action": "restore",
-        "backup": report.backup,
-        "target": report.target,
-        "outcome": report.status,
-        "ttr_seconds": round(report.ttr_seconds, 3),
-        "report": report.archived["json"],
-    }
-    with (archive / "audit.log").open("a", encoding="utf-8") as f:
-        f.write(json.dumps(audit) + "\n")
+    report.archived = {"json": done.json_url, "markdown": done.markdown_url}
     return report
 
 

@@ -1,62 +1,56 @@
-"""The restore engine: object storage -> gunzip -> psql, with live events.
+"""The restore engine: object storage -> gunzip -> judged statements -> the target, with live events.
 
 One pass does everything: the compressed stream is read (resumed with ranged GETs if the
-connection drops), decompressed and CRC-checked, scanned (databases, tables, row counts,
-the trailer), filtered to the chosen scope and written to psql's stdin. Memory stays
-bounded whatever the dump's size: nothing waits in a buffer but the chunk in hand.
+connection drops), decompressed and CRC-checked, read as a pg_dumpall stream
+(``services.dump``: each statement judged against what pg_dump writes, anything else
+refused before it is sent), filtered to the chosen scope (``services.restore_plan``) and
+sent through pgdeck's own sessions (``services.loader``). No script interpreter runs any
+part of the backup, on this machine or on the server. Memory stays bounded whatever the
+dump's size.
 
-Errors are judged on purpose: what a fresh operator cluster already has (the superuser
-and other roles, what Spilo creates) is expected and counted as a warning; any other
-SQL error stops psql at once and fails the restore with the statement that caused it.
+Errors are judged on purpose: what a fresh operator cluster already has (the superuser and
+other roles, what Spilo creates) is made idempotent or left alone before it is sent; any
+other SQL error stops the restore at once with the statement that caused it. One restore
+at a time writes to a target (an advisory lock held for the whole run). A cancelled or
+failed run says which databases it created and left incomplete, and drops them when asked.
 """
 
 from __future__ import annotations
 
-import collections
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from services.backup_stream import CorruptBackup, compressed_chunks, gunzip, prefetch
+from services.clock import Clock, system_clock
 from services.config import Check
-from services.dump import DumpScanner, DumpSummary, TableRows
+from services.dump import DumpReader, DumpSummary, NotADump, TableRows
 from services.errors import PgdeckError
-from services.psql import (
-    PsqlDied,
-    PsqlMessage,
-    PsqlProcess,
-    find_psql,
-    knows_restrict,
-    psql_version,
-)
+from services.grammar import Verdict, redact
+from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
 from services.report import RestoreReport
 from services.restore_plan import RestoreFilter, RestoreRefused, Scope
+from services.sqllex import Statement
 from services.storage import BackupStore
-from services.target import ResolvedTarget, run_preflight
+from services.target import ResolvedTarget, ServerIdentity, connect, identify, run_preflight
 from services.validate import validate
-
-_PASSWORD = re.compile(r"(PASSWORD\s+)'(?:[^']|'')*'", re.IGNORECASE)
-
-
-def redact(sql: str) -> str:
-    """A statement as logs and reports may show it: role passwords (and hashes) hidden."""
-    return _PASSWORD.sub(r"\1'***'", sql)
-
 
 _VERSION = re.compile(rb"-- Dumped from database version (\d+(?:\.\d+)?)")
 _PEEK_LIMIT = 1 << 20
+# One restore at a time per target: pg_try_advisory_lock on the maintenance database.
+LOCK_KEY = 0x7067_6465_636B  # "pgdeck"
+ON_FAILURE = ("keep", "drop")
 
 
-# --- events: one model, presented by the command line now and the TUI later -------------
+# --- events: one model, presented by the command line and the TUI -------------------------
 @dataclass(frozen=True, slots=True)
 class RestoreLog:
     level: str  # info, warning, error
     text: str
-    source: str = "pgdeck"  # or "psql"
+    source: str = "pgdeck"  # or "server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +91,10 @@ class RestoreFailed(PgdeckError):
     pass
 
 
+class _Cancelled(Exception):
+    pass
+
+
 class RestoreEngine:
     def __init__(
         self,
@@ -114,7 +112,13 @@ class RestoreEngine:
         backoff: float = 0.5,
         thorough: bool = False,
         verified: DumpSummary | None = None,
+        clock: Clock = system_clock,
+        on_failure: str = "keep",
+        identity: ServerIdentity | None = None,
+        on_start: Callable[[RestoreReport], None] | None = None,
     ) -> None:
+        if on_failure not in ON_FAILURE:
+            raise ValueError(f"on_failure must be one of {ON_FAILURE}")
         self.thorough = thorough
         self.verified = verified
         self.retries, self.backoff = retries, backoff
@@ -122,14 +126,14 @@ class RestoreEngine:
         self.target, self.scope = target, scope
         self.drop_existing = drop_existing
         self.checks = checks
+        self.clock = clock
+        self.on_failure = on_failure
+        self.identity = identity
+        self._on_start = on_start
         self._emit = on_event or (lambda _e: None)
         self._every = progress_every
         self._cancel = threading.Event()
-        self._fatal: str | None = None
-        self._lock = threading.Lock()
-        self._recent: collections.deque[tuple[int, str]] = collections.deque(maxlen=4000)
-        self._lines_sent = 0
-        self._psql: PsqlProcess | None = None
+        self._loader: Loader | None = None
         self.warnings: list[str] = []
         self._phases: list[dict[str, Any]] = []
         self._read = 0
@@ -137,23 +141,26 @@ class RestoreEngine:
         self._retries = 0
         self._db: tuple[str, float] | None = None
         self._filter: RestoreFilter | None = None
+        self._reader: DumpReader | None = None
+        self._in_copy = False
+        self._copied: dict[tuple[str, str], int] = {}
+        self._last: tuple[int, str] | None = None  # the statement being sent: line, text
 
     def cancel(self) -> None:
-        """Stop psql and end the run as cancelled (safe from any thread and from a
-        signal handler: it only sets a flag and signals psql; the streaming thread
-        closes what it owns)."""
+        """Stop the run as cancelled: safe from any thread and from a signal handler. What
+        runs on the server is cancelled; a COPY in flight is rolled back."""
         self._cancel.set()
-        psql = self._psql
-        if psql is not None:
-            psql.terminate()
+        loader = self._loader
+        if loader is not None:
+            loader.cancel()
 
-    # --- the run ------------------------------------------------------------------------
+    # --- the run ----------------------------------------------------------------------------
     def run(self) -> RestoreReport:
-        started = datetime.now(UTC)
+        started = self.clock()
         report = RestoreReport(
-            status="failed",
+            status="running",
             backup=self.url,
-            target=self.target.display,
+            target=self.identity.display if self.identity else self.target.display,
             target_name=self.target.name,
             started_at=started,
             finished_at=started,
@@ -162,142 +169,140 @@ class RestoreEngine:
                 "roles": self.scope.roles,
             },
         )
-        scanner: DumpScanner | None = None
-        restore_filter: RestoreFilter | None = None
+        if self.identity is not None:
+            report.scope["target_system_identifier"] = self.identity.system_identifier
+        if self._on_start is not None:
+            self._on_start(report)
+        report.status = "failed"
+        monotonic_start = time.monotonic()
         try:
-            with self._phase("preflight"):
-                psql_path = find_psql()
-                restrict = knows_restrict(psql_version(psql_path))
-                # download | gunzip | (scan, filter, write to psql): three threads, as the
-                # shell pipeline has three processes.
-                stream = prefetch(gunzip(prefetch(self._compressed())))
-                head, dump_version = self._peek(stream)
-                pre = run_preflight(
-                    self.target,
-                    dump_version,
-                    drop_existing=self.drop_existing,
-                    psql_restrict=restrict,
-                )
-                for check, ok, detail in pre.findings:
-                    self._log("info" if ok else "error", f"preflight: {check}: {detail}")
-                failed = [f"{c}: {d}" for c, ok, d in pre.findings if not ok]
-                if failed:
-                    raise RestoreRefused(
-                        "preflight failed: " + "; ".join(failed),
-                        "nothing was written to the target",
-                    )
-                if not restrict:
-                    self._log(
-                        "warning",
-                        "this psql predates \\restrict: those lines are left out (the backup is trusted)",
-                    )
-            restore_filter = RestoreFilter(self.scope, pre.facts)
-            self._filter = restore_filter
-            if self.verified is not None:
-                held = {d.name for d in self.verified.databases}
-                absent = sorted(set(self.scope.databases) - held)
-                if absent:
-                    raise RestoreRefused(
-                        f"{', '.join(repr(a) for a in absent)}: no such database in this backup",
-                        f"it holds {', '.join(sorted(held - {'template0'}))}",
-                    )
-                # The dump was read through once already: every database is checked
-                # now, before the first statement goes to psql.
-                for section in self.verified.databases:
-                    restore_filter.check_database(
-                        section.name,
-                        created=section.created,
-                        locales=[section.locale] if section.locale else [],
-                    )
-            scanner = DumpScanner(
-                on_table=self._table_done,
-                sink=self._send,
-                filter=restore_filter,
-                on_database=self._database_started,
-            )
-            with self._phase("restore"):
-                self._stream(psql_path, scanner, head, stream)
-            summary = scanner.summary()
-            names = {
-                d.name: self.scope.target_name(d.name)
-                for d in summary.databases
-                if restore_filter.scope.chosen(d.name) and d.name != "template0"
-            }
-            with self._phase("validate"):
-                validation = validate(
-                    self.target,
-                    summary,
-                    names,
-                    self.checks,
-                    copied=self._copied(summary, restore_filter),
-                    thorough=self.thorough,
-                )
-            report.validation = validation.to_dict()
-            report.tables = [
-                {
-                    "database": t.database,
-                    "table": t.table,
-                    "expected": t.expected,
-                    "restored": t.restored,
-                }
-                for t in validation.tables
-            ]
-            if validation.completeness_passed and validation.integrity_passed:
-                report.status = "succeeded"
-            else:
-                what = [
-                    n
-                    for n, ok in (
-                        ("completeness", validation.completeness_passed),
-                        ("integrity", validation.integrity_passed),
-                    )
-                    if not ok
-                ]
-                report.error = f"validation failed: {' and '.join(what)}"
+            self._run(report)
         except _Cancelled:
             report.status = "cancelled"
-            report.error = "cancelled by the user; psql was stopped"
+            report.error = "cancelled; the statement or COPY in flight was rolled back"
         except PgdeckError as exc:
             report.error = str(exc)
             self._log("error", str(exc))
         finally:
-            if self._psql is not None and self._psql.proc.poll() is None:
-                self._psql.kill()
-            report.finished_at = datetime.now(UTC)
+            if self._loader is not None:
+                self._loader.close()
+            report.finished_at = started + _seconds(time.monotonic() - monotonic_start)
             report.phases = self._phases
             report.compressed_bytes = self._read
-            report.uncompressed_bytes = scanner.bytes if scanner else 0
+            report.uncompressed_bytes = self._reader.bytes if self._reader else 0
             report.retries = self._retries
             report.warnings = list(self.warnings)
-            if restore_filter is not None:
-                report.databases_created = restore_filter.created
-                report.scope["existing_roles_left_alone"] = sorted(restore_filter.existing_roles)
-                report.scope["passwords_left_out"] = restore_filter.stripped_passwords
-                if restore_filter.existing_roles:
-                    report.warnings.append(
-                        "expected: roles the target already has were left as they are: "
-                        + ", ".join(sorted(restore_filter.existing_roles))
-                    )
-                if restore_filter.made_idempotent:
-                    report.warnings.append(
-                        f"expected: {restore_filter.made_idempotent} statements for objects an operator "
-                        "cluster already has (Spilo's schemas, extensions) were made idempotent"
-                    )
-                if not report.tables and scanner is not None:
-                    report.tables = [
-                        {
-                            "database": self.scope.target_name(t.database),
-                            "table": t.qualified,
-                            "expected": t.rows,
-                            "restored": None,
-                        }
-                        for t in scanner.summary().tables
-                        if restore_filter.scope.chosen(t.database)
-                    ]
+            self._fill_outcome(report)
         self._emit(RestoreDone(report))
         return report
 
-    # --- streaming ----------------------------------------------------------------------
+    def _run(self, report: RestoreReport) -> None:
+        with self._phase("preflight"):
+            # download | gunzip | (read, judge, send): three threads, as the shell
+            # pipeline has three processes.
+            stream = prefetch(gunzip(prefetch(self._compressed())))
+            head, dump_version = self._peek(stream)
+            pre = run_preflight(self.target, dump_version, drop_existing=self.drop_existing)
+            for check, ok, detail in pre.findings:
+                self._log("info" if ok else "error", f"preflight: {check}: {detail}")
+            failed = [f"{c}: {d}" for c, ok, d in pre.findings if not ok]
+            if failed:
+                raise RestoreRefused(
+                    "preflight failed: " + "; ".join(failed), "nothing was written to the target"
+                )
+            if self.identity is None:
+                self.identity = identify(self.target)
+                report.target = self.identity.display
+                report.scope["target_system_identifier"] = self.identity.system_identifier
+            self._loader = Loader(self.target, on_message=self._on_server_message)
+            if self._cancel.is_set():
+                raise _Cancelled()
+            self._lock_target()
+        restore_filter = RestoreFilter(self.scope, pre.facts)
+        self._filter = restore_filter
+        if self.verified is not None:
+            held = {d.name for d in self.verified.databases}
+            absent = sorted(set(self.scope.databases) - held)
+            if absent:
+                raise RestoreRefused(
+                    f"{', '.join(repr(a) for a in absent)}: no such database in this backup",
+                    f"it holds {', '.join(sorted(held - {'template0'}))}",
+                )
+            # The dump was read through once already: every database is checked now,
+            # before the first statement is sent.
+            for section in self.verified.databases:
+                restore_filter.check_database(
+                    section.name,
+                    created=section.created,
+                    locales=[section.locale] if section.locale else [],
+                )
+        reader = DumpReader(self, on_table=self._table_done, on_database=self._database_started)
+        self._reader = reader
+        with self._phase("restore"):
+            self._stream(reader, head, stream)
+        summary = reader.summary()
+        names = {
+            d.name: self.scope.target_name(d.name)
+            for d in summary.databases
+            if restore_filter.scope.chosen(d.name) and d.name != "template0"
+        }
+        with self._phase("validate"):
+            validation = validate(
+                self.target,
+                summary,
+                names,
+                self.checks,
+                copied=None if self.thorough else self._copied,
+                thorough=self.thorough,
+            )
+        report.validation = validation.to_dict()
+        report.tables = [
+            {
+                "database": t.database,
+                "table": t.table,
+                "expected": t.expected,
+                "restored": t.restored,
+            }
+            for t in validation.tables
+        ]
+        if validation.completeness_passed and validation.integrity_passed:
+            report.status = "succeeded"
+        else:
+            what = [
+                n
+                for n, ok in (
+                    ("completeness", validation.completeness_passed),
+                    ("integrity", validation.integrity_passed),
+                )
+                if not ok
+            ]
+            report.error = f"validation failed: {' and '.join(what)}"
+
+    def _lock_target(self) -> None:
+        assert self._loader is not None
+        conn = self._loader.maintenance()
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+        if row and row[0]:
+            return
+        holder = conn.execute(
+            "SELECT a.pid, coalesce(host(a.client_addr), 'local'), a.backend_start"
+            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+            (LOCK_KEY,),
+        ).fetchone()
+        since = (
+            f" since {holder[2]:%Y-%m-%d %H:%M:%S %Z} (pid {holder[0]}, from {holder[1]})"
+            if holder
+            else ""
+        )
+        raise RestoreRefused(
+            f"another restore is writing to {self.target.display}{since}",
+            "wait for it to finish (or stop it) and try again; nothing was written",
+        )
+
+    # --- streaming ----------------------------------------------------------------------------
     def _compressed(self) -> Iterator[bytes]:
         def on_retry(attempt: int, offset: int, exc: BaseException) -> None:
             self._retries = attempt
@@ -335,14 +340,7 @@ class RestoreEngine:
         m = _VERSION.search(b"".join(head)[:_PEEK_LIMIT])
         return head, m[1].decode() if m else None
 
-    def _stream(
-        self, psql_path: Any, scanner: DumpScanner, head: list[bytes], stream: Iterator[bytes]
-    ) -> None:
-        # psql starts in the maintenance database whatever the DSN names: the dump
-        # \connects where it needs, and --drop-existing must not be connected to its victim.
-        self._psql = PsqlProcess(
-            psql_path, self.target.conninfo_for("postgres"), self.target.password, self._on_message
-        )
+    def _stream(self, reader: DumpReader, head: list[bytes], stream: Iterator[bytes]) -> None:
         started = time.monotonic()
         last = 0.0
 
@@ -354,42 +352,49 @@ class RestoreEngine:
             for data in chunks():
                 if self._cancel.is_set():
                     raise _Cancelled()
-                self._check_fatal()
-                scanner.feed(data)
+                reader.feed(data)
                 now = time.monotonic()
                 if now - last >= self._every:
                     last = now
-                    self._progress(scanner, now - started)
+                    self._progress(reader, now - started)
+            summary = reader.summary()
         except CorruptBackup as exc:
-            self._psql.kill()
             raise RestoreFailed(
                 f"{self.url}: {exc.message}; the restore was stopped", "restore an older backup"
             ) from exc
-        except PsqlDied as exc:
-            self._psql.wait_messages()
-            self._check_fatal()
+        except NotADump as exc:
+            raise RestoreFailed(
+                f"{self.url}: {exc.message}",
+                "the restore was stopped before that line; restore an older backup and "
+                "find out who wrote this object",
+            ) from exc
+        except Cancelled as exc:
+            raise _Cancelled() from exc
+        except LoadFailed as exc:
             if self._cancel.is_set():
                 raise _Cancelled() from exc
+            where = ""
+            if self._last is not None:
+                line, text = self._last
+                excerpt = redact(" ".join(text.split()))[:300]
+                where = f" at line {line}; statement: {excerpt}"
             raise RestoreFailed(
-                f"psql died during the restore ({exc.message})", "see the log above"
+                f"the restore stopped on an SQL error: {exc.message}{where}",
+                "it was stopped there; fix the cause or restore with another scope",
             ) from exc
         self._database_started(None)
-        summary = scanner.summary()
+        assert self._filter is not None
+        self._filter.end()
         if not summary.complete:
-            self._psql.kill()
             where = (
-                f" inside {scanner.table.database}.{scanner.table.qualified}"
-                if scanner.table
-                else ""
+                f" inside {reader.table.database}.{reader.table.qualified}" if reader.table else ""
             )
             raise RestoreFailed(
                 f"{self.url}: the dump is incomplete, its trailer never arrived (it stops{where or ' early'}); "
                 "the restore was stopped",
                 "restore an older backup",
             )
-        code = self._psql.finish()
-        self._check_fatal()
-        missing = self._filter_missing()
+        missing = self._filter.missing()
         if missing:
             raise RestoreFailed(
                 f"{', '.join(repr(m) for m in missing)}: no such database in this backup",
@@ -397,56 +402,126 @@ class RestoreEngine:
             )
         if self._cancel.is_set():
             raise _Cancelled()
-        if code != 0:
-            raise RestoreFailed(f"psql ended with exit status {code}", "see the log above")
-        self._progress(scanner, time.monotonic() - started)
+        self._progress(reader, time.monotonic() - started)
 
-    def _send(self, data: bytes, copy_rows: bool) -> None:
-        assert self._psql is not None
-        if not copy_rows:
-            with self._lock:
-                first = self._lines_sent + 1
-                for i, text in enumerate(data.decode("utf-8", "replace").splitlines()):
-                    self._recent.append((first + i, text))
-        self._lines_sent += data.count(b"\n")
-        self._psql.write(data)
+    # --- the reader's consumer: what is sent where ---------------------------------------------
+    def statement(self, stmt: Statement, verdict: Verdict, section: str | None) -> None:
+        assert self._filter is not None and self._loader is not None
+        for send in self._filter.statement(stmt, verdict, section):
+            self._last = (stmt.line, send.sql.decode("utf-8", "replace"))
+            if send.copy:
+                self._loader.copy_begin(send.sql)
+                self._in_copy = True
+            else:
+                self._loader.execute(send.sql, maintenance=send.maintenance)
 
-    def _progress(self, scanner: DumpScanner, elapsed: float) -> None:
+    def connect(self, database: str) -> None:
+        assert self._filter is not None and self._loader is not None
+        sends, new = self._filter.connect(database)
+        for send in sends:
+            self._last = (self._reader.line_no if self._reader else 0, send.sql.decode())
+            self._loader.execute(send.sql, maintenance=True)
+        if new is not None:
+            self._loader.use(new)
+
+    def copy_data(self, data: memoryview) -> None:
+        if self._in_copy:
+            assert self._loader is not None
+            self._loader.copy_write(data)
+
+    def copy_end(self, table: TableRows) -> None:
+        if self._in_copy:
+            assert self._loader is not None
+            self._in_copy = False
+            self._copied[(table.database, table.qualified)] = self._loader.copy_end()
+
+    # --- outcome ----------------------------------------------------------------------------------
+    def _fill_outcome(self, report: RestoreReport) -> None:
+        f = self._filter
+        if f is None:
+            return
+        report.databases_created = list(f.created)
+        report.scope["existing_roles_left_alone"] = sorted(f.existing_roles)
+        report.scope["passwords_left_out"] = f.stripped_passwords
+        report.scope["roles_created"] = list(f.created_roles)
+        if f.demoted:
+            report.scope["superuser_left_out"] = list(f.demoted)
+        if f.skipped_grants:
+            report.scope["memberships_left_out"] = list(f.skipped_grants)
+        if f.existing_roles:
+            report.warnings.append(
+                "expected: roles the target already has were left as they are: "
+                + ", ".join(sorted(f.existing_roles))
+            )
+        for name in f.tablespaces_left_out:
+            report.warnings.append(
+                f"tablespace {name} was not created (pgdeck never makes directories on the "
+                "database server); its objects went to the default tablespace"
+            )
+        if f.made_idempotent:
+            report.warnings.append(
+                f"expected: {f.made_idempotent} statements for objects an operator cluster "
+                "already has (Spilo's schemas, extensions) were made idempotent"
+            )
+        if report.status != "succeeded":
+            report.databases_incomplete = f.incomplete if report.status != "running" else []
+            if report.databases_incomplete and self.on_failure == "drop":
+                report.databases_dropped = self._drop(
+                    [d for d in report.databases_incomplete if d not in f.replaced]
+                )
+        if not report.tables and self._reader is not None:
+            report.tables = [
+                {
+                    "database": self.scope.target_name(t.database),
+                    "table": t.qualified,
+                    "expected": t.rows,
+                    "restored": self._copied.get((t.database, t.qualified)),
+                }
+                for t in self._reader.summary_tables()
+                if self.scope.chosen(t.database)
+            ]
+
+    def _drop(self, names: list[str]) -> list[str]:
+        """``--on-failure drop``: the databases this run created and left incomplete."""
+        from psycopg import sql
+
+        dropped: list[str] = []
+        if not names:
+            return dropped
+        try:
+            with connect(self.target, "postgres") as conn:
+                for name in names:
+                    conn.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(name)
+                        )
+                    )
+                    dropped.append(name)
+                    self._log(
+                        "warning",
+                        f"dropped {name!r}, which this restore created and left incomplete",
+                    )
+        except Exception as exc:  # the report must still be written
+            self._log("error", f"could not drop the incomplete databases: {exc}")
+        return dropped
+
+    # --- events ------------------------------------------------------------------------------------
+    def _progress(self, reader: DumpReader, elapsed: float) -> None:
         rate = self._read / elapsed if elapsed > 0 else 0.0
         eta = (self._total - self._read) / rate if rate > 0 and self._total else None
-        table = scanner.table
+        table = reader.table
         self._emit(
             RestoreProgress(
                 read=self._read,
                 total=self._total,
-                uncompressed=scanner.bytes,
+                uncompressed=reader.bytes,
                 rate=rate,
                 eta=eta,
-                database=scanner.current.name if scanner.current else None,
+                database=reader.current.name if reader.current else None,
                 table=table.qualified if table else None,
                 rows=table.rows if table else 0,
             )
         )
-
-    def _copied(
-        self, summary: Any, restore_filter: RestoreFilter
-    ) -> dict[tuple[str, str], int] | None:
-        """The server's row count per table, from psql's COPY tags in statement order."""
-        tags = self._psql.copied if self._psql is not None else []
-        sent = [
-            t
-            for t in summary.tables
-            if restore_filter.scope.chosen(t.database) and t.database != "template0"
-        ]
-        if len(tags) != len(sent):
-            self._log(
-                "warning", "psql's COPY tags do not match the dump's tables; counting rows instead"
-            )
-            return None
-        return {(t.database, t.qualified): n for t, n in zip(sent, tags, strict=True)}
-
-    def _filter_missing(self) -> list[str]:
-        return self._filter.missing() if self._filter is not None else []
 
     def _database_started(self, name: str | None) -> None:
         """Per-database phases: a database's time runs from its \\connect to the next."""
@@ -458,56 +533,15 @@ class RestoreEngine:
         self._db = (name, now) if name is not None else None
 
     def _table_done(self, table: TableRows) -> None:
-        self._emit(TableLoaded(table.database, table.qualified, table.rows))
+        rows = self._copied.get((table.database, table.qualified), table.rows)
+        self._emit(TableLoaded(table.database, table.qualified, rows))
 
-    # --- psql's messages --------------------------------------------------------------------
-    def _on_message(self, msg: PsqlMessage) -> None:
-        if msg.level in ("NOTICE", "INFO"):
-            self._log("info", msg.text, "psql")
-            return
-        if msg.level == "WARNING":
+    def _on_server_message(self, msg: ServerMessage) -> None:
+        level = "warning" if msg.severity == "WARNING" else "info"
+        if level == "warning":
             self.warnings.append(msg.text)
-            self._log("warning", msg.text, "psql")
-            return
-        context = self._context(msg.line)
-        where = f" at input line {msg.line}" if msg.line else ""
-        statement = redact(" ".join(context.split()))[:300]
-        detail = f"{msg.level}: {msg.text}{where}" + (
-            f"; statement: {statement}" if statement else ""
-        )
-        self._log("error", detail, "psql")
-        with self._lock:
-            if self._fatal is None:
-                self._fatal = detail
-        if self._psql is not None:
-            self._psql.kill()
+        self._log(level, msg.text, "server")
 
-    def _context(self, line: int | None) -> str:
-        if line is None:
-            return ""
-        with self._lock:
-            lines = [t for n, t in self._recent if n <= line]
-        tail: list[str] = []
-        for text in reversed(lines):
-            stripped = text.strip()
-            if tail and (not stripped or stripped.endswith(";")):
-                break  # the end of the statement before
-            if stripped and not stripped.startswith("--"):
-                tail.append(text)
-            if len(tail) >= 6:
-                break
-        return "\n".join(reversed(tail))
-
-    def _check_fatal(self) -> None:
-        with self._lock:
-            fatal = self._fatal
-        if fatal:
-            raise RestoreFailed(
-                f"the restore stopped on an SQL error: {fatal}",
-                "psql was stopped there; fix the cause or restore with another scope",
-            )
-
-    # --- helpers --------------------------------------------------------------------------------
     def _log(self, level: str, text: str, source: str = "pgdeck") -> None:
         self._emit(RestoreLog(level, text, source))
 
@@ -529,5 +563,7 @@ class _PhaseTimer:
         self.engine._emit(RestorePhase(self.name, "finished", seconds))
 
 
-class _Cancelled(Exception):
-    pass
+def _seconds(value: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=value)

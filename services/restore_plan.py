@@ -1,83 +1,46 @@
-"""What a restore writes: the chosen databases (perhaps renamed) and the chosen roles.
+"""What a restore sends, and where: the chosen databases (perhaps renamed) and the roles.
 
-``RestoreFilter`` sits between the dump scanner and psql. It drops the sections of
-databases not chosen, renames a database where asked (``--database OLD:NEW``), treats
-the Roles section as ``--roles`` says, and refuses, before a single statement of a
-database is written, to create a database that already exists on the target or asks
-for a locale the target lacks.
+``RestoreFilter`` turns each judged statement of the dump (``services.dump``) into what is
+sent to the target, and to which session: the maintenance session for roles and
+database-level statements, the session of the database being restored for the rest. It
+drops the sections of databases not chosen, renames a database where asked (``--database
+OLD:NEW``), treats roles as ``--roles`` says, and refuses, before a single statement of a
+database is written, to create a database that already exists on the target or asks for a
+locale the target lacks.
+
+Roles, by mode:
+- ``no-passwords`` (default): roles the target already has are left exactly as they are
+  (their attributes, passwords, settings, comments and memberships); roles the dump creates
+  get no password and no SUPERUSER; a membership is granted only between roles this
+  restore created, never of a superuser role or a role that reaches the server's files.
+- ``all``: the dump's roles with their passwords, except the role pgdeck connects as and
+  the target's superusers, which are never altered.
+- ``skip``: no role statement at all.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from services.dump import _IDENT, unquote_ident
+from services import grammar
 from services.errors import PgdeckError, UsageError
-
-if TYPE_CHECKING:
-    from services.dump import DumpScanner
+from services.grammar import Verdict, quote_ident
+from services.sqllex import QIDENT, WORD, Statement, Token
 
 ROLE_MODES = ("all", "no-passwords", "skip")
 TEMPLATE_DBS = ("template0", "template1")
-
-_SECTION = re.compile(r'^-- Database "(.*)" dump$')
-_PASSWORD = re.compile(r" PASSWORD '(?:[^']|'')*'")
-_ROLE_STMT = re.compile(
-    r"^(CREATE ROLE|ALTER ROLE|GRANT |REVOKE |COMMENT ON ROLE|SECURITY LABEL FOR \S+ ON ROLE)"
-)
-_DB_STMT = re.compile(
-    rf"^(?P<head>CREATE DATABASE |ALTER DATABASE |COMMENT ON DATABASE |SECURITY LABEL FOR \S+ ON DATABASE )"
-    rf"(?P<name>{_IDENT})(?P<rest>.*)$"
-)
-_ROLE_IN_DB = re.compile(
-    rf"^(?P<head>ALTER ROLE {_IDENT} IN DATABASE )(?P<name>{_IDENT})(?P<rest> .*)$"
+# Predefined roles whose members read or write the server's files or run its programs.
+SERVER_ACCESS_ROLES = frozenset(
+    {"pg_read_server_files", "pg_write_server_files", "pg_execute_server_program"}
 )
 # Objects Spilo creates on every operator cluster: restored as idempotent statements, so
-# that psql can run with ON_ERROR_STOP and any error left is a real one.
-_IDEMPOTENT = [
-    (
-        re.compile(r"^CREATE SCHEMA (metric_helpers|user_management|public);$"),
-        r"CREATE SCHEMA IF NOT EXISTS \1;",
-    ),
-    (re.compile(r"^CREATE EXTENSION (?!IF NOT EXISTS)"), "CREATE EXTENSION IF NOT EXISTS "),
-    (
-        re.compile(r"^CREATE FUNCTION ((?:metric_helpers|user_management)\.)"),
-        r"CREATE OR REPLACE FUNCTION \1",
-    ),
-    (
-        re.compile(r"^CREATE PROCEDURE ((?:metric_helpers|user_management)\.)"),
-        r"CREATE OR REPLACE PROCEDURE \1",
-    ),
-    (
-        re.compile(r"^CREATE VIEW ((?:metric_helpers|user_management)\.)"),
-        r"CREATE OR REPLACE VIEW \1",
-    ),
-    (
-        re.compile(r"^CREATE TABLE ((?:metric_helpers|user_management)\.)"),
-        r"CREATE TABLE IF NOT EXISTS \1",
-    ),
-    (
-        re.compile(r"^CREATE SEQUENCE ((?:metric_helpers|user_management)\.)"),
-        r"CREATE SEQUENCE IF NOT EXISTS \1",
-    ),
-]
-_DB_GRANT = re.compile(
-    rf"^(?P<head>(?:GRANT|REVOKE) .* ON DATABASE )(?P<name>{_IDENT})(?P<rest> (?:TO|FROM) .*)$"
-)
-_ROLE_NAME = re.compile(rf"^(?:CREATE|ALTER) ROLE ({_IDENT})")
-_LOCALE = re.compile(r"\b(LOCALE|LC_COLLATE|LC_CTYPE) = '((?:[^']|'')*)'")
+# that the first real error stops the restore and an expected one does not.
+_SPILO_SCHEMAS = ("metric_helpers", "user_management")
 
 
 class RestoreRefused(PgdeckError):
     """The target cannot take this restore as asked; nothing of the database was written."""
-
-
-def quote_ident(name: str) -> str:
-    """Always quoted: a lowercase name can still be a reserved word ("order", "user")."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def normalize_locale(name: str) -> str:
@@ -88,14 +51,6 @@ def normalize_locale(name: str) -> str:
         return name
     codeset, at, modifier = rest.partition("@")
     return f"{base}.{codeset.lower().replace('-', '')}{at}{modifier}"
-
-
-def connect_line(name: str) -> str:
-    """A ``\\connect`` line for any database name, in pg_dumpall's own quoted form."""
-    if re.fullmatch(r"[A-Za-z0-9_]+", name):
-        return f"\\connect {name}"
-    escaped = name.replace("\\", "\\\\").replace("'", "\\'")
-    return f"\\connect -reuse-previous=on \"dbname='{escaped}'\""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +86,10 @@ class Scope:
     def target_name(self, name: str) -> str:
         return self.databases.get(name, name)
 
+    @property
+    def whole_cluster(self) -> bool:
+        return not self.databases
+
     def describe(self) -> str:
         """For people: "shop, billing as billing_restored" or "the whole cluster"."""
         chosen = (f"{k} as {v}" if k != v else k for k, v in self.databases.items())
@@ -144,130 +103,268 @@ class TargetFacts:
     databases: set[str]
     roles: set[str]
     locales: set[str]  # collation names and collcollate values known to the target
-    psql_knows_restrict: bool = True
     drop_existing: bool = False
+    superusers: set[str] = field(default_factory=set)
+    current_user: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One statement for the target: on the maintenance session (roles, database-level
+    statements) or on the session of the database being restored."""
+
+    sql: bytes
+    maintenance: bool = False
+    copy: bool = False
 
 
 class RestoreFilter:
-    """The line filter fed to ``DumpScanner`` during a restore."""
+    """Decides, statement by statement, what of the dump reaches the target."""
 
     def __init__(self, scope: Scope, target: TargetFacts) -> None:
         self.scope = scope
         self.target = target
-        self.keep_data = True
-        self.section: str | None = None  # dump name of the database section, None = header
+        self.section: str | None = None  # dump database whose session is current
+        self.keep = False  # whether the current section's statements are sent
         self.created: list[str] = []  # target databases this restore creates
-        self.dropped: list[str] = []
+        self.replaced: list[str] = []  # ... of them, those that existed and were dropped first
         self.restored: list[str] = []  # target databases written to, in order
-        self.skipped_roles = 0
-        self.made_idempotent = 0
-        self.existing_roles: set[str] = set()
+        self.finished: list[str] = []  # target databases whose section was read to its end
         self.matched: set[str] = set()  # dump databases that were chosen and met
+        self.made_idempotent = 0
+        self.existing_roles: set[str] = set()  # roles of the target the dump names (untouched)
+        self.created_roles: list[str] = []
         self.stripped_passwords = 0
-        self._need_create: str | None = None  # a renamed postgres/template1 needs its CREATE
+        self.demoted: list[str] = []  # roles created without the dump's SUPERUSER
+        self.skipped_roles = 0
+        self.skipped_grants: list[str] = []
+        self.tablespaces_left_out: list[str] = []
+        self._dump_superusers: set[str] = set()
 
-    # The dump's meta-commands (\connect, \restrict) and a few statements are rewritten;
-    # everything else goes through untouched.
-    def line(self, line: str, scanner: DumpScanner) -> str | None:
-        m = _SECTION.match(line)
-        if m:
-            self._enter(m[1])
-            return line if self.keep_data else None
-        if not self.keep_data:
-            return None
-        if line.startswith("\\restrict") or line.startswith("\\unrestrict"):
-            return line if self.target.psql_knows_restrict else None
-        if self.section is None:
-            return self._header_line(line)
-        old = self.section
-        new = self.scope.target_name(old)
-        if line.startswith("CREATE DATABASE "):
-            return self._create_database(line, old, new)
-        if line.startswith("\\connect"):
-            prefix = ""
-            if self._need_create:
-                name = quote_ident(self._need_create)
-                if self._need_create in self.target.databases:
-                    prefix = f"DROP DATABASE {name} WITH (FORCE);\n"
-                    self.dropped.append(self._need_create)
-                prefix += f"CREATE DATABASE {name} WITH TEMPLATE = template0;\n"
-                self.created.append(self._need_create)
-                self._need_create = None
-            if new not in self.restored:
-                self.restored.append(new)
-            return prefix + connect_line(new)
-        for pattern, replacement in _IDEMPOTENT:
-            if line.startswith("CREATE ") and pattern.match(line):
-                self.made_idempotent += 1
-                return pattern.sub(replacement, line, count=1)
-        if new != old:
-            for pattern in (_DB_STMT, _DB_GRANT, _ROLE_IN_DB):
-                dm = pattern.match(line)
-                if dm and unquote_ident(dm["name"]) == old:
-                    return f"{dm['head']}{quote_ident(new)}{dm['rest']}"
-        return line
+    # --- the dump's structure ---------------------------------------------------------------
+    def connect(self, dump_db: str) -> tuple[list[Send], str | None]:
+        """A ``\\connect``: what to send first, and the target database to switch to
+        (None: this section is not restored)."""
+        if self.keep and self.section is not None and self.section != dump_db:
+            self._finish_section()
+        self.section = dump_db
+        self.keep = self.scope.chosen(dump_db) and dump_db != "template0"
+        if not self.keep:
+            return [], None
+        self.matched.add(dump_db)
+        new = self.scope.target_name(dump_db)
+        sends: list[Send] = []
+        if new != dump_db and dump_db in ("postgres", "template1") and new not in self.created:
+            # These sections carry no CREATE DATABASE (the database always exists).
+            self.check_database(dump_db, created=False)
+            sends = self._create(
+                new, f"CREATE DATABASE {quote_ident(new)} WITH TEMPLATE = template0;"
+            )
+        if new not in self.restored:
+            self.restored.append(new)
+        return sends, new
+
+    def end(self) -> None:
+        """The dump was read to its end."""
+        if self.keep and self.section is not None:
+            self._finish_section()
+
+    def _finish_section(self) -> None:
+        new = self.scope.target_name(self.section or "")
+        if new not in self.finished:
+            self.finished.append(new)
 
     def missing(self) -> list[str]:
         """Databases asked for with --database that the dump does not hold."""
         return sorted(set(self.scope.databases) - self.matched)
 
-    def _enter(self, name: str) -> None:
-        self.section = name
-        self.keep_data = self.scope.chosen(name) and name != "template0"
-        self._need_create = None
-        if not self.keep_data:
-            return
-        self.matched.add(name)
-        new = self.scope.target_name(name)
-        if new != name and name in ("postgres", "template1"):
-            # These sections carry no CREATE DATABASE (the database always exists).
-            self.check_database(name, created=False)
-            self._need_create = new
+    @property
+    def incomplete(self) -> list[str]:
+        """Databases this restore created whose section it did not read to the end."""
+        return [d for d in self.created if d not in self.finished]
 
-    def _header_line(self, line: str) -> str | None:
-        if not _ROLE_STMT.match(line):
-            return line
+    # --- statements -----------------------------------------------------------------------------
+    def statement(self, stmt: Statement, verdict: Verdict, section: str | None) -> list[Send]:
+        kind = verdict.kind
+        if kind in grammar.ROLE_KINDS:
+            return self._role(stmt, verdict)
+        if kind == grammar.CREATE_DATABASE:
+            return self._create_database(stmt, verdict)
+        if kind == grammar.DATABASE:
+            name = verdict.name or ""
+            if not self.scope.chosen(name) or name == "template0":
+                return []
+            return [Send(self._renamed(stmt, name), maintenance=True)]
+        if kind == grammar.TABLESPACE:
+            # Never created: a tablespace is a directory on the database server. Its
+            # objects go to the default tablespace (as pg_restore --no-tablespaces).
+            if verdict.creates and verdict.name and verdict.name not in self.tablespaces_left_out:
+                self.tablespaces_left_out.append(verdict.name)
+            return []
+        if kind == grammar.PARAMETER_GRANT:
+            return self._parameter_grant(stmt, verdict)
+        if kind == grammar.SESSION and verdict.name == "default_tablespace":
+            text = b"SET default_tablespace = '';"
+            if section is None:
+                return [Send(text, maintenance=True)]
+            return [Send(text)] if self.keep else []
+        if section is None:  # globals: session settings only reach here
+            return [Send(stmt.text, maintenance=True)] if kind == grammar.SESSION else []
+        if not self.keep:
+            return []
+        if kind == grammar.DDL:
+            return [Send(self._idempotent(stmt))]
+        return [Send(stmt.text, copy=kind == grammar.COPY)]
+
+    def _parameter_grant(self, stmt: Statement, v: Verdict) -> list[Send]:
+        """GRANT SET / ALTER SYSTEM ON PARAMETER (15+): what a role may configure."""
+        if self.scope.roles == "skip":
+            self.skipped_roles += 1
+            return []
+        why = None
+        for member in v.members:
+            if member.lower() == "public":
+                why = "PUBLIC is every role of the target"
+            elif not self._may_alter(member):
+                why = f"{member} is a role of the target"
+        if self.scope.roles == "no-passwords" and (
+            "alter" in v.privileges or "all" in v.privileges
+        ):
+            why = why or "ALTER SYSTEM changes the server's configuration"
+        if why is not None:
+            self.skipped_grants.append(f"{_excerpt(stmt)} ({why})")
+            return []
+        return [Send(stmt.text, maintenance=True)]
+
+    def _create_database(self, stmt: Statement, verdict: Verdict) -> list[Send]:
+        old = verdict.name or ""
+        if not self.scope.chosen(old) or old == "template0":
+            return []
+        self.check_database(old, created=True, locales=verdict.locales)
+        new = self.scope.target_name(old)
+        text = _without_tablespace(stmt, self._renamed(stmt, old))
+        return self._create(new, text.decode("utf-8", "surrogateescape"))
+
+    def _create(self, new: str, create_sql: str) -> list[Send]:
+        sends: list[Send] = []
+        if new in self.target.databases:
+            sends.append(
+                Send(f"DROP DATABASE {quote_ident(new)} WITH (FORCE);".encode(), maintenance=True)
+            )
+            self.replaced.append(new)
+        sends.append(Send(create_sql.encode("utf-8", "surrogateescape"), maintenance=True))
+        self.created.append(new)
+        return sends
+
+    def _renamed(self, stmt: Statement, old: str) -> bytes:
+        """The statement with the database ``old`` named by its new name, if renamed."""
+        new = self.scope.target_name(old)
+        if new == old:
+            return stmt.text
+        tok = _name_token(stmt, old)
+        if tok is None:
+            raise RestoreRefused(
+                f"line {stmt.line}: cannot rename database {old!r} in this statement"
+            )
+        return _replace(stmt.text, tok, quote_ident(new))
+
+    def _idempotent(self, stmt: Statement) -> bytes:
+        w = stmt.words(4)
+        toks = stmt.tokens
+        if w[0] != "create":
+            return stmt.text
+        if w[1] == "extension" and w[2] != "if":
+            self.made_idempotent += 1
+            return _insert_after(stmt.text, toks[1], " IF NOT EXISTS")
+        if w[1] == "schema" and len(toks) == 4 and toks[2].value in (*_SPILO_SCHEMAS, "public"):
+            self.made_idempotent += 1
+            return _insert_after(stmt.text, toks[1], " IF NOT EXISTS")
+        spilo = len(toks) > 3 and toks[2].value in _SPILO_SCHEMAS and toks[3].value == "."
+        if spilo and w[1] in ("function", "procedure", "view"):
+            self.made_idempotent += 1
+            return _insert_after(stmt.text, toks[0], " OR REPLACE")
+        if spilo and w[1] in ("table", "sequence"):
+            self.made_idempotent += 1
+            return _insert_after(stmt.text, toks[1], " IF NOT EXISTS")
+        return stmt.text
+
+    # --- roles ------------------------------------------------------------------------------
+    def _role(self, stmt: Statement, v: Verdict) -> list[Send]:
         mode = self.scope.roles
         if mode == "skip":
             self.skipped_roles += 1
-            return None
-        m = _ROLE_NAME.match(line)
-        if (
-            mode == "all"
-            and m
-            and line.startswith("CREATE ROLE")
-            and unquote_ident(m[1]) in self.target.roles
-        ):
-            # It exists: CREATE would fail; the ALTER ROLE after it sets what the dump says.
-            self.existing_roles.add(unquote_ident(m[1]))
-            return None
-        if mode == "no-passwords":
-            # Roles the target already has are the target's (on an operator cluster, the
-            # operator's, with passwords in Secrets): left exactly as they are. Missing
-            # roles are created, without the dump's passwords.
-            m = _ROLE_NAME.match(line)
-            if m and unquote_ident(m[1]) in self.target.roles:
-                self.existing_roles.add(unquote_ident(m[1]))
-                return None
-            if line.startswith("ALTER ROLE") and " PASSWORD '" in line:
+            return []
+        kind = v.kind
+        name = v.name or ""
+        if kind == grammar.ROLE_DB_SETTING:
+            db = v.database or ""
+            if not self.scope.chosen(db) or db == "template0":
+                return []
+            # A setting inside a database this restore created touches the role nowhere
+            # else; the connecting role and superusers are never given one (pgdeck's own
+            # sessions would run with it).
+            ours = self.scope.target_name(db) in self.created
+            if name == self.target.current_user or name in self.target.superusers:
+                self.existing_roles.add(name)
+                return []
+            if not ours and not self._may_alter(name):
+                return []
+            return [Send(self._renamed(stmt, db), maintenance=True)]
+        if kind == grammar.ROLE_GRANT:
+            return self._grant(stmt, v)
+        if kind == grammar.CREATE_ROLE:
+            if name in self.target.roles:
+                self.existing_roles.add(name)
+                return []
+            self.created_roles.append(name)
+            return [Send(f"CREATE ROLE {quote_ident(name)};".encode(), maintenance=True)]
+        if kind == grammar.ALTER_ROLE and v.options and "SUPERUSER" in v.options.flags:
+            self._dump_superusers.add(name)
+        if not self._may_alter(name):
+            return []
+        if kind == grammar.ALTER_ROLE:
+            assert v.options is not None
+            if mode == "all":
+                return [Send(stmt.text, maintenance=True)]
+            if v.options.password:
                 self.stripped_passwords += 1
-                return _PASSWORD.sub("", line)
-        return line
+            if "SUPERUSER" in v.options.flags:
+                self.demoted.append(name)
+            sql = v.options.render(name, keep_password=None, superuser=False)
+            return [Send(sql.encode("utf-8"), maintenance=True)] if sql else []
+        return [Send(stmt.text, maintenance=True)]  # role settings and comments
 
-    def _create_database(self, line: str, old: str, new: str) -> str:
-        m = _DB_STMT.match(line)
-        rest = m["rest"] if m else line[len("CREATE DATABASE ") :]
-        locales = [locale.replace("''", "'") for _, locale in _LOCALE.findall(rest)]
-        self.check_database(old, created=True, locales=locales)
-        prefix = ""
-        if new in self.target.databases:
-            prefix = f"DROP DATABASE {quote_ident(new)} WITH (FORCE);\n"
-            self.dropped.append(new)
-        self.created.append(new)
-        if new == old:
-            return prefix + line
-        return f"{prefix}CREATE DATABASE {quote_ident(new)}{rest}"
+    def _may_alter(self, role: str) -> bool:
+        """May the dump's statements change this role? Never the connecting role or a
+        target superuser; under no-passwords, no role the target already had."""
+        protected = role == self.target.current_user or role in self.target.superusers
+        if self.scope.roles == "no-passwords":
+            protected = protected or role in self.target.roles
+        if protected and role in self.target.roles:
+            self.existing_roles.add(role)
+        return not protected
 
+    def _grant(self, stmt: Statement, v: Verdict) -> list[Send]:
+        why = None
+        for member in v.members:
+            if not self._may_alter(member):
+                why = f"{member} is a role of the target"
+        for role in v.roles:
+            if self.scope.roles == "no-passwords":
+                if role in SERVER_ACCESS_ROLES:
+                    why = f"{role} reaches the server's files or programs"
+                elif role in self.target.superusers or role in self._dump_superusers:
+                    why = f"{role} is a superuser"
+                elif role in self.target.roles:
+                    why = f"{role} is a role of the target"
+        if why is not None:
+            self.skipped_grants.append(
+                f"GRANT {', '.join(v.roles)} TO {', '.join(v.members)} ({why})"
+            )
+            return []
+        return [Send(stmt.text, maintenance=True)]
+
+    # --- checks -------------------------------------------------------------------------------
     def check_database(self, old: str, *, created: bool, locales: Iterable[str] = ()) -> None:
         """Refuse, before anything of it is written, a database the target cannot take.
 
@@ -289,3 +386,52 @@ class RestoreFilter:
                     f"database {old!r} asks for locale {value!r}, which the target does not have",
                     "install the locale on the target's host (and restart it) or restore into another target",
                 )
+
+
+def _name_token(stmt: Statement, name: str) -> Token | None:
+    """The token naming database ``name`` (after DATABASE)."""
+    toks = stmt.tokens
+    for k in range(1, len(toks)):
+        prev, tok = toks[k - 1], toks[k]
+        if (
+            prev.kind == WORD
+            and prev.value == "database"
+            and tok.kind in (WORD, QIDENT)
+            and tok.value == name
+            and tok.offset >= 0
+        ):
+            return tok
+    return None
+
+
+def _without_tablespace(stmt: Statement, text: bytes) -> bytes:
+    """CREATE DATABASE without its TABLESPACE = x option (tablespaces are never created).
+    ``text`` is ``stmt.text`` perhaps renamed: the option is found from the end, past any
+    rename's change of length."""
+    toks = stmt.tokens
+    for k in range(len(toks) - 1):
+        tok = toks[k]
+        if tok.kind == WORD and tok.value == "tablespace" and tok.offset >= 0:
+            j = k + 1
+            if toks[j].value == "=":
+                j += 1
+            value = toks[j]
+            if value.offset < 0:
+                return text
+            shift = len(text) - len(stmt.text)
+            start, end = tok.offset + shift, value.offset + value.length + shift
+            return text[:start] + text[end:]
+    return text
+
+
+def _excerpt(stmt: Statement) -> str:
+    return " ".join(stmt.text.decode("utf-8", "replace").split())[:120]
+
+
+def _replace(text: bytes, tok: Token, new: str) -> bytes:
+    return text[: tok.offset] + new.encode("utf-8") + text[tok.offset + tok.length :]
+
+
+def _insert_after(text: bytes, tok: Token, what: str) -> bytes:
+    at = tok.offset + tok.length
+    return text[:at] + what.encode() + text[at:]

@@ -10,22 +10,22 @@ catalog; a source that failed makes the review impossible rather than quietly cl
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import re
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from services import health
+from services.archive import Archive, ArchiveSpec, open_archive
 from services.catalog import Catalog, CatalogState
 from services.clock import Clock, system_clock
 from services.config import ReviewConfig
 from services.errors import PgdeckError, SourceError
 from services.models import Backup, Cluster, JobRun
 from services.operator import retention_days
+from services.text import safe_line, safe_text
 
 CHECKS = (
     "missing_backup",
@@ -53,6 +53,12 @@ _SECRET = re.compile(
 def scrub(line: str) -> str:
     """A log line as reviews may quote it: secret-looking values masked."""
     return _SECRET.sub(r"\1\2***", line)
+
+
+def quote(line: str) -> str:
+    """A log line as a review's evidence (and so its archived reports) holds it: secrets
+    masked, escape sequences and control characters neutralized, at most LINE_LIMIT long."""
+    return safe_line(scrub(line))
 
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -173,35 +179,42 @@ class Review:
             f"- Newest backups verified end to end: {'yes' if self.verify else 'no'}",
         ]
         if self.signed_at is not None:
-            lines.append(f"- Signed off by {self.reviewer} at {_iso(self.signed_at)}")
+            lines.append(
+                f"- Signed off by {safe_text(self.reviewer or '')} at {_iso(self.signed_at)}"
+            )
             if self.note:
-                lines.append(f"- Note: {self.note}")
+                lines.append(f"- Note: {safe_text(self.note)}")
         else:
             lines.append("- Not signed off")
         lines += ["", "## Checklist", "", "| Cluster | " + " | ".join(CHECKS) + " |"]
         lines.append("|---" * (len(CHECKS) + 1) + "|")
         for cr in self.clusters:
             where = f"{cr.namespace}/{cr.cluster}" if cr.namespace else f"{cr.cluster} (storage)"
-            lines.append(f"| {where} | " + " | ".join(cr.marks.get(k, "-") for k in CHECKS) + " |")
+            lines.append(
+                f"| {safe_text(where)} | " + " | ".join(cr.marks.get(k, "-") for k in CHECKS) + " |"
+            )
         off = [cr for cr in self.clusters if cr.in_kubernetes and not cr.logical_backup]
         if off:
             lines += [
                 "",
                 "Without logical backups: "
-                + ", ".join(f"{cr.namespace}/{cr.cluster}" for cr in off),
+                + safe_text(", ".join(f"{cr.namespace}/{cr.cluster}" for cr in off)),
             ]
         lines += ["", "## Findings", ""]
         if not self.findings:
             lines.append("None.")
         for f in sorted(self.findings, key=lambda f: (-RANK[f.severity], f.cluster, f.check)):
             where = f"{f.namespace}/{f.cluster}" if f.namespace else f.cluster
-            lines.append(f"- **{f.severity}** `{f.check}` {where}: {f.detail}")
+            lines.append(
+                f"- **{f.severity}** `{f.check}` {safe_text(where)}: {safe_text(f.detail)}"
+            )
             lines += [
-                f"  - {e.kind} `{e.ref}`" + (f": {e.detail}" if e.detail else "")
+                f"  - {e.kind} `{safe_text(e.ref)}`"
+                + (f": {safe_text(e.detail)}" if e.detail else "")
                 for e in f.evidence
             ]
         if self.warnings:
-            lines += ["", "## Sources", ""] + [f"- {w}" for w in self.warnings]
+            lines += ["", "## Sources", ""] + [f"- {safe_text(w)}" for w in self.warnings]
         return "\n".join(lines) + "\n"
 
 
@@ -353,7 +366,7 @@ def _review_cluster(
                 elif text:
                     bad = [line for line in text if _is_bad(line)]
                     ev += [
-                        Evidence("log", p.name, scrub(line))
+                        Evidence("log", p.name, quote(line))
                         for line in (bad or text)[-_LOG_LINES_KEPT:]
                     ]
             add(
@@ -481,8 +494,19 @@ def _review_cluster(
                 "the backup job never deletes them",
             )
     # integrity ----------------------------------------------------------------------------
+    future = [b for b in oldest_first if catalog.future_dated(b)]
+    if future:
+        add(
+            "integrity",
+            "warning",
+            f"{len(future)} object(s) dated in the future (the latest "
+            f"{future[-1].time:%Y-%m-%d %H:%M} UTC): a wrong clock where the backup ran, or a "
+            "forged key; never chosen as the latest backup",
+            [Evidence("object", b.url, f"dated {b.time:%Y-%m-%d %H:%M} UTC") for b in future[-20:]],
+        )
     if review.verify:
-        latest = oldest_first[-1] if oldest_first else None
+        real = [b for b in oldest_first if not catalog.future_dated(b)]
+        latest = real[-1] if real else None
         if latest is None:
             cr.marks["integrity"] = "skipped"
         elif latest.url in verified:
@@ -515,7 +539,7 @@ def _review_cluster(
                 + ("error" if serious else "warning")
                 + " line(s)",
                 [Evidence("job", j.name, "succeeded")]
-                + [Evidence("log", p.name, scrub(line)) for line in bad[:_LOG_LINES_KEPT]],
+                + [Evidence("log", p.name, quote(line)) for line in bad[:_LOG_LINES_KEPT]],
             )
     if not live:
         for check in ("missing_backup", "job_failed", "retention", "log_anomaly"):
@@ -568,7 +592,11 @@ def _verify_newest(
 ) -> dict[str, tuple[bool, str]]:
     from services.verify import verify_backup
 
-    newest = [bs[0] for _, bs, _ in per_cluster if bs]  # backups come newest first
+    # Each cluster's newest backup (they come newest first) that is not future-dated.
+    chosen = (
+        next((b for b in bs if not catalog.future_dated(b)), None) for _, bs, _ in per_cluster
+    )
+    newest = [b for b in chosen if b is not None]
     out: dict[str, tuple[bool, str]] = {}
 
     def check(b: Backup) -> tuple[bool, str]:
@@ -588,7 +616,12 @@ def _verify_newest(
 
 # --- sign-off and archive -----------------------------------------------------------------
 def sign_off(
-    review: Review, reviewer: str, note: str | None, archive: Path, *, clock: Clock = system_clock
+    review: Review,
+    reviewer: str,
+    note: str | None,
+    archive: ArchiveSpec | Archive,
+    *,
+    clock: Clock = system_clock,
 ) -> Review:
     """Record who reviewed and why, and archive the review as JSON and Markdown."""
     if not reviewer.strip():
@@ -596,65 +629,73 @@ def sign_off(
     review.reviewer = reviewer.strip()
     review.note = (note or "").strip() or None
     review.signed_at = clock()
-    return archive_review(review, archive)
+    return archive_review(review, archive, clock=clock)
 
 
-def archive_review(review: Review, archive: Path) -> Review:
-    folder = archive / "reviews"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = (review.signed_at or review.window_end).strftime("%Y%m%dT%H%M%SZ")
-    base = folder / f"{stamp}-review"
-    base.with_suffix(".json").write_text(
-        json.dumps(review.to_dict(), indent=2) + "\n", encoding="utf-8"
+def archive_review(
+    review: Review, archive: ArchiveSpec | Archive, *, clock: Clock = system_clock
+) -> Review:
+    """The review's JSON and Markdown, each under a name of its own, and its audit entry:
+    the reviewer's name is recorded beside the OS user the archive records, never
+    instead of it. ``ArchiveError`` when any of it cannot be written."""
+    done = open_archive(archive, clock).complete(
+        None,
+        "review",
+        "review",
+        review.to_dict(),
+        review.to_markdown(),
+        {
+            "action": "review",
+            "reviewer": review.reviewer,
+            "signed_at": _iso(review.signed_at) if review.signed_at else None,
+            "window": [_iso(review.window_start), _iso(review.window_end)],
+            "outcome": review.counts(),
+            "note": review.note,
+        },
     )
-    base.with_suffix(".md").write_text(review.to_markdown(), encoding="utf-8")
-    review.archived = {
-        "json": str(base.with_suffix(".json")),
-        "markdown": str(base.with_suffix(".md")),
-    }
-    audit = {
-        "when": _iso(review.signed_at or review.window_end),
-        "who": review.reviewer,
-        "action": "review",
-        "window": [_iso(review.window_start), _iso(review.window_end)],
-        "outcome": review.counts(),
-        "note": review.note,
-        "report": review.archived["json"],
-    }
-    with (archive / "audit.log").open("a", encoding="utf-8") as f:
-        f.write(json.dumps(audit) + "\n")
+    review.archived = {"json": done.json_url, "markdown": done.markdown_url, "location": done.json}
     return review
 
 
 @dataclass(frozen=True, slots=True)
 class ArchivedReview:
-    path: Path
+    location: str  # in the archive: reviews/<name>.json
+    path: str  # as the user sees it: a path or an s3:// URL
     signed_at: str | None
     reviewer: str | None
     summary: dict[str, int]
 
 
-def list_reviews(archive: Path) -> list[ArchivedReview]:
-    """Earlier reviews, newest first; an unreadable file is left out."""
+def list_reviews(archive: ArchiveSpec | Archive) -> list[ArchivedReview]:
+    """Earlier reviews, newest first; an unreadable one is left out."""
     out = []
-    for path in sorted((archive / "reviews").glob("*.json"), reverse=True):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        signed = data.get("signed_off") or {}
+    for item in open_archive(archive).list("review"):
+        signed = item.document.get("signed_off") or {}
+        summary = item.document.get("summary")
         out.append(
-            ArchivedReview(path, signed.get("at"), signed.get("reviewer"), data.get("summary", {}))
+            ArchivedReview(
+                item.location,
+                item.url,
+                signed.get("at") if isinstance(signed, dict) else None,
+                signed.get("reviewer") if isinstance(signed, dict) else None,
+                summary if isinstance(summary, dict) else {},
+            )
         )
     return out
 
 
-def load_review(path: Path) -> Review:
+def load_review(archive: ArchiveSpec | Archive, location: str) -> Review:
+    opened = open_archive(archive)
+    data = opened.read_json(location)
     try:
-        review = Review.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PgdeckError(f"cannot read the review {path}: {exc}") from exc
-    review.archived = {"json": str(path), "markdown": str(path.with_suffix(".md"))}
+        review = Review.from_dict(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PgdeckError(f"cannot read the review {opened.url(location)}: {exc}") from exc
+    review.archived = {
+        "json": opened.url(location),
+        "markdown": opened.url(location.removesuffix(".json") + ".md"),
+        "location": location,
+    }
     return review
 
 

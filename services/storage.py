@@ -17,15 +17,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
+from urllib.parse import urlsplit
 
-from services.config import StorageLocation
-from services.errors import ConfigError, StorageError
+from services.config import CatalogConfig, StorageLocation
+from services.errors import ConfigError, StorageError, StorageStalled
 from services.operator import BACKUP_DIR, parse_backup_key
+from services.text import safe_text
 
 _BACKUPS = BACKUP_DIR + "/"
 SIDECAR = ".pgdeck-meta.json"  # object metadata beside a file:// copy (see FileStore)
 # One past "/" in byte order: StartAfter "<uid>0" lands after every key under "<uid>/".
 _PAST_SUBTREE = chr(ord("/") + 1)
+DEFAULT_TIMEOUT = CatalogConfig().storage_timeout_seconds  # catalog.storage_timeout_seconds
+ATTEMPTS = 4  # tries of one request (botocore's standard retry mode, with backoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +71,14 @@ class BackupStore(Protocol):
 
     def full_key(self, relative_key: str) -> str: ...
 
+    def take_refused(self) -> list[str]: ...
 
-def open_store(location: StorageLocation, workers: int = 16) -> BackupStore:
+
+def open_store(
+    location: StorageLocation, workers: int = 16, timeout: float = DEFAULT_TIMEOUT
+) -> BackupStore:
     if location.scheme == "s3":
-        return S3Store(location, workers=workers)
+        return S3Store(location, workers=workers, timeout=timeout)
     if location.scheme == "file":
         return FileStore(location)
     raise ConfigError(f"storage url {location.url!r}: unsupported scheme")
@@ -79,12 +87,19 @@ def open_store(location: StorageLocation, workers: int = 16) -> BackupStore:
 class S3Store:
     """A location in S3 or S3-compatible storage, read with the user's own credentials."""
 
-    def __init__(self, location: StorageLocation, workers: int = 16, client: Any = None) -> None:
+    def __init__(
+        self,
+        location: StorageLocation,
+        workers: int = 16,
+        client: Any = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.location = location
         self.bucket = location.bucket
         self.prefix = location.prefix + "/" if location.prefix else ""
         self._client = client
         self._workers = workers
+        self.timeout = timeout
         self._lock = threading.Lock()
 
     @property
@@ -92,7 +107,7 @@ class S3Store:
         # Built lazily and once: boto3 clients are thread-safe, sessions are not.
         with self._lock:
             if self._client is None:
-                self._client = make_s3_client(self.location, self._workers)
+                self._client = make_s3_client(self.location, self._workers, self.timeout)
             return self._client
 
     def url(self, relative_key: str) -> str:
@@ -183,6 +198,9 @@ class S3Store:
     def can_tell_sse(self) -> bool:
         return True
 
+    def take_refused(self) -> list[str]:
+        return []  # a bucket has no links
+
     def head(self, relative_key: str) -> ObjectHead:
         r = self._call("head_object", Bucket=self.bucket, Key=self.prefix + relative_key)
         return ObjectHead(
@@ -208,9 +226,13 @@ class S3Store:
             total = int(rng.rsplit("/", 1)[1])
 
         def body() -> Iterator[bytes]:
+            from botocore.exceptions import ReadTimeoutError
+
             stream = r["Body"]
             try:
                 yield from stream.iter_chunks(1 << 20)
+            except ReadTimeoutError as exc:  # said as a stall; resumed or not by the caller
+                raise self._error(exc, kwargs["Key"]) from exc
             finally:
                 stream.close()
 
@@ -220,10 +242,19 @@ class S3Store:
         try:
             return getattr(self.client, op)(**kwargs)
         except Exception as exc:  # botocore raises many unrelated classes
-            raise s3_error(exc, self.location, kwargs.get("Key")) from exc
+            raise self._error(exc, kwargs.get("Key")) from exc
+
+    def _error(self, exc: Exception, key: str | None) -> Exception:
+        endpoint = getattr(getattr(self._client, "meta", None), "endpoint_url", None)
+        return s3_error(exc, self.location, key, self.timeout, endpoint)
 
 
-def make_s3_client(location: StorageLocation, workers: int = 16) -> Any:
+def make_s3_client(
+    location: StorageLocation, workers: int = 16, timeout: float = DEFAULT_TIMEOUT
+) -> Any:
+    """A client whose every request is bounded: an endpoint that accepts a connection
+    and then says nothing fails the call within about ``timeout`` seconds (see
+    ``attempt_timeout``), never retries x a long timeout."""
     import boto3
     import botocore.config
     import botocore.exceptions
@@ -247,9 +278,9 @@ def make_s3_client(location: StorageLocation, workers: int = 16) -> Any:
     cfg = botocore.config.Config(
         # botocore's standard retry mode: exponential backoff with jitter on throttling
         # and transient errors, shared by every call (no hand-written retry loop).
-        retries={"mode": "standard", "max_attempts": 5},
-        connect_timeout=5,
-        read_timeout=60,
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
+        connect_timeout=attempt_timeout(timeout),
+        read_timeout=attempt_timeout(timeout),
         max_pool_connections=max(10, workers),
         s3=cast(Any, s3_options or None),
     )
@@ -271,23 +302,55 @@ def _timestamp(value: str) -> datetime:
         return botocore.utils.parse_timestamp(value)
 
 
-def s3_error(exc: Exception, location: StorageLocation, key: str | None = None) -> Exception:
+def attempt_timeout(timeout: float) -> float:
+    """How long one try of a request waits for a connection or for its next bytes: a
+    ``timeout`` holds the ATTEMPTS tries of a request (plus botocore's backoff between
+    them: under half a second after timeouts) and the one stall a transfer is resumed
+    after (see ``compressed_chunks``)."""
+    return timeout / (ATTEMPTS + 1)
+
+
+def _endpoint(exc: Exception, location: StorageLocation, client_endpoint: str | None) -> str:
+    """The endpoint that failed, as scheme://host[:port] (never a path or a query): the
+    one the error names, else the configured one, else the client's (AWS's regional)."""
+    for url in (
+        getattr(exc, "kwargs", {}).get("endpoint_url"),
+        location.endpoint_url,
+        client_endpoint,
+    ):
+        parts = urlsplit(str(url or ""))
+        if parts.netloc:  # user:password@ never shown
+            return safe_text(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}")
+    return "the S3 endpoint"
+
+
+def s3_error(
+    exc: Exception,
+    location: StorageLocation,
+    key: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    client_endpoint: str | None = None,
+) -> Exception:
     """One clear line for what boto3 raised, never with a credential in it."""
     import botocore.exceptions as bx
 
-    where = f"s3://{location.bucket}/{key}" if key else location.url
+    where = safe_text(f"s3://{location.bucket}/{key}" if key else location.url)
     if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
         return StorageError(
             f"{where}: no AWS credentials found",
             "set AWS_PROFILE, storage[].profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
         )
     if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
-        endpoint = location.endpoint_url or "the S3 endpoint"
+        endpoint = _endpoint(exc, location, client_endpoint)
         return StorageError(
             f"{where}: cannot reach {endpoint}", "check storage[].endpoint_url and the network"
         )
     if isinstance(exc, bx.ReadTimeoutError):
-        return StorageError(f"{where}: the storage endpoint stopped answering", "try again")
+        return StorageStalled(
+            f"{where}: the storage endpoint {_endpoint(exc, location, client_endpoint)} stalled "
+            f"(no answer within {timeout:g} s)",
+            "check the endpoint and the network, or raise catalog.storage_timeout_seconds",
+        )
     if isinstance(exc, bx.ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code", ""))
@@ -322,6 +385,11 @@ class FileStore:
     of each object in a sidecar, ``<root>/.pgdeck-meta.json`` mapping relative keys to
     ``{"sse": "AES256" | "aws:kms" | ""}`` (as ``aws s3api head-object`` reports it),
     ``head`` returns that; for an object the sidecar does not name, ``sse`` is None.
+
+    Symbolic links are followed only while they stay inside the root (compared by real
+    path): a copy may link objects or directories to one another, but a link (file or
+    directory, at any depth) that leads outside the root is never listed, statted or
+    read. Listing skips it and remembers it (``take_refused``); reading it is refused.
     """
 
     def __init__(self, location: StorageLocation) -> None:
@@ -330,6 +398,7 @@ class FileStore:
         self._lock = threading.Lock()
         self._meta: tuple[tuple[int, int, int], dict[str, Any]] | None = None
         self._base = str(self.root).rstrip("/") + "/"  # joined as text: called per object
+        self._refused: set[str] = set()
 
     def url(self, relative_key: str) -> str:
         return "file://" + self._base + relative_key
@@ -337,18 +406,60 @@ class FileStore:
     def full_key(self, relative_key: str) -> str:
         return self._base + relative_key
 
+    # --- staying inside the root ------------------------------------------------------------
+    def _real(self, path: str | Path) -> str | None:
+        """``path``'s real path when it lies inside the root, else None."""
+        root = os.path.realpath(self.root)
+        real = os.path.realpath(path)
+        return real if real == root or real.startswith(root.rstrip(os.sep) + os.sep) else None
+
+    def _refuse(self, relative: str) -> None:
+        with self._lock:
+            self._refused.add(relative)
+
+    def take_refused(self) -> list[str]:
+        """Relative paths of the links listing skipped since the last call (they lead
+        outside the root), sorted."""
+        with self._lock:
+            out, self._refused = sorted(self._refused), set()
+        return out
+
+    def _outside(self, relative_key: str) -> StorageError:
+        return StorageError(
+            f"{safe_text(self.url(relative_key))}: a link leading outside "
+            f"{safe_text(self.location.url)}: refused",
+            "replace the link by the file, or point storage[].url at the directory it is in",
+        )
+
+    def _resolve(self, relative_key: str) -> str:
+        real = self._real(self.root / relative_key)
+        if real is None:
+            raise self._outside(relative_key)
+        return real
+
+    # --- listing ----------------------------------------------------------------------------
     def list_clusters(self) -> list[str]:
         if not self.root.is_dir():
             raise StorageError(
                 f"{self.location.url}: no such directory", "check storage[].url in the config"
             )
-        return sorted(e.name for e in os.scandir(self.root) if e.is_dir())
+        names = []
+        for e in os.scandir(self.root):
+            if e.is_symlink() and self._real(e.path) is None:
+                self._refuse(e.name)
+            elif e.is_dir():
+                names.append(e.name)
+        return sorted(names)
 
     def list_cluster(
         self, cluster: str, known: Mapping[str, str] | None = None
     ) -> list[StoredObject]:
-        found = []
+        found: list[StoredObject] = []
         cdir = self.root / cluster
+        if self._real(cdir) is None:
+            if os.path.lexists(cdir):
+                self._refuse(cluster)
+            return found
         try:
             uids = sorted(e.name for e in os.scandir(cdir) if e.is_dir())
         except FileNotFoundError:
@@ -357,7 +468,7 @@ class FileStore:
             raise StorageError(f"{self.url(cluster)}: cannot be read ({exc.strerror})") from exc
         for uid in uids:
             last = (known or {}).get(uid)
-            for name, size in _scan_backups(cdir / uid / BACKUP_DIR):
+            for name, size in self._scan_backups(f"{cluster}/{uid}/{BACKUP_DIR}"):
                 rel = f"{cluster}/{uid}/{BACKUP_DIR}/{name}"
                 if last is not None and rel <= last:
                     continue
@@ -365,16 +476,37 @@ class FileStore:
                     found.append(StoredObject(relative_key=rel, size=size))
         return found
 
+    def _scan_backups(self, relative_dir: str) -> Iterator[tuple[str, int]]:
+        """(name, size) of the files in one backups directory; a link (the directory, or
+        a file in it) that leads outside the root is skipped and remembered."""
+        directory = self.root / relative_dir
+        if self._real(directory) is None:  # the uid directory or logical_backups links out
+            if os.path.lexists(directory):
+                self._refuse(relative_dir)
+            return
+        try:
+            entries: Iterable[os.DirEntry[str]] = sorted(
+                os.scandir(directory), key=lambda e: e.name
+            )
+        except FileNotFoundError:
+            return
+        for e in entries:
+            if e.is_symlink() and self._real(e.path) is None:
+                self._refuse(f"{relative_dir}/{e.name}")
+            elif e.is_file():
+                yield e.name, e.stat().st_size
+
+    # --- reading ----------------------------------------------------------------------------
     def can_tell_sse(self) -> bool:
         """Only with a sidecar: a plain directory knows nothing of encryption."""
         return self._sidecar() is not None
 
     def head(self, relative_key: str) -> ObjectHead:
         try:
-            st = (self.root / relative_key).stat()
+            st = os.stat(self._resolve(relative_key))
         except FileNotFoundError as exc:
             raise StorageError(
-                f"{self.url(relative_key)}: object not found",
+                f"{safe_text(self.url(relative_key))}: object not found",
                 "check the path or run `pgdeck backups`",
             ) from exc
         meta = (self._sidecar() or {}).get(relative_key)
@@ -390,7 +522,7 @@ class FileStore:
         """``.pgdeck-meta.json``: what S3 would say of each object, read again when it changes."""
         path = self.root / SIDECAR
         try:
-            st = path.stat()
+            st = os.stat(self._resolve(SIDECAR))
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -400,7 +532,7 @@ class FileStore:
             if self._meta is not None and self._meta[0] == stamp:
                 return self._meta[1]
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(Path(self._resolve(SIDECAR)).read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise StorageError(
                     f"{path}: not a JSON object of keys to metadata ({exc})",
@@ -416,13 +548,18 @@ class FileStore:
     def open_range(
         self, relative_key: str, start: int, if_match: str | None = None
     ) -> tuple[Iterator[bytes], int, str | None]:
-        path = self.root / relative_key
+        real = self._resolve(relative_key)
         try:
-            f = path.open("rb")
+            # O_NOFOLLOW: a link put in the resolved file's place meanwhile is not opened.
+            f = os.fdopen(os.open(real, os.O_RDONLY | os.O_NOFOLLOW), "rb")
         except FileNotFoundError as exc:
             raise StorageError(
-                f"{self.url(relative_key)}: object not found",
+                f"{safe_text(self.url(relative_key))}: object not found",
                 "check the path or run `pgdeck backups`",
+            ) from exc
+        except OSError as exc:
+            raise StorageError(
+                f"{safe_text(self.url(relative_key))}: cannot be read ({exc.strerror})"
             ) from exc
         size = os.fstat(f.fileno()).st_size
         f.seek(start)
@@ -433,13 +570,3 @@ class FileStore:
                     yield chunk
 
         return body(), size, None
-
-
-def _scan_backups(directory: Path) -> Iterator[tuple[str, int]]:
-    try:
-        entries: Iterable[os.DirEntry[str]] = sorted(os.scandir(directory), key=lambda e: e.name)
-    except FileNotFoundError:
-        return
-    for e in entries:
-        if e.is_file():
-            yield e.name, e.stat().st_size

@@ -53,11 +53,16 @@ class Validation:
     missing_objects: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     foreign_keys: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # restored databases nothing was checked in
     seconds: float = 0.0
 
     @property
     def completeness_passed(self) -> bool:
-        return all(t.ok for t in self.tables) and not any(self.missing_objects.values())
+        return (
+            all(t.ok for t in self.tables)
+            and not any(self.missing_objects.values())
+            and not self.unmatched
+        )
 
     @property
     def integrity_passed(self) -> bool:
@@ -72,6 +77,7 @@ class Validation:
                 "tables_checked": len(self.tables),
                 "tables_wrong": [t.__dict__ for t in self.tables if not t.ok],
                 "missing_objects": self.missing_objects,
+                "databases_not_checked": self.unmatched,
             },
             "integrity": {
                 "passed": self.integrity_passed,
@@ -106,11 +112,15 @@ def validate(
 
     started = time.monotonic()
     result = Validation()
+    seen: set[str] = set()
     for section in summary.databases:
         if section.name not in names or section.name == "template0":
             continue
+        seen.add(section.name)
         target_db = names[section.name]
-        with connect(target, target_db) as conn:
+        # The restored database's own settings (ALTER DATABASE ... SET search_path) come
+        # from the backup: these queries name pg_catalog's objects whatever they say.
+        with connect(target, target_db, options="-c search_path=pg_catalog,pg_temp") as conn:
             existing = {r[0] for r in conn.execute(_OBJECT_QUERIES["table"])}
             for t in section.tables:
                 restored: int | None
@@ -156,6 +166,8 @@ def validate(
                         "how": how,
                     }
                 )
+    # A database asked for and never checked is a failure, never "passed (0 tables)".
+    result.unmatched = sorted(names[n] for n in set(names) - seen if n != "template0")
     for check in checks:
         db = names.get(check.database)
         if db is None:

@@ -1,8 +1,10 @@
 """``pgdeck verify``: a backup checked end to end without any target.
 
-Streams the object, checks gzip (CRC32 and length of every member), scans the dump for
-its databases, tables and row counts, and requires the cluster-dump trailer. The same
-pipeline feeds psql in a restore; here its output goes nowhere.
+Streams the object, checks gzip (CRC32 and length of every member), reads the dump as a
+restore would (every statement judged against what pg_dump writes; anything else makes
+it "not a pg_dumpall stream"), counts its databases, tables and rows, and requires the
+cluster-dump trailer. The same reader feeds the target in a restore; here nothing is sent.
+A storage that cannot be read is said as such: it says nothing of the backup.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from services.backup_stream import CorruptBackup, StreamProgress, compressed_chunks, gunzip
-from services.dump import DumpScanner, DumpSummary
+from services.dump import DumpReader, DumpSummary, NotADump
 from services.errors import PgdeckError, StorageError
 from services.storage import BackupStore
 
@@ -26,6 +28,7 @@ class VerifyResult:
     summary: DumpSummary
     seconds: float
     retries: int
+    unreadable: bool = False  # the storage could not be read: nothing is known of the backup
 
 
 def verify_backup(
@@ -38,7 +41,7 @@ def verify_backup(
     backoff: float = 0.5,
 ) -> VerifyResult:
     started = time.monotonic()
-    scanner = DumpScanner()
+    scanner = DumpReader()
     read = 0
     drops = 0
     total = 0
@@ -66,15 +69,28 @@ def verify_backup(
             yield chunk
 
     problem: str | None = None
+    unreadable = False
     try:
         for data in gunzip(counted()):
             scanner.feed(data)
             if progress and read >= next_report:
                 next_report = read + every
                 progress(StreamProgress(read, total, scanner.bytes, drops))
-    except (CorruptBackup, StorageError) as exc:
+    except CorruptBackup as exc:
         problem = str(exc)
-    summary = scanner.summary()
+    except NotADump as exc:
+        problem = exc.message
+    except StorageError as exc:
+        # The storage failed, not the backup: the message says what could not be read.
+        unreadable = True
+        problem = str(exc)
+    try:
+        summary = scanner.summary()
+    except NotADump as exc:
+        problem = problem or exc.message
+        summary = DumpSummary(
+            scanner.databases, scanner.roles, False, scanner.bytes, None, None, False
+        )
     if problem is None and not summary.complete:
         where = ""
         if scanner.table is not None:
@@ -90,6 +106,7 @@ def verify_backup(
         url=store.url(relative_key),
         ok=problem is None,
         problem=problem,
+        unreadable=unreadable,
         compressed_bytes=read,
         summary=summary,
         seconds=time.monotonic() - started,
@@ -107,6 +124,8 @@ def verify_before_restore(
     """Read a backup through once before a restore writes anything (``--verify-first``):
     its summary, or a PgdeckError saying why it must not be restored."""
     check = verify_backup(store, relative_key, progress=progress)
+    if check.unreadable:
+        raise StorageError(f"{check.problem}; nothing was written to the target")
     if not check.ok:
         raise PgdeckError(f"{url}: {check.problem}", "nothing was written to the target")
     return check.summary

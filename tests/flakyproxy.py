@@ -13,11 +13,16 @@ connections alive and send several requests on one, and a connection that was cu
 never reused, so a client's resume arrives on a fresh connection and is judged anew.
 One thread per connection moves both directions with ``select``, so a cut closes the
 sockets at once (no other thread is blocked reading them).
+
+``stall_after(n)`` arms the other failure: the connection forwards ``n`` bytes of the
+response and then sends nothing more while keeping the connection open (a hung server,
+or a path that silently drops packets), until the client gives up and closes it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import select
 import selectors
 import socket
 import struct
@@ -40,6 +45,7 @@ class _Rule:
     match: bytes
     only_unranged: bool
     reset: bool
+    stall: bool = False
 
     def matches(self, head: bytes) -> bool:
         if self.left <= 0 or not head.startswith(self.match):
@@ -58,6 +64,7 @@ class FlakyProxy:
         self.upstream = (upstream_host, upstream_port)
         self.connections = 0  # connections accepted
         self.cuts = 0  # connections cut short
+        self.stalls = 0  # connections that went silent
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -87,6 +94,19 @@ class FlakyProxy:
         """
         with self._lock:
             self._rules.append(_Rule(nbytes, times, match, only_unranged, reset))
+
+    def stall_after(
+        self,
+        nbytes: int,
+        times: int = 1,
+        match: bytes = b"GET ",
+        *,
+        only_unranged: bool = True,
+    ) -> None:
+        """Stall the next ``times`` matching connections after ``nbytes`` of response
+        (0: the request is taken and never answered); matching as for ``cut_after``."""
+        with self._lock:
+            self._rules.append(_Rule(nbytes, times, match, only_unranged, False, stall=True))
 
     def clear(self) -> None:
         """Forget the armed rules (the counters stay)."""
@@ -179,6 +199,12 @@ class FlakyProxy:
                             data, head = head, b""
                         upstream.sendall(data)
                         continue
+                    if rule is not None and rule.stall and sent + len(data) >= rule.nbytes:
+                        client.sendall(data[: rule.nbytes - sent])
+                        with self._lock:
+                            self.stalls += 1
+                        self._hold(client)
+                        return
                     if rule is not None and sent + len(data) >= rule.nbytes:
                         client.sendall(data[: rule.nbytes - sent])
                         with self._lock:
@@ -194,6 +220,18 @@ class FlakyProxy:
             sel.close()
             _abort(client, reset=False)
             _abort(upstream, reset=False)
+
+    def _hold(self, client: socket.socket) -> None:
+        """Send nothing more; read and drop what the client sends until it closes."""
+        while not self._stop.is_set():
+            ready, _, _ = select.select([client], [], [], _TICK)
+            if not ready:
+                continue
+            try:
+                if not client.recv(65536):
+                    return
+            except OSError:
+                return
 
 
 def _drain(sock: socket.socket, timeout: float = 2.0) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from services import kube_objects as ko
+from services.archive import os_user
 from services.catalog import Catalog
 from services.config import load_config
 from services.review import (
@@ -300,9 +301,10 @@ def test_sign_off_archives_json_markdown_and_an_audit_line(review: Review, tmp_p
     md = Path(review.archived["markdown"]).read_text()
     assert "Signed off by Ada Lovelace" in md and "acid-gaps" in md
     audit = [json.loads(line) for line in (archive / "audit.log").read_text().splitlines()]
-    assert audit[-1]["action"] == "review" and audit[-1]["who"] == "Ada Lovelace"
+    assert audit[-1]["action"] == "review" and audit[-1]["reviewer"] == "Ada Lovelace"
+    assert audit[-1]["os_user"] == os_user()  # the typed name is beside it, not instead
     (earlier,) = list_reviews(archive)
-    again = load_review(earlier.path)
+    again = load_review(archive, earlier.location)
     assert again.reviewer == "Ada Lovelace" and len(again.findings) == len(review.findings)
     assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in review.findings]
 

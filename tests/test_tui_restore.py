@@ -23,7 +23,17 @@ T = int((datetime.now(UTC) - timedelta(hours=1)).timestamp())
 KEY = f"spilo/acid-shop/{UID}/logical_backups/{T}.sql.gz"
 
 
-def catalog(tmp_path: Path, bucket: str, endpoint: str, target: Any, dump: bytes) -> Catalog:
+def catalog(
+    tmp_path: Path,
+    bucket: str,
+    endpoint: str,
+    target: Any,
+    dump: bytes,
+    *,
+    prod: str = "host=127.0.0.1 port=9 user=postgres connect_timeout=2",
+) -> Catalog:
+    """``staging`` is the test server; ``prod`` another server (by default one that does
+    not answer): a production target is known by its server, not by its name."""
     seed(bucket, {KEY: gzip.compress(dump)})
     config = storage_config(
         tmp_path,
@@ -31,7 +41,7 @@ def catalog(tmp_path: Path, bucket: str, endpoint: str, target: Any, dump: bytes
         endpoint,
         targets={
             "staging": {"dsn": target.dsn()},
-            "prod": {"dsn": target.dsn(), "production": True},
+            "prod": {"dsn": prod, "production": True},
         },
     )
     return Catalog(load_config(config))
@@ -114,7 +124,9 @@ async def test_production_needs_its_name_typed_and_a_rename_restores_beside(
     source_pg: Any,
     source_dump: bytes,
 ) -> None:
-    app = PgdeckApp(catalog(tmp_path, bucket, s3_endpoint, target_pg, source_dump))
+    app = PgdeckApp(
+        catalog(tmp_path, bucket, s3_endpoint, target_pg, source_dump, prod=target_pg.dsn())
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_wizard(pilot)
         await pilot.press("ctrl+n")

@@ -13,6 +13,7 @@ import pytest
 from textual.widgets import DataTable, Input, OptionList, Static
 
 from services import kube_objects as ko
+from services.archive import os_user
 from services.catalog import Catalog
 from services.config import load_config
 from tests.conftest import seed, storage_config
@@ -236,9 +237,10 @@ async def test_sign_off_archives_json_and_markdown_and_appends_to_the_audit_log(
         audit = [
             json.loads(line) for line in (world.archive / "audit.log").read_text().splitlines()
         ]
-        assert [(a["who"], a["action"], a["report"]) for a in audit] == [
-            ("alice", "review", str(jsons[0]))
+        assert [(a["reviewer"], a["action"], a["report"]) for a in audit] == [
+            ("alice", "review", f"reviews/{jsons[0].name}")
         ]
+        assert audit[0]["os_user"] == os_user() and audit[0]["prev"] == "0" * 64
         status = str(screen.query_one("#status", Static).render())
         assert str(jsons[0]) in status.replace("\n", "") or jsons[0].name in status
         # A signed review is not signed twice.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.dump import DumpScanner, connect_target
+from services.dump import DumpReader, connect_target
 from tests.conftest import seed, storage_config, write_config
 from tui.cli import main
 
@@ -23,8 +23,8 @@ EXPECTED = {
 }
 
 
-def scan(data: bytes, size: int) -> DumpScanner:
-    s = DumpScanner()
+def scan(data: bytes, size: int) -> DumpReader:
+    s = DumpReader()
     for i in range(0, len(data), size):
         s.feed(data[i : i + size])
     return s
@@ -59,7 +59,19 @@ def test_a_dump_cut_anywhere_is_never_complete(source_dump: bytes) -> None:
 def test_connect_forms() -> None:
     assert connect_target("\\connect app") == "app"
     assert connect_target("\\connect -reuse-previous=on \"dbname='we\\'ird db'\"") == "we'ird db"
-    assert connect_target('\\connect "Mixed Case"') == "Mixed Case"
+    assert connect_target('\\connect "Mixed.Case"') == "Mixed.Case"
+    assert (
+        connect_target('\\connect -reuse-previous=on "dbname=\'a ""b"" \\\\ c\'"') == 'a "b" \\ c'
+    )
+    # pg_dumpall writes any other name in the connection-string form; nothing else passes
+    for line in (
+        '\\connect "Mixed Case"',
+        "\\connect app otheruser",
+        "\\connect -reuse-previous=on \"dbname='app' host='evil.example'\"",
+        "\\connect :DBNAME",
+    ):
+        with pytest.raises(ValueError):
+            connect_target(line)
 
 
 @pytest.fixture

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 
 from services.catalog import Catalog
 from services.models import ClusterSummary
+from services.text import safe_text
 from tui.commands import ClusterCommands, ScreenActions
 from tui.screens.clusters import ClustersScreen
 
@@ -24,6 +26,26 @@ class PgdeckApp(App[None]):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__()
         self.catalog = catalog
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification (screens' and widgets' too: theirs come here) with control
+        characters escaped: error messages quote object keys, names and log lines, and a
+        toast must not carry an escape sequence to the terminal."""
+        super().notify(
+            safe_text(message, keep="\t\n"),
+            title=safe_text(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     def get_default_screen(self) -> ClustersScreen:
         # The clusters screen is the app's own first screen, not one pushed over an empty
@@ -65,7 +87,7 @@ class PgdeckApp(App[None]):
 
         self.push_screen(
             ConfirmScreen(
-                "A restore is running. Quit anyway? It is cancelled; what psql wrote stays.",
+                "A restore is running. Quit anyway? It is cancelled; what was written stays (the table being loaded is rolled back).",
                 yes="Cancel it and quit",
                 no="Keep restoring",
             ),

@@ -20,6 +20,7 @@ from services.catalog import Catalog, CatalogProgress, CatalogState
 from services.clock import Clock, clock_from_env
 from services.config import Config, load_config
 from services.errors import ConfigError, PgdeckError
+from services.text import safe_text
 from tui import present
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -113,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("-n", "--namespace")
     lg.add_argument("--context")
     lg.add_argument("-f", "--follow", action="store_true", help="follow the log while the job runs")
+    lg.add_argument(
+        "--raw",
+        action="store_true",
+        help="print the lines as the pod wrote them, escape sequences included "
+        "(default: control characters shown as \\x1b, on a terminal and in a pipe alike)",
+    )
 
     rv = sub.add_parser(
         "review",
@@ -129,6 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify", action="store_true", help="also check each cluster's newest backup end to end"
     )
     rv.add_argument("--markdown", metavar="FILE", help="also write the review as Markdown")
+    rv.add_argument(
+        "--sign-off",
+        metavar="NAME",
+        help="sign the review off as NAME and archive it (JSON, Markdown, an audit entry)",
+    )
+    rv.add_argument("--note", metavar="TEXT", help="the sign-off's note (with --sign-off)")
+
+    au = sub.add_parser("audit", parents=[common], help="the archive's audit log")
+    au_sub = au.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+    au_sub.add_parser(
+        "verify",
+        parents=[common, out],
+        help="check the audit log's hash chain and every report it names",
+    )
 
     v = sub.add_parser(
         "verify",
@@ -181,6 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the backup through once before writing anything: a damaged backup and "
         "every database the target cannot take are refused before the first statement",
     )
+    r.add_argument(
+        "--on-failure",
+        choices=("keep", "drop"),
+        default="keep",
+        help="what to do with the databases a failed or cancelled restore created and left "
+        "incomplete (default keep; drop never touches a database that existed before)",
+    )
+    r.add_argument(
+        "--target-password-file",
+        metavar="FILE",
+        help="read the target's password from the first line of FILE (a password inside "
+        "--target is visible to other local users)",
+    )
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     r.add_argument(
         "--yes-production", metavar="TARGET", help="confirm a target marked production by its name"
@@ -232,7 +266,8 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    # Messages quote names, keys and log lines from outside: never a live escape sequence.
+    print(safe_text(text, keep="\t\n"), file=sys.stderr, flush=True)
 
 
 # --- the catalog, loaded as asked ---------------------------------------------------------
@@ -287,7 +322,7 @@ class _Progress:
     """
 
     def __init__(self, stream: TextIO, label: str = "reading", *, in_bytes: bool = False) -> None:
-        self.stream, self.label, self.in_bytes = stream, label, in_bytes
+        self.stream, self.label, self.in_bytes = stream, safe_text(label), in_bytes
         self._rich: Any = None
         self._task: Any = None
 
@@ -366,7 +401,7 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         ["NAMESPACE", "NAME", "STATUS", "BACKUPS JOB", "BACKUPS", "LAST BACKUP", "SIZE", "UID"],
         rows,
     )
-    if not state.clusters:
+    if not state.clusters and _status(state) == EXIT_OK:  # else the failure said why
         _err("pgdeck: no clusters found")
     return _status(state)
 
@@ -379,17 +414,28 @@ def cmd_backups(args: argparse.Namespace) -> int:
         backups = backups[: max(0, args.limit)]
     if args.sse:
         backups = catalog.with_sse(backups)
+    future = {b.url for b in backups if catalog.future_dated(b)}
+    if future:
+        newest = max(b.time for b in backups if b.url in future)
+        _err(
+            f"pgdeck: warning: {len(future)} backup(s) of {cluster.name} dated in the future "
+            f"(the latest {present.iso(newest)}): a wrong clock where the backup ran, or a "
+            "forged key; CLUSTER@latest never chooses them"
+        )
     if args.json:
-        _print_json([present.backup_json(b) for b in backups])
+        _print_json([{**present.backup_json(b), "future_dated": b.url in future} for b in backups])
         return _status(state)
     now = args.clock()
     rows = [
         [present.iso(b.time) or "", present.age(b.time, now), present.size(b.size), b.uid[:8]]
         + ([("none" if b.sse == "" else b.sse or "-")] if args.sse else [])
-        + [b.url]
+        + ["FUTURE-DATED" if b.url in future else "", b.url]
         for b in backups
     ]
-    _table(["TIME (UTC)", "AGE", "SIZE", "UID"] + (["SSE"] if args.sse else []) + ["URL"], rows)
+    _table(
+        ["TIME (UTC)", "AGE", "SIZE", "UID"] + (["SSE"] if args.sse else []) + ["NOTE", "URL"],
+        rows,
+    )
     if not backups:
         _err(f"pgdeck: no backups of {cluster.name} in storage")
     return _status(state)
@@ -415,7 +461,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"CronJob {cj.namespace}/{cj.name}  schedule {cj.schedule!r}{'  SUSPENDED' if cj.suspended else ''}"
+            safe_text(
+                f"CronJob {cj.namespace}/{cj.name}  schedule {cj.schedule!r}{'  SUSPENDED' if cj.suspended else ''}"
+            )
         )
         print(
             f"  last schedule {present.iso(cj.last_schedule) or '-'}  last success {present.iso(cj.last_successful) or '-'}  active {cj.active}"
@@ -453,8 +501,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
             "jobs are deleted after their TTL",
         )
     pod = jobs[0].pods[-1]
+    # Lines arrive cut at LINE_LIMIT; control characters are shown escaped unless --raw,
+    # to a pipe too: a file written now is `cat` to a terminal later.
+    show = (lambda line: line) if args.raw else safe_text
     for line in catalog.read_log(cluster.context, pod.namespace, pod.name, follow=args.follow):
-        sys.stdout.write(line + "\n")
+        sys.stdout.write(show(line) + "\n")
         if args.follow:
             sys.stdout.flush()
     return EXIT_OK
@@ -548,7 +599,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             }
         )
     else:
-        print(f"{result.url}")
+        print(safe_text(result.url))
         print(
             f"  {present.size(result.compressed_bytes)} compressed, {present.size(s.bytes)} of SQL, "
             f"PostgreSQL {s.server_version or '?'}, {len(s.roles)} roles, {result.seconds:.1f}s"
@@ -556,9 +607,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         rows = [[d.name, t.qualified, str(t.rows)] for d in s.databases for t in d.tables]
         rows += [[d.name, "(no tables)", ""] for d in s.databases if not d.tables]
         _table(["DATABASE", "TABLE", "ROWS"], rows)
-        print(
-            "intact: gzip verified, dump complete" if result.ok else f"NOT INTACT: {result.problem}"
-        )
+        if result.ok:
+            print("intact: gzip verified, dump complete, every statement one pg_dump writes")
+        elif result.unreadable:
+            print(
+                f"NOT READ (the storage failed; nothing is known of the backup): {safe_text(result.problem or '')}"
+            )
+        else:
+            print(f"NOT INTACT: {safe_text(result.problem or '')}")
     if not result.ok:
         problem = result.problem or ""
         _err(
@@ -579,72 +635,180 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    import signal
+    import dataclasses
 
-    from services.report import archive_report, check_archive_writable, report_label
+    from services.archive import open_archive, recover_quietly
+    from services.report import archive_report, begin_report, report_label
     from services.restore import RestoreEngine
     from services.restore_plan import Scope
-    from services.target import resolve_target
+    from services.target import production_twin, read_password_file, resolve_target
     from tui.restore_view import RestoreView
 
     config = load_config(args.config)
     scope = Scope.parse(args.database, args.roles)
-    target = resolve_target(args.target, config)
-    check_archive_writable(config.archive)
-    if target.production and args.yes_production != target.name:
+    if not args.yes and not sys.stdin.isatty():
         raise ConfigError(
-            f"target {target.name!r} is marked production",
-            f"pass --yes-production {target.name} to restore into it",
+            "restore needs confirmation", "pass --yes when running without a terminal"
         )
-    store, key, url = resolve_backup(args, config)
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise ConfigError(
-                "restore needs confirmation", "pass --yes when running without a terminal"
-            )
+    password = read_password_file(args.target_password_file) if args.target_password_file else None
+    target = resolve_target(args.target, config, password=password)
+    if target.password_in_spec:
         _err(
-            f"restore {scope.describe()} from {url}\n   into {target.display} (roles: {scope.roles})"
+            "pgdeck: warning: the password in --target is visible to other local users in the "
+            "process list; use --target-password-file FILE or ~/.pgpass, or leave it out to be asked"
         )
-        if input("proceed? [y/N] ").strip().lower() not in ("y", "yes"):
-            _err("pgdeck: nothing was done")
-            return EXIT_PROBLEMS
-    verified = None
-    if args.verify_first:
-        from services.verify import verify_before_restore
+    archive = open_archive(config, args.clock)
+    recover_quietly(archive)
+    archive.check_writable()
+    with _Signals() as signals:
+        target, identity = _identify(target)
+        twin, notes = production_twin(target, identity, config)
+        for note in notes:
+            _err(f"pgdeck: warning: {note}")
+        if twin is not None and not target.production:
+            target = dataclasses.replace(target, production=True, name=twin.name)
+            _err(
+                f"pgdeck: {identity.display} is the server of production target {twin.name!r} "
+                f"(system identifier {identity.system_identifier})"
+            )
+        if target.production and args.yes_production != target.name:
+            raise ConfigError(
+                f"target {target.name!r} is production",
+                f"pass --yes-production {target.name} to restore into it",
+            )
+        store, key, url = resolve_backup(args, config)
+        if not args.yes:
+            _err(
+                f"restore {scope.describe()} from {url}\n   into {identity.display} (roles: {scope.roles})"
+            )
+            if input("proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+                _err("pgdeck: nothing was done")
+                return EXIT_PROBLEMS
+        verified = None
+        if args.verify_first:
+            from services.verify import verify_before_restore
 
-        with _Progress(sys.stderr, f"verifying {url}", in_bytes=True) as progress:
-            verified = verify_before_restore(store, key, url, progress=progress)
-        _err(f"pgdeck: {url}: intact ({len(verified.tables)} tables), restoring")
-    view = RestoreView(sys.stderr, quiet=args.json)
-    engine = RestoreEngine(
-        store=store,
-        key=key,
-        url=url,
-        target=target,
-        scope=scope,
-        drop_existing=args.drop_existing,
-        checks=config.checks,
-        on_event=view.on_event,
-        thorough=args.thorough,
-        verified=verified,
-    )
-    previous = signal.signal(signal.SIGINT, lambda *_: engine.cancel())
-    try:
+            with _Progress(sys.stderr, f"verifying {url}", in_bytes=True) as progress:
+                verified = verify_before_restore(store, key, url, progress=progress)
+            _err(f"pgdeck: {url}: intact ({len(verified.tables)} tables), restoring")
+        label = report_label(url, target.name)
+        pending: list[Any] = []
+        view = RestoreView(sys.stderr, quiet=args.json)
+        engine = RestoreEngine(
+            store=store,
+            key=key,
+            url=url,
+            target=target,
+            scope=scope,
+            drop_existing=args.drop_existing,
+            checks=config.checks,
+            on_event=view.on_event,
+            thorough=args.thorough,
+            verified=verified,
+            clock=args.clock,
+            on_failure=args.on_failure,
+            identity=identity,
+            on_start=lambda r: pending.append(begin_report(r, archive, label, clock=args.clock)),
+        )
         with view:
-            report = engine.run()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+            report = signals.run(engine.run, engine.cancel)
+    archive_error = None
     try:
-        archive_report(report, config.archive, report_label(url, target.name))
-    except OSError as exc:
-        _err(f"pgdeck: the report could not be archived in {config.archive}: {exc.strerror}")
+        archive_report(
+            report, archive, label, pending=pending[0] if pending else None, clock=args.clock
+        )
+    except PgdeckError as exc:
+        archive_error = exc
     if args.json:
         _print_json(report.to_dict())
     else:
         view.summary(report)
+    if archive_error is not None:
+        _err(f"pgdeck: {archive_error}")
+        return EXIT_PROBLEMS
     if report.status == "succeeded":
         return EXIT_OK
-    return 130 if report.status == "cancelled" else EXIT_PROBLEMS
+    if report.status == "cancelled":
+        return 128 + (signals.received or 2)
+    return EXIT_PROBLEMS
+
+
+def _identify(target: Any) -> tuple[Any, Any]:
+    """The target's live identity; asks for a password on a terminal when it needs one."""
+    import dataclasses
+    import getpass
+
+    from services.target import identify
+
+    try:
+        return target, identify(target)
+    except PgdeckError as exc:
+        if "password authentication failed" not in exc.message or target.password is not None:
+            raise
+        if not sys.stdin.isatty():
+            raise
+    password = getpass.getpass(f"password for {target.display}: ")
+    target = dataclasses.replace(target, password=password)
+    return target, identify(target)
+
+
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP stop a restore as Ctrl-C does: the engine runs in a
+    thread, and the main thread (where Python runs signal handlers) cancels it. Before
+    the engine runs, a signal interrupts the command (nothing was written yet)."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._cancel: Callable[[], None] | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        import signal
+
+        for name in self.SIGNALS:
+            num = getattr(signal, name, None)
+            if num is not None:
+                self._previous[num] = signal.signal(num, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for num, handler in self._previous.items():
+            signal.signal(num, handler)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.received = self.received or signum
+        if self._cancel is not None:
+            self._cancel()
+        else:
+            raise KeyboardInterrupt
+
+    def run(self, work: Callable[[], Any], cancel: Callable[[], None]) -> Any:
+        import threading
+
+        result: list[Any] = []
+        failure: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                result.append(work())
+            except BaseException as exc:  # handed to the main thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=target, name="restore", daemon=True)
+        self._cancel = cancel
+        try:
+            thread.start()
+            while thread.is_alive():
+                thread.join(0.2)
+        finally:
+            self._cancel = None
+        if failure:
+            raise failure[0]
+        return result[0]
 
 
 _MARKS = {"ok": "✓", "skipped": "-", "info": "i", "warning": "!", "critical": "✗"}
@@ -661,8 +825,17 @@ def _duration(text: str) -> timedelta:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from services.review import CHECKS, RANK, run_review
+    from services.errors import UsageError
+    from services.review import CHECKS, RANK, run_review, sign_off
 
+    archive = None
+    if args.note is not None and args.sign_off is None:
+        raise UsageError("--note goes with --sign-off NAME", "add --sign-off NAME")
+    if args.sign_off is not None:
+        if not args.sign_off.strip():
+            raise UsageError("--sign-off needs the reviewer's name")
+        # Before the review is made: an unwritable archive fails at once, not after it.
+        archive = _archive(args, write=True)
     catalog, state = open_catalog(args)
     with _Progress(sys.stderr, "reviewing") as progress:
         review = run_review(
@@ -680,6 +853,13 @@ def cmd_review(args: argparse.Namespace) -> int:
                 f"--markdown {args.markdown}: cannot write ({exc.strerror})",
                 "choose a writable path",
             ) from exc
+    if archive is not None:
+        sign_off(review, args.sign_off, args.note, archive, clock=args.clock)
+        paths = review.archived or {}
+        _err(
+            f"pgdeck: review signed off by {review.reviewer}, archived as {paths.get('json')} "
+            f"and {paths.get('markdown')}"
+        )
     if args.json:
         _print_json(review.to_dict())
         return review.exit_code
@@ -701,9 +881,9 @@ def cmd_review(args: argparse.Namespace) -> int:
         print()
     for f in findings:
         where = f"{f.namespace}/{f.cluster}" if f.namespace else f.cluster
-        print(f"{f.severity:8} {f.check:14} {where}: {f.detail}")
+        print(safe_text(f"{f.severity:8} {f.check:14} {where}: {f.detail}"))
         for e in f.evidence[:3]:
-            print(f"{'':24}{e.kind} {e.ref}" + (f": {e.detail}" if e.detail else ""))
+            print(safe_text(f"{'':24}{e.kind} {e.ref}" + (f": {e.detail}" if e.detail else "")))
         if len(f.evidence) > 3:
             print(f"{'':24}... {len(f.evidence) - 3} more (see --json or --markdown)")
     c = review.counts()
@@ -714,8 +894,51 @@ def cmd_review(args: argparse.Namespace) -> int:
     return review.exit_code
 
 
+def _archive(args: argparse.Namespace, *, write: bool) -> Any:
+    """The configured archive, with the reports of processes that are gone completed
+    first (as ``interrupted``, audited), so that what is read or written next is whole.
+    To write, the archive must be writable (``ArchiveError`` otherwise); only to read (an
+    auditor with read access), a recovery that cannot write is a warning."""
+    from services.archive import open_archive
+
+    archive = open_archive(load_config(args.config), args.clock)
+    if write:
+        archive.check_writable()
+    try:
+        found = archive.recover_interrupted()
+    except PgdeckError as exc:
+        if write:
+            raise
+        _err(f"pgdeck: warning: interrupted reports were not completed: {exc}")
+        found = []
+    for f in found:
+        where = f.archived.json_url if f.archived else f.name
+        what = "was interrupted" if f.outcome == "interrupted" else "had no audit entry"
+        _err(f"pgdeck: the {f.kind} {f.name} {what}; archived as {where}")
+    return archive
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``pgdeck audit verify``: 0 intact, 1 naming the first bad entry, 2 config error."""
+    check = _archive(args, write=False).verify()
+    if args.json:
+        _print_json(check.to_dict())
+    elif check.ok:
+        legacy = f", {check.legacy} older lines unchained" if check.legacy else ""
+        print(
+            f"{check.archive}: intact: {check.entries} entries, {check.reports} reports "
+            f"checked{legacy}; newest entry sha256 {check.last_sha256 or '-'}"
+        )
+    if check.first is not None:
+        more = len(check.problems) - 1
+        _err(f"pgdeck: {check.first}" + (f" (and {more} more; --json lists all)" if more else ""))
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "review": cmd_review,
+    "audit": cmd_audit,
     "restore": cmd_restore,
     "verify": cmd_verify,
     "clusters": cmd_clusters,
@@ -732,6 +955,8 @@ def _print_json(data: Any) -> None:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> None:
+    # Cells hold names, keys and database names from outside: control characters escaped.
+    rows = [[safe_text(str(c)) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in rows:
         widths = [max(w, len(str(c))) for w, c in zip(widths, r, strict=True)]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # for annotations only: importing the engine costs the start a moment
+    from services.archive import ArchivedItem
     from services.catalog import CatalogState
     from services.models import Backup, JobRun
     from services.restore import RestoreEvent
@@ -88,3 +89,16 @@ class ReviewSigned(Message):
 @dataclass
 class ReviewsListed(Message):
     reviews: list[ArchivedReview]  # newest first
+
+
+@dataclass
+class ArchiveListed(Message):
+    items: list[ArchivedItem]  # reviews and restore reports, newest first
+    where: str  # the archive, as the user named it
+    recovered: int = 0  # reports of processes that were gone, completed as interrupted
+
+
+@dataclass
+class ArchiveReportRead(Message):
+    location: str
+    markdown: str

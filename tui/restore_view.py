@@ -16,6 +16,8 @@ from services.restore import (
     RestoreProgress,
     TableLoaded,
 )
+from services.text import safe_text
+from tui.present import incomplete_lines
 
 
 class RestoreView:
@@ -59,6 +61,7 @@ class RestoreView:
             self._rich.stop()
 
     def _print(self, text: str) -> None:
+        text = safe_text(text)  # names and server messages come from the backup
         if self._console is not None:
             self._console.print(text, markup=False, highlight=False)
         else:
@@ -83,7 +86,7 @@ class RestoreView:
                         f"restore: {pct}% ({humanize.naturalsize(event.read, binary=True)}{eta}) {where}"
                     )
         elif isinstance(event, RestoreLog):
-            if event.level == "info" and event.source == "psql" and self.quiet:
+            if event.level == "info" and event.source == "server" and self.quiet:
                 return
             self._print(f"{event.source}: {event.level}: {event.text}")
         elif isinstance(event, RestorePhase):
@@ -109,7 +112,8 @@ class RestoreView:
             )
         if report.error:
             out.append(f"  error: {report.error}")
+        out += [f"  {line}" for line in incomplete_lines(report)]
         if report.archived:
             out.append(f"  report: {report.archived['markdown']}")
         for line in out:
-            print(line, file=self.stream)
+            print(safe_text(line), file=self.stream)

@@ -5,21 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.models import ClusterSummary
+from services.text import safe_text
 from tui import present
 from widgets.cluster_table import ClusterRow
 
 
 def cluster_row(s: ClusterSummary, now: datetime) -> ClusterRow:
+    """One table row; what Kubernetes or storage named is shown with its control
+    characters escaped (the key keeps the real names: it finds the row's summary)."""
     c = s.cluster
     last = s.last_backup
     return ClusterRow(
         key="/".join((c.context, c.namespace, c.name)),
-        namespace=c.namespace or "-",
-        name=c.name,
-        team=c.team or "-",
-        version=c.version or "-",
-        status=(c.status or "-") if c.in_kubernetes else "storage-only",
-        backups=("on " + (c.schedule or ""))
+        namespace=safe_text(c.namespace or "-"),
+        name=safe_text(c.name),
+        team=safe_text(c.team or "-"),
+        version=safe_text(c.version or "-"),
+        status=safe_text(c.status or "-") if c.in_kubernetes else "storage-only",
+        backups=safe_text("on " + (c.schedule or ""))
         if c.logical_backup
         else ("off" if c.in_kubernetes else "-"),
         count=s.backups,
@@ -28,6 +31,6 @@ def cluster_row(s: ClusterSummary, now: datetime) -> ClusterRow:
         sizes=s.recent_sizes,
         dimmed=not c.in_kubernetes,
         health=s.health.mark if s.health else "",
-        health_detail=s.health.detail if s.health else "",
+        health_detail=safe_text(s.health.detail) if s.health else "",
         context=c.context,
     )

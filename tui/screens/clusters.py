@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +13,7 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from services.catalog import Catalog, CatalogState
 from services.models import ClusterSummary
+from services.text import safe_text
 from tui.messages import CatalogFailed, CatalogLoaded
 from tui.rows import cluster_row
 from widgets.cluster_table import ClusterRow, ClusterTable
@@ -43,6 +45,9 @@ class ClustersScreen(Screen[None]):
         ),
         Binding("c", "next_context", "Context", id="context", tooltip="Show one context, or all"),
         Binding("v", "review", "Review", id="review", tooltip="The weekly review of every cluster"),
+        Binding(
+            "a", "archive", "Archive", id="archive", tooltip="Earlier reviews and restore reports"
+        ),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False),
     ]
 
@@ -83,6 +88,25 @@ class ClustersScreen(Screen[None]):
         self.post_message(CatalogLoaded(state, True, self._build_rows(state)))
         self._painted.wait(timeout=5)
         self._refresh()
+        self._recover_archive()
+
+    def _recover_archive(self) -> None:
+        """Restores left ``running`` by a process that is gone become ``interrupted`` (and
+        audited) when pgdeck starts; after the first refresh, so it never delays it."""
+        from services.archive import open_archive, recover_quietly
+
+        try:
+            recovered = recover_quietly(open_archive(self.catalog.config, self.catalog.clock))
+        except Exception:  # the archive screen and a restore say what is wrong with it
+            return
+        if recovered:
+            self.app.call_from_thread(
+                self.notify,
+                f"{len(recovered)} restore report(s) found still running with their process "
+                "gone were marked interrupted (see the archive, a)",
+                severity="warning",
+                markup=False,
+            )
 
     def _build_rows(self, state: CatalogState) -> list[ClusterRow]:
         """The table's rows (in the worker: a thousand of them take the loop 30 ms)."""
@@ -190,7 +214,8 @@ class ClustersScreen(Screen[None]):
             text = f"context {self.context or 'all'} (c switches)  " + text
         elif self.contexts:
             text = f"context {self.contexts[0]}  " + text
-        self.query_one("#status", Static).update(text)
+        # Plain text, never markup: a source's error quotes keys and names from outside.
+        self.query_one("#status", Static).update(Text(safe_text(text)))
 
     def action_next_context(self) -> None:
         if len(self.contexts) < 2:
@@ -224,7 +249,11 @@ class ClustersScreen(Screen[None]):
         if summary is None:
             return
         if summary.last_backup is None:
-            self.notify(f"{summary.cluster.name} has no backup to restore", severity="warning")
+            self.notify(
+                f"{summary.cluster.name} has no backup to restore",
+                severity="warning",
+                markup=False,
+            )
             return
         from tui.screens.restore import RestoreScreen
 
@@ -234,6 +263,11 @@ class ClustersScreen(Screen[None]):
         from tui.screens.review import ReviewScreen
 
         self.app.push_screen(ReviewScreen(self.catalog))
+
+    def action_archive(self) -> None:
+        from tui.screens.archive import ArchiveScreen
+
+        self.app.push_screen(ArchiveScreen(self.catalog))
 
     def on_catalog_failed(self, message: CatalogFailed) -> None:
         self.notify(message.error, severity="error", markup=False)

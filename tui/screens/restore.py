@@ -7,9 +7,11 @@ is the restore engine in a worker, whose events arrive in batches as messages.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -49,6 +51,7 @@ from services.restore import (
 )
 from services.restore_plan import Scope
 from services.target import ResolvedTarget
+from services.text import safe_text
 from tui import present
 from tui.messages import RestoreEvents
 from tui.screens.confirm import ConfirmScreen
@@ -65,6 +68,8 @@ class PreflightChecked(Message):
     target: str
     findings: list[tuple[str, bool, str]]
     error: str | None = None
+    production: str | None = None  # the production target this server is, by its identity
+    identity: Any = None  # the server's ServerIdentity
 
 
 @dataclass
@@ -274,6 +279,11 @@ class RestoreScreen(Screen[None]):
                 return f"checking {self.target.display} first: Next once its findings show"
             if checked.error or not all(ok for _, ok, _ in checked.findings):
                 return f"{self.target.display} did not pass its checks; choose another target"
+            if checked.production and not self.target.production:
+                # Production by identity, not by spelling: the confirmation follows the server.
+                self.target = dataclasses.replace(
+                    self.target, production=True, name=checked.production
+                )
         elif self.step == 2:
             try:
                 self.scope = self._chosen_scope()
@@ -330,15 +340,24 @@ class RestoreScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False)
     def run_preflight(self, target: ResolvedTarget) -> None:
-        from services.target import run_preflight
+        from services.target import identify, production_twin, run_preflight
 
         try:
-            # The findings do not depend on psql; the engine checks it again at the run.
-            result = run_preflight(target, None, drop_existing=False, psql_restrict=False)
+            result = run_preflight(target, None, drop_existing=False)
+            identity = identify(target)
+            twin, notes = production_twin(target, identity, self.catalog.config)
         except Exception as exc:
             self.post_message(PreflightChecked(target.display, [], str(exc)))
             return
         findings = list(result.findings)
+        findings.append(
+            ("server", True, f"{identity.display}, system identifier {identity.system_identifier}")
+        )
+        if twin is not None and twin.name != target.name:
+            findings.append(
+                ("production", True, f"this is the server of production target {twin.name!r}")
+            )
+        findings += [("production check", True, note) for note in notes]
         user_dbs = sorted(result.facts.databases - {"postgres", "template0", "template1"})
         findings.append(
             (
@@ -347,7 +366,14 @@ class RestoreScreen(Screen[None]):
                 ", ".join(user_dbs) if user_dbs else "none but postgres and the templates",
             )
         )
-        self.post_message(PreflightChecked(target.display, findings))
+        self.post_message(
+            PreflightChecked(
+                target.display,
+                findings,
+                production=twin.name if twin is not None else None,
+                identity=identity,
+            )
+        )
 
     def on_preflight_checked(self, message: PreflightChecked) -> None:
         self.preflight[message.target] = message
@@ -460,21 +486,27 @@ class RestoreScreen(Screen[None]):
         drop_existing: bool,
         thorough: bool,
     ) -> None:
-        from services.report import archive_report, check_archive_writable, report_label
+        from services.archive import open_archive, recover_quietly
+        from services.report import archive_report, begin_report, report_label
         from services.restore import RestoreEngine
 
         config = self.catalog.config
         report: RestoreReport | None = None
         error: str | None = None
+        pending: list[Any] = []
         try:
-            check_archive_writable(config.archive)
+            archive = open_archive(config, self.catalog.clock)
+            recover_quietly(archive)
+            archive.check_writable()
             store, key, url = self.catalog.resolve(self.backup.url)
+            label = report_label(url, target.name)
             verified = None
             if verify_first:
                 verified = self._verify_first(store, key, url)
             with self._engine_lock:
                 if self._cancelled:
                     raise _CancelledBeforeWriting()
+                checked = self.preflight.get(target.display)
                 engine = RestoreEngine(
                     store=store,
                     key=key,
@@ -486,15 +518,24 @@ class RestoreScreen(Screen[None]):
                     on_event=self._events.put,
                     thorough=thorough,
                     verified=verified,
+                    clock=self.catalog.clock,
+                    identity=checked.identity if checked is not None else None,
+                    on_start=lambda r: pending.append(
+                        begin_report(r, archive, label, clock=self.catalog.clock)
+                    ),
                 )
                 self._engine = engine
             report = engine.run()
             try:
-                archive_report(report, config.archive, report_label(url, target.name))
-            except Exception as exc:  # the restore happened; say the archive failed
-                report.warnings.append(
-                    f"the report could not be archived in {config.archive}: {exc}"
+                archive_report(
+                    report,
+                    archive,
+                    label,
+                    pending=pending[0] if pending else None,
+                    clock=self.catalog.clock,
                 )
+            except Exception as exc:  # the restore happened; the archive failed: say so
+                error = f"the report could not be archived: {exc}"
         except _CancelledBeforeWriting:
             error = "cancelled; nothing was written to the target"
         except Exception as exc:
@@ -529,7 +570,7 @@ class RestoreScreen(Screen[None]):
         return summary
 
     def _drain(self) -> None:
-        """Engine events, taken from their queue ten times a second (psql can say a lot)."""
+        """Engine events, taken from their queue ten times a second (the server can say a lot)."""
         events: list[RestoreEvent] = []
         while True:
             try:
@@ -543,12 +584,15 @@ class RestoreScreen(Screen[None]):
         log = self.query_one("#run-log", Log)
         lines = []
         for event in message.events:
+            # Server messages and names come from the backup: escaped, never terminal codes.
             if isinstance(event, RestoreLog):
-                lines.append(f"{event.source}: {event.level}: {event.text}")
+                lines.append(safe_text(f"{event.source}: {event.level}: {event.text}"))
             elif isinstance(event, RestorePhase) and event.state == "finished":
-                lines.append(f"phase {event.name}: {event.seconds or 0:.2f} s")
+                lines.append(safe_text(f"phase {event.name}: {event.seconds or 0:.2f} s"))
             elif isinstance(event, TableLoaded):
-                lines.append(f"loaded {event.database}.{event.table}: {event.rows:,} rows")
+                lines.append(
+                    safe_text(f"loaded {event.database}.{event.table}: {event.rows:,} rows")
+                )
             elif isinstance(event, RestoreProgress):
                 self._progress(event)
         if lines:
@@ -558,7 +602,7 @@ class RestoreScreen(Screen[None]):
         bar = self.query_one("#bar", ProgressBar)
         if p.total:
             bar.update(total=p.total, progress=p.read)
-        where = " ".join(x for x in (p.database, p.table) if x)
+        where = safe_text(" ".join(x for x in (p.database, p.table) if x))
         text = Text()
         text.append(f"{present.size(p.read)} of {present.size(p.total)}", style="bold")
         if p.rate:
@@ -589,9 +633,11 @@ class RestoreScreen(Screen[None]):
         r = message.report
         severity = "information" if r.status == "succeeded" else "error"
         self.notify(f"restore {r.status} in {r.ttr_seconds:.1f} s", severity=severity)
+        if message.error:  # the run ended, but its report could not be archived
+            self.notify(message.error, severity="error", markup=False, timeout=30)
 
     def cancel_now(self) -> None:
-        """Stop the run: the engine stops psql and ends the report as cancelled."""
+        """Stop the run: the engine cancels what runs on the server and ends the report as cancelled."""
         with self._engine_lock:
             self._cancelled = True
             if self._engine is not None:
@@ -605,7 +651,7 @@ class RestoreScreen(Screen[None]):
 
         self.app.push_screen(
             ConfirmScreen(
-                "Cancel the restore? psql is stopped; what it already wrote stays on the target.",
+                "Cancel the restore? The table being loaded is rolled back; what was already written stays on the target.",
                 yes="Cancel the restore",
                 no="Keep restoring",
             ),
@@ -637,12 +683,20 @@ def result_text(r: RestoreReport) -> Text:
             f" ({len(integ['foreign_keys'])} foreign keys, {len(integ['checks'])} checks)\n"
         )
     if r.error:
-        text.append(f"error: {r.error}\n", style="red")
+        text.append(f"error: {safe_text(r.error)}\n", style="red")
+    text.append(incomplete_text(r), style="bold red")
     for w in r.warnings:
-        text.append(f"warning: {w}\n", style="yellow")
+        text.append(f"warning: {safe_text(w)}\n", style="yellow")
     if r.archived:
         text.append(f"report: {r.archived['markdown']}\n")
     return text
+
+
+def incomplete_text(r: RestoreReport) -> str:
+    """What a failed or cancelled run left on the target, in one or two lines."""
+    from tui.present import incomplete_lines
+
+    return "".join(line + "\n" for line in incomplete_lines(r))
 
 
 class _CancelledBeforeWriting(Exception):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -22,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from services.archive import describe, open_archive, recover_quietly
 from services.catalog import Catalog, CatalogProgress
 from services.errors import PgdeckError
 from services.models import ClusterSummary
@@ -37,6 +37,7 @@ from services.review import (
     run_review,
     sign_off,
 )
+from services.text import safe_text
 from tui.messages import (
     ReviewLoaded,
     ReviewProgressed,
@@ -203,7 +204,7 @@ class ReviewScreen(Screen[None]):
             at = f" {review.signed_at:%d %b %H:%M}" if review.signed_at else ""
             self.sub_title = f"archived review, signed off by {who}{at}"
             note = f"note: {review.note}" if review.note else "no note"
-            name = Path((review.archived or {}).get("json", "")).name
+            name = (review.archived or {}).get("json", "").rpartition("/")[2]
             self._status(f"read-only ({name}); {note}; ctrl+r reviews now")
         else:
             self._status("enter opens the evidence in the cluster's timeline; s signs off")
@@ -243,7 +244,7 @@ class ReviewScreen(Screen[None]):
             self._clusters[key] = cr
             where = f"{cr.namespace}/{cr.cluster}" if cr.namespace else f"{cr.cluster} (storage)"
             table.add_row(
-                Text(where, style="" if cr.in_kubernetes else "dim"),
+                Text(safe_text(where), style="" if cr.in_kubernetes else "dim"),
                 *(mark_text(cr.marks.get(check, "ok")) for check in CHECKS),
                 key=key,
             )
@@ -280,7 +281,10 @@ class ReviewScreen(Screen[None]):
         )
         for f in self._findings:
             table.add_row(
-                severity_text(f.severity), f.check, Text(f.detail), key=str(len(table.rows))
+                severity_text(f.severity),
+                f.check,
+                Text(safe_text(f.detail)),
+                key=str(len(table.rows)),
             )
         if cr is not None and not self._findings:
             table.add_row(mark_text("ok"), "", Text("nothing to report", style="dim"))
@@ -292,14 +296,21 @@ class ReviewScreen(Screen[None]):
         if table.row_count:
             table.clear()
         for e in finding.evidence if finding else ():
-            table.add_row(e.kind, _short_ref(e), Text(e.detail), key=str(len(table.rows)))
+            # Refs and details quote keys, names and log lines (an archived review may
+            # predate their neutralizing): as plain Text, never markup, controls escaped.
+            table.add_row(
+                e.kind,
+                Text(safe_text(_short_ref(e))),
+                Text(safe_text(e.detail)),
+                key=str(len(table.rows)),
+            )
         detail = Text()
         if finding is not None:
             where = (
                 f"{finding.namespace}/{finding.cluster}" if finding.namespace else finding.cluster
             )
-            detail.append(f"{where} ", style="bold")
-            detail.append(finding.detail)
+            detail.append(f"{safe_text(where)} ", style="bold")
+            detail.append(safe_text(finding.detail))
             if not finding.evidence:
                 detail.append(" (no evidence to show)", style="dim")
         self.query_one("#detail", Static).update(detail)
@@ -387,7 +398,7 @@ class ReviewScreen(Screen[None]):
         n = len(review.clusters)
         summary = (
             f"{n} cluster{'' if n == 1 else 's'}: {c['critical']} critical, {c['warning']} "
-            f"warning, {c['info']} info. Archived under {self.catalog.config.archive}."
+            f"warning, {c['info']} info. Archived under {describe(self.catalog.config.archive)}."
         )
 
         def answer(result: SignOff | None) -> None:
@@ -400,9 +411,9 @@ class ReviewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="sign", exit_on_error=False)
     def sign(self, review: Review, reviewer: str, note: str) -> None:
         try:
-            signed = sign_off(
-                review, reviewer, note, self.catalog.config.archive, clock=self.catalog.clock
-            )
+            archive = open_archive(self.catalog.config, self.catalog.clock)
+            archive.recover_interrupted()
+            signed = sign_off(review, reviewer, note, archive, clock=self.catalog.clock)
         except PgdeckError as exc:
             self.post_message(ServiceFailed("sign-off", exc.message))
             return
@@ -416,11 +427,9 @@ class ReviewScreen(Screen[None]):
         paths = review.archived or {}
         at = f"{review.signed_at:%H:%M} UTC" if review.signed_at else ""
         self.sub_title = f"weekly review, signed off by {review.reviewer} {at}".rstrip()
-        json_path, md_path = Path(paths.get("json", "")), Path(paths.get("markdown", ""))
-        self._status(
-            f"signed off; archived in {json_path.parent}{os.sep} as {json_path.name} "
-            f"and {md_path.name}"
-        )
+        folder, _, json_name = paths.get("json", "").rpartition("/")
+        md_name = paths.get("markdown", "").rpartition("/")[2]
+        self._status(f"signed off; archived in {folder}/ as {json_name} and {md_name}")
         self.notify(
             f"{paths.get('json')}\n{paths.get('markdown')}",
             title=f"review signed off by {review.reviewer}",
@@ -435,26 +444,27 @@ class ReviewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="archive", exit_on_error=False)
     def list_earlier(self) -> None:
         try:
-            reviews = list_reviews(self.catalog.config.archive)
-        except OSError as exc:
+            archive = open_archive(self.catalog.config, self.catalog.clock)
+            recover_quietly(archive)
+            reviews = list_reviews(archive)
+        except PgdeckError as exc:
             self.post_message(ServiceFailed("archive", f"cannot read the archive: {exc}"))
             return
         self.post_message(ReviewsListed(reviews))
 
     def on_reviews_listed(self, message: ReviewsListed) -> None:
-        def chosen(path: str | None) -> None:
-            if path:
-                self._status(f"opening {path} ...")
-                self.open_archived(Path(path))
+        def chosen(location: str | None) -> None:
+            if location:
+                self._status(f"opening {location} ...")
+                self.open_archived(location)
 
-        self.app.push_screen(
-            EarlierReviewsScreen(message.reviews, str(self.catalog.config.archive)), chosen
-        )
+        where = describe(self.catalog.config.archive)
+        self.app.push_screen(EarlierReviewsScreen(message.reviews, where), chosen)
 
     @work(thread=True, exclusive=True, group="review", exit_on_error=False)
-    def open_archived(self, path: Path) -> None:
+    def open_archived(self, location: str) -> None:
         try:
-            review = load_review(path)
+            review = load_review(open_archive(self.catalog.config), location)
         except PgdeckError as exc:
             self.post_message(ServiceFailed("archive", exc.message))
             return
@@ -468,7 +478,7 @@ class ReviewScreen(Screen[None]):
             error = message.error
             if not error.startswith("the review"):
                 error = f"no review: {error}"
-            self.query_one("#title", Static).update(Text(f"✗ {error}", style="bold red"))
+            self.query_one("#title", Static).update(Text(f"✗ {safe_text(error)}", style="bold red"))
             self._status("fix the source, then ctrl+r reviews again")
             self.refresh_bindings()
         else:
@@ -476,7 +486,7 @@ class ReviewScreen(Screen[None]):
         self.notify(message.error, title=f"{message.where} failed", severity="error", markup=False)
 
     def _status(self, text: str) -> None:
-        self.query_one("#status", Static).update(Text(text))
+        self.query_one("#status", Static).update(Text(safe_text(text)))
 
 
 def _short_ref(e: Evidence) -> str:

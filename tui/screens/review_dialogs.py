@@ -74,7 +74,7 @@ class SignOffScreen(ModalScreen[SignOff | None]):
 
 
 class EarlierReviewsScreen(ModalScreen[str | None]):
-    """The archived reviews, newest first; the answer is the chosen one's JSON path."""
+    """The archived reviews, newest first; the answer is the chosen one's location."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
 
@@ -98,7 +98,7 @@ class EarlierReviewsScreen(ModalScreen[str | None]):
         text = Text(f"{when}  ", style="bold")
         text.append(f"{(r.reviewer or '-')[:20]:20}  ")
         text.append(f"✗ {c.get('critical', 0)}  ! {c.get('warning', 0)}  i {c.get('info', 0)}")
-        return Option(text, id=str(r.path))
+        return Option(text, id=r.location)
 
     def on_mount(self) -> None:
         if self.reviews:

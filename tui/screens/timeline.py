@@ -17,6 +17,7 @@ from services import health
 from services.catalog import Catalog
 from services.kube import LogStream
 from services.models import Backup, ClusterSummary, JobRun
+from services.text import safe_text
 from tui import present
 from tui.messages import (
     EncryptionKnown,
@@ -119,11 +120,11 @@ class TimelineScreen(Screen[None]):
         where = (
             f"{c.context}/{c.namespace}/{c.name}" if c.in_kubernetes else f"{c.name} (storage only)"
         )
-        text = Text(where, style="bold")
+        text = Text(safe_text(where), style="bold")
         if c.logical_backup:
-            text.append(f"  backups {c.schedule or '?'}")
+            text.append(safe_text(f"  backups {c.schedule or '?'}"))
             if c.retention:
-                text.append(f", kept {c.retention}")
+                text.append(safe_text(f", kept {c.retention}"))
         elif c.in_kubernetes:
             text.append("  logical backups off", style="dim")
         h = self.summary.health
@@ -236,7 +237,11 @@ class TimelineScreen(Screen[None]):
                 change = f"{pct:+.1f}%" if abs(pct) >= 0.05 else "="
             flag = self._flags.get(b.url)
             note = self._notes.get(b.url) or (
-                Text(f"▲ {flag}", style="bold yellow") if flag else Text("")
+                Text("✗ future-dated: never latest", style="bold red")
+                if self.catalog.future_dated(b)
+                else Text(f"▲ {flag}", style="bold yellow")
+                if flag
+                else Text("")
             )
             table.add_row(
                 b.time.astimezone().strftime("%a %d %b %H:%M"),
@@ -244,7 +249,7 @@ class TimelineScreen(Screen[None]):
                 present.age(b.time, now),
                 Text(present.size(b.size), justify="right"),
                 Text(change, justify="right", style="yellow" if flag else ""),
-                b.uid[:8],
+                Text(safe_text(b.uid[:8])),
                 _sse_text(b.sse),
                 note,
                 key=b.url,
@@ -275,8 +280,8 @@ class TimelineScreen(Screen[None]):
                 style="dim",
             )
         else:
-            line = Text(f"CronJob {cj.namespace}/{cj.name} ", style="bold")
-            line.append(f"{cj.schedule}{' SUSPENDED' if cj.suspended else ''}; ")
+            line = Text(safe_text(f"CronJob {cj.namespace}/{cj.name} "), style="bold")
+            line.append(safe_text(f"{cj.schedule}{' SUSPENDED' if cj.suspended else ''}; "))
             line.append(f"last scheduled {present.age(cj.last_schedule, now)}, ")
             line.append(f"last success {present.age(cj.last_successful, now)}")
             if cj.active:
@@ -290,11 +295,11 @@ class TimelineScreen(Screen[None]):
             if j.started and j.finished:
                 took = present.duration((j.finished - j.started).total_seconds())
             table.add_row(
-                j.name,
-                Text(j.status, style=_STATUS_STYLE.get(j.status, "")),
+                Text(safe_text(j.name)),
+                Text(safe_text(j.status), style=_STATUS_STYLE.get(j.status, "")),
                 present.age(j.started, now),
                 took,
-                j.reason or "",
+                Text(safe_text(j.reason or "")),
                 key=j.name,
             )
         if not self.jobs:
@@ -314,7 +319,7 @@ class TimelineScreen(Screen[None]):
 
     def on_service_failed(self, message: ServiceFailed) -> None:
         if message.where == "log":  # shown where the log would be
-            self.query_one("#log", Log).write_line(f"[log unavailable: {message.error}]")
+            self.query_one("#log", Log).write_line(f"[log unavailable: {safe_text(message.error)}]")
             return
         self.notify(message.error, title=f"{message.where} failed", severity="error", markup=False)
         self._status(f"{message.where}: {message.error}")
@@ -376,11 +381,11 @@ class TimelineScreen(Screen[None]):
             self._log_reader.stop()  # the log shown before must not go on under this line
             self._log_request += 1
             self._following = name
-            log.write_line(f"{name}: Kubernetes keeps no pod of this job, so no log.")
+            log.write_line(f"{safe_text(name)}: Kubernetes keeps no pod of this job, so no log.")
             return
         pod = job.pods[-1]
         how = "following" if follow else "log of"
-        log.write_line(f"--- {how} pod {pod.namespace}/{pod.name} ({pod.phase}) ---")
+        log.write_line(safe_text(f"--- {how} pod {pod.namespace}/{pod.name} ({pod.phase}) ---"))
         self._following = name
         self.read_log(name, pod.namespace, pod.name, follow)
 
@@ -400,13 +405,15 @@ class TimelineScreen(Screen[None]):
                 if not reader.attach(stream):
                     return
                 for line in stream:
-                    batch.append(line)
+                    # Neutralized here, off the event loop: Textual's Log lets ESC and
+                    # C1 controls through to the terminal (it replaces only \x00-\x14).
+                    batch.append(safe_text(line))
                     if len(batch) >= 200 or follow:
                         lines_out.put((request, batch, None))
                         batch = []
             except Exception as exc:
                 if not reader.stopped:
-                    lines_out.put((request, batch, str(exc)))
+                    lines_out.put((request, batch, safe_text(str(exc))))
                 return
             if reader.stopped:
                 return
@@ -521,7 +528,7 @@ class TimelineScreen(Screen[None]):
             table.update_cell(url, "note", text, update_width=True)
 
     def _status(self, text: str) -> None:
-        self.query_one("#status", Static).update(Text(text))
+        self.query_one("#status", Static).update(Text(safe_text(text)))
 
 
 class _Left(Exception):

@@ -1,0 +1,865 @@
+"""What a restore may send: the statements ``pg_dump`` and ``pg_dumpall`` write, and no other.
+
+Each statement of a dump, cut by ``services.sqllex``, is judged here before anything is
+sent. A statement pg_dump never writes is refused with the line it starts on and what was
+found; the restore then stops before it. The catalogue follows pg_dump's sources
+(``pg_dumpall.c``, ``pg_dump.c``, ``pg_backup_archiver.c``, ``dumputils.c``) and real dumps
+of PostgreSQL 10 to 17 (``tests/fixtures/dumps``):
+
+- session settings pg_dump writes (``SET statement_timeout = 0`` ...), with their values;
+- ``SELECT pg_catalog.<f>(literals)`` for the few functions pg_dump calls (``set_config``
+  of ``search_path``, ``setval``, the large-object calls), nothing else at top level;
+- ``COPY name (columns) FROM stdin`` only: no file, no program;
+- roles in pg_dumpall's shapes (a bare ``CREATE ROLE``, ``ALTER ROLE ... WITH``, role
+  settings, memberships); never ``CREATE USER``/``ALTER USER``/``GROUP``;
+- DDL (``CREATE``/``ALTER``/``COMMENT``/``SECURITY LABEL``/``GRANT``/``REVOKE``/``REFRESH
+  MATERIALIZED VIEW``) of the object kinds pg_dump dumps, minus what reaches the server's
+  files or programs: functions in C or ``internal`` (a server library or a built-in under a
+  new name), tablespaces (a server directory), a foreign table's ``program`` option, a
+  database copied from a template other than ``template0``, a subscription that connects,
+  ``CREATE TABLE ... AS`` or a materialized view filled at creation;
+- never ``ALTER SYSTEM``, ``DO``, ``CALL``, ``LOAD``, DML, ``DROP``, ``SET ROLE`` /
+  ``SESSION AUTHORIZATION`` or any other statement.
+
+What such a dump can still do inside the target is stated in the README (functions it
+defines run as the restoring role when an index or a materialized view calls them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from services.sqllex import DOLLAR, NUMBER, PUNCT, QIDENT, STRING, WORD, Statement, Token
+
+
+class Refused(Exception):
+    """A statement (or line) of the backup that pg_dump never writes."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+# --- verdicts ---------------------------------------------------------------------------
+SESSION = "session"  # SET ..., set_config('search_path'), BEGIN/COMMIT: the session's own
+CATALOG_CALL = "catalog_call"  # setval, large objects
+COPY = "copy"
+CREATE_ROLE = "create_role"
+ALTER_ROLE = "alter_role"
+ROLE_SETTING = "role_setting"  # ALTER ROLE x SET ...
+ROLE_DB_SETTING = "role_db_setting"  # ALTER ROLE x IN DATABASE y SET ...
+ROLE_GRANT = "role_grant"
+ROLE_COMMENT = "role_comment"  # COMMENT ON ROLE / SECURITY LABEL ... ON ROLE
+CREATE_DATABASE = "create_database"
+DATABASE = "database"  # ALTER/COMMENT/GRANT/REVOKE/SECURITY LABEL ... DATABASE x
+TABLESPACE = "tablespace"  # CREATE/ALTER/COMMENT/GRANT ... TABLESPACE x (never sent as such)
+PARAMETER_GRANT = "parameter_grant"  # GRANT ... ON PARAMETER x TO role (15+, in the globals)
+DDL = "ddl"
+
+GLOBAL_KINDS = frozenset(
+    {CREATE_ROLE, ALTER_ROLE, ROLE_SETTING, ROLE_GRANT, ROLE_COMMENT, TABLESPACE, PARAMETER_GRANT}
+)
+ROLE_KINDS = frozenset(
+    {CREATE_ROLE, ALTER_ROLE, ROLE_SETTING, ROLE_DB_SETTING, ROLE_GRANT, ROLE_COMMENT}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RoleOptions:
+    """``ALTER ROLE x WITH ...`` as pg_dumpall writes it, option by option."""
+
+    flags: tuple[str, ...]  # SUPERUSER, NOLOGIN, ... as written (upper case)
+    connection_limit: str | None = None
+    valid_until: str | None = None  # the literal's text
+    password: bool = False  # a PASSWORD '...' (or NULL) was given
+
+    def render(self, role: str, *, keep_password: str | None, superuser: bool) -> str:
+        """The statement again, from parsed parts only: the password only when
+        ``keep_password`` (the original clause) is given; SUPERUSER only when allowed."""
+        flags = [f for f in self.flags if superuser or f != "SUPERUSER"]
+        if not superuser and "SUPERUSER" in self.flags:
+            flags.append("NOSUPERUSER")
+        parts = list(flags)
+        if self.connection_limit is not None:
+            parts.append(f"CONNECTION LIMIT {self.connection_limit}")
+        if self.valid_until is not None:
+            parts.append("VALID UNTIL " + quote_literal(self.valid_until))
+        if keep_password:
+            parts.append(keep_password)
+        return f"ALTER ROLE {quote_ident(role)} WITH {' '.join(parts)};" if parts else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    kind: str
+    name: str | None = None  # the role, database, tablespace or table the statement is about
+    schema: str | None = None  # COPY: the table's schema
+    database: str | None = None  # ROLE_DB_SETTING: the database
+    roles: tuple[str, ...] = ()  # ROLE_GRANT: the roles granted
+    members: tuple[str, ...] = ()  # ROLE_GRANT: the roles receiving them
+    options: RoleOptions | None = None  # ALTER_ROLE
+    password_clause: str | None = None  # ALTER_ROLE: the original PASSWORD clause
+    locales: tuple[str, ...] = ()  # CREATE_DATABASE
+    objects: tuple[tuple[str, str], ...] = ()  # (kind, name) a DDL statement creates
+    constraints: tuple[tuple[str, str], ...] = ()  # ("foreign key" | "other", name) added
+    setting: str | None = None  # ROLE_SETTING / ROLE_DB_SETTING / DATABASE ... SET: the name
+    creates: bool = False  # CREATE TABLESPACE
+    privileges: tuple[str, ...] = ()  # PARAMETER_GRANT: SET, ALTER SYSTEM, ALL
+    warnings: tuple[str, ...] = field(default=())
+
+
+# --- settings ---------------------------------------------------------------------------
+# ASCII-safe server encodings: no byte of a multi-byte character is below 0x80, so the
+# lexer's view of quotes and backslashes is the server's. (SJIS, BIG5, GBK, UHC, GB18030
+# and JOHAB are client-only encodings whose second bytes can be a backslash.)
+SAFE_ENCODINGS = frozenset(
+    {
+        "UTF8", "SQLASCII", "LATIN1", "LATIN2", "LATIN3", "LATIN4", "LATIN5", "LATIN6",
+        "LATIN7", "LATIN8", "LATIN9", "LATIN10", "WIN866", "WIN874", "WIN1250", "WIN1251",
+        "WIN1252", "WIN1253", "WIN1254", "WIN1255", "WIN1256", "WIN1257", "WIN1258",
+        "KOI8R", "KOI8U", "ISO88595", "ISO88596", "ISO88597", "ISO88598", "EUCJP",
+        "EUCJIS2004", "EUCCN", "EUCKR", "EUCTW", "MULEINTERNAL", "UNICODE",
+    }
+)  # fmt: skip
+
+_ZERO = {"0"}
+_BOOL_OFF = {"false", "off"}
+# name -> allowed values (lower case) or None for "a name or a literal"
+_SESSION_SETTINGS: dict[str, set[str] | None] = {
+    "statement_timeout": _ZERO,
+    "lock_timeout": _ZERO,
+    "idle_in_transaction_session_timeout": _ZERO,
+    "transaction_timeout": _ZERO,
+    "client_encoding": None,  # checked against SAFE_ENCODINGS
+    "standard_conforming_strings": {"on", "true"},
+    "check_function_bodies": _BOOL_OFF,
+    "xmloption": {"content", "document"},
+    "client_min_messages": {"debug5", "debug4", "debug3", "debug2", "debug1", "log", "notice", "warning", "error"},
+    "row_security": {"on", "off", "true", "false"},
+    "default_tablespace": None,
+    "default_table_access_method": None,
+    "default_with_oids": _BOOL_OFF,
+    "search_path": None,
+    "default_transaction_read_only": _BOOL_OFF,
+    "escape_string_warning": {"on", "off", "true", "false"},
+}  # fmt: skip
+
+# Settings a dump may not attach to a role or a database: they load server libraries at
+# the next login, or change who a session is and which triggers fire.
+_FORBIDDEN_STORED = frozenset(
+    {
+        "session_preload_libraries",
+        "local_preload_libraries",
+        "shared_preload_libraries",
+        "dynamic_library_path",
+        "session_replication_role",
+        "role",
+        "session_authorization",
+    }
+)
+
+_CATALOG_CALLS = {
+    # function -> argument kinds
+    "setval": ((STRING,), (NUMBER,), (WORD,)),
+    "lo_create": ((STRING, NUMBER),),
+    "lo_open": ((STRING, NUMBER), (NUMBER,)),
+    "lowrite": ((NUMBER,), (STRING,)),
+    "lo_close": ((NUMBER,),),
+}
+
+_ROLE_FLAGS = frozenset(
+    {
+        "SUPERUSER", "NOSUPERUSER", "CREATEDB", "NOCREATEDB", "CREATEROLE", "NOCREATEROLE",
+        "INHERIT", "NOINHERIT", "LOGIN", "NOLOGIN", "REPLICATION", "NOREPLICATION",
+        "BYPASSRLS", "NOBYPASSRLS",
+    }
+)  # fmt: skip
+
+# Object kinds pg_dump writes CREATE for (after CREATE [OR REPLACE] [UNIQUE] ...).
+_CREATE_KINDS = frozenset(
+    {
+        "access", "aggregate", "cast", "collation", "constraint", "conversion", "default",
+        "domain", "event", "extension", "foreign", "function", "index", "language",
+        "materialized", "operator", "policy", "procedure", "procedural", "publication",
+        "recursive", "rule", "schema", "sequence", "server", "statistics", "subscription",
+        "table", "text", "transform", "trigger", "trusted", "type", "unique", "unlogged",
+        "user", "view",
+    }
+)  # fmt: skip
+_ALTER_KINDS = frozenset(
+    {
+        "aggregate", "collation", "conversion", "database", "default", "domain", "event",
+        "foreign", "function", "index", "language", "large", "materialized", "operator",
+        "policy", "procedural", "procedure", "publication", "role", "routine", "schema",
+        "sequence", "server", "statistics", "subscription", "table", "tablespace", "text",
+        "trigger", "type", "user", "view",
+    }
+)  # fmt: skip
+_OBJECT_KIND = {
+    "table": "table",
+    "view": "view",
+    "materialized": "view",
+    "sequence": "sequence",
+    "index": "index",
+    "function": "function",
+    "procedure": "function",
+    "type": "type",
+}
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def normalize_encoding(name: str) -> str:
+    return name.upper().replace("-", "").replace("_", "")
+
+
+# --- the judge --------------------------------------------------------------------------
+def judge(stmt: Statement) -> Verdict:
+    """The verdict on one statement, or ``Refused`` naming why."""
+    t = _Cursor(stmt)
+    first = t.word()
+    if first is None:
+        raise t.refuse("a statement pg_dump does not write")
+    handler = _HANDLERS.get(first)
+    if handler is None:
+        raise t.refuse(f"{first.upper()} is not a statement pg_dump writes")
+    return handler(t)
+
+
+class _Cursor:
+    def __init__(self, stmt: Statement) -> None:
+        self.stmt = stmt
+        self.tokens = stmt.tokens
+        self.i = 0
+
+    def refuse(self, reason: str) -> Refused:
+        return Refused(self.stmt.line, reason + ": " + _excerpt(self.stmt))
+
+    def peek(self, k: int = 0) -> Token | None:
+        j = self.i + k
+        return self.tokens[j] if j < len(self.tokens) else None
+
+    def word(self, *options: str) -> str | None:
+        tok = self.peek()
+        if tok is None or tok.kind != WORD or (options and tok.value not in options):
+            return None
+        self.i += 1
+        return tok.value
+
+    def words(self, *seq: str) -> bool:
+        """Consume the exact word sequence if it is next."""
+        for k, w in enumerate(seq):
+            tok = self.peek(k)
+            if tok is None or tok.kind != WORD or tok.value != w:
+                return False
+        self.i += len(seq)
+        return True
+
+    def punct(self, value: str) -> bool:
+        tok = self.peek()
+        if tok is not None and tok.kind == PUNCT and tok.value == value:
+            self.i += 1
+            return True
+        return False
+
+    def name(self) -> str:
+        tok = self.peek()
+        if tok is None or tok.kind not in (WORD, QIDENT):
+            raise self.refuse("a name was expected")
+        self.i += 1
+        return tok.value
+
+    def qualified(self) -> tuple[str | None, str]:
+        first = self.name()
+        if self.punct("."):
+            return first, self.name()
+        return None, first
+
+    def names(self) -> tuple[str, ...]:
+        out = [self.name()]
+        while self.punct(","):
+            out.append(self.name())
+        return tuple(out)
+
+    def at_end(self) -> bool:
+        return self.i == len(self.tokens) - 1 and self.punct_is(";")
+
+    def punct_is(self, value: str) -> bool:
+        tok = self.peek()
+        return tok is not None and tok.kind == PUNCT and tok.value == value
+
+    def end(self) -> None:
+        if not self.at_end():
+            raise self.refuse("unexpected text")
+
+    def literal_value(self) -> str:
+        tok = self.peek()
+        if tok is None or tok.kind not in (STRING, NUMBER, WORD, QIDENT):
+            raise self.refuse("a value was expected")
+        self.i += 1
+        return tok.value
+
+    def rest(self) -> list[Token]:
+        return self.tokens[self.i :]
+
+
+_PASSWORD_CLAUSE = re.compile(r"(PASSWORD\s+)'(?:[^']|'')*'", re.IGNORECASE)
+_PASSWORD_KEYWORD = re.compile(
+    r"(password\s*=\s*)(?:''(?:(?!'')[^\n])*''|'(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE
+)
+
+
+def redact(sql: str) -> str:
+    """A statement as messages, logs and reports may show it: role passwords (and their
+    hashes), user mapping passwords and passwords in connection strings hidden."""
+    return _PASSWORD_KEYWORD.sub(r"\1***", _PASSWORD_CLAUSE.sub(r"\1'***'", sql))
+
+
+def _excerpt(stmt: Statement, limit: int = 120) -> str:
+    text = "".join(
+        ch if ch.isprintable() else f"\\x{ord(ch):02x}"
+        for ch in " ".join(redact(stmt.text.decode("utf-8", "replace")).split())
+    )
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- statements ---------------------------------------------------------------------------
+def _set(t: _Cursor) -> Verdict:
+    if t.words("session", "authorization"):
+        # pg_dump writes it around a GRANT that a non-owner made (and RESETs it after):
+        # the superuser restoring acts as that role, which can do no more than it.
+        t.name() if t.peek() and t.peek().kind != STRING else t.literal_value()  # type: ignore[union-attr]
+        t.end()
+        return Verdict(SESSION, name="session_authorization")
+    if t.word("session", "local"):
+        raise t.refuse("SET SESSION/LOCAL is not written by pg_dump")
+    name = t.word()
+    if name is None:
+        raise t.refuse("SET of an unknown kind")
+    if name not in _SESSION_SETTINGS:
+        raise t.refuse(f"SET {name} is not a setting pg_dump writes")
+    if not (t.punct("=") or t.word("to")):
+        raise t.refuse("SET without = or TO")
+    allowed = _SESSION_SETTINGS[name]
+    values = [t.literal_value()]
+    if name == "search_path":
+        while t.punct(","):
+            values.append(t.literal_value())
+    t.end()
+    value = values[0].lower()
+    if name == "client_encoding":
+        if normalize_encoding(values[0]) not in SAFE_ENCODINGS:
+            raise t.refuse(
+                f"client_encoding {values[0]!r} is not a server encoding (its multi-byte "
+                "characters could hide quotes)"
+            )
+    elif allowed is not None and value not in allowed:
+        raise t.refuse(f"SET {name} to {values[0]!r}, which pg_dump never writes")
+    return Verdict(SESSION, name=name)
+
+
+def _select(t: _Cursor) -> Verdict:
+    if not (t.word("pg_catalog") and t.punct(".")):
+        raise t.refuse("a SELECT that pg_dump does not write (only pg_catalog calls are)")
+    func = t.word()
+    if func == "set_config":
+        args = _call_args(t)
+        if (
+            len(args) == 3
+            and args[0].kind == STRING
+            and args[0].value == "search_path"
+            and args[1].kind == STRING
+            and args[2].kind == WORD
+            and args[2].value == "false"
+        ):
+            t.end()
+            return Verdict(SESSION, name="search_path")
+        raise t.refuse("set_config of anything but search_path is not written by pg_dump")
+    if func not in _CATALOG_CALLS:
+        raise t.refuse(f"SELECT pg_catalog.{func}(...) is not a call pg_dump writes")
+    args = _call_args(t)
+    kinds = _CATALOG_CALLS[func]
+    if len(args) != len(kinds) or any(a.kind not in k for a, k in zip(args, kinds, strict=True)):
+        raise t.refuse(f"pg_catalog.{func} with arguments pg_dump does not write")
+    if func == "setval" and args[2].value not in ("true", "false"):
+        raise t.refuse("setval's third argument must be true or false")
+    t.end()
+    return Verdict(CATALOG_CALL, name=func)
+
+
+def _call_args(t: _Cursor) -> list[Token]:
+    """``( literal , literal ... )``: every argument a single literal token."""
+    if not t.punct("("):
+        raise t.refuse("a function call was expected")
+    args: list[Token] = []
+    while True:
+        tok = t.peek()
+        if tok is None:
+            raise t.refuse("unterminated call")
+        if tok.kind == PUNCT and tok.value == "-" and (nxt := t.peek(1)) and nxt.kind == NUMBER:
+            t.i += 2
+            args.append(Token(NUMBER, "-" + nxt.value))
+        elif tok.kind in (STRING, NUMBER, WORD):
+            t.i += 1
+            args.append(tok)
+        else:
+            raise t.refuse("only literal arguments are admitted")
+        if t.punct(","):
+            continue
+        if t.punct(")"):
+            return args
+        raise t.refuse("only literal arguments are admitted")
+
+
+def _copy(t: _Cursor) -> Verdict:
+    schema, table = t.qualified()
+    if t.punct("("):
+        t.names()
+        if not t.punct(")"):
+            raise t.refuse("COPY with an unexpected column list")
+    if not (t.words("from", "stdin")):
+        raise t.refuse("COPY other than FROM stdin (a server file or program) is refused")
+    t.end()
+    return Verdict(COPY, name=table, schema=schema or "public")
+
+
+def _reset(t: _Cursor) -> Verdict:
+    if not t.words("session", "authorization"):
+        raise t.refuse("RESET other than RESET SESSION AUTHORIZATION")
+    t.end()
+    return Verdict(SESSION, name="session_authorization")
+
+
+def _begin(t: _Cursor) -> Verdict:
+    t.end()
+    return Verdict(SESSION, name="begin")
+
+
+def _commit(t: _Cursor) -> Verdict:
+    t.end()
+    return Verdict(SESSION, name="commit")
+
+
+def _create(t: _Cursor) -> Verdict:
+    replace = t.words("or", "replace")
+    kind = t.word()
+    if kind == "user" and t.word("mapping"):
+        _check_fdw_options(t)
+        return Verdict(DDL)
+    if kind in ("role", "user", "group") and not replace:
+        if kind != "role":
+            raise t.refuse(
+                f"CREATE {kind.upper()} is not written by pg_dumpall (it writes CREATE ROLE)"
+            )
+        role = t.name()
+        if not t.at_end():
+            raise t.refuse(
+                "CREATE ROLE with options is not pg_dumpall's shape (it writes a bare CREATE ROLE, "
+                "then ALTER ROLE ... WITH)"
+            )
+        return Verdict(CREATE_ROLE, name=role)
+    if kind == "database" and not replace:
+        return _create_database(t)
+    if kind == "tablespace" and not replace:
+        # Admitted as pg_dumpall's, never sent: it makes a directory on the database
+        # server. The restore leaves tablespaces out (as pg_restore --no-tablespaces).
+        return Verdict(TABLESPACE, name=t.name(), creates=True)
+    if kind is None or kind not in _CREATE_KINDS:
+        raise t.refuse(f"CREATE {(kind or '?').upper()} is not written by pg_dump")
+    if kind in ("unique",):
+        t.word("index")
+        kind = "index"
+    if kind == "unlogged":
+        kind = t.word("table", "sequence") or ""
+        if not kind:
+            raise t.refuse("CREATE UNLOGGED other than TABLE or SEQUENCE")
+    if kind in ("trusted", "procedural"):
+        t.word("procedural")
+        if not t.word("language"):
+            raise t.refuse("CREATE PROCEDURAL other than LANGUAGE")
+        kind = "language"
+    if kind == "recursive":
+        if not t.word("view"):
+            raise t.refuse("CREATE RECURSIVE other than VIEW")
+        kind = "view"
+    if kind == "materialized":
+        if not t.word("view"):
+            raise t.refuse("CREATE MATERIALIZED other than VIEW")
+        rest = [tok.value for tok in t.rest()[-4:]]
+        if rest != ["with", "no", "data", ";"]:
+            raise t.refuse(
+                "a materialized view filled at creation (pg_dump writes WITH NO DATA and "
+                "refreshes it after the data)"
+            )
+    if kind in ("function", "procedure", "aggregate"):
+        _check_language(t)
+    if kind in ("foreign", "server", "user"):
+        _check_fdw_options(t)
+    if kind == "table":
+        _check_not_ctas(t)
+    if kind == "subscription":
+        _check_subscription(t)
+    objects: tuple[tuple[str, str], ...] = ()
+    obj_kind = _OBJECT_KIND.get(kind)
+    if obj_kind is not None:
+        if kind == "index":
+            t.word("concurrently")
+            t.words("if", "not", "exists")
+            tok = t.peek()
+            if tok is not None and tok.kind in (WORD, QIDENT) and tok.value != "on":
+                objects = ((obj_kind, tok.value),)
+        else:
+            t.words("if", "not", "exists")
+            schema, name = _qualified_at(t)
+            if name:
+                objects = ((obj_kind, f"{schema}.{name}" if schema else name),)
+    return Verdict(DDL, objects=objects)
+
+
+def _qualified_at(t: _Cursor) -> tuple[str | None, str | None]:
+    tok = t.peek()
+    if tok is None or tok.kind not in (WORD, QIDENT):
+        return None, None
+    try:
+        return t.qualified()
+    except Refused:
+        return None, None
+
+
+def _create_database(t: _Cursor) -> Verdict:
+    name = t.name()
+    t.word("with")
+    locales: list[str] = []
+    template: str | None = None
+    while not t.at_end():
+        key = t.word()
+        if key is None:
+            raise t.refuse("CREATE DATABASE with an option pg_dump does not write")
+        if key == "connection":
+            t.word("limit")
+        t.punct("=")
+        t.punct("-")
+        tok = t.peek()
+        if tok is None or tok.kind not in (STRING, WORD, QIDENT, NUMBER):
+            raise t.refuse("CREATE DATABASE option without a value")
+        t.i += 1
+        if key == "template":
+            template = tok.value
+        elif key in ("locale", "lc_collate", "lc_ctype"):
+            locales.append(tok.value)
+        elif key not in (
+            "encoding", "locale_provider", "icu_locale", "icu_rules", "builtin_locale",
+            "owner", "tablespace", "allow_connections", "connection", "is_template",
+            "collation_version", "oid", "strategy",
+        ):  # fmt: skip
+            raise t.refuse(f"CREATE DATABASE option {key.upper()} is not written by pg_dump")
+    if template != "template0":
+        raise t.refuse(
+            "CREATE DATABASE from a template other than template0 would copy another "
+            "database of the target"
+        )
+    return Verdict(CREATE_DATABASE, name=name, locales=tuple(locales))
+
+
+def _check_language(t: _Cursor) -> None:
+    toks = t.rest()
+    for k, tok in enumerate(toks[:-1]):
+        if tok.kind == WORD and tok.value == "language" and tok.depth == 0:
+            lang = toks[k + 1]
+            value = lang.value.lower() if lang.kind in (WORD, QIDENT, STRING) else ""
+            if value in ("c", "internal"):
+                raise t.refuse(
+                    f"a function in {value.upper()} binds a server library or built-in "
+                    "(pgdeck does not create such functions from a backup)"
+                )
+
+
+def _check_fdw_options(t: _Cursor) -> None:
+    toks = t.rest()
+    for k, tok in enumerate(toks[:-1]):
+        if tok.kind in (WORD, QIDENT) and tok.value.lower() == "program" and tok.depth >= 1:
+            nxt = toks[k + 1]
+            if nxt.kind in (STRING, DOLLAR):
+                raise t.refuse("a foreign table option that runs a program on the database server")
+
+
+def _check_not_ctas(t: _Cursor) -> None:
+    for tok in t.rest():
+        if tok.depth == 0 and tok.kind == WORD and tok.value in ("as", "execute"):
+            raise t.refuse("CREATE TABLE ... AS runs a query; pg_dump never writes it")
+
+
+def _check_subscription(t: _Cursor) -> None:
+    toks = t.rest()
+    for k in range(len(toks) - 2):
+        a, b, c = toks[k], toks[k + 1], toks[k + 2]
+        if (
+            a.kind in (WORD, QIDENT)
+            and a.value.lower() == "connect"
+            and b.value == "="
+            and c.value.lower() in ("false", "off", "0")
+        ):
+            return
+    raise t.refuse("a subscription that connects at creation (pg_dump writes connect = false)")
+
+
+def _alter(t: _Cursor) -> Verdict:
+    kind = t.word()
+    if kind == "system":
+        raise t.refuse("ALTER SYSTEM changes the server's configuration")
+    if kind == "user" and t.word("mapping"):
+        _check_fdw_options(t)
+        return Verdict(DDL)
+    if kind in ("user", "group"):
+        raise t.refuse(f"ALTER {kind.upper()} is not written by pg_dumpall (it writes ALTER ROLE)")
+    if kind == "role":
+        return _alter_role(t)
+    if kind == "database":
+        name = t.name()
+        if t.word("set"):
+            setting = _stored_setting(t)
+            return Verdict(DATABASE, name=name, setting=setting)
+        nxt = t.peek()
+        if (
+            nxt is None
+            or nxt.kind != WORD
+            or nxt.value
+            not in (
+                "owner",
+                "with",
+                "is_template",
+                "allow_connections",
+                "connection",
+                "reset",
+                "refresh",
+            )
+        ):
+            raise t.refuse("an ALTER DATABASE pg_dump does not write")
+        return Verdict(DATABASE, name=name)
+    if kind == "tablespace":
+        name = t.name()
+        nxt = t.peek()
+        if nxt is None or nxt.kind != WORD or nxt.value not in ("owner", "set"):
+            raise t.refuse("an ALTER TABLESPACE pg_dump does not write")
+        return Verdict(TABLESPACE, name=name)
+    if kind == "extension":
+        raise t.refuse("ALTER EXTENSION is not written by pg_dump outside binary upgrades")
+    if kind == "subscription":
+        t.name()
+        if not t.words("owner", "to"):
+            raise t.refuse(
+                "an ALTER SUBSCRIPTION other than OWNER TO (it could connect or enable it)"
+            )
+        return Verdict(DDL)
+    if kind is None or kind not in _ALTER_KINDS:
+        raise t.refuse(f"ALTER {(kind or '?').upper()} is not written by pg_dump")
+    if kind in ("foreign", "server"):
+        _check_fdw_options(t)
+    constraints: list[tuple[str, str]] = []
+    if kind == "table":
+        toks = t.rest()
+        for k in range(len(toks) - 3):
+            a, b = toks[k], toks[k + 1]
+            if a.kind == WORD and a.value == "add" and b.kind == WORD and b.value == "constraint":
+                named, what = toks[k + 2], toks[k + 3]
+                if named.kind in (WORD, QIDENT) and what.kind == WORD:
+                    if what.value == "foreign":
+                        constraints.append(("foreign key", named.value))
+                    elif what.value in ("primary", "unique", "check", "exclude"):
+                        constraints.append(("other", named.value))
+    return Verdict(DDL, constraints=tuple(constraints))
+
+
+def _alter_role(t: _Cursor) -> Verdict:
+    role = t.name()
+    if t.words("in", "database"):
+        database = t.name()
+        if not t.word("set"):
+            raise t.refuse("ALTER ROLE ... IN DATABASE other than SET")
+        setting = _stored_setting(t)
+        return Verdict(ROLE_DB_SETTING, name=role, database=database, setting=setting)
+    if t.word("set"):
+        setting = _stored_setting(t)
+        return Verdict(ROLE_SETTING, name=role, setting=setting)
+    t.word("with")
+    flags: list[str] = []
+    limit: str | None = None
+    until: str | None = None
+    password: str | None = None
+    saw_password = False
+    while not t.at_end():
+        tok = t.peek()
+        if tok is None or tok.kind != WORD:
+            raise t.refuse("an ALTER ROLE that is not pg_dumpall's shape")
+        word = tok.value
+        t.i += 1
+        if word.upper() in _ROLE_FLAGS:
+            flags.append(word.upper())
+        elif word == "connection" and t.word("limit"):
+            neg = t.punct("-")
+            limit = ("-" if neg else "") + t.literal_value()
+        elif word == "valid" and t.word("until"):
+            until = t.literal_value()
+        elif word in ("password", "encrypted", "unencrypted"):
+            if word != "password" and not t.word("password"):
+                raise t.refuse("ENCRYPTED without PASSWORD")
+            val = t.peek()
+            if val is None or not (
+                val.kind == STRING or (val.kind == WORD and val.value == "null")
+            ):
+                raise t.refuse("PASSWORD without a value")
+            t.i += 1
+            saw_password = True
+            password = (
+                "PASSWORD NULL" if val.kind == WORD else "PASSWORD " + quote_literal(val.value)
+            )
+        else:
+            raise t.refuse(f"ALTER ROLE option {word.upper()} is not written by pg_dumpall")
+    options = RoleOptions(tuple(flags), limit, until, saw_password)
+    return Verdict(ALTER_ROLE, name=role, options=options, password_clause=password)
+
+
+def _stored_setting(t: _Cursor) -> str:
+    """``name TO value`` / ``name = value`` attached to a role or database."""
+    parts = [t.name()]
+    while t.punct("."):
+        parts.append(t.name())
+    name = ".".join(parts).lower()
+    if name in _FORBIDDEN_STORED:
+        raise t.refuse(f"the setting {name} loads server code or changes who a session is")
+    if not (t.punct("=") or t.word("to")):
+        raise t.refuse("a setting without = or TO")
+    while not t.at_end():
+        tok = t.peek()
+        if (
+            tok is None
+            or tok.kind not in (STRING, NUMBER, WORD, QIDENT)
+            and not (tok.kind == PUNCT and tok.value in (",", "-"))
+        ):
+            raise t.refuse("a setting's value must be literals")
+        t.i += 1
+    return name
+
+
+def _comment(t: _Cursor) -> Verdict:
+    if not t.word("on"):
+        raise t.refuse("COMMENT without ON")
+    return _about(t, "COMMENT")
+
+
+def _security(t: _Cursor) -> Verdict:
+    if not t.word("label"):
+        raise t.refuse("SECURITY other than SECURITY LABEL")
+    if t.word("for"):
+        t.name()
+    if not t.word("on"):
+        raise t.refuse("SECURITY LABEL without ON")
+    return _about(t, "SECURITY LABEL")
+
+
+def _about(t: _Cursor, what: str) -> Verdict:
+    """What a COMMENT ON / SECURITY LABEL ON is about."""
+    target = t.word()
+    if target == "role":
+        return Verdict(ROLE_COMMENT, name=t.name())
+    if target == "database":
+        return Verdict(DATABASE, name=t.name())
+    if target == "tablespace":
+        return Verdict(TABLESPACE, name=t.name())
+    if target in ("user", "group"):
+        raise t.refuse(f"{what} ON {target.upper()} is not written by pg_dump")
+    return Verdict(DDL)
+
+
+def _grant(t: _Cursor) -> Verdict:
+    return _grant_or_revoke(t, "GRANT")
+
+
+def _revoke(t: _Cursor) -> Verdict:
+    return _grant_or_revoke(t, "REVOKE")
+
+
+def _grant_or_revoke(t: _Cursor, what: str) -> Verdict:
+    toks = t.rest()
+    on = next(
+        (
+            k
+            for k, tok in enumerate(toks)
+            if tok.kind == WORD and tok.value == "on" and tok.depth == 0
+        ),
+        None,
+    )
+    to = next(
+        (
+            k
+            for k, tok in enumerate(toks)
+            if tok.kind == WORD and tok.value in ("to", "from") and tok.depth == 0
+        ),
+        None,
+    )
+    if on is not None and (to is None or on < to):
+        privileges = tuple(
+            tok.value for tok in toks[:on] if tok.kind == WORD and tok.value not in ("grant",)
+        )
+        t.i += on + 1
+        target = t.word()
+        if target == "database":
+            return Verdict(DATABASE, name=t.name())
+        if target == "tablespace":
+            return Verdict(TABLESPACE, name=t.name())
+        if target == "parameter":
+            t.names()
+            if not (t.word("to") or t.word("from")):
+                raise t.refuse(f"{what} ON PARAMETER without TO/FROM")
+            return Verdict(PARAMETER_GRANT, members=t.names(), privileges=privileges)
+        return Verdict(DDL)
+    if what == "REVOKE":
+        raise t.refuse("REVOKE of a role membership is not written by pg_dumpall")
+    roles = t.names()
+    if not t.word("to"):
+        raise t.refuse("GRANT of roles without TO")
+    members = t.names()
+    # WITH ADMIN OPTION / WITH ADMIN|INHERIT|SET TRUE|FALSE, ... / GRANTED BY role
+    while not t.at_end():
+        tok = t.peek()
+        if (
+            tok is None
+            or tok.kind not in (WORD, QIDENT)
+            and not (tok.kind == PUNCT and tok.value == ",")
+        ):
+            raise t.refuse("a role GRANT that is not pg_dumpall's shape")
+        t.i += 1
+    return Verdict(ROLE_GRANT, roles=roles, members=members)
+
+
+def _refresh(t: _Cursor) -> Verdict:
+    if not t.words("materialized", "view"):
+        raise t.refuse("REFRESH other than MATERIALIZED VIEW")
+    t.qualified()
+    t.end()
+    return Verdict(DDL)
+
+
+_HANDLERS = {
+    "set": _set,
+    "select": _select,
+    "copy": _copy,
+    "begin": _begin,
+    "reset": _reset,
+    "commit": _commit,
+    "create": _create,
+    "alter": _alter,
+    "comment": _comment,
+    "security": _security,
+    "grant": _grant,
+    "revoke": _revoke,
+    "refresh": _refresh,
+}

@@ -1,0 +1,251 @@
+"""Sessions on the target that a restore sends its judged statements through (psycopg).
+
+No script interpreter stands between the backup and the server: pgdeck sends each
+statement itself, one at a time, with the extended query protocol, which refuses a text
+holding more than one statement, so a statement the grammar judged cannot carry another.
+Table data goes through ``COPY ... FROM STDIN`` on the same session. Every session has
+``standard_conforming_strings`` on (the grammar's lexer assumes it) and auto-prepare off.
+
+A ``\\connect`` becomes a new session on that database; database-level statements (and
+the roles) go through the maintenance session on ``postgres``. ``cancel()`` may be called
+from any thread: it marks the loader cancelled and asks the server to cancel what runs;
+a COPY in flight is then ended with an error (CopyFail), so the server rolls it back
+instead of committing what arrived. If the process dies, the server sees the connection
+drop and rolls back the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.errors import PgdeckError
+from services.target import ResolvedTarget, connection_error
+
+MAINTENANCE_DB = "postgres"
+APPLICATION = "pgdeck-restore"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMessage:
+    severity: str  # NOTICE, WARNING, ...
+    text: str
+
+
+class LoadFailed(PgdeckError):
+    """The server refused a statement (or the COPY of a table)."""
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class Cancelled(Exception):
+    """The load was cancelled (by the user or a signal)."""
+
+
+class Loader:
+    def __init__(
+        self,
+        target: ResolvedTarget,
+        *,
+        on_message: Callable[[ServerMessage], None] | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.target = target
+        self._on_message = on_message or (lambda _m: None)
+        self._settings = {
+            "standard_conforming_strings": "on",
+            "client_min_messages": "warning",
+            **(settings or {}),
+        }
+        self._maintenance: Any = None
+        self._current: Any = None
+        self.current_database: str | None = None
+        self._active: Any = None  # the connection a statement is running on
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._copy: Any = None
+        self._copy_cursor: Any = None
+        self._copy_stack: contextlib.ExitStack | None = None
+
+    # --- sessions -----------------------------------------------------------------------
+    def _connect(self, dbname: str) -> Any:
+        import psycopg
+
+        options = " ".join(f"-c {k}={v}" for k, v in self._settings.items())
+        kwargs: dict[str, Any] = {
+            "dbname": dbname,
+            "autocommit": True,
+            "connect_timeout": 10,
+            "application_name": APPLICATION,
+            "options": options,
+            "client_encoding": "UTF8",
+        }
+        if self.target.password is not None:
+            kwargs["password"] = self.target.password
+        try:
+            conn = psycopg.connect(self.target.conninfo, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise connection_error(exc, self.target) from exc
+        conn.prepare_threshold = None
+        conn.add_notice_handler(self._notice)
+        return conn
+
+    def maintenance(self) -> Any:
+        if self._maintenance is None:
+            self._maintenance = self._connect(MAINTENANCE_DB)
+        return self._maintenance
+
+    def use(self, database: str) -> None:
+        """Send what follows to ``database`` (a new session, as ``\\connect`` opens)."""
+        self._check()
+        if self._current is not None:
+            with contextlib.suppress(Exception):
+                self._current.close()
+        self._current = None
+        self.current_database = database
+        self._current = self._connect(database)
+
+    def close(self) -> None:
+        self.abort_copy()
+        for conn in (self._current, self._maintenance):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        self._current = self._maintenance = None
+
+    # --- statements ---------------------------------------------------------------------
+    def execute(self, sql: bytes, *, maintenance: bool = False) -> None:
+        import psycopg
+
+        self._check()
+        conn = self.maintenance() if maintenance else self._current
+        if conn is None:
+            raise LoadFailed("a statement arrived before any \\connect")
+        with self._lock:
+            self._active = conn
+        try:
+            # binary=True: the extended protocol, one statement per message.
+            conn.execute(sql, binary=True)
+        except psycopg.Error as exc:
+            self._raise(exc)
+        finally:
+            with self._lock:
+                self._active = None
+
+    def copy_begin(self, sql: bytes) -> None:
+        import psycopg
+
+        self._check()
+        conn = self._current
+        if conn is None:
+            raise LoadFailed("a COPY arrived before any \\connect")
+        cur = conn.cursor()
+        stack = contextlib.ExitStack()
+        try:
+            self._copy = stack.enter_context(cur.copy(sql))
+        except psycopg.Error as exc:
+            stack.close()
+            cur.close()
+            self._raise(exc)
+        self._copy_cursor = cur
+        self._copy_stack = stack
+        with self._lock:
+            self._active = conn
+
+    def copy_write(self, data: memoryview | bytes) -> None:
+        import psycopg
+
+        if self._cancelled.is_set():
+            self.abort_copy()
+            raise Cancelled()
+        try:
+            self._copy.write(data)
+        except psycopg.Error as exc:
+            self.abort_copy()
+            self._raise(exc)
+
+    def copy_end(self) -> int:
+        """End the COPY; the server's own count of the rows it stored."""
+        import psycopg
+
+        stack, cur = self._copy_stack, self._copy_cursor
+        self._copy = self._copy_stack = self._copy_cursor = None
+        try:
+            if self._cancelled.is_set():
+                raise Cancelled()
+            assert stack is not None and cur is not None
+            stack.close()
+            return int(cur.rowcount)
+        except psycopg.Error as exc:
+            self._raise(exc)
+            raise  # unreachable: _raise always raises
+        except Cancelled:
+            if stack is not None:
+                _close_with_error(stack)
+            raise
+        finally:
+            if cur is not None:
+                cur.close()
+            with self._lock:
+                self._active = None
+
+    def abort_copy(self) -> None:
+        """End a COPY in flight with an error: the server rolls it back."""
+        stack, cur = self._copy_stack, self._copy_cursor
+        self._copy = self._copy_stack = self._copy_cursor = None
+        if stack is not None:
+            _close_with_error(stack)
+        if cur is not None:
+            with contextlib.suppress(Exception):
+                cur.close()
+
+    # --- cancel ---------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """From any thread: stop what runs now and refuse what follows."""
+        self._cancelled.set()
+        with self._lock:
+            conn = self._active
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.cancel_safe(timeout=5)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _check(self) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled()
+
+    # --- messages -------------------------------------------------------------------------
+    def _notice(self, diag: Any) -> None:
+        self._on_message(ServerMessage(diag.severity or "NOTICE", diag.message_primary or ""))
+
+    def _raise(self, exc: Exception) -> None:
+        import psycopg
+
+        if self._cancelled.is_set() and isinstance(exc, psycopg.errors.QueryCanceled):
+            raise Cancelled() from exc
+        if isinstance(exc, psycopg.OperationalError) and getattr(exc, "diag", None) is None:
+            raise LoadFailed(f"the connection to {self.target.display} failed: {exc}") from exc
+        diag = getattr(exc, "diag", None)
+        primary = (diag.message_primary if diag else None) or str(exc).strip().splitlines()[0]
+        severity = (diag.severity if diag else None) or "ERROR"
+        text = f"{severity}:  {primary}"
+        if diag is not None and diag.message_detail:
+            text += f" ({diag.message_detail})"
+        raise LoadFailed(text, sqlstate=diag.sqlstate if diag else None) from exc
+
+
+def _close_with_error(stack: contextlib.ExitStack) -> None:
+    """Leave a COPY context as an exception would: psycopg sends CopyFail."""
+    try:
+        raise Cancelled("the restore stopped; this table's COPY is rolled back")
+    except Cancelled as exc:
+        with contextlib.suppress(BaseException):
+            stack.__exit__(type(exc), exc, exc.__traceback__)
