@@ -376,7 +376,7 @@ class RestoreEngine:
             where = ""
             if self._last is not None:
                 line, text = self._last
-                excerpt = redact(" ".join(text.split()))[:300]
+                excerpt = redact(" ".join(text.split())).rstrip(";")[:300]
                 where = f" at line {line}; statement: {excerpt}"
             raise RestoreFailed(
                 f"the restore stopped on an SQL error: {exc.message}{where}",

@@ -721,6 +721,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         archive_error = exc
     if args.json:
         _print_json(report.to_dict())
+        for line in present.incomplete_lines(report):
+            _err(f"pgdeck: {line}")
     else:
         view.summary(report)
     if archive_error is not None:
