@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import json
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -223,3 +227,41 @@ async def test_quitting_during_a_restore_asks_first(
         await pilot.press("q")
         await pilot.pause()
     assert not app.is_running
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+async def test_a_signal_during_a_wizard_restore_cancels_it_archives_the_report_and_exits(
+    sig: signal.Signals,
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    target_pg: Any,
+    source_dump: bytes,
+) -> None:
+    # A big table, so that the signal lands while its COPY runs.
+    head = "COPY public.orders (id, customer, note) FROM stdin;\n"
+    rows = "".join(f"{i}\t1\tbulk row {i}\n" for i in range(1000, 400_000))
+    big = source_dump.decode().replace(head, head + rows).encode()
+    app = PgdeckApp(catalog(tmp_path, bucket, s3_endpoint, target_pg, big))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_wizard(pilot)
+        await pilot.press("ctrl+n")
+        await choose_target(pilot, screen, "staging")
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+        assert screen.step == 4 and screen.running
+        while "public.orders" not in str(screen.query_one("#run-status", Static).render()):
+            await pilot.pause(0.05)
+        os.kill(os.getpid(), sig)  # a real signal, to this process: the app's handler takes it
+        for _ in range(600):  # the app exits by itself once the report is archived
+            if not app.is_running:
+                break
+            await asyncio.sleep(0.05)
+        assert not app.is_running
+    assert app.return_code == 128 + sig.value
+    [report] = [
+        json.loads(p.read_text()) for p in (tmp_path / "archive" / "restores").glob("*.json")
+    ]
+    assert report["status"] == "cancelled" and report["databases_incomplete"] == ["shop"]
+    with psycopg.connect(target_pg.dsn("shop"), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM public.orders").fetchone() == (0,)

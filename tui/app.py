@@ -26,6 +26,36 @@ class PgdeckApp(App[None]):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__()
         self.catalog = catalog
+        self._signals: list[int] = []
+        self.exit_code: int | None = None  # what a signal asks the process to exit with
+
+    def on_mount(self) -> None:
+        # SIGTERM and SIGHUP (a closed SSH session) act as quitting does: a running
+        # restore is cancelled, its report archived, then the app exits.
+        import asyncio
+        import contextlib
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop_for_signal, int(sig))
+                self._signals.append(int(sig))
+
+    def on_unmount(self) -> None:
+        import asyncio
+        import contextlib
+
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        self._signals = []
+
+    def stop_for_signal(self, signum: int) -> None:
+        self.exit_code = 128 + signum
+        if not self._cancel_restores():
+            self.exit(return_code=self.exit_code)
 
     def notify(
         self,
@@ -70,20 +100,26 @@ class PgdeckApp(App[None]):
 
         return any(isinstance(s, RestoreScreen) and s.running for s in self.screen_stack)
 
+    def _cancel_restores(self) -> bool:
+        """Cancel every running restore; each screen exits the app once its report is
+        archived. False when none was running."""
+        from tui.screens.restore import RestoreScreen
+
+        running = [s for s in self.screen_stack if isinstance(s, RestoreScreen) and s.running]
+        for screen in running:
+            screen.exit_when_done = True
+            screen.cancel_now()
+        return bool(running)
+
     async def action_quit(self) -> None:
         if not self.restore_running():
             self.exit()
             return
         from tui.screens.confirm import ConfirmScreen
-        from tui.screens.restore import RestoreScreen
 
         def answer(yes: bool | None) -> None:
-            if not yes:
-                return
-            for s in self.screen_stack:
-                if isinstance(s, RestoreScreen) and s.running:
-                    s.cancel_now()
-            self.exit()
+            if yes and not self._cancel_restores():
+                self.exit()
 
         self.push_screen(
             ConfirmScreen(

@@ -558,8 +558,9 @@ def _demo_console(config_path: Path, root: Path, clock: Clock) -> int:
         else:
             target = Target(name=TARGET_NAME, dsn=dsn(pg), production=False)
             config = dataclasses.replace(config, targets=(*config.targets, target))
-        PgdeckApp(Catalog(config, clock=clock)).run()
-    return EXIT_OK
+        app = PgdeckApp(Catalog(config, clock=clock))
+        app.run()
+    return app.return_code or EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -630,8 +631,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import PgdeckApp
 
     config = load_config(args.config)
-    PgdeckApp(Catalog(config, clock=args.clock)).run()
-    return EXIT_OK
+    app = PgdeckApp(Catalog(config, clock=args.clock))
+    app.run()
+    return app.return_code or EXIT_OK
 
 
 def cmd_restore(args: argparse.Namespace) -> int:

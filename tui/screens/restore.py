@@ -97,6 +97,7 @@ class RestoreScreen(Screen[None]):
         self.scope: Scope | None = None
         self.running = False
         self.finished = False
+        self.exit_when_done = False  # quit or a signal came during the run
         self._engine = None
         self._engine_lock = threading.Lock()
         self._cancelled = False
@@ -616,6 +617,9 @@ class RestoreScreen(Screen[None]):
         self.query_one("#run-status", Static).update(text)
 
     def on_restore_finished(self, message: RestoreFinished) -> None:
+        if self.exit_when_done:  # quit or a signal: the report is archived, now leave
+            self.app.exit(return_code=getattr(self.app, "exit_code", None) or 0)
+            return
         if self._drainer is not None:
             self._drainer.stop()
         self._drain()
