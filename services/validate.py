@@ -120,7 +120,12 @@ def validate(
         target_db = names[section.name]
         # The restored database's own settings (ALTER DATABASE ... SET search_path) come
         # from the backup: these queries name pg_catalog's objects whatever they say.
-        with connect(target, target_db, options="-c search_path=pg_catalog,pg_temp") as conn:
+        # UTF8 too: in a SQL_ASCII database psycopg would hand back bytes, not names.
+        with connect(
+            target,
+            target_db,
+            options="-c search_path=pg_catalog,pg_temp -c client_encoding=UTF8",
+        ) as conn:
             existing = {r[0] for r in conn.execute(_OBJECT_QUERIES["table"])}
             for t in section.tables:
                 restored: int | None
