@@ -250,7 +250,10 @@ async def test_a_signal_during_a_wizard_restore_cancels_it_archives_the_report_a
         await choose_target(pilot, screen, "staging")
         await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
         assert screen.step == 4 and screen.running
-        while "public.orders" not in str(screen.query_one("#run-status", Static).render()):
+        for _ in range(1200):
+            if "public.orders" in str(screen.query_one("#run-status", Static).render()):
+                break
+            assert screen.running, "the restore ended before the signal could land mid-COPY"
             await pilot.pause(0.05)
         os.kill(os.getpid(), sig)  # a real signal, to this process: the app's handler takes it
         for _ in range(600):  # the app exits by itself once the report is archived
