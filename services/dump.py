@@ -26,7 +26,7 @@ from typing import Protocol
 from services import grammar
 from services.errors import PgdeckError
 from services.grammar import Refused, Verdict
-from services.sqllex import Lexer, LexError, MetaCommand, Statement
+from services.sqllex import Lexer, LexError, MetaCommand, Statement, size_text
 
 CLUSTER_TRAILER = "-- PostgreSQL database cluster dump complete"
 DATABASE_TRAILER = "-- PostgreSQL database dump complete"
@@ -230,7 +230,7 @@ class DumpReader:
         if self._pending_size > self._max_line:
             raise NotADump(
                 self._lexer.line_no + 1,
-                f"a line longer than {self._max_line >> 20} MiB outside table data",
+                f"a line longer than {size_text(self._max_line)} outside table data",
             )
 
     # --- table data -----------------------------------------------------------------------

@@ -70,7 +70,7 @@ _INITIAL, _XC, _XQ, _XE, _XD, _XUI, _XUS, _XB, _XH, _XDOLQ, _XQS = range(11)
 _STRING_MODES = {_XQ: b"", _XE: b"E", _XUS: b"U&", _XB: b"B", _XH: b"X"}
 
 
-def _size_text(n: int) -> str:
+def size_text(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n} bytes"
 
 
@@ -429,7 +429,7 @@ class Lexer:
         if self._size > self.max_statement:
             raise LexError(
                 f"the statement begun at line {self._start_line} is longer than "
-                f"{_size_text(self.max_statement)}"
+                f"{size_text(self.max_statement)}"
             )
 
     def _finish(self) -> Statement:

@@ -6,6 +6,7 @@ import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,3 +154,56 @@ def test_verify_a_local_file(
     assert main(["--config", str(cfg), "verify", f"file://{path}"]) == 0
     out = capsys.readouterr().out
     assert "intact: gzip verified, dump complete" in out and "public.orders" in out
+
+
+class _Collect:
+    """A consumer that records the largest piece of table data handed on at once."""
+
+    def __init__(self) -> None:
+        self.largest = 0
+        self.data = 0
+
+    def statement(self, stmt: Any, verdict: Any, section: Any) -> None:
+        pass
+
+    def connect(self, database: str) -> None:
+        pass
+
+    def copy_data(self, data: memoryview) -> None:
+        self.largest = max(self.largest, len(data))
+        self.data += len(data)
+
+    def copy_end(self, table: Any) -> None:
+        pass
+
+
+def test_a_long_row_is_passed_on_as_it_arrives_never_held_whole(source_dump: bytes) -> None:
+    head = "COPY public.orders (id, customer, note) FROM stdin;\n"
+    long_row = "9999\t1\t" + "x" * 5_000_000 + "\n"
+    dump = source_dump.decode().replace(head, head + long_row).encode()
+    sink = _Collect()
+    reader = DumpReader(sink)
+    for i in range(0, len(dump), 64 << 10):
+        reader.feed(dump[i : i + (64 << 10)])
+    summary = reader.summary()
+    assert summary.complete
+    assert {(t.database, t.qualified): t.rows for t in summary.tables}[
+        ("shop", "public.orders")
+    ] == 121
+    assert sink.data > 5_000_000 and sink.largest <= 64 << 10
+
+
+def test_a_line_outside_table_data_past_the_bound_is_refused(source_dump: bytes) -> None:
+    from services.dump import NotADump
+
+    comment = "COMMENT ON DATABASE shop IS '" + "y" * 5000 + "';\n"
+    dump = (
+        source_dump.decode().replace("\\connect shop\n", "\\connect shop\n" + comment, 1).encode()
+    )
+    with pytest.raises(NotADump, match="longer than 4096 bytes"):
+        DumpReader(max_line=4096).feed(dump)
+    with pytest.raises(NotADump, match="a line longer than 4096 bytes outside table data"):
+        reader = DumpReader(max_line=4096)
+        for i in range(0, len(dump), 1000):
+            reader.feed(dump[i : i + 1000])
+    assert DumpReader(max_line=8192).feed(dump) is None  # within the bound it reads on
