@@ -17,6 +17,7 @@ failed run says which databases it created and left incomplete, and drops them w
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -183,16 +184,22 @@ class RestoreEngine:
         except PgdeckError as exc:
             report.error = str(exc)
             self._log("error", str(exc))
+        except Exception as exc:  # the report must still say what happened
+            logging.getLogger(__name__).debug("restore failed", exc_info=True)
+            report.error = f"the restore failed unexpectedly ({type(exc).__name__}: {exc})"
+            self._log("error", report.error)
         finally:
-            if self._loader is not None:
-                self._loader.close()
             report.finished_at = started + _seconds(time.monotonic() - monotonic_start)
             report.phases = self._phases
             report.compressed_bytes = self._read
             report.uncompressed_bytes = self._reader.bytes if self._reader else 0
             report.retries = self._retries
             report.warnings = list(self.warnings)
+            # While the lock is still held: --on-failure drop happens before another
+            # restore may start.
             self._fill_outcome(report)
+            if self._loader is not None:
+                self._loader.close()
         self._emit(RestoreDone(report))
         return report
 
