@@ -107,6 +107,7 @@ class Verdict:
     setting: str | None = None  # ROLE_SETTING / ROLE_DB_SETTING / DATABASE ... SET: the name
     creates: bool = False  # CREATE TABLESPACE
     privileges: tuple[str, ...] = ()  # PARAMETER_GRANT: SET, ALTER SYSTEM, ALL
+    language: str | None = None  # CREATE FUNCTION/PROCEDURE: its language
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -231,7 +232,10 @@ def judge(stmt: Statement) -> Verdict:
     handler = _HANDLERS.get(first)
     if handler is None:
         raise t.refuse(f"{first.upper()} is not a statement pg_dump writes")
-    return handler(t)
+    verdict = handler(t)
+    if first != "select":  # its own calls are judged by shape
+        _check_calls(stmt)
+    return verdict
 
 
 class _Cursor:
@@ -499,8 +503,9 @@ def _create(t: _Cursor) -> Verdict:
                 "a materialized view filled at creation (pg_dump writes WITH NO DATA and "
                 "refreshes it after the data)"
             )
-    if kind in ("function", "procedure", "aggregate"):
-        _check_language(t)
+    language = None
+    if kind in ("function", "procedure"):
+        language = _check_language(t)
     if kind in ("foreign", "server", "user"):
         _check_fdw_options(t)
     if kind == "table":
@@ -521,7 +526,7 @@ def _create(t: _Cursor) -> Verdict:
             schema, name = _qualified_at(t)
             if name:
                 objects = ((obj_kind, f"{schema}.{name}" if schema else name),)
-    return Verdict(DDL, objects=objects)
+    return Verdict(DDL, objects=objects, language=language)
 
 
 def _qualified_at(t: _Cursor) -> tuple[str | None, str | None]:
@@ -569,16 +574,67 @@ def _create_database(t: _Cursor) -> Verdict:
     return Verdict(CREATE_DATABASE, name=name, locales=tuple(locales))
 
 
-def _check_language(t: _Cursor) -> None:
+# Languages whose functions reach the server's files and programs (PostgreSQL marks them
+# untrusted): by name here; the restore also asks the target's pg_language for any other.
+UNTRUSTED_LANGUAGES = frozenset(
+    {
+        "c", "internal", "plpythonu", "plpython2u", "plpython3u", "plperlu", "pltclu",
+        "javau", "pljavau", "plsh", "plr",
+    }
+)  # fmt: skip
+
+
+def _check_language(t: _Cursor) -> str:
+    """The function's language (``sql`` for a SQL-standard body); untrusted ones refused."""
     toks = t.rest()
     for k, tok in enumerate(toks[:-1]):
         if tok.kind == WORD and tok.value == "language" and tok.depth == 0:
             lang = toks[k + 1]
             value = lang.value.lower() if lang.kind in (WORD, QIDENT, STRING) else ""
-            if value in ("c", "internal"):
+            if value in UNTRUSTED_LANGUAGES:
+                what = (
+                    "binds a server library or built-in"
+                    if value in ("c", "internal")
+                    else "can run programs and read files on the database server"
+                )
                 raise t.refuse(
-                    f"a function in {value.upper()} binds a server library or built-in "
-                    "(pgdeck does not create such functions from a backup)"
+                    f"a function in {value} (an untrusted language) {what}; pgdeck does not "
+                    "create such functions from a backup"
+                )
+            return value
+    return "sql"
+
+
+# Calls that reach the database server's files, programs, other servers or its own
+# running: never written by pg_dump in a default, a view, a check, an index or a body
+# it can see (a SQL-standard one); refused wherever they appear outside a literal.
+FORBIDDEN_CALLS = frozenset(
+    {
+        "pg_read_file", "pg_read_binary_file", "pg_stat_file", "pg_ls_dir", "pg_ls_logdir",
+        "pg_ls_waldir", "pg_ls_tmpdir", "pg_ls_archive_statusdir", "pg_ls_logicalsnapdir",
+        "pg_ls_logicalmapdir", "pg_ls_replslotdir", "lo_import", "lo_export", "pg_file_write",
+        "pg_file_rename", "pg_file_unlink", "pg_file_sync", "pg_logdir_ls", "pg_logfile_rotate",
+        "dblink", "dblink_exec", "dblink_connect", "dblink_connect_u", "dblink_open",
+        "dblink_send_query", "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf",
+        "pg_rotate_logfile", "pg_promote", "pg_switch_wal", "pg_create_restore_point",
+        "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup",
+        "pg_replication_origin_create", "pg_create_physical_replication_slot",
+        "pg_create_logical_replication_slot", "pg_drop_replication_slot",
+    }
+)  # fmt: skip
+
+
+def _check_calls(stmt: Statement) -> None:
+    toks = stmt.tokens
+    for k in range(len(toks) - 1):
+        tok = toks[k]
+        if tok.kind == WORD and tok.value in FORBIDDEN_CALLS:
+            nxt = toks[k + 1]
+            if nxt.kind == PUNCT and nxt.value == "(":
+                raise Refused(
+                    stmt.line,
+                    f"a call of {tok.value}, which reaches the database server's files, "
+                    f"programs or processes: {_excerpt(stmt)}",
                 )
 
 

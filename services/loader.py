@@ -204,6 +204,21 @@ class Loader:
             with contextlib.suppress(Exception):
                 cur.close()
 
+    def language_trusted(self, language: str) -> bool | None:
+        """Whether the current database's ``language`` is trusted (None: it has none such)."""
+        import psycopg
+
+        conn = self._current
+        if conn is None:
+            return None
+        try:
+            row = conn.execute(
+                "SELECT lanpltrusted FROM pg_catalog.pg_language WHERE lanname = %s", (language,)
+            ).fetchone()
+        except psycopg.Error as exc:
+            self._raise(exc)
+        return None if row is None else bool(row[0])
+
     # --- cancel ---------------------------------------------------------------------------
     def cancel(self) -> None:
         """From any thread: stop what runs now and refuse what follows."""

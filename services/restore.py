@@ -414,6 +414,20 @@ class RestoreEngine:
     # --- the reader's consumer: what is sent where ---------------------------------------------
     def statement(self, stmt: Statement, verdict: Verdict, section: str | None) -> None:
         assert self._filter is not None and self._loader is not None
+        language = verdict.language
+        # A language the grammar cannot judge by name: the target says whether its
+        # functions can reach the server's files and programs (untrusted).
+        if (
+            language
+            and language not in ("sql", "plpgsql")
+            and self._filter.keep
+            and self._loader.language_trusted(language) is False
+        ):
+            raise NotADump(
+                stmt.line,
+                f"a function in {language}, an untrusted language on the target (it can "
+                "run programs and read files on the database server)",
+            )
         for send in self._filter.statement(stmt, verdict, section):
             self._last = (stmt.line, send.sql.decode("utf-8", "replace"))
             if send.copy:
