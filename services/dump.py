@@ -126,6 +126,9 @@ class DatabaseSection:
     created: bool = False  # the dump creates it (postgres and template1 already exist)
     locale: str | None = None
     complete: bool = False  # its own "dump complete" line arrived
+    triggers: bool = False  # a trigger was created: pg_dump writes no data after that
+    event_triggers: bool = False  # an event trigger was created: only its own statements
+    # and REFRESH MATERIALIZED VIEW follow it in pg_dump's order
     tables: list[TableRows] = field(default_factory=list)
     objects: dict[str, set[str]] = field(default_factory=dict)  # kind -> qualified names
 
@@ -324,8 +327,12 @@ class DumpReader:
 
     def _meta(self, item: MetaCommand) -> None:
         text = item.text
-        if not self._lexer.between_statements or not text.startswith("\\"):
-            raise NotADump(item.line, f"a psql meta-command inside a statement: {_show(text)}")
+        if item.inline or not text.startswith("\\"):
+            # Inside a statement, or after one on its line: psql would run it, and the
+            # statement begun would be lost; pg_dumpall never writes either.
+            raise NotADump(
+                item.line, f"a psql meta-command inside or after a statement: {_show(text)}"
+            )
         if text.startswith("\\connect "):
             try:
                 name = connect_target(text)
@@ -376,11 +383,15 @@ class DumpReader:
         if section is not None and kind in grammar.GLOBAL_KINDS:
             raise NotADump(
                 stmt.line,
-                f"a {kind.replace('_', ' ')} statement inside the section of database {section!r} "
-                "(pg_dumpall writes roles and tablespaces before the first \\connect)",
+                f"a role or tablespace statement inside the section of database {section!r} "
+                f"(pg_dumpall writes them before the first \\connect): {grammar.excerpt(stmt)}",
             )
         if section is None and kind in (grammar.DDL, grammar.COPY, grammar.CATALOG_CALL):
-            raise NotADump(stmt.line, "an object statement before the first \\connect")
+            raise NotADump(
+                stmt.line,
+                "an object statement before the first \\connect (it would run in the "
+                f"maintenance database): {grammar.excerpt(stmt)}",
+            )
         if kind == grammar.CREATE_DATABASE:
             assert verdict.name is not None
             if verdict.name in EXISTING_DATABASES or verdict.name == "template0":
@@ -398,6 +409,27 @@ class DumpReader:
             assert verdict.name is not None
             self.roles.append(verdict.name)
         if self.current is not None:
+            if (
+                self.current.event_triggers
+                and kind in (grammar.DDL, grammar.COPY, grammar.CATALOG_CALL)
+                and not (verdict.event_trigger or verdict.refresh)
+            ):
+                # pg_dump puts event triggers last (only their own statements and the
+                # refreshes follow), so that no statement of the restore fires them.
+                raise NotADump(
+                    stmt.line,
+                    f"a statement after an event trigger was created: {grammar.excerpt(stmt)}",
+                )
+            if verdict.event_trigger and verdict.trigger:
+                self.current.event_triggers = True
+            if verdict.trigger:
+                self.current.triggers = True
+            elif self.current.triggers and kind in (grammar.COPY, grammar.CATALOG_CALL):
+                # pg_dump creates triggers after the data, so none fires while it loads.
+                raise NotADump(
+                    stmt.line,
+                    f"table data after a trigger was created: {grammar.excerpt(stmt)}",
+                )
             for obj_kind, name in verdict.objects:
                 self.current.add_object(obj_kind, name)
             if kind == grammar.DDL:
@@ -436,6 +468,7 @@ class DumpReader:
 
 
 def _show(text: str, limit: int = 80) -> str:
-    """A line of the backup as a message may quote it: control characters escaped, cut."""
-    safe = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    """A line of the backup as a message may quote it: passwords masked, control
+    characters escaped, cut."""
+    safe = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in grammar.redact(text))
     return safe if len(safe) <= limit else safe[: limit - 1] + "…"

@@ -108,6 +108,11 @@ class Verdict:
     creates: bool = False  # CREATE TABLESPACE
     privileges: tuple[str, ...] = ()  # PARAMETER_GRANT: SET, ALTER SYSTEM, ALL
     language: str | None = None  # CREATE FUNCTION/PROCEDURE: its language
+    columns: tuple[str, ...] = ()  # COPY: the column list
+    parameters: tuple[str, ...] = ()  # PARAMETER_GRANT: the settings
+    trigger: bool = False  # CREATE [CONSTRAINT|EVENT] TRIGGER
+    event_trigger: bool = False  # CREATE/ALTER/COMMENT ON ... EVENT TRIGGER
+    refresh: bool = False  # REFRESH MATERIALIZED VIEW
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -149,7 +154,7 @@ _SESSION_SETTINGS: dict[str, set[str] | None] = {
 
 # Settings a dump may not attach to a role or a database: they load server libraries at
 # the next login, or change who a session is and which triggers fire.
-_FORBIDDEN_STORED = frozenset(
+FORBIDDEN_STORED = _FORBIDDEN_STORED = frozenset(
     {
         "session_preload_libraries",
         "local_preload_libraries",
@@ -169,6 +174,11 @@ _CATALOG_CALLS = {
     "lowrite": ((NUMBER,), (STRING,)),
     "lo_close": ((NUMBER,),),
 }
+
+# Keywords that name roles of the target (or all of them) where a role name may stand.
+ROLE_KEYWORDS = frozenset(
+    {"all", "current_user", "session_user", "current_role", "public", "none", "user"}
+)
 
 _ROLE_FLAGS = frozenset(
     {
@@ -232,6 +242,9 @@ def judge(stmt: Statement) -> Verdict:
     handler = _HANDLERS.get(first)
     if handler is None:
         raise t.refuse(f"{first.upper()} is not a statement pg_dump writes")
+    if any(tok.prefix == "U&" for tok in stmt.tokens):
+        # Unicode-escaped names and strings hide what they spell; pg_dump never writes them.
+        raise t.refuse("a U&-escaped name or string (pg_dump never writes one)")
     verdict = handler(t)
     if first != "select":  # its own calls are judged by shape
         _check_calls(stmt)
@@ -281,6 +294,25 @@ class _Cursor:
         self.i += 1
         return tok.value
 
+    def role(self, *, public: bool = False) -> str:
+        """A role's name: never one of the keywords that stand for roles (ALL,
+        CURRENT_USER, ...), which pg_dumpall would have quoted; PUBLIC where asked."""
+        tok = self.peek()
+        if tok is not None and tok.kind == WORD and public and tok.value == "public":
+            self.i += 1
+            return "public"
+        if tok is not None and tok.kind == WORD and tok.value in ROLE_KEYWORDS:
+            raise self.refuse(
+                f"{tok.value.upper()} stands for roles of the target, not a role the dump names"
+            )
+        return self.name()
+
+    def roles(self, *, public: bool = False) -> tuple[str, ...]:
+        out = [self.role(public=public)]
+        while self.punct(","):
+            out.append(self.role(public=public))
+        return tuple(out)
+
     def qualified(self) -> tuple[str | None, str]:
         first = self.name()
         if self.punct("."):
@@ -315,22 +347,54 @@ class _Cursor:
         return self.tokens[self.i :]
 
 
-_PASSWORD_CLAUSE = re.compile(r"(PASSWORD\s+)'(?:[^']|'')*'", re.IGNORECASE)
+_PASSWORD_CLAUSE = re.compile(
+    r"(PASSWORD\s+)(?:[eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')", re.IGNORECASE
+)
 _PASSWORD_KEYWORD = re.compile(
     r"(password\s*=\s*)(?:''(?:(?!'')[^\n])*''|'(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE
 )
 
 
 def redact(sql: str) -> str:
-    """A statement as messages, logs and reports may show it: role passwords (and their
-    hashes), user mapping passwords and passwords in connection strings hidden."""
+    """A statement (or line) as messages, logs and reports may show it: role passwords
+    (and their hashes, in any string form), user mapping passwords and passwords in
+    connection strings hidden."""
     return _PASSWORD_KEYWORD.sub(r"\1***", _PASSWORD_CLAUSE.sub(r"\1'***'", sql))
+
+
+_LITERAL = re.compile(
+    r"[eE]'(?:[^'\\]|\\.|'')*'?|'(?:[^']|'')*'?|\$([A-Za-z_][A-Za-z0-9_]*)?\$.*?(?:\$\1\$|$)",
+    re.S,
+)
+
+
+_BEFORE_PASSWORD = re.compile(r"password\s*(?:=\s*)?$", re.IGNORECASE)
+
+
+def mask_literals(sql: str) -> str:
+    """A statement as messages quote it: a literal that follows PASSWORD (in any string
+    form) or holds the word password anywhere in its text (a connection string, a nested
+    clause) is hidden; other literals stay, to name what was found."""
+
+    def mask(m: re.Match[str]) -> str:
+        text = m.group()
+        if "password" in text.lower() or _BEFORE_PASSWORD.search(sql, 0, m.start()):
+            return "$$***$$" if text.startswith("$") else "'***'"
+        return text
+
+    return _LITERAL.sub(mask, sql)
+
+
+def excerpt(stmt: Statement, limit: int = 120) -> str:
+    """A statement as a message may quote it: passwords masked, control characters
+    escaped, whitespace folded, cut."""
+    return _excerpt(stmt, limit)
 
 
 def _excerpt(stmt: Statement, limit: int = 120) -> str:
     text = "".join(
         ch if ch.isprintable() else f"\\x{ord(ch):02x}"
-        for ch in " ".join(redact(stmt.text.decode("utf-8", "replace")).split())
+        for ch in " ".join(mask_literals(stmt.text.decode("utf-8", "replace")).split())
     )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -340,7 +404,7 @@ def _set(t: _Cursor) -> Verdict:
     if t.words("session", "authorization"):
         # pg_dump writes it around a GRANT that a non-owner made (and RESETs it after):
         # the superuser restoring acts as that role, which can do no more than it.
-        t.name() if t.peek() and t.peek().kind != STRING else t.literal_value()  # type: ignore[union-attr]
+        t.role() if t.peek() and t.peek().kind != STRING else t.literal_value()  # type: ignore[union-attr]
         t.end()
         return Verdict(SESSION, name="session_authorization")
     if t.word("session", "local"):
@@ -425,14 +489,23 @@ def _call_args(t: _Cursor) -> list[Token]:
 
 def _copy(t: _Cursor) -> Verdict:
     schema, table = t.qualified()
+    columns: tuple[str, ...] = ()
     if t.punct("("):
-        t.names()
+        columns = t.names()
         if not t.punct(")"):
             raise t.refuse("COPY with an unexpected column list")
     if not (t.words("from", "stdin")):
         raise t.refuse("COPY other than FROM stdin (a server file or program) is refused")
     t.end()
-    return Verdict(COPY, name=table, schema=schema or "public")
+    return Verdict(COPY, name=table, schema=schema or "public", columns=columns)
+
+
+def copy_statement(verdict: Verdict) -> bytes:
+    """The COPY sent for a judged one, built again from its parsed parts only: it goes
+    by the simple query protocol, so nothing of the backup's text rides along."""
+    cols = ", ".join(quote_ident(c) for c in verdict.columns)
+    table = f"{quote_ident(verdict.schema or 'public')}.{quote_ident(verdict.name or '')}"
+    return f"COPY {table}{f' ({cols})' if cols else ''} FROM STDIN".encode()
 
 
 def _reset(t: _Cursor) -> Verdict:
@@ -463,7 +536,7 @@ def _create(t: _Cursor) -> Verdict:
             raise t.refuse(
                 f"CREATE {kind.upper()} is not written by pg_dumpall (it writes CREATE ROLE)"
             )
-        role = t.name()
+        role = t.role()
         if not t.at_end():
             raise t.refuse(
                 "CREATE ROLE with options is not pg_dumpall's shape (it writes a bare CREATE ROLE, "
@@ -478,6 +551,9 @@ def _create(t: _Cursor) -> Verdict:
         return Verdict(TABLESPACE, name=t.name(), creates=True)
     if kind is None or kind not in _CREATE_KINDS:
         raise t.refuse(f"CREATE {(kind or '?').upper()} is not written by pg_dump")
+    nxt = t.peek()
+    if kind in ("trigger", "event") or (kind == "constraint" and nxt and nxt.value == "trigger"):
+        return Verdict(DDL, trigger=True, event_trigger=kind == "event")
     if kind in ("unique",):
         t.word("index")
         kind = "index"
@@ -590,7 +666,9 @@ def _check_language(t: _Cursor) -> str:
     for k, tok in enumerate(toks[:-1]):
         if tok.kind == WORD and tok.value == "language" and tok.depth == 0:
             lang = toks[k + 1]
-            value = lang.value.lower() if lang.kind in (WORD, QIDENT, STRING) else ""
+            if lang.kind not in (WORD, QIDENT, STRING):
+                raise t.refuse("LANGUAGE without a language's name")
+            value = lang.value.lower()
             if value in UNTRUSTED_LANGUAGES:
                 what = (
                     "binds a server library or built-in"
@@ -625,17 +703,15 @@ FORBIDDEN_CALLS = frozenset(
 
 
 def _check_calls(stmt: Statement) -> None:
-    toks = stmt.tokens
-    for k in range(len(toks) - 1):
-        tok = toks[k]
-        if tok.kind == WORD and tok.value in FORBIDDEN_CALLS:
-            nxt = toks[k + 1]
-            if nxt.kind == PUNCT and nxt.value == "(":
-                raise Refused(
-                    stmt.line,
-                    f"a call of {tok.value}, which reaches the database server's files, "
-                    f"programs or processes: {_excerpt(stmt)}",
-                )
+    """Any name (quoted or not) of such a function outside a literal: a call, an
+    operator's or cast's function, an aggregate's SFUNC alike."""
+    for tok in stmt.tokens:
+        if tok.kind in (WORD, QIDENT) and tok.value in FORBIDDEN_CALLS:
+            raise Refused(
+                stmt.line,
+                f"a use of {tok.value}, which reaches the database server's files, "
+                f"programs or processes: {_excerpt(stmt)}",
+            )
 
 
 def _check_fdw_options(t: _Cursor) -> None:
@@ -669,6 +745,8 @@ def _check_subscription(t: _Cursor) -> None:
 
 def _alter(t: _Cursor) -> Verdict:
     kind = t.word()
+    if kind == "event" and t.word("trigger"):
+        return Verdict(DDL, event_trigger=True)
     if kind == "system":
         raise t.refuse("ALTER SYSTEM changes the server's configuration")
     if kind == "user" and t.word("mapping"):
@@ -735,9 +813,9 @@ def _alter(t: _Cursor) -> Verdict:
 
 
 def _alter_role(t: _Cursor) -> Verdict:
-    role = t.name()
+    role = t.role()
     if t.words("in", "database"):
-        database = t.name()
+        database = _one_name(t, "ALTER ROLE ... IN DATABASE")
         if not t.word("set"):
             raise t.refuse("ALTER ROLE ... IN DATABASE other than SET")
         setting = _stored_setting(t)
@@ -761,7 +839,11 @@ def _alter_role(t: _Cursor) -> Verdict:
             flags.append(word.upper())
         elif word == "connection" and t.word("limit"):
             neg = t.punct("-")
-            limit = ("-" if neg else "") + t.literal_value()
+            num = t.peek()
+            if num is None or num.kind != NUMBER or not num.value.isdigit():
+                raise t.refuse("CONNECTION LIMIT other than a whole number")
+            t.i += 1
+            limit = str(-int(num.value) if neg else int(num.value))
         elif word == "valid" and t.word("until"):
             until = t.literal_value()
         elif word in ("password", "encrypted", "unencrypted"):
@@ -825,13 +907,15 @@ def _about(t: _Cursor, what: str) -> Verdict:
     """What a COMMENT ON / SECURITY LABEL ON is about."""
     target = t.word()
     if target == "role":
-        return Verdict(ROLE_COMMENT, name=t.name())
+        return Verdict(ROLE_COMMENT, name=t.role())
     if target == "database":
-        return Verdict(DATABASE, name=t.name())
+        return Verdict(DATABASE, name=_one_name(t, f"{what} ON DATABASE"))
     if target == "tablespace":
         return Verdict(TABLESPACE, name=t.name())
     if target in ("user", "group"):
         raise t.refuse(f"{what} ON {target.upper()} is not written by pg_dump")
+    if target == "event" and t.word("trigger"):
+        return Verdict(DDL, event_trigger=True)
     return Verdict(DDL)
 
 
@@ -868,21 +952,26 @@ def _grant_or_revoke(t: _Cursor, what: str) -> Verdict:
         t.i += on + 1
         target = t.word()
         if target == "database":
-            return Verdict(DATABASE, name=t.name())
+            return Verdict(DATABASE, name=_one_name(t, f"{what} ON DATABASE"))
         if target == "tablespace":
             return Verdict(TABLESPACE, name=t.name())
         if target == "parameter":
-            t.names()
+            parameters = tuple(p.lower() for p in t.names())
             if not (t.word("to") or t.word("from")):
                 raise t.refuse(f"{what} ON PARAMETER without TO/FROM")
-            return Verdict(PARAMETER_GRANT, members=t.names(), privileges=privileges)
+            return Verdict(
+                PARAMETER_GRANT,
+                members=t.roles(public=True),
+                privileges=privileges,
+                parameters=parameters,
+            )
         return Verdict(DDL)
     if what == "REVOKE":
         raise t.refuse("REVOKE of a role membership is not written by pg_dumpall")
-    roles = t.names()
+    roles = t.roles()
     if not t.word("to"):
         raise t.refuse("GRANT of roles without TO")
-    members = t.names()
+    members = t.roles()
     # WITH ADMIN OPTION / WITH ADMIN|INHERIT|SET TRUE|FALSE, ... / GRANTED BY role
     while not t.at_end():
         tok = t.peek()
@@ -896,12 +985,19 @@ def _grant_or_revoke(t: _Cursor, what: str) -> Verdict:
     return Verdict(ROLE_GRANT, roles=roles, members=members)
 
 
+def _one_name(t: _Cursor, what: str) -> str:
+    name = t.name()
+    if t.punct_is(","):
+        raise t.refuse(f"{what} with a list of databases (pg_dump names one)")
+    return name
+
+
 def _refresh(t: _Cursor) -> Verdict:
     if not t.words("materialized", "view"):
         raise t.refuse("REFRESH other than MATERIALIZED VIEW")
     t.qualified()
     t.end()
-    return Verdict(DDL)
+    return Verdict(DDL, refresh=True)
 
 
 _HANDLERS = {

@@ -212,12 +212,37 @@ class Loader:
         if conn is None:
             return None
         try:
+            # Qualified operators: the dump's own search_path is in force on this session.
             row = conn.execute(
-                "SELECT lanpltrusted FROM pg_catalog.pg_language WHERE lanname = %s", (language,)
+                "SELECT lanpltrusted FROM pg_catalog.pg_language"
+                " WHERE lanname OPERATOR(pg_catalog.=) %s::pg_catalog.name",
+                (language,),
             ).fetchone()
         except psycopg.Error as exc:
             self._raise(exc)
         return None if row is None else bool(row[0])
+
+    def extension_table(self, schema: str, table: str) -> bool:
+        """Whether ``schema.table`` exists in the current database as a member of an
+        extension (pg_dump writes the data of an extension's configuration tables)."""
+        import psycopg
+        from psycopg import sql
+
+        conn = self._current
+        if conn is None:
+            return False
+        name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        try:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+                " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+                " AND d.objid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s)::pg_catalog.oid"
+                " AND d.deptype OPERATOR(pg_catalog.=) 'e')",
+                (name.as_string(conn),),
+            ).fetchone()
+        except psycopg.Error as exc:
+            self._raise(exc)
+        return bool(row and row[0])
 
     # --- cancel ---------------------------------------------------------------------------
     def cancel(self) -> None:

@@ -16,6 +16,7 @@ import humanize
 
 from services.archive import Archive, ArchiveSpec, Pending, open_archive
 from services.clock import Clock, system_clock
+from services.text import safe_text
 
 
 @dataclass
@@ -135,12 +136,14 @@ class RestoreReport:
                 "|---|---|---:|---:|",
             ]
             lines += [
-                f"| {t['database']} | {t['table']} | {t['expected']} | {'' if t['restored'] is None else t['restored']} |"
+                f"| {_cell(t['database'])} | {_cell(t['table'])} | {t['expected']} | {'' if t['restored'] is None else t['restored']} |"
                 for t in self.tables
             ]
         if self.warnings:
             lines += ["", "## Warnings", ""] + [f"- {w}" for w in self.warnings]
-        return "\n".join(lines) + "\n"
+        # Names, messages and errors come from the backup and the server: the archived
+        # document never carries a terminal's control sequence.
+        return safe_text("\n".join(lines) + "\n", keep="\t\n")
 
 
 def check_archive_writable(archive: ArchiveSpec | Archive) -> None:
@@ -202,6 +205,10 @@ def archive_report(
     )
     report.archived = {"json": done.json_url, "markdown": done.markdown_url}
     return report
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|")
 
 
 def _who() -> str:

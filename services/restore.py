@@ -25,12 +25,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from services import grammar
 from services.backup_stream import CorruptBackup, compressed_chunks, gunzip, prefetch
 from services.clock import Clock, system_clock
 from services.config import Check
 from services.dump import DumpReader, DumpSummary, NotADump, TableRows
 from services.errors import PgdeckError
-from services.grammar import Verdict, redact
+from services.grammar import Verdict, mask_literals
 from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
 from services.report import RestoreReport
 from services.restore_plan import RestoreFilter, RestoreRefused, Scope
@@ -146,6 +147,10 @@ class RestoreEngine:
         self._in_copy = False
         self._copied: dict[tuple[str, str], int] = {}
         self._last: tuple[int, str] | None = None  # the statement being sent: line, text
+        # Event triggers (and their own statements) wait for the end of their database's
+        # section, so that nothing the restore sends fires them.
+        self._deferred: list[tuple[int, bytes]] = []
+        self._server_major = 0
 
     def cancel(self) -> None:
         """Stop the run as cancelled: safe from any thread and from a signal handler. What
@@ -210,6 +215,7 @@ class RestoreEngine:
             stream = prefetch(gunzip(prefetch(self._compressed())))
             head, dump_version = self._peek(stream)
             pre = run_preflight(self.target, dump_version, drop_existing=self.drop_existing)
+            self._server_major = pre.server_major
             for check, ok, detail in pre.findings:
                 self._log("info" if ok else "error", f"preflight: {check}: {detail}")
             failed = [f"{c}: {d}" for c, ok, d in pre.findings if not ok]
@@ -261,6 +267,9 @@ class RestoreEngine:
                 self.checks,
                 copied=None if self.thorough else self._copied,
                 thorough=self.thorough,
+                # PostgreSQL 17's login event triggers of the backup must not fire as
+                # pgdeck connects to validate.
+                event_triggers_off=self._server_major >= 17,
             )
         report.validation = validation.to_dict()
         report.tables = [
@@ -365,6 +374,8 @@ class RestoreEngine:
                     last = now
                     self._progress(reader, now - started)
             summary = reader.summary()
+            if summary.complete:
+                self._flush_deferred()
         except CorruptBackup as exc:
             raise RestoreFailed(
                 f"{self.url}: {exc.message}; the restore was stopped", "restore an older backup"
@@ -383,7 +394,7 @@ class RestoreEngine:
             where = ""
             if self._last is not None:
                 line, text = self._last
-                excerpt = redact(" ".join(text.split())).rstrip(";")[:300]
+                excerpt = mask_literals(" ".join(text.split())).rstrip(";")[:300]
                 where = f" at line {line}; statement: {excerpt}"
             raise RestoreFailed(
                 f"the restore stopped on an SQL error: {exc.message}{where}",
@@ -428,7 +439,12 @@ class RestoreEngine:
                 f"a function in {language}, an untrusted language on the target (it can "
                 "run programs and read files on the database server)",
             )
+        if verdict.kind == grammar.COPY and self._filter.keep:
+            self._check_copy_target(stmt, verdict)
         for send in self._filter.statement(stmt, verdict, section):
+            if verdict.event_trigger and not send.maintenance:
+                self._deferred.append((stmt.line, send.sql))
+                continue
             self._last = (stmt.line, send.sql.decode("utf-8", "replace"))
             if send.copy:
                 self._loader.copy_begin(send.sql)
@@ -436,8 +452,32 @@ class RestoreEngine:
             else:
                 self._loader.execute(send.sql, maintenance=send.maintenance)
 
+    def _check_copy_target(self, stmt: Statement, verdict: Verdict) -> None:
+        """Table data goes only into a table this backup created (or an extension's
+        configuration table), never into one the target already had."""
+        assert self._loader is not None and self._reader is not None
+        current = self._reader.current
+        qualified = f"{verdict.schema}.{verdict.name}"
+        if current is not None and qualified in current.objects.get("table", set()):
+            return
+        if self._loader.extension_table(verdict.schema or "public", verdict.name or ""):
+            return
+        raise NotADump(
+            stmt.line,
+            f"table data for {qualified}, a table this backup did not create (it would "
+            "write into the target's own tables)",
+        )
+
+    def _flush_deferred(self) -> None:
+        assert self._loader is not None
+        for line, sql in self._deferred:
+            self._last = (line, sql.decode("utf-8", "replace"))
+            self._loader.execute(sql)
+        self._deferred = []
+
     def connect(self, database: str) -> None:
         assert self._filter is not None and self._loader is not None
+        self._flush_deferred()
         sends, new = self._filter.connect(database)
         for send in sends:
             self._last = (self._reader.line_no if self._reader else 0, send.sql.decode())
@@ -473,6 +513,11 @@ class RestoreEngine:
             report.warnings.append(
                 "expected: roles the target already has were left as they are: "
                 + ", ".join(sorted(f.existing_roles))
+            )
+        for name in f.left_alone_databases:
+            report.warnings.append(
+                f"the target's own {name} database kept its owner and settings; the backup's "
+                "statements about them were left out"
             )
         for name in f.tablespaces_left_out:
             report.warnings.append(

@@ -139,6 +139,7 @@ class RestoreFilter:
         self.skipped_roles = 0
         self.skipped_grants: list[str] = []
         self.tablespaces_left_out: list[str] = []
+        self.left_alone_databases: list[str] = []  # the target's own, whose settings were kept
         self._dump_superusers: set[str] = set()
 
     # --- the dump's structure ---------------------------------------------------------------
@@ -194,6 +195,8 @@ class RestoreFilter:
             name = verdict.name or ""
             if not self.scope.chosen(name) or name == "template0":
                 return []
+            if self._targets_own(name):
+                return []
             return [Send(self._renamed(stmt, name), maintenance=True)]
         if kind == grammar.TABLESPACE:
             # Never created: a tablespace is a directory on the database server. Its
@@ -214,7 +217,18 @@ class RestoreFilter:
             return []
         if kind == grammar.DDL:
             return [Send(self._idempotent(stmt))]
-        return [Send(stmt.text, copy=kind == grammar.COPY)]
+        if kind == grammar.COPY:
+            return [Send(grammar.copy_statement(verdict), copy=True)]
+        return [Send(stmt.text)]
+
+    def _targets_own(self, name: str) -> bool:
+        """A database-level statement about the target's own postgres or template1 (not
+        restored under a new name): left out, they are the target's, not the dump's."""
+        if name in ("postgres", "template1") and self.scope.target_name(name) == name:
+            if name not in self.left_alone_databases:
+                self.left_alone_databases.append(name)
+            return True
+        return False
 
     def _parameter_grant(self, stmt: Statement, v: Verdict) -> list[Send]:
         """GRANT SET / ALTER SYSTEM ON PARAMETER (15+): what a role may configure."""
@@ -227,10 +241,12 @@ class RestoreFilter:
                 why = "PUBLIC is every role of the target"
             elif not self._may_alter(member):
                 why = f"{member} is a role of the target"
-        if self.scope.roles == "no-passwords" and (
-            "alter" in v.privileges or "all" in v.privileges
-        ):
-            why = why or "ALTER SYSTEM changes the server's configuration"
+        if self.scope.roles == "no-passwords":
+            if "alter" in v.privileges or "all" in v.privileges:
+                why = why or "ALTER SYSTEM changes the server's configuration"
+            risky = sorted(set(v.parameters) & grammar.FORBIDDEN_STORED)
+            if risky:
+                why = why or f"{', '.join(risky)} loads server code or changes who a session is"
         if why is not None:
             self.skipped_grants.append(f"{_excerpt(stmt)} ({why})")
             return []
@@ -298,7 +314,7 @@ class RestoreFilter:
         name = v.name or ""
         if kind == grammar.ROLE_DB_SETTING:
             db = v.database or ""
-            if not self.scope.chosen(db) or db == "template0":
+            if not self.scope.chosen(db) or db == "template0" or self._targets_own(db):
                 return []
             # A setting inside a database this restore created touches the role nowhere
             # else; the connecting role and superusers are never given one (pgdeck's own

@@ -34,7 +34,7 @@ PARAM = "param"
 
 _NORMAL = re.compile(
     rb"""
-     (?P<ws>[ \t\n\r\f]+)
+     (?P<ws>[ \t\n\r\f\v]+)
     |(?P<lc>--[^\n\r]*)
     |(?P<bc>/\*)
     |(?P<xb>[bB]')
@@ -62,8 +62,8 @@ _COMMENT_EDGE = re.compile(rb"/\*|\*/")
 _XE_STOP = re.compile(rb"['\\]")
 # After a closing quote: horizontal space or a -- comment, a newline, then any space or
 # comment lines, then a quote, continue the same string (SQL's literal concatenation).
-_HORIZ = re.compile(rb"(?:[ \t\f]+|--[^\n\r]*)*")
-_SPECIAL = re.compile(rb"(?:[ \t\n\r\f]+|--[^\n\r]*[\n\r])*")
+_HORIZ = re.compile(rb"(?:[ \t\f\v]+|--[^\n\r]*)*")
+_SPECIAL = re.compile(rb"(?:[ \t\n\r\f\v]+|--[^\n\r]*[\n\r])*")
 
 # Lexer modes
 _INITIAL, _XC, _XQ, _XE, _XD, _XUI, _XUS, _XB, _XH, _XDOLQ, _XQS = range(11)
@@ -103,6 +103,7 @@ class Statement:
 class MetaCommand:
     text: str  # the whole line without its newline
     line: int
+    inline: bool = False  # not alone at a line's start between statements: never pg_dump's
 
 
 @dataclass
@@ -114,6 +115,7 @@ class Lexer:
     """
 
     max_statement: int = 64 << 20
+    max_tokens: int = 200_000  # ~120 bytes each: a statement's tokens stay within ~25 MB
     line_no: int = 0
     _mode: int = _INITIAL
     _depth: int = 0  # parentheses
@@ -214,7 +216,9 @@ class Lexer:
                     # pg_dump; the caller refuses it with the line it is on.
                     out.append(
                         MetaCommand(
-                            line[pos:].rstrip(b"\r\n").decode("utf-8", "replace"), self.line_no
+                            line[pos:].rstrip(b"\r\n").decode("utf-8", "replace"),
+                            self.line_no,
+                            inline=True,
                         )
                     )
                     self._reset()
@@ -391,8 +395,14 @@ class Lexer:
         self._count()
 
     def _count(self) -> None:
-        if len(self._tokens) == 1:
+        n = len(self._tokens)
+        if n == 1:
             self._start_line = self._start_line or self.line_no
+        elif n > self.max_tokens:
+            raise LexError(
+                f"the statement begun at line {self._start_line} has more than "
+                f"{self.max_tokens:,} tokens"
+            )
 
     def _word(self, raw: bytes, offset: int) -> None:
         # Unquoted names fold to lower case in ASCII only, as the server folds them in a

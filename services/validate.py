@@ -96,6 +96,7 @@ def validate(
     *,
     copied: dict[tuple[str, str], int] | None = None,
     thorough: bool = False,
+    event_triggers_off: bool = False,
 ) -> Validation:
     """``names``: dump database -> target database, for the databases restored.
 
@@ -121,11 +122,10 @@ def validate(
         # The restored database's own settings (ALTER DATABASE ... SET search_path) come
         # from the backup: these queries name pg_catalog's objects whatever they say.
         # UTF8 too: in a SQL_ASCII database psycopg would hand back bytes, not names.
-        with connect(
-            target,
-            target_db,
-            options="-c search_path=pg_catalog,pg_temp -c client_encoding=UTF8",
-        ) as conn:
+        options = "-c search_path=pg_catalog,pg_temp -c client_encoding=UTF8"
+        if event_triggers_off:
+            options += " -c event_triggers=off"
+        with connect(target, target_db, options=options) as conn:
             existing = {r[0] for r in conn.execute(_OBJECT_QUERIES["table"])}
             for t in section.tables:
                 restored: int | None
@@ -179,7 +179,9 @@ def validate(
             continue
         entry: dict[str, Any] = {"name": check.name, "database": db}
         try:
-            with connect(target, db) as conn:
+            with connect(
+                target, db, options="-c event_triggers=off" if event_triggers_off else None
+            ) as conn:
                 rows = conn.execute(check.sql).fetchall()  # type: ignore[call-overload]
             entry.update(
                 rows=len(rows), passed=not rows, sample=[list(map(str, r)) for r in rows[:5]]

@@ -729,8 +729,10 @@ def test_a_dsn_for_a_production_server_is_that_production_target(tmp_path: Path)
 
 
 def test_role_passwords_are_redacted_from_statements() -> None:
-    from services.restore import redact
+    from services.grammar import mask_literals, redact
 
     sql = "ALTER ROLE app WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc''d=';"
     assert redact(sql) == "ALTER ROLE app WITH LOGIN PASSWORD '***';"
+    assert mask_literals(sql) == "ALTER ROLE app WITH LOGIN PASSWORD '***';"
     assert redact("CREATE TABLE t (password text)") == "CREATE TABLE t (password text)"
+    assert mask_literals("COMMENT ON TABLE t IS 'keep me'") == "COMMENT ON TABLE t IS 'keep me'"

@@ -88,6 +88,8 @@ class RestoreView:
         elif isinstance(event, RestoreLog):
             if event.level == "info" and event.source == "server" and self.quiet:
                 return
+            if event.level == "error" and event.source == "pgdeck" and not self.quiet:
+                return  # the summary ends with it: one line, not two
             self._print(f"{event.source}: {event.level}: {event.text}")
         elif isinstance(event, RestorePhase):
             if event.state == "finished":
