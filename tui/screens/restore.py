@@ -156,6 +156,10 @@ class RestoreScreen(Screen[None]):
                     "drop databases that already exist on the target", id="drop-existing"
                 )
                 yield Checkbox("thorough validation (recount every table and key)", id="thorough")
+                yield Checkbox(
+                    "if the run fails, drop the databases it created and left incomplete",
+                    id="on-failure-drop",
+                )
             with VerticalScroll(id="step-confirm"):
                 yield Static("", id="summary")
                 yield Input(placeholder="type the target's name to confirm", id="confirm-name")
@@ -426,7 +430,9 @@ class RestoreScreen(Screen[None]):
             f"{b.url}\n         {b.time.astimezone():%a %d %b %Y %H:%M %Z}, {present.size(b.size)}\n"
         )
         text.append("into     ", style="bold")
-        text.append(f"{t.display} ({t.name})")
+        checked = self.preflight.get(t.display)
+        server = checked.identity.display if checked and checked.identity else t.display
+        text.append(f"{server} ({t.name})")
         if t.production:
             text.append("  PRODUCTION", style="bold red reverse")
         text.append("\n")
@@ -438,6 +444,7 @@ class RestoreScreen(Screen[None]):
                 ("verify the backup first", "#verify-first"),
                 ("drop existing databases", "#drop-existing"),
                 ("thorough validation", "#thorough"),
+                ("on failure, drop what it created", "#on-failure-drop"),
             )
             if self.query_one(widget, Checkbox).value
         ]
@@ -475,6 +482,7 @@ class RestoreScreen(Screen[None]):
             verify_first=self.query_one("#verify-first", Checkbox).value,
             drop_existing=self.query_one("#drop-existing", Checkbox).value,
             thorough=self.query_one("#thorough", Checkbox).value,
+            on_failure="drop" if self.query_one("#on-failure-drop", Checkbox).value else "keep",
         )
 
     @work(thread=True, exclusive=True, group="restore", exit_on_error=False)
@@ -486,6 +494,7 @@ class RestoreScreen(Screen[None]):
         verify_first: bool,
         drop_existing: bool,
         thorough: bool,
+        on_failure: str = "keep",
     ) -> None:
         from services.archive import open_archive, recover_quietly
         from services.report import archive_report, begin_report, report_label
@@ -520,6 +529,7 @@ class RestoreScreen(Screen[None]):
                     thorough=thorough,
                     verified=verified,
                     clock=self.catalog.clock,
+                    on_failure=on_failure,
                     identity=checked.identity if checked is not None else None,
                     on_start=lambda r: pending.append(
                         begin_report(r, archive, label, clock=self.catalog.clock)
