@@ -174,13 +174,21 @@ def gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
 _DONE = object()
 
 
-def prefetch(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+class StreamCancelled(Exception):
+    """The consumer was cancelled while it waited for the stream (a stalled storage too)."""
+
+
+def prefetch(
+    items: Iterator[bytes], depth: int = 4, *, cancelled: threading.Event | None = None
+) -> Iterator[bytes]:
     """Run ``items`` in a thread of its own, ``depth`` items ahead of the consumer.
 
     Socket reads and (ISA-L or zlib) decompression release the GIL, so download,
     gunzip and the consumer's writes to psql run side by side, as the processes of a
     shell pipeline would; the bounded queue keeps memory bounded. An exception in the
     thread is raised in the consumer; a consumer that stops early stops the thread.
+    With ``cancelled``, a consumer waiting for the next item (storage slow or stalled)
+    raises ``StreamCancelled`` within a tenth of a second of it being set.
     """
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -207,7 +215,12 @@ def prefetch(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
     thread.start()
     try:
         while True:
-            item = q.get()
+            try:
+                item = q.get(timeout=0.1)
+            except queue.Empty:
+                if cancelled is not None and cancelled.is_set():
+                    raise StreamCancelled() from None
+                continue
             if item is _DONE:
                 return
             if isinstance(item, BaseException):

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from services import grammar
-from services.backup_stream import CorruptBackup, compressed_chunks, gunzip, prefetch
+from services.backup_stream import (
+    CorruptBackup,
+    StreamCancelled,
+    compressed_chunks,
+    gunzip,
+    prefetch,
+)
 from services.clock import Clock, system_clock
 from services.config import Check
 from services.dump import DumpReader, DumpSummary, NotADump, TableRows
@@ -183,7 +189,7 @@ class RestoreEngine:
         monotonic_start = time.monotonic()
         try:
             self._run(report)
-        except _Cancelled:
+        except (_Cancelled, StreamCancelled):
             report.status = "cancelled"
             report.error = "cancelled; the statement or COPY in flight was rolled back"
         except PgdeckError as exc:
@@ -212,7 +218,7 @@ class RestoreEngine:
         with self._phase("preflight"):
             # download | gunzip | (read, judge, send): three threads, as the shell
             # pipeline has three processes.
-            stream = prefetch(gunzip(prefetch(self._compressed())))
+            stream = prefetch(gunzip(prefetch(self._compressed())), cancelled=self._cancel)
             head, dump_version = self._peek(stream)
             pre = run_preflight(self.target, dump_version, drop_existing=self.drop_existing)
             self._server_major = pre.server_major
@@ -386,7 +392,7 @@ class RestoreEngine:
                 "the restore was stopped before that line; restore an older backup and "
                 "find out who wrote this object",
             ) from exc
-        except Cancelled as exc:
+        except (Cancelled, StreamCancelled) as exc:
             raise _Cancelled() from exc
         except LoadFailed as exc:
             if self._cancel.is_set():

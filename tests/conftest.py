@@ -4,6 +4,7 @@ Kubernetes API server on loopback. Each test gets a fresh bucket and its own obj
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import logging
 import os
@@ -214,3 +215,41 @@ def storage_config(tmp_path: Path, bucket: str, endpoint: str, **extra: Any) -> 
         **extra,
     }
     return write_config(tmp_path / "config.yaml", data)
+
+
+ORDERS_COPY = "COPY public.orders (id, customer, note) FROM stdin;\n"
+
+
+def held_mid_copy(source_dump: bytes, rows: int = 240_000) -> tuple[bytes, int]:
+    """The source dump with a big orders table, as two gzip members (valid, as pigz's
+    concatenations are): the first ends in the middle of the orders rows. A proxy that
+    stalls after the first member's bytes holds a restore inside that table's COPY for as
+    long as a test needs, whatever the machine's speed. Returns the object and where to
+    stall (the row notes are hex, so the first member is several MiB: storage reads 1 MiB
+    at a time, and the rows before the stall must reach the COPY)."""
+    import hashlib
+
+    def block(start: int, stop: int) -> str:
+        return "".join(
+            f"{i}\t1\t{hashlib.md5(str(i).encode()).hexdigest() * 2}\n" for i in range(start, stop)
+        )
+
+    text = source_dump.decode()
+    cut = text.index(ORDERS_COPY) + len(ORDERS_COPY)
+    first = gzip.compress((text[:cut] + block(1000, 1000 + rows // 2)).encode(), 1)
+    second = gzip.compress((block(1000 + rows // 2, 1000 + rows) + text[cut:]).encode(), 1)
+    return first + second, len(first)
+
+
+@pytest.fixture
+def stalling_s3(s3_endpoint: str) -> Iterator[Any]:
+    """A proxy in front of moto's server that can stall a download part way."""
+    from urllib.parse import urlsplit
+
+    from tests.flakyproxy import FlakyProxy
+
+    parts = urlsplit(s3_endpoint)
+    assert parts.hostname and parts.port
+    proxy = FlakyProxy(parts.hostname, parts.port).start()
+    yield proxy
+    proxy.stop()

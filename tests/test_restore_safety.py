@@ -20,19 +20,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import seed, storage_config, table_digests
+from tests.conftest import held_mid_copy, seed, storage_config, table_digests
 from tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "spilo/acid-shop/0f000000-0000-4000-8000-000000000001/logical_backups/1763600000.sql.gz"
 ORDERS = "COPY public.orders (id, customer, note) FROM stdin;\n"
-
-
-def big_orders(source_dump: bytes, rows: int = 600_000) -> bytes:
-    """The source dump with a big orders table, so that a signal lands mid-COPY."""
-    text = source_dump.decode()
-    extra = "".join(f"{i}\t1\tbulk row {i}\n" for i in range(1000, 1000 + rows))
-    return gzip.compress(text.replace(ORDERS, ORDERS + extra).encode(), 1)
 
 
 def spawn(cfg: Path, url: str, target: str, *extra: str) -> subprocess.Popen[str]:
@@ -55,6 +48,14 @@ def spawn(cfg: Path, url: str, target: str, *extra: str) -> subprocess.Popen[str
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def hold_mid_copy(stalling_s3: Any, bucket: str, source_dump: bytes) -> None:
+    """The backup, and a proxy that will stall its download inside the orders rows: the
+    restore then waits there, mid-COPY, for as long as the test needs."""
+    obj, stall = held_mid_copy(source_dump)
+    seed(bucket, {KEY: obj})
+    stalling_s3.stall_after(stall, match=f"GET /{bucket}/{KEY}".encode())
 
 
 def wait_mid_orders(proc: subprocess.Popen[str]) -> list[str]:
@@ -95,12 +96,12 @@ def test_a_signal_mid_copy_rolls_the_table_back_and_says_what_was_left(
     sig: signal.Signals,
     tmp_path: Path,
     bucket: str,
-    s3_endpoint: str,
+    stalling_s3: Any,
     source_dump: bytes,
     target_pg: Any,
 ) -> None:
-    seed(bucket, {KEY: big_orders(source_dump)})
-    cfg = storage_config(tmp_path, bucket, s3_endpoint)
+    hold_mid_copy(stalling_s3, bucket, source_dump)
+    cfg = storage_config(tmp_path, bucket, stalling_s3.url)
     proc = spawn(cfg, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--json")
     wait_mid_orders(proc)
     proc.send_signal(sig)
@@ -119,10 +120,10 @@ def test_a_signal_mid_copy_rolls_the_table_back_and_says_what_was_left(
 
 
 def test_sigkill_mid_copy_leaves_no_rows_and_the_next_start_marks_the_report_interrupted(
-    tmp_path: Path, bucket: str, s3_endpoint: str, source_dump: bytes, target_pg: Any
+    tmp_path: Path, bucket: str, stalling_s3: Any, source_dump: bytes, target_pg: Any
 ) -> None:
-    seed(bucket, {KEY: big_orders(source_dump)})
-    cfg = storage_config(tmp_path, bucket, s3_endpoint)
+    hold_mid_copy(stalling_s3, bucket, source_dump)
+    cfg = storage_config(tmp_path, bucket, stalling_s3.url)
     proc = spawn(cfg, f"s3://{bucket}/{KEY}", target_pg.dsn())
     wait_mid_orders(proc)
     proc.kill()
@@ -145,13 +146,13 @@ def test_sigkill_mid_copy_leaves_no_rows_and_the_next_start_marks_the_report_int
 def test_a_second_restore_into_the_same_target_refuses_while_the_first_runs(
     tmp_path: Path,
     bucket: str,
-    s3_endpoint: str,
+    stalling_s3: Any,
     source_dump: bytes,
     target_pg: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    seed(bucket, {KEY: big_orders(source_dump)})
-    cfg = storage_config(tmp_path, bucket, s3_endpoint)
+    hold_mid_copy(stalling_s3, bucket, source_dump)
+    cfg = storage_config(tmp_path, bucket, stalling_s3.url)
     first = spawn(cfg, f"s3://{bucket}/{KEY}", target_pg.dsn())
     wait_mid_orders(first)
     code = main(
@@ -165,12 +166,14 @@ def test_a_second_restore_into_the_same_target_refuses_while_the_first_runs(
     assert code == 1 and report["status"] == "failed"
     assert report["error"].startswith("another restore is writing to ")
     assert "nothing was written" in report["error"]
-    first.communicate(timeout=120)
-    assert first.returncode == 0
     with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
         names = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
     assert "shop_second" not in names  # the second wrote nothing
-    assert orders_rows(target_pg) == 120 + 600_000
+    # The first is still inside its COPY, untouched by the second: stop it.
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=60)
+    assert first.returncode == 128 + signal.SIGTERM.value
+    assert orders_rows(target_pg) == 0
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from textual.widgets import Input, OptionList, Static
 
 from services.catalog import Catalog
 from services.config import load_config
-from tests.conftest import seed, storage_config, table_digests
+from tests.conftest import held_mid_copy, seed, storage_config, table_digests
 from tui.app import PgdeckApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.restore import RestoreScreen
@@ -235,15 +235,15 @@ async def test_a_signal_during_a_wizard_restore_cancels_it_archives_the_report_a
     sig: signal.Signals,
     tmp_path: Path,
     bucket: str,
-    s3_endpoint: str,
+    stalling_s3: Any,
     target_pg: Any,
     source_dump: bytes,
 ) -> None:
-    # A big table, so that the signal lands while its COPY runs.
-    head = "COPY public.orders (id, customer, note) FROM stdin;\n"
-    rows = "".join(f"{i}\t1\tbulk row {i}\n" for i in range(1000, 400_000))
-    big = source_dump.decode().replace(head, head + rows).encode()
-    app = PgdeckApp(catalog(tmp_path, bucket, s3_endpoint, target_pg, big))
+    # The download stalls inside the orders rows: the restore waits there, mid-COPY.
+    obj, stall = held_mid_copy(source_dump)
+    app = PgdeckApp(catalog(tmp_path, bucket, stalling_s3.url, target_pg, source_dump))
+    seed(bucket, {KEY: obj})
+    stalling_s3.stall_after(stall, match=f"GET /{bucket}/{KEY}".encode())
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_wizard(pilot)
         await pilot.press("ctrl+n")
