@@ -173,6 +173,17 @@ class LocalStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             last_seq, last = _last_seq(fd, log)
             head = self.audit_head()
+            if (
+                head is not None
+                and last is not None
+                and last_seq
+                and (head[0] < last_seq or (head[0] == last_seq and head[1] != digest(last)))
+            ):
+                # Chaining onto an edited last entry would make the edit look whole.
+                raise ArchiveError(
+                    f"{log}: its last entry no longer matches {AUDIT_HEAD}; nothing was appended",
+                    "run pgdeck audit verify to see what changed",
+                )
             seq = max(last_seq, head[0] if head else 0) + 1
             line = build(seq, digest(last) if last is not None else GENESIS)
             data = line + b"\n"

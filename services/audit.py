@@ -28,6 +28,7 @@ from services.archive_store import GENESIS, ArchiveStore, digest
 
 RESERVED = ("seq", "prev", "when", "os_user", "host", "report", "report_sha256")
 REPORT_FOLDERS = ("restores", "reviews", "restore-tests")
+_NEW_STYLE = re.compile(r"-[0-9a-f]{8}\.(json|md)$")
 REPORT_LOCATION = re.compile(
     r"^(restores|reviews|restore-tests)/[A-Za-z0-9][A-Za-z0-9._-]*\.(json|md)$"
 )
@@ -132,6 +133,10 @@ def verify_chain(store: ArchiveStore) -> AuditCheck:
         obj = parsed[legacy]
         assert obj is not None
         for loc in _legacy_locations(obj):
+            if _NEW_STYLE.search(loc):
+                # Reports named with a random suffix were written after the chain began:
+                # an old-format line cannot stand for one (a forged log would).
+                problem(legacy + 1, "edited", f"an old-format line names {loc}, a newer report")
             named.setdefault(loc, (legacy + 1, None))
         legacy += 1
     prev = digest(entries[legacy - 1][1]) if legacy else GENESIS
@@ -198,6 +203,14 @@ def verify_chain(store: ArchiveStore) -> AuditCheck:
             )
         elif head is not None and head[0] == expected - 1 and head[1] != last_sha:
             problem(len(entries), "edited", "its bytes no longer match the head record's hash")
+        elif head is not None and head[0] != expected - 1:
+            # The head names an entry the chain holds, but not the last: entries were
+            # added (or the log rewritten, legacy lines included) outside pgdeck.
+            problem(
+                len(entries),
+                "edited",
+                f"the head record names entry {head[0]}, but the log goes on past it",
+            )
     # Reports: each one named must be there with its hash; each one kept must be named.
     checked = 0
     for loc, (position, sha) in sorted(named.items(), key=lambda kv: kv[1][0]):

@@ -184,7 +184,7 @@ def prefetch(
     """Run ``items`` in a thread of its own, ``depth`` items ahead of the consumer.
 
     Socket reads and (ISA-L or zlib) decompression release the GIL, so download,
-    gunzip and the consumer's writes to psql run side by side, as the processes of a
+    gunzip and the consumer's writes to the target run side by side, as the processes of a
     shell pipeline would; the bounded queue keeps memory bounded. An exception in the
     thread is raised in the consumer; a consumer that stops early stops the thread.
     With ``cancelled``, a consumer waiting for the next item (storage slow or stalled)

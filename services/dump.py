@@ -33,7 +33,7 @@ DATABASE_TRAILER = "-- PostgreSQL database dump complete"
 MAX_LINE = 64 << 20  # a line (or statement) outside table data; pg_dump writes far less
 EXISTING_DATABASES = ("template1", "postgres")  # always there: pg_dumpall never creates them
 
-_VERSION = re.compile(r"^-- Dumped (from database|by pg_dumpall) version (\S+)")
+_VERSION = re.compile(r"^-- Dumped (from database|by pg_dumpall) version ([0-9][0-9A-Za-z.+~_-]*)")
 _RESTRICT = re.compile(r"^\\(restrict|unrestrict) ([A-Za-z0-9]{1,128})\s*$")
 _CONNECT = re.compile(r"^\\connect( -reuse-previous=on)? (.+?)\s*$")
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9_.]+")

@@ -3,8 +3,10 @@
 Each statement of a dump, cut by ``services.sqllex``, is judged here before anything is
 sent. A statement pg_dump never writes is refused with the line it starts on and what was
 found; the restore then stops before it. The catalogue follows pg_dump's sources
-(``pg_dumpall.c``, ``pg_dump.c``, ``pg_backup_archiver.c``, ``dumputils.c``) and real dumps
-of PostgreSQL 10 to 17 (``tests/fixtures/dumps``):
+(``pg_dumpall.c``, ``pg_dump.c``, ``pg_backup_archiver.c``, ``dumputils.c``, read for 10
+to 17) and real dumps of PostgreSQL 13 to 17 (``tests/fixtures/dumps``; no pg_dumpall of 10
+to 12 could be had here, so their few shapes of their own, such as the UPDATE that marks a
+template database, come from the sources alone):
 
 - session settings pg_dump writes (``SET statement_timeout = 0`` ...), with their values;
 - ``SELECT pg_catalog.<f>(literals)`` for the few functions pg_dump calls (``set_config``
@@ -77,10 +79,11 @@ class RoleOptions:
 
     def render(self, role: str, *, keep_password: str | None, superuser: bool) -> str:
         """The statement again, from parsed parts only: the password only when
-        ``keep_password`` (the original clause) is given; SUPERUSER only when allowed."""
-        flags = [f for f in self.flags if superuser or f != "SUPERUSER"]
-        if not superuser and "SUPERUSER" in self.flags:
-            flags.append("NOSUPERUSER")
+        ``keep_password`` (the original clause) is given; the privileged attributes
+        (SUPERUSER, CREATEROLE, REPLICATION, BYPASSRLS) only when ``superuser`` allows."""
+        flags = [f for f in self.flags if superuser or f not in PRIVILEGED_FLAGS]
+        if not superuser:
+            flags += [f"NO{f}" for f in PRIVILEGED_FLAGS if f in self.flags]
         parts = list(flags)
         if self.connection_limit is not None:
             parts.append(f"CONNECTION LIMIT {self.connection_limit}")
@@ -108,6 +111,7 @@ class Verdict:
     creates: bool = False  # CREATE TABLESPACE
     privileges: tuple[str, ...] = ()  # PARAMETER_GRANT: SET, ALTER SYSTEM, ALL
     language: str | None = None  # CREATE FUNCTION/PROCEDURE: its language
+    is_template: bool | None = None  # DATABASE: pg_dumpall 10's UPDATE ... datistemplate
     columns: tuple[str, ...] = ()  # COPY: the column list
     parameters: tuple[str, ...] = ()  # PARAMETER_GRANT: the settings
     trigger: bool = False  # CREATE [CONSTRAINT|EVENT] TRIGGER
@@ -179,6 +183,11 @@ _CATALOG_CALLS = {
 ROLE_KEYWORDS = frozenset(
     {"all", "current_user", "session_user", "current_role", "public", "none", "user"}
 )
+
+# Attributes that reach past the role's own objects: all data (REPLICATION, BYPASSRLS),
+# other roles and, before PostgreSQL 16, membership in pg_execute_server_program
+# (CREATEROLE), everything (SUPERUSER).
+PRIVILEGED_FLAGS = ("SUPERUSER", "CREATEROLE", "REPLICATION", "BYPASSRLS")
 
 _ROLE_FLAGS = frozenset(
     {
@@ -515,6 +524,29 @@ def _reset(t: _Cursor) -> Verdict:
     return Verdict(SESSION, name="session_authorization")
 
 
+def _update(t: _Cursor) -> Verdict:
+    """pg_dumpall before 11 marks a template database with one exact UPDATE; no other."""
+    shape = ("pg_catalog", ".", "pg_database", "set", "datistemplate", "=")
+    for want in shape:
+        tok = t.peek()
+        if tok is None or tok.value != want:
+            raise t.refuse("UPDATE is not written by pg_dump (but pg_dumpall 10's datistemplate)")
+        t.i += 1
+    flag = t.peek()
+    value = flag.value.lower() if flag is not None and flag.kind in (STRING, WORD) else ""
+    if value not in ("t", "true", "f", "false"):
+        raise t.refuse("UPDATE of datistemplate to something other than true or false")
+    t.i += 1
+    if not (t.word("where") and t.word("datname") and t.punct("=")):
+        raise t.refuse("UPDATE of datistemplate other than WHERE datname = '...'")
+    name = t.peek()
+    if name is None or name.kind != STRING:
+        raise t.refuse("UPDATE of datistemplate other than WHERE datname = '...'")
+    t.i += 1
+    t.end()
+    return Verdict(DATABASE, name=name.value, is_template=value in ("t", "true"))
+
+
 def _begin(t: _Cursor) -> Verdict:
     t.end()
     return Verdict(SESSION, name="begin")
@@ -528,6 +560,10 @@ def _commit(t: _Cursor) -> Verdict:
 def _create(t: _Cursor) -> Verdict:
     replace = t.words("or", "replace")
     kind = t.word()
+    if kind != "extension" and _has_if_not_exists(t):
+        # pg_dump writes IF NOT EXISTS for extensions only; elsewhere it would let the
+        # backup "create" an object the target already has, then fill it.
+        raise t.refuse("CREATE ... IF NOT EXISTS (pg_dump writes it for extensions only)")
     if kind == "user" and t.word("mapping"):
         _check_fdw_options(t)
         return Verdict(DDL)
@@ -566,6 +602,14 @@ def _create(t: _Cursor) -> Verdict:
         if not t.word("language"):
             raise t.refuse("CREATE PROCEDURAL other than LANGUAGE")
         kind = "language"
+    if kind == "language" and any(
+        tok.kind == WORD and tok.value in ("handler", "inline", "validator") for tok in t.rest()
+    ):
+        # A language is a library's handler: TRUSTED here could call an untrusted one's
+        # (plpython3u's) trusted. Languages come from CREATE EXTENSION.
+        raise t.refuse(
+            "a procedural language defined by its handler (languages come from extensions)"
+        )
     if kind == "recursive":
         if not t.word("view"):
             raise t.refuse("CREATE RECURSIVE other than VIEW")
@@ -603,6 +647,18 @@ def _create(t: _Cursor) -> Verdict:
             if name:
                 objects = ((obj_kind, f"{schema}.{name}" if schema else name),)
     return Verdict(DDL, objects=objects, language=language)
+
+
+def _has_if_not_exists(t: _Cursor) -> bool:
+    toks = t.rest()
+    return any(
+        toks[k].kind == WORD
+        and toks[k].value == "if"
+        and toks[k + 1].value == "not"
+        and toks[k + 2].value == "exists"
+        and toks[k].depth == 0
+        for k in range(len(toks) - 2)
+    )
 
 
 def _qualified_at(t: _Cursor) -> tuple[str | None, str | None]:
@@ -698,6 +754,7 @@ FORBIDDEN_CALLS = frozenset(
         "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup",
         "pg_replication_origin_create", "pg_create_physical_replication_slot",
         "pg_create_logical_replication_slot", "pg_drop_replication_slot",
+        "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema",
     }
 )  # fmt: skip
 
@@ -1005,6 +1062,7 @@ _HANDLERS = {
     "select": _select,
     "copy": _copy,
     "begin": _begin,
+    "update": _update,
     "reset": _reset,
     "commit": _commit,
     "create": _create,

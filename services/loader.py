@@ -222,6 +222,26 @@ class Loader:
             self._raise(exc)
         return None if row is None else bool(row[0])
 
+    def relations(self) -> set[tuple[str, str]]:
+        """The tables, views and sequences of the current database, before the backup
+        adds any (pg_catalog's and information_schema's left out)."""
+        import psycopg
+
+        conn = self._current
+        if conn is None:
+            return set()
+        try:
+            rows = conn.execute(
+                "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c"
+                " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+                " WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,f,v,m,S}'::pg_catalog.\"char\"[])"
+                " AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])"
+                " AND n.nspname::text OPERATOR(pg_catalog.!~~) 'pg\\_toast%'"
+            ).fetchall()
+        except psycopg.Error as exc:
+            self._raise(exc)
+        return {(str(a), str(b)) for a, b in rows}
+
     def extension_table(self, schema: str, table: str) -> bool:
         """Whether ``schema.table`` exists in the current database as a member of an
         extension (pg_dump writes the data of an extension's configuration tables)."""

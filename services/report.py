@@ -16,6 +16,7 @@ import humanize
 
 from services.archive import Archive, ArchiveSpec, Pending, open_archive
 from services.clock import Clock, system_clock
+from services.liveness import os_user
 from services.text import safe_text
 
 
@@ -41,7 +42,8 @@ class RestoreReport:
     # those of them dropped again (--on-failure drop).
     databases_incomplete: list[str] = field(default_factory=list)
     databases_dropped: list[str] = field(default_factory=list)
-    user: str = field(default_factory=lambda: _who())
+    user: str = field(default_factory=lambda: _who())  # PGDECK_USER may name the person
+    os_user: str = field(default_factory=lambda: os_user())  # the process's real user
     host: str = field(default_factory=socket.gethostname)
     archived: dict[str, str] = field(default_factory=dict)
 
@@ -71,6 +73,7 @@ class RestoreReport:
             "databases_incomplete": self.databases_incomplete,
             "databases_dropped": self.databases_dropped,
             "user": self.user,
+            "os_user": self.os_user,
             "host": self.host,
             "archived": self.archived,
         }
@@ -88,7 +91,7 @@ class RestoreReport:
             f"- Data: {humanize.naturalsize(self.compressed_bytes, binary=True)} compressed, "
             f"{humanize.naturalsize(self.uncompressed_bytes, binary=True)} of SQL",
             f"- Scope: databases {', '.join(self.scope.get('databases') or ['all'])}; roles {self.scope.get('roles')}",
-            f"- By {self.user} on {self.host}",
+            f"- By {self.user} (OS user {self.os_user}) on {self.host}",
         ]
         if self.error:
             lines += ["", f"**Error:** {self.error}"]

@@ -35,7 +35,7 @@ from services.backup_stream import (
 )
 from services.clock import Clock, system_clock
 from services.config import Check
-from services.dump import DumpReader, DumpSummary, NotADump, TableRows
+from services.dump import DumpReader, DumpSummary, NotADump, TableRows, qualified
 from services.errors import PgdeckError
 from services.grammar import Verdict, mask_literals
 from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
@@ -157,6 +157,11 @@ class RestoreEngine:
         # section, so that nothing the restore sends fires them.
         self._deferred: list[tuple[int, bytes]] = []
         self._server_major = 0
+        # In a database the target already had (postgres, template1 restored in place):
+        # its own relations, which no statement of the backup may name.
+        self._preexisting: set[tuple[str, str]] = set()
+        self._preexisting_names: set[str] = set()
+        self._target_databases: set[str] = set()
 
     def cancel(self) -> None:
         """Stop the run as cancelled: safe from any thread and from a signal handler. What
@@ -222,6 +227,7 @@ class RestoreEngine:
             head, dump_version = self._peek(stream)
             pre = run_preflight(self.target, dump_version, drop_existing=self.drop_existing)
             self._server_major = pre.server_major
+            self._target_databases = set(pre.facts.databases)
             for check, ok, detail in pre.findings:
                 self._log("info" if ok else "error", f"preflight: {check}: {detail}")
             failed = [f"{c}: {d}" for c, ok, d in pre.findings if not ok]
@@ -276,6 +282,7 @@ class RestoreEngine:
                 # PostgreSQL 17's login event triggers of the backup must not fire as
                 # pgdeck connects to validate.
                 event_triggers_off=self._server_major >= 17,
+                written=list(restore_filter.restored),
             )
         report.validation = validation.to_dict()
         report.tables = [
@@ -408,7 +415,8 @@ class RestoreEngine:
             ) from exc
         self._database_started(None)
         assert self._filter is not None
-        self._filter.end()
+        if summary.complete:  # a dump cut short leaves its last database incomplete
+            self._filter.end()
         if not summary.complete:
             where = (
                 f" inside {reader.table.database}.{reader.table.qualified}" if reader.table else ""
@@ -447,6 +455,17 @@ class RestoreEngine:
             )
         if verdict.kind == grammar.COPY and self._filter.keep:
             self._check_copy_target(stmt, verdict)
+        if (
+            self._preexisting
+            and self._filter.keep
+            and verdict.kind
+            in (
+                grammar.DDL,
+                grammar.COPY,
+                grammar.CATALOG_CALL,
+            )
+        ):
+            self._check_not_the_targets(stmt)
         for send in self._filter.statement(stmt, verdict, section):
             if verdict.event_trigger and not send.maintenance:
                 self._deferred.append((stmt.line, send.sql))
@@ -481,6 +500,39 @@ class RestoreEngine:
             self._loader.execute(sql)
         self._deferred = []
 
+    def _check_not_the_targets(self, stmt: Statement) -> None:
+        """In a database the target already had, no statement may name one of its own
+        tables or views (fill it, alter it, attach to it, inherit from it, index it)."""
+        toks = stmt.tokens
+        names = {(t.value) for t in toks if t.kind in (grammar.WORD, grammar.QIDENT)}
+        hit = None
+        for k in range(len(toks) - 2):
+            a, dot, b = toks[k], toks[k + 1], toks[k + 2]
+            if (
+                a.kind in (grammar.WORD, grammar.QIDENT)
+                and dot.value == "."
+                and b.kind in (grammar.WORD, grammar.QIDENT)
+                and (a.value, b.value) in self._preexisting
+            ):
+                hit = f"{a.value}.{b.value}"
+                break
+        if hit is None:  # setval('schema.name', ...): a sequence named in a literal
+            for t in toks:
+                if t.kind == grammar.STRING and "." in t.value:
+                    parts = tuple(qualified(t.value).split(".", 1))
+                    if len(parts) == 2 and parts in self._preexisting:
+                        hit = t.value
+        if hit is None:
+            unqualified = names & self._preexisting_names
+            hit = sorted(unqualified)[0] if unqualified else None
+        if hit is not None:
+            raise NotADump(
+                stmt.line,
+                f"a statement naming {hit}, a table or view of the target's own "
+                f"{self._loader.current_database if self._loader else ''} database: "
+                f"{grammar.excerpt(stmt)}",
+            )
+
     def connect(self, database: str) -> None:
         assert self._filter is not None and self._loader is not None
         self._flush_deferred()
@@ -488,8 +540,13 @@ class RestoreEngine:
         for send in sends:
             self._last = (self._reader.line_no if self._reader else 0, send.sql.decode())
             self._loader.execute(send.sql, maintenance=True)
+        self._preexisting = set()
+        self._preexisting_names = set()
         if new is not None:
             self._loader.use(new)
+            if new in self._target_databases and new not in self._filter.created:
+                self._preexisting = self._loader.relations()
+                self._preexisting_names = {name for _, name in self._preexisting}
 
     def copy_data(self, data: memoryview) -> None:
         if self._in_copy:
@@ -512,7 +569,7 @@ class RestoreEngine:
         report.scope["passwords_left_out"] = f.stripped_passwords
         report.scope["roles_created"] = list(f.created_roles)
         if f.demoted:
-            report.scope["superuser_left_out"] = list(f.demoted)
+            report.scope["privileges_left_out"] = list(f.demoted)
         if f.skipped_grants:
             report.scope["memberships_left_out"] = list(f.skipped_grants)
         if f.existing_roles:

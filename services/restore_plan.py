@@ -135,7 +135,7 @@ class RestoreFilter:
         self.existing_roles: set[str] = set()  # roles of the target the dump names (untouched)
         self.created_roles: list[str] = []
         self.stripped_passwords = 0
-        self.demoted: list[str] = []  # roles created without the dump's SUPERUSER
+        self.demoted: list[str] = []  # roles created without their privileged attributes
         self.skipped_roles = 0
         self.skipped_grants: list[str] = []
         self.tablespaces_left_out: list[str] = []
@@ -197,6 +197,12 @@ class RestoreFilter:
                 return []
             if self._targets_own(name):
                 return []
+            if verdict.is_template is not None:  # pg_dumpall 10's UPDATE, said as ALTER
+                flag = "true" if verdict.is_template else "false"
+                new = quote_ident(self.scope.target_name(name))
+                return [
+                    Send(f"ALTER DATABASE {new} IS_TEMPLATE = {flag};".encode(), maintenance=True)
+                ]
             return [Send(self._renamed(stmt, name), maintenance=True)]
         if kind == grammar.TABLESPACE:
             # Never created: a tablespace is a directory on the database server. Its
@@ -248,7 +254,7 @@ class RestoreFilter:
             if risky:
                 why = why or f"{', '.join(risky)} loads server code or changes who a session is"
         if why is not None:
-            self.skipped_grants.append(f"{_excerpt(stmt)} ({why})")
+            self.skipped_grants.append(f"{grammar.excerpt(stmt)} ({why})")
             return []
         return [Send(stmt.text, maintenance=True)]
 
@@ -344,7 +350,7 @@ class RestoreFilter:
                 return [Send(stmt.text, maintenance=True)]
             if v.options.password:
                 self.stripped_passwords += 1
-            if "SUPERUSER" in v.options.flags:
+            if any(f in v.options.flags for f in grammar.PRIVILEGED_FLAGS):
                 self.demoted.append(name)
             sql = v.options.render(name, keep_password=None, superuser=False)
             return [Send(sql.encode("utf-8"), maintenance=True)] if sql else []
@@ -438,10 +444,6 @@ def _without_tablespace(stmt: Statement, text: bytes) -> bytes:
             start, end = tok.offset + shift, value.offset + value.length + shift
             return text[:start] + text[end:]
     return text
-
-
-def _excerpt(stmt: Statement) -> str:
-    return " ".join(stmt.text.decode("utf-8", "replace").split())[:120]
 
 
 def _replace(text: bytes, tok: Token, new: str) -> bytes:

@@ -124,11 +124,11 @@ class ServerIdentity:
         return f"{self.user}@{self.address}:{self.port}/{self.database}"
 
 
-def identify(target: ResolvedTarget) -> ServerIdentity:
+def identify(target: ResolvedTarget, *, timeout: int = 10) -> ServerIdentity:
     """Connect and ask the server who it is (needs a superuser, as a restore does)."""
     import psycopg
 
-    with connect(target) as conn:
+    with connect(target, timeout=timeout) as conn:
         try:
             row = conn.execute(
                 "SELECT (SELECT system_identifier::text FROM pg_catalog.pg_control_system()),"
@@ -157,7 +157,7 @@ def production_twin(
     identity: ServerIdentity,
     config: Config,
     *,
-    probe: Callable[[ResolvedTarget], ServerIdentity] = identify,
+    probe: Callable[[ResolvedTarget], ServerIdentity] = lambda t: identify(t, timeout=3),
 ) -> tuple[ResolvedTarget | None, list[str]]:
     """The configured production target that is this very server, if any, and notes on
     production targets that could not be compared.
@@ -234,6 +234,7 @@ def connect(  # noqa: ANN201
     *,
     autocommit: bool = True,
     options: str | None = None,
+    timeout: int = 10,
 ):
     """A psycopg connection to the target (``options``: server settings for the session,
     e.g. ``-c search_path=pg_catalog`` for queries in a database the backup defined)."""
@@ -247,7 +248,9 @@ def connect(  # noqa: ANN201
     if options is not None:
         kwargs["options"] = options
     try:
-        return psycopg.connect(target.conninfo, autocommit=autocommit, connect_timeout=10, **kwargs)
+        return psycopg.connect(
+            target.conninfo, autocommit=autocommit, connect_timeout=timeout, **kwargs
+        )
     except psycopg.OperationalError as exc:
         raise connection_error(exc, target) from exc
 

@@ -97,10 +97,11 @@ def validate(
     copied: dict[tuple[str, str], int] | None = None,
     thorough: bool = False,
     event_triggers_off: bool = False,
+    written: list[str] | None = None,
 ) -> Validation:
     """``names``: dump database -> target database, for the databases restored.
 
-    ``copied`` holds the server's own count of rows stored by each table's COPY (psql's
+    ``copied`` holds the server's own count of rows stored by each table's COPY (the
     command tags): pg_dump creates triggers and rules only after the data, so nothing
     changes those rows afterwards, and the tables need no second scan. Likewise a foreign
     key that PostgreSQL validated when the dump added it (after the data) has no orphan
@@ -171,8 +172,10 @@ def validate(
                         "how": how,
                     }
                 )
-    # A database asked for and never checked is a failure, never "passed (0 tables)".
-    result.unmatched = sorted(names[n] for n in set(names) - seen if n != "template0")
+    # A database the restore wrote to (``written``, as the filter counted them) and that
+    # validation never reached is a failure, never "passed (0 tables)".
+    checked = {names[n] for n in seen}
+    result.unmatched = sorted(set(written or names.values()) - checked - {"template0"})
     for check in checks:
         db = names.get(check.database)
         if db is None:

@@ -225,6 +225,54 @@ def test_tampering_is_detected_and_names_the_first_bad_line(
     assert "Traceback" not in err
 
 
+def test_an_edited_last_entry_is_never_chained_over_by_a_later_append(
+    archived: tuple[Archive, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The edit a new entry would seal: the append refuses, and audit verify (which
+    writes nothing before it has checked) still names it."""
+    from services.archive import process_identity
+    from services.errors import ArchiveError
+
+    archive, root, config = archived
+    log = lines(root)
+    write_lines(root, [*log[:3], log[3].replace('"Ada"', '"Mallory"')])
+    with pytest.raises(ArchiveError, match="no longer matches audit.head"):
+        archive.complete(None, "review", "review", {"n": 9}, "# r\n", {"reviewer": "Eve"})
+    # A restore whose process is gone waits to be completed: audit verify must not do it
+    # on a log that does not verify.
+    archive.store.put_new(
+        "running/20261120T110000Z-x-to-y-0000.json",
+        json.dumps(
+            {
+                "kind": "restore",
+                "label": "x-to-y",
+                "started_at": "2026-11-20T11:00:00Z",
+                "stale_after": "2026-11-22T11:00:00Z",
+                **{**process_identity(), "pid": 999_999_999, "proc_start": 1},
+                "document": {"status": "running"},
+            }
+        ).encode(),
+    )
+    for _ in range(2):
+        code, _, err = verify_cli(capsys, config)
+        assert code == 1 and "audit.log line 4" in err.strip().splitlines()[-1]
+    assert len(lines(root)) == 4  # nothing was appended
+
+
+def test_a_log_rewritten_as_old_format_lines_does_not_pass(
+    archived: tuple[Archive, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive, root, config = archived
+    reports = sorted(p for p in root.rglob("*.json") if p.parent.name in ("reviews", "restores"))
+    reports[0].write_text(json.dumps({"forged": True}))
+    forged = [json.dumps({"action": "review", "report": str(p)}) for p in reports]
+    write_lines(root, [*forged, json.dumps({"action": "note"})])
+    check = archive.verify()
+    assert not check.ok and check.first is not None and check.first.kind == "edited"
+    code, _, err = verify_cli(capsys, config)
+    assert code == 1 and "Traceback" not in err
+
+
 def test_a_truncated_log_keeps_its_gap_when_appended_to(
     archived: tuple[Archive, Path, Path],
 ) -> None:

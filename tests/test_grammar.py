@@ -48,6 +48,7 @@ ADMITTED = [
     ("CREATE SUBSCRIPTION s CONNECTION 'dbname=x' PUBLICATION p WITH (connect = false, slot_name = 's');", grammar.DDL),
     ("CREATE UNLOGGED SEQUENCE app.s START WITH 1;", grammar.DDL),
     ("REFRESH MATERIALIZED VIEW public.mv;", grammar.DDL),
+    ("UPDATE pg_catalog.pg_database SET datistemplate = 't' WHERE datname = 'tmpl';", grammar.DATABASE),
     ("BEGIN;", grammar.SESSION),
     ("COMMIT;", grammar.SESSION),
 ]  # fmt: skip
@@ -73,6 +74,8 @@ REFUSED = [
     ("LOAD 'evil';", "LOAD is not"),
     ("DROP DATABASE production;", "DROP is not"),
     ("INSERT INTO t VALUES (1);", "INSERT is not"),
+    ("UPDATE pg_catalog.pg_authid SET rolsuper = true WHERE rolname = 'x';", "UPDATE is not"),
+    ("UPDATE pg_catalog.pg_database SET datistemplate = 't' WHERE datname = 'x' OR true;", "unexpected"),
     ("SET session_replication_role = replica;", "not a setting pg_dump writes"),
     ("SET ROLE postgres;", "not a setting pg_dump writes"),
     ("SET standard_conforming_strings = off;", "never writes"),
@@ -100,6 +103,20 @@ REFUSED = [
     ("ALTER EXTENSION x UPDATE;", "ALTER EXTENSION"),
     ("REVOKE admin FROM appuser;", "role membership"),
     ("VACUUM;", "VACUUM is not"),
+    ("CREATE TABLE IF NOT EXISTS public.precious (id int);", "IF NOT EXISTS"),
+    ("CREATE TRUSTED LANGUAGE evil HANDLER plpython3_call_handler;", "defined by its handler"),
+    (
+        "CREATE TABLE t (a xml DEFAULT pg_catalog.query_to_xml('COPY x TO PROGRAM ''id''', true, true, ''));",
+        "query_to_xml",
+    ),
+    ("CREATE OPERATOR public.### (FUNCTION = pg_catalog.pg_read_file, LEFTARG = text);", "pg_read_file"),
+    ("CREATE VIEW v AS SELECT \"pg_ls_dir\"('.');", "pg_ls_dir"),
+    ("ALTER ROLE ALL SET search_path = evil;", "ALL stands for roles"),
+    ("GRANT CURRENT_USER TO evil;", "CURRENT_USER stands for roles"),
+    ("ALTER ROLE x WITH CONNECTION LIMIT '1 SUPERUSER';", "whole number"),
+    ("GRANT ALL ON DATABASE shop, other TO x;", "a list of databases"),
+    ("ALTER ROLE U&\"\\0070ostgres\" SET work_mem = 1;", "U&-escaped"),
+    ("CREATE FUNCTION f() RETURNS int LANGUAGE\vc AS 'x';", "untrusted language"),
 ]  # fmt: skip
 
 

@@ -293,6 +293,7 @@ class Target:
 
     def _repair(self, base: dict[str, Any]) -> None:
         now = target_state(self.pg)
+        self._drop_added(now, base)
         with _connect(self.pg) as conn:
 
             def run(stmt: sql.Composable) -> None:
@@ -355,6 +356,45 @@ class Target:
                 _own_rows(conn, "the target's own row")
         if bystander_changed:
             _bystander(self.pg)
+
+    def _drop_added(self, now: dict[str, Any], base: dict[str, Any]) -> None:
+        """What a restore wrote into the target's own postgres and template1 (a whole
+        cluster's sections of them are restored there) is dropped, event triggers first so
+        that none fires; the target's own table is made again and its public schema's owner
+        and grants set back when anything there changed."""
+        order = {"evt": 0, "ext": 1, "srv": 2, "rel": 3, "fn": 4, "nsp": 5}
+        drop = {"evt": "EVENT TRIGGER", "ext": "EXTENSION", "srv": "SERVER", "nsp": "SCHEMA"}
+        relation = {
+            "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE", "S": "SEQUENCE",
+            "i": "INDEX", "I": "INDEX",
+        }  # fmt: skip
+        for db in ("postgres", "template1"):
+            if all(now.get(f"{k} {db}") == base.get(f"{k} {db}") for k in ("objects", "rows")):
+                continue
+            had = {o[0] for o in base[f"objects {db}"]}
+            added = {o for o in now[f"objects {db}"] if o[0] not in had}
+            with _connect(self.pg, db) as conn:
+                for (prefix, name), kind in sorted(
+                    ((o[0].partition(" ")[::2], o[1]) for o in added),
+                    key=lambda o: order.get(o[0][0], 9),
+                ):
+                    if prefix in drop:
+                        stmt = sql.SQL("DROP {} IF EXISTS {} CASCADE").format(
+                            sql.SQL(drop[prefix]), sql.Identifier(name)
+                        )
+                    elif prefix in ("rel", "fn"):  # regclass / regprocedure text: quoted
+                        what = "ROUTINE" if prefix == "fn" else relation.get(kind, "TABLE")
+                        stmt = sql.SQL(f"DROP {what} IF EXISTS {name} CASCADE")  # type: ignore[arg-type]
+                    elif prefix == "lo":
+                        stmt = sql.SQL("SELECT pg_catalog.lo_unlink({})").format(int(name))
+                    else:
+                        continue  # a trigger goes with its table; anything else: rebuilt
+                    conn.execute(stmt)
+                conn.execute("ALTER SCHEMA public OWNER TO pg_database_owner")
+                conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+                if db == "postgres":
+                    conn.execute("DROP TABLE IF EXISTS public.keep CASCADE")
+                    _own_rows(conn, "the target's own row")
 
     def rebuild(self) -> None:
         self.pg.destroy()
@@ -433,6 +473,8 @@ def at(where: str, dump: bytes, text: bytes) -> Spliced:
         return after_line(dump, b"ALTER DATABASE shop OWNER TO postgres;", text)
     if where == "postgres":  # the target's own maintenance database
         return in_section(dump, b"postgres", text)
+    if where == "template1":  # the target's own template of every new database
+        return in_section(dump, b"template1", text)
     if where == "end":  # the last database, after its data
         return after_line(dump, b"SELECT pg_catalog.setval(", text)
     raise AssertionError(where)
@@ -529,6 +571,32 @@ def assert_target_untouched(
     assert loading == [], "a stored setting loads a server library at login"
 
 
+def reached_the_server(target: Target) -> list[str]:
+    """What a restore reached of the database server's host: a marker made (a program ran,
+    a file was written), the server's secret file read into ``public.loot`` of a database
+    the restore created, a function bound to a server library or built-in (LANGUAGE c or
+    internal) that no extension brought."""
+    found = [f"made {name}" for name in target.marks()]
+    with _connect(target.pg) as conn:
+        dbs = [r[0] for r in _rows(conn, "SELECT datname FROM pg_database")]
+    for db in sorted(set(dbs) - set(target.baseline["databases"])):
+        with _connect(target.pg, db) as conn:
+            has_loot = _rows(conn, "SELECT to_regclass('public.loot') IS NOT NULL")[0][0]
+            loot = _rows(conn, "SELECT l::text FROM public.loot l") if has_loot else []
+            bound = _rows(
+                conn,
+                "SELECT p.oid::regprocedure::text FROM pg_proc p "
+                "JOIN pg_language l ON l.oid = p.prolang "
+                "WHERE l.lanname IN ('c', 'internal') AND p.pronamespace <> 'pg_catalog'::regnamespace "
+                "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass "
+                "AND d.objid = p.oid AND d.deptype = 'e')",
+            )
+        if any(target.server_secret in str(r) for r in loot):
+            found.append(f"read the server's file into {db}")
+        found += [f"bound {fn} in {db} to the server's code" for (fn,) in bound]
+    return found
+
+
 def lines_naming(text: str, line: int) -> list[str]:
     """The lines of ``text`` naming line ``line`` of the backup (any line when < 0)."""
     number = r"\d+" if line < 0 else str(line)
@@ -538,17 +606,19 @@ def lines_naming(text: str, line: int) -> list[str]:
 @dataclass(frozen=True)
 class Attack:
     where: str  # see ``at``
-    text: str  # {M}: the markers directory, {PORT}: the target's TCP port
+    text: str  # {M}: the markers directory, {PORT}: the target's TCP port, {SOCK}: its socket directory
     found: str  # what the one line must name
     args: tuple[str, ...] = ()
     offset: int | None = 0  # the refused line, from the first of ``text`` (None: a later one)
     logins: tuple[tuple[str, str], ...] = ()  # passwords of the dump that must not log in
 
     def splice(self, world: World, dump: bytes) -> Spliced:
-        return self.splice_with(world.target.markers, world.target.pg.port, dump)
+        t = world.target
+        return self.splice_with(t.markers, t.pg.port, dump, sock=t.pg.host)
 
-    def splice_with(self, markers: Path, port: int, dump: bytes) -> Spliced:
+    def splice_with(self, markers: Path, port: int, dump: bytes, sock: str = "") -> Spliced:
         text = self.text.replace("{M}", str(markers)).replace("{PORT}", str(port))
+        text = text.replace("{SOCK}", sock)
         spliced = at(self.where, dump, text.encode("utf-8"))
         if self.offset is None:  # refused at a later statement of the dump: line unknown here
             return Spliced(spliced.data, -1)
@@ -998,6 +1068,117 @@ REFUSED: dict[str, Attack] = {
     "a statement after a comment ended by a carriage return": Attack(
         "shop", "-- looks like a comment\rDROP TABLE public.orders;\n", "DROP TABLE public.orders"
     ),
+    # --- second round: the new defences' seams that held -------------------------------------
+    "a trigger made with CREATE OR REPLACE before the data": Attack(
+        "shop",
+        "CREATE FUNCTION public.evil() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n"
+        "CREATE OR REPLACE TRIGGER evil BEFORE INSERT ON public.orders FOR EACH ROW "
+        "EXECUTE FUNCTION public.evil();\n",
+        "table data after a trigger was created",
+        offset=None,
+    ),
+    "a constraint trigger before the data": Attack(
+        "shop",
+        "CREATE FUNCTION public.evil() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n"
+        "CREATE CONSTRAINT TRIGGER evil AFTER INSERT ON public.orders DEFERRABLE INITIALLY DEFERRED "
+        "FOR EACH ROW EXECUTE FUNCTION public.evil();\n",
+        "table data after a trigger was created",
+        offset=None,
+    ),
+    "an event trigger enabled ALWAYS before the rest of the database": Attack(
+        "shop",
+        "CREATE FUNCTION public.evil() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$;\n"
+        "CREATE EVENT TRIGGER evil ON ddl_command_start EXECUTE FUNCTION public.evil();\n"
+        "ALTER EVENT TRIGGER evil ENABLE ALWAYS;\n",
+        "after an event trigger was created",
+        offset=None,
+    ),
+    "an operator whose function reads a server file": Attack(
+        "shop",
+        "CREATE OPERATOR public.### (FUNCTION = pg_catalog.pg_read_file, RIGHTARG = text);\n",
+        "a use of pg_read_file",
+    ),
+    "an aggregate whose state function imports a server file": Attack(
+        "shop",
+        "CREATE AGGREGATE public.imp(text) (SFUNC = pg_catalog.lo_import, STYPE = oid);\n",
+        "a use of lo_import",
+    ),
+    "a cast through pg_ls_dir": Attack(
+        "shop",
+        "CREATE CAST (text AS public.mood) WITH FUNCTION pg_catalog.pg_ls_dir(text);\n",
+        "a use of pg_ls_dir",
+    ),
+    "a view listing a server directory with ROWS FROM": Attack(
+        "shop",
+        "CREATE VIEW public.v AS SELECT l.f FROM ROWS FROM (pg_catalog.pg_ls_dir('/')) AS l(f);\n",
+        "a use of pg_ls_dir",
+    ),
+    "a rule whose action reads a server file": Attack(
+        "shop",
+        "CREATE RULE r AS ON INSERT TO public.orders DO ALSO "
+        "SELECT pg_catalog.pg_read_file('{M}/server-secret.txt');\n",
+        "a use of pg_read_file",
+    ),
+    "a BEGIN ATOMIC body exporting a large object": Attack(
+        "shop",
+        "CREATE FUNCTION public.f() RETURNS integer LANGUAGE sql "
+        "BEGIN ATOMIC SELECT pg_catalog.lo_export(1, '{M}/lo'); END;\n",
+        "a use of lo_export",
+    ),
+    "a COPY with a WHERE clause": Attack(
+        "shop",
+        "COPY public.orders (id) FROM stdin WHERE pg_catalog.pg_read_file('{M}/server-secret.txt') <> '';\n",
+        "unexpected text",
+    ),
+    "set_config of standard_conforming_strings at the top level": Attack(
+        "shop",
+        "SELECT pg_catalog.set_config('standard_conforming_strings', 'off', false);\n",
+        "set_config of anything but search_path",
+    ),
+    "a template named twice, the target's database last": Attack(
+        "shop created",
+        "CREATE DATABASE loot WITH TEMPLATE = template0 TEMPLATE = bystander;\n",
+        "template other than template0",
+    ),
+    "a database of the dump renamed onto the target's": Attack(
+        "shop created",
+        "ALTER DATABASE shop RENAME TO bystander;\n",
+        "an ALTER DATABASE pg_dump does not write",
+    ),
+    "a quoted Role stored for a database": Attack(
+        "shop created",
+        "ALTER DATABASE shop SET \"Role\" = 'bystander_role';\n",
+        "changes who a session is",
+    ),
+    "connect to template0": Attack("shop", "\\connect template0\n", "did not create"),
+    "a grant of server programs to CURRENT_USER": Attack(
+        "roles",
+        "GRANT pg_execute_server_program TO CURRENT_USER;\n",
+        "CURRENT_USER stands for roles",
+    ),
+    "a parameter granted to SESSION_USER": Attack(
+        "roles",
+        "GRANT SET ON PARAMETER work_mem TO SESSION_USER;\n",
+        "SESSION_USER stands for roles",
+    ),
+    "a comment on CURRENT_ROLE": Attack(
+        "roles", "COMMENT ON ROLE CURRENT_ROLE IS 'owned';\n", "CURRENT_ROLE stands for roles"
+    ),
+    "session authorization by a keyword": Attack(
+        "shop", "SET SESSION AUTHORIZATION SESSION_USER;\n", "SESSION_USER stands for roles"
+    ),
+    "a fractional CONNECTION LIMIT": Attack(
+        "roles",
+        "CREATE ROLE evil;\nALTER ROLE evil WITH LOGIN CONNECTION LIMIT 1.5;\n",
+        "CONNECTION LIMIT other than a whole number",
+        offset=1,
+    ),
+    "a Unicode-escaped COPY column": Attack(
+        "shop", 'COPY public.orders (U&"\\0069d") FROM stdin;\n', "U&-escaped"
+    ),
+    "a foreign schema imported": Attack(
+        "shop", "IMPORT FOREIGN SCHEMA public FROM SERVER loop INTO public;\n", "IMPORT is not"
+    ),
 }
 
 
@@ -1317,21 +1498,79 @@ def test_the_dumps_objects_run_no_server_program_and_read_no_server_file(
     attack = Attack("shop", entry(SERVER_CODE, name), "")
     spliced = attack.splice(hostile, source_dump)
     run = restore(capsys, hostile, put(hostile, spliced.data))
-    target = hostile.target
-    assert target.marks() == [], "the database server ran a program of the backup"
-    with _connect(target.pg) as conn:
-        dbs = [r[0] for r in _rows(conn, "SELECT datname FROM pg_database")]
-    for db in set(dbs) - set(target.baseline["databases"]):
-        with _connect(target.pg, db) as conn:
-            has_loot = _rows(conn, "SELECT to_regclass('public.loot') IS NOT NULL")[0][0]
-            loot = _rows(conn, "SELECT l::text FROM public.loot l") if has_loot else []
-            bound = _rows(
-                conn,
-                "SELECT proname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
-                "WHERE l.lanname IN ('c', 'internal') AND p.proname = 'ls'",
-            )
-        assert not any(target.server_secret in str(r) for r in loot), "a server file was read"
-        assert bound == [], "a function bound to a server built-in was created"
+    assert reached_the_server(hostile.target) == []
+    assert_target_untouched(hostile)
+    assert run.code == 1, "the attack went unnoticed"
+    assert_clean_output(hostile, run, spliced.data)
+
+
+# Calls that reach the server's files without a function body of the dump: each of these
+# is a door the grammar means to close (functions in internal, forbidden names outside a
+# literal, standard_conforming_strings on), opened by a seam in its check.
+NO_BODY = "a seam in the grammar's check, not the accepted residue: no function body is involved"
+BYPASSES: dict[str, Any] = {
+    "a function in internal behind an earlier word 'language'": pytest.param(
+        "CREATE FUNCTION public.rd(text) RETURNS text SET search_path TO language "
+        "LANGUAGE internal AS 'pg_read_file_all';\n"
+        "CREATE FUNCTION public.wr(oid, text) RETURNS integer SET search_path TO language "
+        "LANGUAGE internal AS 'be_lo_export';\n"
+        "CREATE TABLE public.lo (id integer, o oid "
+        "DEFAULT pg_catalog.lo_from_bytea(424242, '\\x6f776e6564'::bytea));\n"
+        "CREATE TABLE public.loot (id integer, f text DEFAULT public.rd('{M}/server-secret.txt'), "
+        "w integer DEFAULT public.wr(424242, '{M}/internal'));\n"
+        "COPY public.lo (id) FROM stdin;\n1\n\\.\n"
+        "COPY public.loot (id) FROM stdin;\n1\n\\.\n",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=f"{NO_BODY}: grammar._check_language takes the first word 'language' at "
+            "depth 0 (here a SET clause's value) for the LANGUAGE clause, so LANGUAGE internal "
+            "behind it binds pg_read_file_all and be_lo_export (lo_export) under new names, "
+            "and the target has no language called 'language' to ask about",
+        ),
+    ),
+    "a query in a literal run by ts_rewrite": pytest.param(
+        # The file's text as one quoted lexeme, whatever words it holds.
+        "CREATE TABLE public.loot (id integer, f text DEFAULT pg_catalog.ts_rewrite('a'::tsquery, "
+        "'SELECT ''a''::pg_catalog.tsquery, pg_catalog.quote_literal("
+        "pg_catalog.pg_read_file(''{M}/server-secret.txt''))::pg_catalog.tsquery')::text);\n"
+        "COPY public.loot (id) FROM stdin;\n1\n\\.\n",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=f"{NO_BODY}: ts_rewrite(tsquery, text) and ts_stat(text) run the text of a "
+            "literal as a query (as query_to_xml does), so a forbidden name inside it is never "
+            "seen by FORBIDDEN_CALLS",
+        ),
+    ),
+    "set_config in a default turns standard_conforming_strings off": pytest.param(
+        "CREATE TABLE public.sw (id integer, s text DEFAULT "
+        "pg_catalog.set_config('standard_conforming_strings', 'off', false));\n"
+        "COPY public.sw (id) FROM stdin;\n1\n\\.\n"
+        "CREATE TABLE public.loot (id integer, f text DEFAULT "
+        "('\\'' || pg_catalog.pg_read_file($p${M}/server-secret.txt$p$) /* ' */));\n"
+        "COPY public.loot (id) FROM stdin;\n1\n\\.\n",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=f"{NO_BODY}: set_config is not a forbidden call, so a default evaluated by "
+            "COPY turns standard_conforming_strings off on the restore's session (as it could "
+            "set role, client_encoding or session_replication_role); then '\\'' is a whole "
+            "string to the server and an unfinished one to pgdeck, which reads the call "
+            "after it as part of a literal",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", table(BYPASSES))
+def test_no_call_of_the_dump_reaches_the_servers_files_without_a_function_body(
+    name: str, hostile: World, source_dump: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The grammar's own promises, beside the residue the README accepts: no function in C
+    or internal, no forbidden call outside a literal, statements cut and read as the server
+    reads them. Each of these objects holds no function body at all."""
+    attack = Attack("shop", entry(BYPASSES, name), "")
+    spliced = attack.splice(hostile, source_dump)
+    run = restore(capsys, hostile, put(hostile, spliced.data))
+    assert reached_the_server(hostile.target) == []
     assert_target_untouched(hostile)
     assert run.code == 1, "the attack went unnoticed"
     assert_clean_output(hostile, run, spliced.data)
@@ -1435,6 +1674,238 @@ def test_the_targets_maintenance_database_keeps_its_owner(
     assert run.code == 0, run.err
     assert any("own postgres database" in w for w in run.report["warnings"])
     assert_target_untouched(hostile)
+
+
+# What the target already had: its own tables (table data goes only into tables the dump
+# created), and its own postgres and template1, whose sections a whole-cluster restore
+# replays there: the dump may add objects beside the target's, never change the target's.
+def own_objects(pg: localpg.LocalPostgres) -> dict[str, Any]:
+    """What of the target's own a backup must leave as it was, whatever it adds beside it:
+    its table's rows (its children and partitions too), grants, owner and place in a
+    partition tree; its functions' code, owner and grants; its schemas' owners and grants;
+    its large objects' content; and its event triggers (none: one of the backup's would
+    fire on the target's own DDL later), in postgres, template1 and bystander."""
+    out: dict[str, Any] = {}
+    for db in OWN_DATABASES:
+        with _connect(pg, db) as conn:
+            if db != "template1":
+                out[f"keep {db}"] = _rows(
+                    conn,
+                    "SELECT c.relacl::text, c.relowner::regrole::text, c.relispartition, "
+                    "(SELECT count(*) FROM pg_inherits i WHERE c.oid IN (i.inhparent, i.inhrelid)), "
+                    "(SELECT array_agg(k::text ORDER BY k::text) FROM public.keep k) "
+                    "FROM pg_class c WHERE c.oid = 'public.keep'::regclass",
+                )
+            out[f"event triggers {db}"] = _rows(
+                conn, "SELECT evtname, evtevent, evtenabled FROM pg_event_trigger ORDER BY 1"
+            )
+            for what, query in (
+                (
+                    "schemas",
+                    "SELECT nspname, nspowner::regrole::text, nspacl::text FROM pg_namespace",
+                ),
+                ("large objects", "SELECT oid, md5(lo_get(oid)) FROM pg_largeobject_metadata"),
+                (
+                    "functions",
+                    "SELECT p.oid::regprocedure::text, md5(p.prosrc), p.prosecdef, "
+                    "p.proowner::regrole::text, p.proacl::text FROM pg_proc p "
+                    "WHERE p.pronamespace NOT IN "
+                    "('pg_catalog'::regnamespace, 'information_schema'::regnamespace)",
+                ),
+            ):
+                out[f"{what} {db}"] = {r[0]: r[1:] for r in _rows(conn, query)}
+    return out
+
+
+def changed_own(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What of ``before`` is different ``after`` (schemas and functions the restore added
+    beside the target's are not counted)."""
+    diff = {}
+    for key, was in before.items():
+        now = after[key]
+        if isinstance(was, dict):
+            now = {name: now.get(name) for name in was}
+        if now != was:
+            diff[key] = now
+    return diff
+
+
+@dataclass(frozen=True)
+class OwnAttack:
+    """An attack on what the target already had; ``setup`` first makes, in the target's
+    postgres, the object of its own the attack aims at (as a Spilo cluster has it)."""
+
+    attack: Attack
+    setup: str = ""
+
+
+COPY_OWNED = "COPY public.keep (id, note) FROM stdin;\n666\towned\n\\.\n"
+PUBLIC_PATH = "SELECT pg_catalog.set_config('search_path', 'public', false);\n"
+OWN_DBS = (
+    "a whole-cluster restore replays the dump's postgres and template1 sections into the "
+    "target's own databases; the check that no statement there names one of the target's "
+    "relations leaves out its functions, schemas, large objects, event triggers and "
+    "statements naming no object (ON ALL TABLES IN SCHEMA): refuse there any DDL but CREATE "
+    "of a new object (no OR REPLACE; leave Spilo's own functions as they are rather than "
+    "replace them), no GRANT/ALTER of objects the dump did not create, no event trigger; "
+    "or restore those sections only under a new name"
+)
+SPILO_FUNCTION = (
+    "CREATE SCHEMA user_management;\n"
+    "CREATE FUNCTION user_management.terminate_backend(pid integer) RETURNS boolean "
+    "LANGUAGE sql SECURITY DEFINER AS 'SELECT pg_catalog.pg_terminate_backend(pid)';\n"
+)
+OWN_OBJECTS: dict[str, Any] = {
+    "CREATE TABLE IF NOT EXISTS naming the target's own table": OwnAttack(
+        Attack(
+            "postgres",
+            "CREATE TABLE IF NOT EXISTS public.keep (id integer, note text);\n" + COPY_OWNED,
+            "",
+        )
+    ),
+    "a quoted name holding a dot stands for the target's table": OwnAttack(
+        Attack(
+            "postgres",
+            PUBLIC_PATH + 'CREATE TABLE "public.keep" (id integer, note text);\n' + COPY_OWNED,
+            "",
+        )
+    ),
+    "the target's table attached as a partition of the dump's": OwnAttack(
+        Attack(
+            "postgres",
+            "CREATE TABLE public.evil_parent (id integer, note text) PARTITION BY RANGE (id);\n"
+            "ALTER TABLE ONLY public.evil_parent ATTACH PARTITION public.keep "
+            "FOR VALUES FROM (0) TO (1000000);\n"
+            + COPY_OWNED.replace("public.keep", "public.evil_parent"),
+            "",
+        )
+    ),
+    "a child of the target's table": OwnAttack(
+        Attack(
+            "postgres",
+            "CREATE TABLE public.evil_child (id integer, note text) INHERITS (public.keep);\n"
+            + COPY_OWNED.replace("public.keep", "public.evil_child"),
+            "",
+        )
+    ),
+    "a grant on the target's own table in its postgres database": OwnAttack(
+        Attack("postgres", "GRANT ALL ON TABLE public.keep TO PUBLIC;\n", "")
+    ),
+    "a foreign table over another database of the target": pytest.param(
+        OwnAttack(
+            Attack(
+                "shop",
+                "CREATE EXTENSION IF NOT EXISTS postgres_fdw WITH SCHEMA public;\n"
+                "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw "
+                "OPTIONS (host '{SOCK}', port '{PORT}', dbname 'bystander');\n"
+                "CREATE USER MAPPING FOR postgres SERVER loop OPTIONS (user 'postgres');\n"
+                "CREATE FOREIGN TABLE public.ft (id integer, note text) SERVER loop "
+                "OPTIONS (schema_name 'public', table_name 'keep');\n"
+                + PUBLIC_PATH
+                + 'CREATE TABLE "public.ft" (id integer, note text);\n'
+                + COPY_OWNED.replace("public.keep", "public.ft"),
+                "",
+                ("--database", "shop"),
+            )
+        ),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="_check_copy_target compares 'schema.name' strings: a quoted name holding "
+            'a dot ("public.ft", made in schema public) passes for the foreign table '
+            "public.ft, and COPY FROM into a foreign table is admitted by the server; "
+            "postgres_fdw is not a forbidden name (dblink is), so a one-database restore "
+            "writes into another database of the target. Compare (schema, name) pairs and "
+            "ask the server that the COPY's relation is a plain table this restore made "
+            "(relkind, no foreign or pre-existing partition or parent)",
+        ),
+    ),
+    "OR REPLACE of a Spilo function of the target's postgres": pytest.param(
+        OwnAttack(
+            Attack(
+                "postgres",
+                "CREATE FUNCTION user_management.terminate_backend(pid integer) RETURNS boolean "
+                "LANGUAGE plpgsql SECURITY DEFINER AS $$BEGIN "
+                "COPY (SELECT 1) TO PROGRAM 'touch {M}/spilo'; RETURN true; END$$;\n",
+                "",
+            ),
+            setup=SPILO_FUNCTION,
+        ),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=f"{OWN_DBS}. Here pgdeck itself rewrites the dump's CREATE FUNCTION in "
+            "Spilo's user_management to CREATE OR REPLACE: the target's SECURITY DEFINER "
+            "function (which Spilo lets its admin role run) gets the backup's body",
+        ),
+    ),
+    "a large object of the target's postgres written over": pytest.param(
+        OwnAttack(
+            Attack(
+                "postgres",
+                "BEGIN;\nSELECT pg_catalog.lo_open('777001', 131072);\n"
+                "SELECT pg_catalog.lowrite(0, '\\x6f776e6564');\n"
+                "SELECT pg_catalog.lo_close(0);\nCOMMIT;\n",
+                "",
+            ),
+            setup="SELECT pg_catalog.lo_from_bytea(777001, 'the target''s own')",
+        ),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="pg_dump's large-object calls (lo_open, lowrite) name no relation: in the "
+            "target's own postgres (or template1) they open and write a large object the "
+            "target already had; admit lo_open only of a large object the dump's own "
+            "lo_create made in this section",
+        ),
+    ),
+    "a grant on all the tables of the target's public schema": pytest.param(
+        OwnAttack(Attack("postgres", "GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC;\n", "")),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=f"{OWN_DBS}. GRANT ... ON ALL TABLES IN SCHEMA names no table: the target's "
+            "own tables are granted to every role",
+        ),
+    ),
+    "a grant of CREATE on the target's public schema": pytest.param(
+        OwnAttack(Attack("postgres", "GRANT CREATE ON SCHEMA public TO PUBLIC;\n", "")),
+        marks=pytest.mark.xfail(strict=True, reason=OWN_DBS),
+    ),
+    "an event trigger planted in the target's template1": pytest.param(
+        OwnAttack(
+            Attack(
+                "template1",
+                "CREATE FUNCTION public.evil() RETURNS event_trigger LANGUAGE plpgsql "
+                "AS $$BEGIN END$$;\n"
+                "CREATE EVENT TRIGGER evil ON ddl_command_end EXECUTE FUNCTION public.evil();\n",
+                "",
+            )
+        ),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=f"{OWN_DBS}. Every database created later from template1 (CREATE "
+            "DATABASE's default) carries the event trigger, which fires on its DDL",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", table(OWN_OBJECTS))
+def test_the_backup_changes_nothing_the_target_already_had(
+    name: str, hostile: World, source_dump: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The target's own tables get no row of the backup, whatever name, partition,
+    inheritance or foreign table leads there, and nothing of its own in postgres and
+    template1 changes: the restore refuses before, and says so."""
+    own: OwnAttack = entry(OWN_OBJECTS, name)
+    pg = hostile.target.pg
+    if own.setup:
+        with _connect(pg) as conn:
+            conn.execute(own.setup)  # type: ignore[arg-type]
+    before = own_objects(pg)
+    spliced = own.attack.splice(hostile, source_dump)
+    run = restore(capsys, hostile, put(hostile, spliced.data), *own.attack.args)
+    assert hostile.target.marks() == [], "the database server ran a program of the backup"
+    assert changed_own(before, own_objects(pg)) == {}
+    assert run.code == 1, "the attack went unnoticed"
+    assert_clean_output(hostile, run, spliced.data)
 
 
 # --- the lexer: pgdeck cuts statements where the server does ------------------------------------
@@ -1550,6 +2021,51 @@ def test_a_begin_atomic_body_that_never_ends_leaves_the_dump_incomplete(
     assert_target_untouched(hostile)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="pgdeck reads the dump's names as UTF-8 (an invalid byte becomes U+FFFD) while the "
+    "server reads them in the session's client_encoding, which the globals may set to LATIN1 "
+    "(a server encoding, admitted) on the maintenance session: the role named "
+    '"j\\xfcrgen" is not one of the target\'s to pgdeck, so its settings, comment and '
+    "memberships are sent as written, and the server applies them to the target's role "
+    "jürgen. Decode names in the encoding the session is in (track SET client_encoding) and "
+    "refuse bytes that are not valid there, or admit UTF8 and SQL_ASCII only",
+)
+def test_a_role_of_the_target_spelled_in_another_client_encoding_is_left_alone(
+    hostile: World, source_dump: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A target whose role has a name beyond ASCII (jürgen); the backup names it in LATIN1,
+    so that pgdeck reads another name than the server does."""
+    pg = hostile.target.pg
+
+    def jurgen() -> list[Any]:
+        with _connect(pg) as conn:
+            return _rows(
+                conn,
+                "SELECT shobj_description(r.oid, 'pg_authid'), "
+                "(SELECT array_agg(setconfig::text) FROM pg_db_role_setting WHERE setrole = r.oid), "
+                "(SELECT array_agg(roleid::regrole::text) FROM pg_auth_members WHERE member = r.oid) "
+                "FROM pg_roles r WHERE rolname = 'jürgen'",
+            )
+
+    with _connect(pg) as conn:
+        conn.execute('CREATE ROLE "jürgen" LOGIN')
+    before = jurgen()
+    text = (
+        b"SET client_encoding = 'LATIN1';\n"
+        b"CREATE ROLE evil;\n"
+        b"ALTER ROLE \"j\xfcrgen\" SET search_path TO 'loot', 'pg_catalog';\n"
+        b"COMMENT ON ROLE \"j\xfcrgen\" IS 'owned';\n"
+        b'GRANT evil TO "j\xfcrgen";\n'
+        b"SET client_encoding = 'UTF8';\n"
+    )
+    spliced = at("roles", source_dump, text)
+    run = restore(capsys, hostile, put(hostile, spliced.data))
+    assert jurgen() == before, "a role the target already had was changed"
+    assert_target_untouched(hostile)
+    assert_clean_output(hostile, run, spliced.data)
+
+
 # --- what is printed ----------------------------------------------------------------------------
 OSC = "\x1b]0;pwned\x07\x1b]52;c;ZWNobyBvd25lZA==\x07\x9b2J"
 
@@ -1633,6 +2149,60 @@ def test_no_password_of_the_dump_is_printed_reported_or_audited(
         assert_clean_output(hostile, run, spliced.data)
     mode = args[1] if args[:1] == ("--roles",) else "no-passwords"
     assert_target_untouched(hostile, roles=mode)
+
+
+# Passwords the masking rules miss: they hide a literal after the word PASSWORD (only
+# whitespace and = between) or one holding the word password, nothing else.
+MASKING = (
+    "grammar.mask_literals and grammar.redact look for the word password in the text; a "
+    'literal after PASSWORD with a comment between, a quoted "password" option and '
+    "credentials in a URI (postgresql://user:secret@host) pass unmasked into the refusal "
+    "message, the report and the audit log. Mask by tokens (the literal after a PASSWORD "
+    "token or a password option, whatever lies between) and hide a URI's user:password@"
+)
+MISSED_PASSWORDS: dict[str, Any] = {
+    name: pytest.param(where, text, marks=pytest.mark.xfail(strict=True, reason=MASKING))
+    for name, where, text in [
+        (
+            "a role's password after a comment",
+            "roles",
+            f"CREATE ROLE evil LOGIN PASSWORD /**/ '{DUMP_SECRET}-r';\n",
+        ),
+        (
+            "a user mapping's quoted password option",
+            "header",
+            f"CREATE USER MAPPING FOR postgres SERVER s OPTIONS (\"password\" '{DUMP_SECRET}-um');\n",
+        ),
+        (
+            "a subscription's connection URI",
+            "shop",
+            "CREATE SUBSCRIPTION s CONNECTION "
+            f"'postgresql://rep:{DUMP_SECRET}-sub@10.0.0.1/app' PUBLICATION p;\n",
+        ),
+        (
+            "a \\connect URI",
+            "shop",
+            f"\\connect postgresql://evil:{DUMP_SECRET}-uri@127.0.0.1/shop\n",
+        ),
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("where", "text"), list(MISSED_PASSWORDS.values()), ids=list(MISSED_PASSWORDS)
+)
+def test_a_refusal_names_the_line_without_any_password_it_holds(
+    where: str, text: str, source_dump: bytes
+) -> None:
+    """The reader's message, which the command line prints and the report and audit log
+    keep (the first round's LEAKS run those through the command line)."""
+    spliced = at(where, source_dump, text.encode())
+    with pytest.raises(NotADump) as caught:
+        reader = DumpReader()
+        reader.feed(spliced.data)
+        reader.summary()
+    assert caught.value.line == spliced.line
+    assert DUMP_SECRET not in caught.value.message + (caught.value.hint or "")
 
 
 def test_a_refused_backup_is_named_in_exactly_one_line_on_the_terminal(

@@ -394,3 +394,50 @@ def test_databases_with_quotes_spaces_and_non_ascii_names_restore_and_validate(
         assert table_digests(target_pg, "it''s \"copy\"") == table_digests(source, "it's")
     finally:
         source.destroy()
+
+
+def test_a_dump_cut_short_names_the_database_it_left_half_loaded_and_drops_it_when_asked(
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # pg_dumpall died inside the second database; pigz still closed the gzip cleanly.
+    text = source_dump.decode()
+    cut = text.index('COPY public."Grüße"')
+    seed(bucket, {KEY: gzip.compress(text[:cut].encode())})
+    cfg = storage_config(tmp_path, bucket, s3_endpoint)
+    argv = ["--config", str(cfg), "restore", f"s3://{bucket}/{KEY}", "--target", target_pg.dsn()]
+    code = main([*argv, "--yes", "--json", "--on-failure", "drop"])
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert code == 1 and "trailer never arrived" in report["error"]
+    assert report["databases_incomplete"] == ["Ünïcode db"]
+    assert report["databases_dropped"] == ["Ünïcode db"]
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        names = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    assert "Ünïcode db" not in names and "shop" in names  # shop was read to its end
+
+
+def test_a_signal_before_anything_is_written_exits_with_its_number(
+    tmp_path: Path, bucket: str, stalling_s3: Any, source_dump: bytes, target_pg: Any
+) -> None:
+    # --verify-first reads the object before any write; the read stalls, the signal lands.
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    stalling_s3.stall_after(2000, match=f"GET /{bucket}/{KEY}".encode())
+    cfg = storage_config(tmp_path, bucket, stalling_s3.url)
+    proc = spawn(cfg, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--verify-first")
+    assert proc.stderr is not None
+    for _ in range(1200):  # until the proxy has served its 2000 bytes and gone silent
+        if stalling_s3.stalls:
+            break
+        time.sleep(0.05)
+    assert stalling_s3.stalls == 1
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM.value
+    assert err.strip().splitlines()[-1] == "pgdeck: interrupted; nothing was written"
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        assert "shop" not in {r[0] for r in conn.execute("SELECT datname FROM pg_database")}

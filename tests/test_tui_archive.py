@@ -147,3 +147,23 @@ async def test_earlier_reviews_open_from_an_s3_archive_too(
         await pilot.press("enter")
         await until(pilot, lambda: review_screen.archived)
         assert "signed off by Ada" in review_screen.sub_title
+
+
+@pytest.mark.asyncio
+async def test_names_with_markup_and_escape_sequences_are_shown_as_written_and_escaped(
+    tmp_path: Path,
+) -> None:
+    archive = open_archive(tmp_path / "archive", clock)
+    odd = "ada[/b][@click=app.quit]\x1b]0;owned\x07"
+    archive.complete(None, "review", "review", review_doc(odd), "# review\n", {"reviewer": "ada"})
+    app = app_for(tmp_path, tmp_path / "archive")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen.items)
+        screen = app.screen
+        assert isinstance(screen, ArchiveScreen) and app.is_running
+        table = screen.query_one("#items", DataTable)
+        what = str(table.get_row_at(0)[3])
+        assert "ada[/b][@click=app.quit]" in what  # a "[" stays a "["
+        assert "\x1b" not in what and "\\x1b]0;owned\\x07" in what

@@ -156,6 +156,23 @@ def test_verify_a_local_file(
     assert "intact: gzip verified, dump complete" in out and "public.orders" in out
 
 
+def test_a_version_comment_with_escape_sequences_never_reaches_the_terminal(
+    tmp_path: Path, source_dump: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = source_dump.decode()
+    line = next(ln for ln in text.splitlines() if ln.startswith("-- Dumped from database version"))
+    hostile = text.replace(line, "-- Dumped from database version 15.4\x1b]0;owned\x07", 1)
+    path = tmp_path / "1763600000.sql.gz"
+    path.write_bytes(gzip.compress(hostile.encode()))
+    cfg = write_config(
+        tmp_path / "c.yaml", {"kubernetes": {"enabled": False}, "cache": str(tmp_path / "cache")}
+    )
+    assert main(["--config", str(cfg), "verify", f"file://{path}"]) == 0
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "PostgreSQL 15.4," in out  # the version, without what followed it
+
+
 class _Collect:
     """A consumer that records the largest piece of table data handed on at once."""
 

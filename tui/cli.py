@@ -258,9 +258,13 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
             raise
         _err(f"pgdeck: {exc}")
         return exc.exit_code
-    except KeyboardInterrupt:
-        _err("pgdeck: interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        _err(
+            "pgdeck: interrupted; nothing was written"
+            if isinstance(exc, Interrupted)
+            else "pgdeck: interrupted"
+        )
+        return 128 + getattr(exc, "signum", 2)
     except BrokenPipeError:
         return EXIT_OK
 
@@ -602,14 +606,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         print(safe_text(result.url))
         print(
-            f"  {present.size(result.compressed_bytes)} compressed, {present.size(s.bytes)} of SQL, "
-            f"PostgreSQL {s.server_version or '?'}, {len(s.roles)} roles, {result.seconds:.1f}s"
+            safe_text(
+                f"  {present.size(result.compressed_bytes)} compressed, {present.size(s.bytes)} "
+                f"of SQL, PostgreSQL {s.server_version or '?'}, {len(s.roles)} roles, "
+                f"{result.seconds:.1f}s"
+            )
         )
         rows = [[d.name, t.qualified, str(t.rows)] for d in s.databases for t in d.tables]
         rows += [[d.name, "(no tables)", ""] for d in s.databases if not d.tables]
         _table(["DATABASE", "TABLE", "ROWS"], rows)
         if result.ok:
-            print("intact: gzip verified, dump complete, every statement one pg_dump writes")
+            print(
+                "intact: gzip verified, dump complete, its statements of the kinds pg_dump writes"
+            )
         elif result.unreadable:
             print(
                 f"NOT READ (the storage failed; nothing is known of the backup): {safe_text(result.problem or '')}"
@@ -671,7 +680,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
             target = dataclasses.replace(target, production=True, name=twin.name)
             _err(
                 f"pgdeck: {identity.display} is the server of production target {twin.name!r} "
-                f"(system identifier {identity.system_identifier})"
+                f"(system identifier {identity.system_identifier}; a clone made from it by a "
+                "base backup shares it too)"
             )
         if target.production and args.yes_production != target.name:
             raise ConfigError(
@@ -714,13 +724,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
         )
         with view:
             report = signals.run(engine.run, engine.cancel)
-    archive_error = None
-    try:
-        archive_report(
-            report, archive, label, pending=pending[0] if pending else None, clock=args.clock
-        )
-    except PgdeckError as exc:
-        archive_error = exc
+        # Still inside the handlers: a late signal must not stop the report's archiving.
+        archive_error = None
+        try:
+            archive_report(
+                report, archive, label, pending=pending[0] if pending else None, clock=args.clock
+            )
+        except PgdeckError as exc:
+            archive_error = exc
     if args.json:
         _print_json(report.to_dict())
         for line in present.incomplete_lines(report):
@@ -756,6 +767,14 @@ def _identify(target: Any) -> tuple[Any, Any]:
     return target, identify(target)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP before a restore began writing."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class _Signals:
     """SIGINT, SIGTERM and SIGHUP stop a restore as Ctrl-C does: the engine runs in a
     thread, and the main thread (where Python runs signal handlers) cancels it. Before
@@ -766,6 +785,7 @@ class _Signals:
     def __init__(self) -> None:
         self.received: int | None = None
         self._cancel: Callable[[], None] | None = None
+        self._done = False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -784,11 +804,13 @@ class _Signals:
             signal.signal(num, handler)
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        if self._done:
+            return  # the restore ended: its report is being archived
         self.received = self.received or signum
         if self._cancel is not None:
             self._cancel()
         else:
-            raise KeyboardInterrupt
+            raise Interrupted(signum)
 
     def run(self, work: Callable[[], Any], cancel: Callable[[], None]) -> Any:
         import threading
@@ -810,6 +832,7 @@ class _Signals:
                 thread.join(0.2)
         finally:
             self._cancel = None
+            self._done = True
         if failure:
             raise failure[0]
         return result[0]
@@ -898,7 +921,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     return review.exit_code
 
 
-def _archive(args: argparse.Namespace, *, write: bool) -> Any:
+def _archive(args: argparse.Namespace, *, write: bool, recover: bool = True) -> Any:
     """The configured archive, with the reports of processes that are gone completed
     first (as ``interrupted``, audited), so that what is read or written next is whole.
     To write, the archive must be writable (``ArchiveError`` otherwise); only to read (an
@@ -908,6 +931,12 @@ def _archive(args: argparse.Namespace, *, write: bool) -> Any:
     archive = open_archive(load_config(args.config), args.clock)
     if write:
         archive.check_writable()
+    if recover:
+        _recover(archive, write=write)
+    return archive
+
+
+def _recover(archive: Any, *, write: bool) -> None:
     try:
         found = archive.recover_interrupted()
     except PgdeckError as exc:
@@ -919,12 +948,18 @@ def _archive(args: argparse.Namespace, *, write: bool) -> Any:
         where = f.archived.json_url if f.archived else f.name
         what = "was interrupted" if f.outcome == "interrupted" else "had no audit entry"
         _err(f"pgdeck: the {f.kind} {f.name} {what}; archived as {where}")
-    return archive
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """``pgdeck audit verify``: 0 intact, 1 naming the first bad entry, 2 config error."""
-    check = _archive(args, write=False).verify()
+    """``pgdeck audit verify``: 0 intact, 1 naming the first bad entry, 2 config error.
+
+    The archive is checked as found, before anything is written to it; only an intact
+    chain then gets the reports of processes that are gone completed (as interrupted)."""
+    archive = _archive(args, write=False, recover=False)
+    check = archive.verify()
+    if check.ok:
+        _recover(archive, write=False)
+        check = archive.verify()
     if args.json:
         _print_json(check.to_dict())
     elif check.ok:

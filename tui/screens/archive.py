@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Header, Markdown, Static
 from services.archive import ArchivedItem, describe, open_archive, recover_quietly
 from services.catalog import Catalog
 from services.errors import PgdeckError
+from services.text import safe_text
 from tui.messages import ArchiveListed, ArchiveReportRead, ServiceFailed
 from widgets.fitting_table import FittingTable
 from widgets.key_footer import KeyFooter
@@ -45,7 +46,7 @@ def item_row(item: ArchivedItem) -> tuple[str, str, Text, str]:
     else:
         when = doc.get("started_at")
         status = str(doc.get("status") or "?")
-        outcome = Text(status, style=OUTCOME_STYLES.get(status, ""))
+        outcome = Text(safe_text(status), style=OUTCOME_STYLES.get(status, ""))
         backup = str(doc.get("backup") or "").rsplit("/", 4)
         cluster = backup[-4] if len(backup) >= 4 else backup[-1]
         what = f"{cluster} to {doc.get('target_name') or doc.get('target') or '?'}"
@@ -113,7 +114,12 @@ class ArchiveScreen(Screen[None]):
             table.clear()
         self.items = {item.location: item for item in message.items}
         for item in message.items:
-            table.add_row(*item_row(item), key=item.location)
+            # Cells as Text, never markup: names come from the archive (a typed reviewer's
+            # name, a cluster's key) and a "[" there must stay a "[".
+            table.add_row(
+                *(c if isinstance(c, Text) else Text(safe_text(c)) for c in item_row(item)),
+                key=item.location,
+            )
         reviews = sum(1 for i in message.items if i.kind == "review")
         text = (
             f"{reviews} reviews and {len(message.items) - reviews} restore reports in "
@@ -147,10 +153,10 @@ class ArchiveScreen(Screen[None]):
 
     def on_archive_report_read(self, message: ArchiveReportRead) -> None:
         self.shown = message.location
-        self.query_one("#report", Markdown).update(message.markdown)
+        self.query_one("#report", Markdown).update(safe_text(message.markdown, keep="\t\n"))
         self.query_one("#viewer", VerticalScroll).scroll_home(animate=False)
         where = describe(self.catalog.config.archive)
-        self.query_one("#status", Static).update(Text(f"{message.location} in {where}"))
+        self.query_one("#status", Static).update(Text(safe_text(f"{message.location} in {where}")))
 
     def on_service_failed(self, message: ServiceFailed) -> None:
         self.query_one("#status", Static).update(Text(f"✗ {message.error}", style="bold red"))

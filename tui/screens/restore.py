@@ -628,7 +628,13 @@ class RestoreScreen(Screen[None]):
 
     def on_restore_finished(self, message: RestoreFinished) -> None:
         if self.exit_when_done:  # quit or a signal: the report is archived, now leave
-            self.app.exit(return_code=getattr(self.app, "exit_code", None) or 0)
+            code = getattr(self.app, "exit_code", None) or 0
+            if message.error:  # its report could not be archived: said once the screen is gone
+                self.app.exit(
+                    return_code=code or 1, message=Text(safe_text(f"pgdeck: {message.error}"))
+                )
+            else:
+                self.app.exit(return_code=code)
             return
         if self._drainer is not None:
             self._drainer.stop()
@@ -651,11 +657,14 @@ class RestoreScreen(Screen[None]):
             self.notify(message.error, severity="error", markup=False, timeout=30)
 
     def cancel_now(self) -> None:
-        """Stop the run: the engine cancels what runs on the server and ends the report as cancelled."""
+        """Stop the run: the engine cancels what runs on the server and ends the report as
+        cancelled. The cancel request is a network round trip: it is sent from a thread,
+        never from the event loop."""
         with self._engine_lock:
             self._cancelled = True
-            if self._engine is not None:
-                self._engine.cancel()
+            engine = self._engine
+        if engine is not None:
+            threading.Thread(target=engine.cancel, name="cancel-restore", daemon=True).start()
 
     def action_cancel_restore(self) -> None:
         def answer(yes: bool | None) -> None:
