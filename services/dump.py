@@ -126,6 +126,7 @@ class DatabaseSection:
     created: bool = False  # the dump creates it (postgres and template1 already exist)
     locale: str | None = None
     complete: bool = False  # its own "dump complete" line arrived
+    created_tables: set[tuple[str, str]] = field(default_factory=set)  # (schema, name)
     triggers: bool = False  # a trigger was created: pg_dump writes no data after that
     event_triggers: bool = False  # an event trigger was created: only its own statements
     # and REFRESH MATERIALIZED VIEW follow it in pg_dump's order
@@ -195,6 +196,9 @@ class DumpReader:
         self._trailer = False
         self._versions: dict[str, str] = {}
         self._restrict_key: str | None = None
+        # The client_encoding of the session statements go to (the section's, or the
+        # maintenance session's before the first \connect): names are read in it.
+        self.encoding = "UTF8"
         self._restrict = False
         self._pending_db: dict[str, tuple[bool, str | None]] = {}
 
@@ -365,6 +369,7 @@ class DumpReader:
             self._by_name[name] = section
             self.databases.append(section)
         self.current = section
+        self._set_encoding("UTF8")  # a new session, in pgdeck's own client_encoding
         if self._consumer is not None:
             self._consumer.connect(name)
         if self._on_database:
@@ -432,6 +437,8 @@ class DumpReader:
                 )
             for obj_kind, name in verdict.objects:
                 self.current.add_object(obj_kind, name)
+            if verdict.table is not None:
+                self.current.created_tables.add(verdict.table)
             if kind == grammar.DDL:
                 for c_kind, c_name in verdict.constraints:
                     self.current.add_object("constraint", c_name)
@@ -439,12 +446,18 @@ class DumpReader:
                         self.current.add_object("foreign key", c_name)
         if self._consumer is not None:
             self._consumer.statement(stmt, verdict, section)
+        if kind == grammar.SESSION and verdict.name == "client_encoding" and verdict.setting:
+            self._set_encoding(verdict.setting)
         if kind == grammar.COPY:
             db = section or ""
             self.table = TableRows(db, verdict.schema or "public", verdict.name or "")
             self._line_start = True
             if self.current is not None:
                 self.current.tables.append(self.table)
+
+    def _set_encoding(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._lexer.codec, self._lexer.errors = grammar.codec_for(encoding)
 
     def summary_tables(self) -> list[TableRows]:
         """The tables read so far (of a dump that may have stopped part way)."""

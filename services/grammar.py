@@ -110,7 +110,8 @@ class Verdict:
     setting: str | None = None  # ROLE_SETTING / ROLE_DB_SETTING / DATABASE ... SET: the name
     creates: bool = False  # CREATE TABLESPACE
     privileges: tuple[str, ...] = ()  # PARAMETER_GRANT: SET, ALTER SYSTEM, ALL
-    language: str | None = None  # CREATE FUNCTION/PROCEDURE: its language
+    languages: tuple[str, ...] = ()  # CREATE FUNCTION/PROCEDURE: its language (candidates)
+    table: tuple[str, str] | None = None  # CREATE [UNLOGGED] TABLE schema.name (qualified)
     is_template: bool | None = None  # DATABASE: pg_dumpall 10's UPDATE ... datistemplate
     columns: tuple[str, ...] = ()  # COPY: the column list
     parameters: tuple[str, ...] = ()  # PARAMETER_GRANT: the settings
@@ -133,6 +134,31 @@ SAFE_ENCODINGS = frozenset(
         "EUCJIS2004", "EUCCN", "EUCKR", "EUCTW", "MULEINTERNAL", "UNICODE",
     }
 )  # fmt: skip
+
+# How to read names and strings in each server encoding (what the lexer decodes with);
+# None: no Python codec, so only ASCII names are read (others are refused).
+ENCODING_CODECS: dict[str, str | None] = {
+    "UTF8": "utf-8", "UNICODE": "utf-8", "SQLASCII": "utf-8", "LATIN1": "latin-1",
+    "LATIN2": "iso8859-2", "LATIN3": "iso8859-3", "LATIN4": "iso8859-4", "LATIN5": "iso8859-9",
+    "LATIN6": "iso8859-10", "LATIN7": "iso8859-13", "LATIN8": "iso8859-14",
+    "LATIN9": "iso8859-15", "LATIN10": "iso8859-16", "WIN866": "cp866", "WIN874": "cp874",
+    "WIN1250": "cp1250", "WIN1251": "cp1251", "WIN1252": "cp1252", "WIN1253": "cp1253",
+    "WIN1254": "cp1254", "WIN1255": "cp1255", "WIN1256": "cp1256", "WIN1257": "cp1257",
+    "WIN1258": "cp1258", "KOI8R": "koi8-r", "KOI8U": "koi8-u", "ISO88595": "iso8859-5",
+    "ISO88596": "iso8859-6", "ISO88597": "iso8859-7", "ISO88598": "iso8859-8",
+    "EUCJP": "euc_jp", "EUCJIS2004": "euc_jis_2004", "EUCCN": "gb2312", "EUCKR": "euc_kr",
+    "EUCTW": None, "MULEINTERNAL": None,
+}  # fmt: skip
+
+
+def codec_for(encoding: str) -> tuple[str, str]:
+    """(codec, errors) to read names and strings sent under ``encoding``. SQL_ASCII
+    carries any bytes, read as UTF-8 where they are and kept as they are where not."""
+    name = normalize_encoding(encoding)
+    if name == "SQLASCII":
+        return "utf-8", "surrogateescape"
+    return ENCODING_CODECS.get(name) or "ascii", "strict"
+
 
 _ZERO = {"0"}
 _BOOL_OFF = {"false", "off"}
@@ -364,11 +390,15 @@ _PASSWORD_KEYWORD = re.compile(
 )
 
 
+_URI_USERINFO = re.compile(r"(://[^/@\s:'\"]*:)[^/@\s'\"]*@")
+
+
 def redact(sql: str) -> str:
     """A statement (or line) as messages, logs and reports may show it: role passwords
     (and their hashes, in any string form), user mapping passwords and passwords in
     connection strings hidden."""
-    return _PASSWORD_KEYWORD.sub(r"\1***", _PASSWORD_CLAUSE.sub(r"\1'***'", sql))
+    text = _PASSWORD_KEYWORD.sub(r"\1***", _PASSWORD_CLAUSE.sub(r"\1'***'", sql))
+    return _URI_USERINFO.sub(r"\1***@", text)
 
 
 _LITERAL = re.compile(
@@ -377,17 +407,27 @@ _LITERAL = re.compile(
 )
 
 
-_BEFORE_PASSWORD = re.compile(r"password\s*(?:=\s*)?$", re.IGNORECASE)
+# PASSWORD (perhaps quoted, as an option's name), perhaps "=", perhaps comments, then the
+# literal: the literal is the secret.
+_BEFORE_PASSWORD = re.compile(
+    r"\"?password\"?\s*(?:=\s*)?(?:(?:/\*.*?\*/|--[^\n]*\n)\s*)*$", re.IGNORECASE | re.S
+)
+_URI_SECRET = re.compile(r"://[^/@\s'\"]*:[^/@\s'\"]*@")
 
 
 def mask_literals(sql: str) -> str:
     """A statement as messages quote it: a literal that follows PASSWORD (in any string
-    form) or holds the word password anywhere in its text (a connection string, a nested
-    clause) is hidden; other literals stay, to name what was found."""
+    form, through comments), holds the word password anywhere in its text (a connection
+    string, a nested clause) or a URI's user:secret@ is hidden; other literals stay, to
+    name what was found."""
 
     def mask(m: re.Match[str]) -> str:
         text = m.group()
-        if "password" in text.lower() or _BEFORE_PASSWORD.search(sql, 0, m.start()):
+        if (
+            "password" in text.lower()
+            or _URI_SECRET.search(text)
+            or _BEFORE_PASSWORD.search(sql, 0, m.start())
+        ):
             return "$$***$$" if text.startswith("$") else "'***'"
         return text
 
@@ -440,7 +480,7 @@ def _set(t: _Cursor) -> Verdict:
             )
     elif allowed is not None and value not in allowed:
         raise t.refuse(f"SET {name} to {values[0]!r}, which pg_dump never writes")
-    return Verdict(SESSION, name=name)
+    return Verdict(SESSION, name=name, setting=values[0] if name == "client_encoding" else None)
 
 
 def _select(t: _Cursor) -> Verdict:
@@ -623,9 +663,10 @@ def _create(t: _Cursor) -> Verdict:
                 "a materialized view filled at creation (pg_dump writes WITH NO DATA and "
                 "refreshes it after the data)"
             )
-    language = None
+    languages: tuple[str, ...] = ()
+    table: tuple[str, str] | None = None
     if kind in ("function", "procedure"):
-        language = _check_language(t)
+        languages = _check_language(t)
     if kind in ("foreign", "server", "user"):
         _check_fdw_options(t)
     if kind == "table":
@@ -646,7 +687,9 @@ def _create(t: _Cursor) -> Verdict:
             schema, name = _qualified_at(t)
             if name:
                 objects = ((obj_kind, f"{schema}.{name}" if schema else name),)
-    return Verdict(DDL, objects=objects, language=language)
+                if kind == "table" and schema:
+                    table = (schema, name)
+    return Verdict(DDL, objects=objects, languages=languages, table=table)
 
 
 def _has_if_not_exists(t: _Cursor) -> bool:
@@ -716,9 +759,13 @@ UNTRUSTED_LANGUAGES = frozenset(
 )  # fmt: skip
 
 
-def _check_language(t: _Cursor) -> str:
-    """The function's language (``sql`` for a SQL-standard body); untrusted ones refused."""
+def _check_language(t: _Cursor) -> tuple[str, ...]:
+    """Every name that follows the word LANGUAGE at the statement's top level: one of them
+    is the function's language (the word may also stand elsewhere, as a SET clause's
+    value), so each is judged; an untrusted one is refused here, the others are asked of
+    the target. None at all: a SQL-standard body (sql)."""
     toks = t.rest()
+    found: list[str] = []
     for k, tok in enumerate(toks[:-1]):
         if tok.kind == WORD and tok.value == "language" and tok.depth == 0:
             lang = toks[k + 1]
@@ -735,8 +782,8 @@ def _check_language(t: _Cursor) -> str:
                     f"a function in {value} (an untrusted language) {what}; pgdeck does not "
                     "create such functions from a backup"
                 )
-            return value
-    return "sql"
+            found.append(value)
+    return tuple(found) or ("sql",)
 
 
 # Calls that reach the database server's files, programs, other servers or its own
@@ -754,7 +801,14 @@ FORBIDDEN_CALLS = frozenset(
         "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup",
         "pg_replication_origin_create", "pg_create_physical_replication_slot",
         "pg_create_logical_replication_slot", "pg_drop_replication_slot",
-        "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema",
+        "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "ts_rewrite",
+        "ts_stat", "set_config", "pg_replication_slot_advance", "pg_logical_slot_get_changes",
+        "pg_logical_slot_peek_changes", "pg_logical_slot_get_binary_changes",
+        "pg_logical_slot_peek_binary_changes", "pg_copy_physical_replication_slot",
+        "pg_copy_logical_replication_slot", "pg_hba_file_rules", "pg_ident_file_mappings",
+        "pg_file_settings", "pg_show_all_file_settings", "pg_get_wal_records_info",
+        "pg_get_wal_record_info", "pg_get_wal_stats", "pg_get_wal_block_info",
+        "pg_current_logfile", "pg_get_backend_memory_contexts", "pg_log_backend_memory_contexts",
     }
 )  # fmt: skip
 

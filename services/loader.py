@@ -119,13 +119,19 @@ class Loader:
         self._current = self._maintenance = None
 
     # --- statements ---------------------------------------------------------------------
-    def execute(self, sql: bytes, *, maintenance: bool = False) -> None:
+    def execute(
+        self, sql: bytes, *, maintenance: bool = False, encoding: str | None = None
+    ) -> None:
+        """Send one statement; on the maintenance session, first in ``encoding`` (the
+        client_encoding the statement's bytes are in: its section's)."""
         import psycopg
 
         self._check()
         conn = self.maintenance() if maintenance else self._current
         if conn is None:
             raise LoadFailed("a statement arrived before any \\connect")
+        if maintenance and encoding is not None:
+            self._use_encoding(conn, encoding)
         with self._lock:
             self._active = conn
         try:
@@ -136,6 +142,37 @@ class Loader:
         finally:
             with self._lock:
                 self._active = None
+        self._check_session(conn)
+
+    def _use_encoding(self, conn: Any, encoding: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        from services.grammar import normalize_encoding
+
+        current = conn.info.parameter_status("client_encoding") or "UTF8"
+        if normalize_encoding(current) == normalize_encoding(encoding):
+            return
+        try:
+            conn.execute(sql.SQL("SET client_encoding = {}").format(sql.Literal(encoding)))
+        except psycopg.Error as exc:
+            self._raise(exc)
+
+    def _check_session(self, conn: Any) -> None:
+        """The settings the lexer relies on are still in force on the session: a function
+        of the backup that ran (a default, an index expression) could have changed them
+        behind the statements, and the next statement would then be cut differently by the
+        server than it was judged."""
+        from services.grammar import SAFE_ENCODINGS, normalize_encoding
+
+        info = conn.info
+        conforming = info.parameter_status("standard_conforming_strings")
+        encoding = info.parameter_status("client_encoding") or "UTF8"
+        if conforming not in (None, "on") or normalize_encoding(encoding) not in SAFE_ENCODINGS:
+            raise LoadFailed(
+                "the session's standard_conforming_strings or client_encoding was changed by "
+                "something the backup ran; the restore was stopped before its next statement"
+            )
 
     def copy_begin(self, sql: bytes) -> None:
         import psycopg
@@ -180,6 +217,7 @@ class Loader:
                 raise Cancelled()
             assert stack is not None and cur is not None
             stack.close()
+            self._check_session(cur.connection)
             return int(cur.rowcount)
         except psycopg.Error as exc:
             self._raise(exc)
@@ -240,7 +278,26 @@ class Loader:
             ).fetchall()
         except psycopg.Error as exc:
             self._raise(exc)
-        return {(str(a), str(b)) for a, b in rows}
+        return {(_text(a), _text(b)) for a, b in rows}
+
+    def relkind(self, schema: str, table: str) -> str | None:
+        """The kind of ``schema.table`` in the current database (r: an ordinary table)."""
+        import psycopg
+        from psycopg import sql
+
+        conn = self._current
+        if conn is None:
+            return None
+        name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        try:
+            row = conn.execute(
+                "SELECT c.relkind::text FROM pg_catalog.pg_class c"
+                " WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s)::pg_catalog.oid",
+                (name.as_string(conn),),
+            ).fetchone()
+        except psycopg.Error as exc:
+            self._raise(exc)
+        return _text(row[0]) if row else None
 
     def extension_table(self, schema: str, table: str) -> bool:
         """Whether ``schema.table`` exists in the current database as a member of an
@@ -300,6 +357,14 @@ class Loader:
         if diag is not None and diag.message_detail:
             text += f" ({diag.message_detail})"
         raise LoadFailed(text, sqlstate=diag.sqlstate if diag else None) from exc
+
+
+def _text(value: Any) -> str:
+    """A name as text: under client_encoding SQL_ASCII (a dump's section may set it)
+    psycopg hands text back as bytes."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
 
 
 def _close_with_error(stack: contextlib.ExitStack) -> None:

@@ -40,7 +40,7 @@ from services.errors import PgdeckError
 from services.grammar import Verdict, mask_literals
 from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
 from services.report import RestoreReport
-from services.restore_plan import RestoreFilter, RestoreRefused, Scope
+from services.restore_plan import TARGETS_OWN, RestoreFilter, RestoreRefused, Scope
 from services.sqllex import Statement
 from services.storage import BackupStore
 from services.target import ResolvedTarget, ServerIdentity, connect, identify, run_preflight
@@ -156,6 +156,8 @@ class RestoreEngine:
         # Event triggers (and their own statements) wait for the end of their database's
         # section, so that nothing the restore sends fires them.
         self._deferred: list[tuple[int, bytes]] = []
+        # Statements of the backup's postgres and template1 a whole-cluster restore left out.
+        self._own_left_out: dict[str, int] = {}
         self._server_major = 0
         # In a database the target already had (postgres, template1 restored in place):
         # its own relations, which no statement of the backup may name.
@@ -438,35 +440,32 @@ class RestoreEngine:
 
     # --- the reader's consumer: what is sent where ---------------------------------------------
     def statement(self, stmt: Statement, verdict: Verdict, section: str | None) -> None:
-        assert self._filter is not None and self._loader is not None
-        language = verdict.language
+        assert self._filter is not None and self._loader is not None and self._reader is not None
+        encoding = self._reader.encoding
+        self._filter.codec = grammar.codec_for(encoding)[0]
+        sends = self._filter.statement(stmt, verdict, section)
+        if not sends:
+            if section in TARGETS_OWN and verdict.kind != grammar.SESSION:
+                self._own_left_out[section] = self._own_left_out.get(section, 0) + 1
+            return  # not restored in this scope, or the target's own: nothing to judge
         # A language the grammar cannot judge by name: the target says whether its
         # functions can reach the server's files and programs (untrusted).
-        if (
-            language
-            and language not in ("sql", "plpgsql")
-            and self._filter.keep
-            and self._loader.language_trusted(language) is False
-        ):
-            raise NotADump(
-                stmt.line,
-                f"a function in {language}, an untrusted language on the target (it can "
-                "run programs and read files on the database server)",
-            )
-        if verdict.kind == grammar.COPY and self._filter.keep:
+        for language in verdict.languages:
+            if (
+                language not in ("sql", "plpgsql")
+                and self._loader.language_trusted(language) is not True
+            ):
+                raise NotADump(
+                    stmt.line,
+                    f"a function in {language}, a language the target does not have as a "
+                    "trusted one (an untrusted language can run programs and read files on "
+                    "the database server)",
+                )
+        if verdict.kind == grammar.COPY:
             self._check_copy_target(stmt, verdict)
-        if (
-            self._preexisting
-            and self._filter.keep
-            and verdict.kind
-            in (
-                grammar.DDL,
-                grammar.COPY,
-                grammar.CATALOG_CALL,
-            )
-        ):
+        if self._preexisting and verdict.kind in (grammar.DDL, grammar.COPY, grammar.CATALOG_CALL):
             self._check_not_the_targets(stmt)
-        for send in self._filter.statement(stmt, verdict, section):
+        for send in sends:
             if verdict.event_trigger and not send.maintenance:
                 self._deferred.append((stmt.line, send.sql))
                 continue
@@ -475,23 +474,34 @@ class RestoreEngine:
                 self._loader.copy_begin(send.sql)
                 self._in_copy = True
             else:
-                self._loader.execute(send.sql, maintenance=send.maintenance)
+                # The maintenance session reads it in the encoding it was written in.
+                self._loader.execute(send.sql, maintenance=send.maintenance, encoding=encoding)
 
     def _check_copy_target(self, stmt: Statement, verdict: Verdict) -> None:
-        """Table data goes only into a table this backup created (or an extension's
-        configuration table), never into one the target already had."""
+        """Table data goes only into an ordinary table this backup created (or an
+        extension's configuration table), never into one the target already had, a foreign
+        table (its rows would go to another server) or a partitioned parent."""
         assert self._loader is not None and self._reader is not None
         current = self._reader.current
-        qualified = f"{verdict.schema}.{verdict.name}"
-        if current is not None and qualified in current.objects.get("table", set()):
-            return
-        if self._loader.extension_table(verdict.schema or "public", verdict.name or ""):
-            return
-        raise NotADump(
-            stmt.line,
-            f"table data for {qualified}, a table this backup did not create (it would "
-            "write into the target's own tables)",
-        )
+        schema, name = verdict.schema or "public", verdict.name or ""
+        qualified = f"{schema}.{name}"
+        created = current is not None and (schema, name) in current.created_tables
+        if not created and not self._loader.extension_table(schema, name):
+            raise NotADump(
+                stmt.line,
+                f"table data for {qualified}, a table this backup did not create (it would "
+                "write into the target's own tables)",
+            )
+        kind = self._loader.relkind(schema, name)
+        if kind != "r":
+            what = {"f": "a foreign table", "p": "a partitioned table", "v": "a view"}.get(
+                kind or "", "not an ordinary table"
+            )
+            raise NotADump(
+                stmt.line,
+                f"table data for {qualified}, {what} (pg_dump writes data for ordinary "
+                "tables only)",
+            )
 
     def _flush_deferred(self) -> None:
         assert self._loader is not None
@@ -536,10 +546,12 @@ class RestoreEngine:
     def connect(self, database: str) -> None:
         assert self._filter is not None and self._loader is not None
         self._flush_deferred()
+        encoding = self._reader.encoding if self._reader else "UTF8"
+        self._filter.codec = grammar.codec_for(encoding)[0]
         sends, new = self._filter.connect(database)
         for send in sends:
             self._last = (self._reader.line_no if self._reader else 0, send.sql.decode())
-            self._loader.execute(send.sql, maintenance=True)
+            self._loader.execute(send.sql, maintenance=True, encoding=encoding)
         self._preexisting = set()
         self._preexisting_names = set()
         if new is not None:
@@ -577,6 +589,14 @@ class RestoreEngine:
                 "expected: roles the target already has were left as they are: "
                 + ", ".join(sorted(f.existing_roles))
             )
+        if self.scope.whole_cluster:
+            for name, count in self._own_left_out.items():
+                report.warnings.append(
+                    f"the backup's {name} database holds {count} "
+                    f"statement{'s' if count != 1 else ''} (tables, data, grants), not restored: "
+                    f"a whole-cluster restore leaves the target's own {name} alone "
+                    f"(--database {name} restores them into it, --database {name}:NEW beside it)"
+                )
         for name in f.left_alone_databases:
             report.warnings.append(
                 f"the target's own {name} database kept its owner and settings; the backup's "
@@ -586,6 +606,11 @@ class RestoreEngine:
             report.warnings.append(
                 f"tablespace {name} was not created (pgdeck never makes directories on the "
                 "database server); its objects went to the default tablespace"
+            )
+        if f.kept_spilo:
+            report.warnings.append(
+                f"expected: {f.kept_spilo} statements about Spilo's own objects "
+                "(metric_helpers, user_management) were left out: the target's are kept"
             )
         if f.made_idempotent:
             report.warnings.append(

@@ -29,6 +29,9 @@ from services.grammar import Verdict, quote_ident
 from services.sqllex import QIDENT, WORD, Statement, Token
 
 ROLE_MODES = ("all", "no-passwords", "skip")
+# Databases every target has: a whole-cluster restore leaves them alone (their sections in
+# the backup restore only when named, --database postgres or postgres:NEW).
+TARGETS_OWN = ("postgres", "template1")
 TEMPLATE_DBS = ("template0", "template1")
 # Predefined roles whose members read or write the server's files or run its programs.
 SERVER_ACCESS_ROLES = frozenset(
@@ -81,7 +84,11 @@ class Scope:
         return cls(databases=mapping, roles=mode)
 
     def chosen(self, name: str) -> bool:
-        return not self.databases or name in self.databases
+        """Restored by this scope: the whole cluster is every database the backup creates;
+        the target's own postgres and template1 are written to only when named."""
+        if not self.databases:
+            return name not in TARGETS_OWN and name != "template0"
+        return name in self.databases
 
     def target_name(self, name: str) -> str:
         return self.databases.get(name, name)
@@ -93,7 +100,9 @@ class Scope:
     def describe(self) -> str:
         """For people: "shop, billing as billing_restored" or "the whole cluster"."""
         chosen = (f"{k} as {v}" if k != v else k for k, v in self.databases.items())
-        return ", ".join(chosen) or "the whole cluster"
+        return (
+            ", ".join(chosen) or "the whole cluster (but the target's own postgres and template1)"
+        )
 
 
 @dataclass
@@ -132,6 +141,11 @@ class RestoreFilter:
         self.finished: list[str] = []  # target databases whose section was read to its end
         self.matched: set[str] = set()  # dump databases that were chosen and met
         self.made_idempotent = 0
+        self.kept_spilo = 0  # statements about Spilo's objects left out (the target's own)
+        self.preexisting = False  # the current section restores into a database the target had
+        # The session's client_encoding as a codec: what pgdeck writes into a statement (a
+        # new name, a rebuilt ALTER ROLE) is written in the characters the session reads.
+        self.codec = "utf-8"
         self.existing_roles: set[str] = set()  # roles of the target the dump names (untouched)
         self.created_roles: list[str] = []
         self.stripped_passwords = 0
@@ -150,6 +164,7 @@ class RestoreFilter:
             self._finish_section()
         self.section = dump_db
         self.keep = self.scope.chosen(dump_db) and dump_db != "template0"
+        self.preexisting = False
         if not self.keep:
             return [], None
         self.matched.add(dump_db)
@@ -163,6 +178,7 @@ class RestoreFilter:
             )
         if new not in self.restored:
             self.restored.append(new)
+        self.preexisting = new in self.target.databases and new not in self.created
         return sends, new
 
     def end(self) -> None:
@@ -193,9 +209,7 @@ class RestoreFilter:
             return self._create_database(stmt, verdict)
         if kind == grammar.DATABASE:
             name = verdict.name or ""
-            if not self.scope.chosen(name) or name == "template0":
-                return []
-            if self._targets_own(name):
+            if self._targets_own(name) or not self.scope.chosen(name) or name == "template0":
                 return []
             if verdict.is_template is not None:  # pg_dumpall 10's UPDATE, said as ALTER
                 flag = "true" if verdict.is_template else "false"
@@ -222,7 +236,8 @@ class RestoreFilter:
         if not self.keep:
             return []
         if kind == grammar.DDL:
-            return [Send(self._idempotent(stmt))]
+            rewritten = self._idempotent(stmt)
+            return [Send(rewritten)] if rewritten is not None else []
         if kind == grammar.COPY:
             return [Send(grammar.copy_statement(verdict), copy=True)]
         return [Send(stmt.text)]
@@ -230,7 +245,9 @@ class RestoreFilter:
     def _targets_own(self, name: str) -> bool:
         """A database-level statement about the target's own postgres or template1 (not
         restored under a new name): left out, they are the target's, not the dump's."""
-        if name in ("postgres", "template1") and self.scope.target_name(name) == name:
+        if name not in TARGETS_OWN:
+            return False
+        if self.scope.whole_cluster or self.scope.databases.get(name) == name:
             if name not in self.left_alone_databases:
                 self.left_alone_databases.append(name)
             return True
@@ -265,16 +282,16 @@ class RestoreFilter:
         self.check_database(old, created=True, locales=verdict.locales)
         new = self.scope.target_name(old)
         text = _without_tablespace(stmt, self._renamed(stmt, old))
-        return self._create(new, text.decode("utf-8", "surrogateescape"))
+        return self._create(new, self._dec(text))
 
     def _create(self, new: str, create_sql: str) -> list[Send]:
         sends: list[Send] = []
         if new in self.target.databases:
             sends.append(
-                Send(f"DROP DATABASE {quote_ident(new)} WITH (FORCE);".encode(), maintenance=True)
+                Send(self._enc(f"DROP DATABASE {quote_ident(new)} WITH (FORCE);"), maintenance=True)
             )
             self.replaced.append(new)
-        sends.append(Send(create_sql.encode("utf-8", "surrogateescape"), maintenance=True))
+        sends.append(Send(self._enc(create_sql), maintenance=True))
         self.created.append(new)
         return sends
 
@@ -288,11 +305,18 @@ class RestoreFilter:
             raise RestoreRefused(
                 f"line {stmt.line}: cannot rename database {old!r} in this statement"
             )
-        return _replace(stmt.text, tok, quote_ident(new))
+        return _replace(stmt.text, tok, self._enc(quote_ident(new)))
 
-    def _idempotent(self, stmt: Statement) -> bytes:
+    def _idempotent(self, stmt: Statement) -> bytes | None:
+        """What an operator cluster already has: a schema or an extension is created only
+        if missing; in a database the target had (its postgres or template1, restored in
+        place), Spilo's own objects are left as the target has them (None: not sent), never
+        replaced by the backup's."""
         w = stmt.words(4)
         toks = stmt.tokens
+        if self.preexisting and _names_spilo_object(toks):
+            self.kept_spilo += 1
+            return None
         if w[0] != "create":
             return stmt.text
         if w[1] == "extension" and w[2] != "if":
@@ -301,14 +325,19 @@ class RestoreFilter:
         if w[1] == "schema" and len(toks) == 4 and toks[2].value in (*_SPILO_SCHEMAS, "public"):
             self.made_idempotent += 1
             return _insert_after(stmt.text, toks[1], " IF NOT EXISTS")
-        spilo = len(toks) > 3 and toks[2].value in _SPILO_SCHEMAS and toks[3].value == "."
-        if spilo and w[1] in ("function", "procedure", "view"):
-            self.made_idempotent += 1
-            return _insert_after(stmt.text, toks[0], " OR REPLACE")
-        if spilo and w[1] in ("table", "sequence"):
-            self.made_idempotent += 1
-            return _insert_after(stmt.text, toks[1], " IF NOT EXISTS")
         return stmt.text
+
+    def _enc(self, text: str) -> bytes:
+        try:
+            return text.encode(self.codec, "surrogateescape")
+        except UnicodeEncodeError:
+            raise RestoreRefused(
+                f"{text[:80]!r} cannot be written in the backup's client encoding ({self.codec})",
+                "choose a name made of characters that encoding has",
+            ) from None
+
+    def _dec(self, data: bytes) -> str:
+        return data.decode(self.codec, "surrogateescape")
 
     # --- roles ------------------------------------------------------------------------------
     def _role(self, stmt: Statement, v: Verdict) -> list[Send]:
@@ -320,7 +349,7 @@ class RestoreFilter:
         name = v.name or ""
         if kind == grammar.ROLE_DB_SETTING:
             db = v.database or ""
-            if not self.scope.chosen(db) or db == "template0" or self._targets_own(db):
+            if self._targets_own(db) or not self.scope.chosen(db) or db == "template0":
                 return []
             # A setting inside a database this restore created touches the role nowhere
             # else; the connecting role and superusers are never given one (pgdeck's own
@@ -339,7 +368,7 @@ class RestoreFilter:
                 self.existing_roles.add(name)
                 return []
             self.created_roles.append(name)
-            return [Send(f"CREATE ROLE {quote_ident(name)};".encode(), maintenance=True)]
+            return [Send(self._enc(f"CREATE ROLE {quote_ident(name)};"), maintenance=True)]
         if kind == grammar.ALTER_ROLE and v.options and "SUPERUSER" in v.options.flags:
             self._dump_superusers.add(name)
         if not self._may_alter(name):
@@ -353,7 +382,7 @@ class RestoreFilter:
             if any(f in v.options.flags for f in grammar.PRIVILEGED_FLAGS):
                 self.demoted.append(name)
             sql = v.options.render(name, keep_password=None, superuser=False)
-            return [Send(sql.encode("utf-8"), maintenance=True)] if sql else []
+            return [Send(self._enc(sql), maintenance=True)] if sql else []
         return [Send(stmt.text, maintenance=True)]  # role settings and comments
 
     def _may_alter(self, role: str) -> bool:
@@ -410,6 +439,16 @@ class RestoreFilter:
                 )
 
 
+def _names_spilo_object(toks: list[Token]) -> bool:
+    """Whether the statement names an object in one of Spilo's schemas (schema.name)."""
+    return any(
+        toks[k].kind in (WORD, QIDENT)
+        and toks[k].value in _SPILO_SCHEMAS
+        and toks[k + 1].value == "."
+        for k in range(len(toks) - 1)
+    )
+
+
 def _name_token(stmt: Statement, name: str) -> Token | None:
     """The token naming database ``name`` (after DATABASE)."""
     toks = stmt.tokens
@@ -446,8 +485,8 @@ def _without_tablespace(stmt: Statement, text: bytes) -> bytes:
     return text
 
 
-def _replace(text: bytes, tok: Token, new: str) -> bytes:
-    return text[: tok.offset] + new.encode("utf-8") + text[tok.offset + tok.length :]
+def _replace(text: bytes, tok: Token, new: bytes) -> bytes:
+    return text[: tok.offset] + new + text[tok.offset + tok.length :]
 
 
 def _insert_after(text: bytes, tok: Token, what: str) -> bytes:

@@ -115,6 +115,10 @@ class Lexer:
     """
 
     max_statement: int = 64 << 20
+    # How the session reads the bytes of names and strings (its client_encoding, as
+    # DumpReader follows it): names are compared with the target's in these characters.
+    codec: str = "utf-8"
+    errors: str = "strict"
     max_tokens: int = 200_000  # ~120 bytes each: a statement's tokens stay within ~25 MB
     line_no: int = 0
     _mode: int = _INITIAL
@@ -336,6 +340,15 @@ class Lexer:
             raise LexError(f"the input ends inside {what} begun at line {self._start_line}")
 
     # --- internals ----------------------------------------------------------------------
+    def _decode(self, raw: bytes) -> str:
+        try:
+            return raw.decode(self.codec, self.errors)
+        except UnicodeDecodeError:
+            raise LexError(
+                f"line {self.line_no}: bytes that are not valid in the session's client "
+                f"encoding ({self.codec})"
+            ) from None
+
     def _at(self, pos: int) -> int:
         """The offset in the statement's text of byte ``pos`` of the current line."""
         return self._size + pos - self._start
@@ -358,7 +371,7 @@ class Lexer:
         self._lit = []
         mode = self._mode if self._mode != _XQS else self._before_qs
         if mode in (_XD, _XUI):
-            value = body.replace(b'""', b'"').decode("utf-8", "replace")
+            value = self._decode(body.replace(b'""', b'"'))
             self._tokens.append(
                 Token(
                     QIDENT,
@@ -373,7 +386,7 @@ class Lexer:
             self._tokens.append(
                 Token(
                     DOLLAR,
-                    body.decode("utf-8", "replace"),
+                    self._decode(body),
                     self._lit_prefix.decode(),
                     self._lit_depth,
                 )
@@ -383,7 +396,7 @@ class Lexer:
             self._tokens.append(
                 Token(
                     STRING,
-                    raw.decode("utf-8", "replace"),
+                    self._decode(raw),
                     _STRING_MODES.get(mode, b"").decode(),
                     self._lit_depth,
                 )
@@ -407,7 +420,7 @@ class Lexer:
     def _word(self, raw: bytes, offset: int) -> None:
         # Unquoted names fold to lower case in ASCII only, as the server folds them in a
         # multi-byte encoding.
-        word = raw.lower().decode("utf-8", "replace")
+        word = self._decode(raw.lower())
         # psql's rule for SQL-standard function bodies: in CREATE [OR REPLACE]
         # FUNCTION/PROCEDURE, BEGIN ... END (and CASE ... END inside it) hold semicolons.
         if self._ident_count < 4:

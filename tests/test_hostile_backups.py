@@ -43,6 +43,7 @@ from psycopg import sql
 
 from services import localpg
 from services.dump import MAX_LINE, DumpReader, NotADump
+from services.restore_plan import TARGETS_OWN
 from tests.conftest import seed, storage_config
 from tui.cli import main
 
@@ -1505,11 +1506,10 @@ def test_the_dumps_objects_run_no_server_program_and_read_no_server_file(
 
 
 # Calls that reach the server's files without a function body of the dump: each of these
-# is a door the grammar means to close (functions in internal, forbidden names outside a
-# literal, standard_conforming_strings on), opened by a seam in its check.
-NO_BODY = "a seam in the grammar's check, not the accepted residue: no function body is involved"
-BYPASSES: dict[str, Any] = {
-    "a function in internal behind an earlier word 'language'": pytest.param(
+# is a door the grammar closes (functions in internal, forbidden names outside a literal,
+# standard_conforming_strings on), once opened by a seam in its check.
+BYPASSES: dict[str, str] = {
+    "a function in internal behind an earlier word 'language'": (
         "CREATE FUNCTION public.rd(text) RETURNS text SET search_path TO language "
         "LANGUAGE internal AS 'pg_read_file_all';\n"
         "CREATE FUNCTION public.wr(oid, text) RETURNS integer SET search_path TO language "
@@ -1519,43 +1519,22 @@ BYPASSES: dict[str, Any] = {
         "CREATE TABLE public.loot (id integer, f text DEFAULT public.rd('{M}/server-secret.txt'), "
         "w integer DEFAULT public.wr(424242, '{M}/internal'));\n"
         "COPY public.lo (id) FROM stdin;\n1\n\\.\n"
-        "COPY public.loot (id) FROM stdin;\n1\n\\.\n",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"{NO_BODY}: grammar._check_language takes the first word 'language' at "
-            "depth 0 (here a SET clause's value) for the LANGUAGE clause, so LANGUAGE internal "
-            "behind it binds pg_read_file_all and be_lo_export (lo_export) under new names, "
-            "and the target has no language called 'language' to ask about",
-        ),
+        "COPY public.loot (id) FROM stdin;\n1\n\\.\n"
     ),
-    "a query in a literal run by ts_rewrite": pytest.param(
+    "a query in a literal run by ts_rewrite": (
         # The file's text as one quoted lexeme, whatever words it holds.
         "CREATE TABLE public.loot (id integer, f text DEFAULT pg_catalog.ts_rewrite('a'::tsquery, "
         "'SELECT ''a''::pg_catalog.tsquery, pg_catalog.quote_literal("
         "pg_catalog.pg_read_file(''{M}/server-secret.txt''))::pg_catalog.tsquery')::text);\n"
-        "COPY public.loot (id) FROM stdin;\n1\n\\.\n",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"{NO_BODY}: ts_rewrite(tsquery, text) and ts_stat(text) run the text of a "
-            "literal as a query (as query_to_xml does), so a forbidden name inside it is never "
-            "seen by FORBIDDEN_CALLS",
-        ),
+        "COPY public.loot (id) FROM stdin;\n1\n\\.\n"
     ),
-    "set_config in a default turns standard_conforming_strings off": pytest.param(
+    "set_config in a default turns standard_conforming_strings off": (
         "CREATE TABLE public.sw (id integer, s text DEFAULT "
         "pg_catalog.set_config('standard_conforming_strings', 'off', false));\n"
         "COPY public.sw (id) FROM stdin;\n1\n\\.\n"
         "CREATE TABLE public.loot (id integer, f text DEFAULT "
         "('\\'' || pg_catalog.pg_read_file($p${M}/server-secret.txt$p$) /* ' */));\n"
-        "COPY public.loot (id) FROM stdin;\n1\n\\.\n",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"{NO_BODY}: set_config is not a forbidden call, so a default evaluated by "
-            "COPY turns standard_conforming_strings off on the restore's session (as it could "
-            "set role, client_encoding or session_replication_role); then '\\'' is a whole "
-            "string to the server and an unfinished one to pgdeck, which reads the call "
-            "after it as part of a literal",
-        ),
+        "COPY public.loot (id) FROM stdin;\n1\n\\.\n"
     ),
 }
 
@@ -1653,15 +1632,24 @@ def test_a_grant_on_a_list_of_databases_touches_no_database_of_the_target(
     assert run.code == 1 and len(lines_naming(run.err, spliced.line)) == 1
 
 
+@pytest.mark.parametrize("scope", [(), ("--database", "postgres")])
 def test_the_maintenance_database_section_writes_no_row_into_the_targets_tables(
-    hostile: World, source_dump: bytes, capsys: pytest.CaptureFixture[str]
+    scope: tuple[str, ...], hostile: World, source_dump: bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A whole-cluster restore leaves the target's own postgres alone and says so; named,
+    the section is restored into it, and a row for the target's own table is refused."""
     spliced = in_section(
         source_dump, b"postgres", b"COPY public.keep (id, note) FROM stdin;\n666\towned\n\\.\n"
     )
-    run = restore(capsys, hostile, put(hostile, spliced.data))
+    run = restore(capsys, hostile, put(hostile, spliced.data), *scope)
     assert_target_untouched(hostile)
-    assert run.code == 1 and len(lines_naming(run.err, spliced.line)) == 1
+    if scope:
+        assert run.code == 1 and len(lines_naming(run.err, spliced.line)) == 1
+    else:
+        assert run.code == 0, run.err
+        assert any("leaves the target's own postgres alone" in w for w in run.report["warnings"]), (
+            run.report["warnings"]
+        )
 
 
 def test_the_targets_maintenance_database_keeps_its_owner(
@@ -1737,6 +1725,7 @@ class OwnAttack:
 
     attack: Attack
     setup: str = ""
+    noticed: str = ""  # not refused: the report's warning that says what was left out
 
 
 COPY_OWNED = "COPY public.keep (id, note) FROM stdin;\n666\towned\n\\.\n"
@@ -1791,51 +1780,34 @@ OWN_OBJECTS: dict[str, Any] = {
     "a grant on the target's own table in its postgres database": OwnAttack(
         Attack("postgres", "GRANT ALL ON TABLE public.keep TO PUBLIC;\n", "")
     ),
-    "a foreign table over another database of the target": pytest.param(
-        OwnAttack(
-            Attack(
-                "shop",
-                "CREATE EXTENSION IF NOT EXISTS postgres_fdw WITH SCHEMA public;\n"
-                "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw "
-                "OPTIONS (host '{SOCK}', port '{PORT}', dbname 'bystander');\n"
-                "CREATE USER MAPPING FOR postgres SERVER loop OPTIONS (user 'postgres');\n"
-                "CREATE FOREIGN TABLE public.ft (id integer, note text) SERVER loop "
-                "OPTIONS (schema_name 'public', table_name 'keep');\n"
-                + PUBLIC_PATH
-                + 'CREATE TABLE "public.ft" (id integer, note text);\n'
-                + COPY_OWNED.replace("public.keep", "public.ft"),
-                "",
-                ("--database", "shop"),
-            )
-        ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="_check_copy_target compares 'schema.name' strings: a quoted name holding "
-            'a dot ("public.ft", made in schema public) passes for the foreign table '
-            "public.ft, and COPY FROM into a foreign table is admitted by the server; "
-            "postgres_fdw is not a forbidden name (dblink is), so a one-database restore "
-            "writes into another database of the target. Compare (schema, name) pairs and "
-            "ask the server that the COPY's relation is a plain table this restore made "
-            "(relkind, no foreign or pre-existing partition or parent)",
-        ),
+    "a foreign table over another database of the target": OwnAttack(
+        Attack(
+            "shop",
+            "CREATE EXTENSION IF NOT EXISTS postgres_fdw WITH SCHEMA public;\n"
+            "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw "
+            "OPTIONS (host '{SOCK}', port '{PORT}', dbname 'bystander');\n"
+            "CREATE USER MAPPING FOR postgres SERVER loop OPTIONS (user 'postgres');\n"
+            "CREATE FOREIGN TABLE public.ft (id integer, note text) SERVER loop "
+            "OPTIONS (schema_name 'public', table_name 'keep');\n"
+            + PUBLIC_PATH
+            + 'CREATE TABLE "public.ft" (id integer, note text);\n'
+            + COPY_OWNED.replace("public.keep", "public.ft"),
+            "",
+            ("--database", "shop"),
+        )
     ),
-    "OR REPLACE of a Spilo function of the target's postgres": pytest.param(
-        OwnAttack(
-            Attack(
-                "postgres",
-                "CREATE FUNCTION user_management.terminate_backend(pid integer) RETURNS boolean "
-                "LANGUAGE plpgsql SECURITY DEFINER AS $$BEGIN "
-                "COPY (SELECT 1) TO PROGRAM 'touch {M}/spilo'; RETURN true; END$$;\n",
-                "",
-            ),
-            setup=SPILO_FUNCTION,
+    # Spilo's user_management functions are SECURITY DEFINER and run by its admin role: the
+    # backup's CREATE FUNCTION there is left out (pgdeck once rewrote it to OR REPLACE).
+    "a Spilo function of the target's postgres": OwnAttack(
+        Attack(
+            "postgres",
+            "CREATE FUNCTION user_management.terminate_backend(pid integer) RETURNS boolean "
+            "LANGUAGE plpgsql SECURITY DEFINER AS $$BEGIN "
+            "COPY (SELECT 1) TO PROGRAM 'touch {M}/spilo'; RETURN true; END$$;\n",
+            "",
         ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"{OWN_DBS}. Here pgdeck itself rewrites the dump's CREATE FUNCTION in "
-            "Spilo's user_management to CREATE OR REPLACE: the target's SECURITY DEFINER "
-            "function (which Spilo lets its admin role run) gets the backup's body",
-        ),
+        setup=SPILO_FUNCTION,
+        noticed="statements about Spilo's own objects",
     ),
     "a large object of the target's postgres written over": pytest.param(
         OwnAttack(
@@ -1901,11 +1873,45 @@ def test_the_backup_changes_nothing_the_target_already_had(
             conn.execute(own.setup)  # type: ignore[arg-type]
     before = own_objects(pg)
     spliced = own.attack.splice(hostile, source_dump)
-    run = restore(capsys, hostile, put(hostile, spliced.data), *own.attack.args)
+    args = own.attack.args
+    if own.attack.where in TARGETS_OWN and not args:  # restored there only when named
+        args = ("--database", own.attack.where)
+    run = restore(capsys, hostile, put(hostile, spliced.data), *args)
     assert hostile.target.marks() == [], "the database server ran a program of the backup"
     assert changed_own(before, own_objects(pg)) == {}
-    assert run.code == 1, "the attack went unnoticed"
+    if own.noticed:
+        assert run.code == 0, run.err
+        assert any(own.noticed in w for w in run.report["warnings"]), run.report["warnings"]
+    else:
+        assert run.code == 1, "the attack went unnoticed"
     assert_clean_output(hostile, run, spliced.data)
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in OWN_OBJECTS if entry(OWN_OBJECTS, n).attack.where in TARGETS_OWN]
+)
+def test_a_whole_cluster_restore_leaves_the_targets_own_postgres_and_template1_alone(
+    name: str, hostile: World, source_dump: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not named, the backup's postgres and template1 sections are read (and checked) but
+    not restored: every attack on the target's own objects there changes nothing, and the
+    report says what of the backup was left out."""
+    own: OwnAttack = entry(OWN_OBJECTS, name)
+    pg = hostile.target.pg
+    if own.setup:
+        with _connect(pg) as conn:
+            conn.execute(own.setup)  # type: ignore[arg-type]
+    before = own_objects(pg)
+    spliced = own.attack.splice(hostile, source_dump)
+    run = restore(capsys, hostile, put(hostile, spliced.data))
+    assert hostile.target.marks() == [], "the database server ran a program of the backup"
+    assert changed_own(before, own_objects(pg)) == {}
+    assert_clean_output(hostile, run, spliced.data)
+    if run.code != 0:  # refused by the reader: not a statement pg_dumpall writes anywhere
+        assert len(lines_naming(run.err, spliced.line)) == 1, run.err
+        return
+    where = own.attack.where
+    assert any(f"leaves the target's own {where} alone" in w for w in run.report["warnings"])
 
 
 # --- the lexer: pgdeck cuts statements where the server does ------------------------------------
@@ -2021,16 +2027,6 @@ def test_a_begin_atomic_body_that_never_ends_leaves_the_dump_incomplete(
     assert_target_untouched(hostile)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pgdeck reads the dump's names as UTF-8 (an invalid byte becomes U+FFFD) while the "
-    "server reads them in the session's client_encoding, which the globals may set to LATIN1 "
-    "(a server encoding, admitted) on the maintenance session: the role named "
-    '"j\\xfcrgen" is not one of the target\'s to pgdeck, so its settings, comment and '
-    "memberships are sent as written, and the server applies them to the target's role "
-    "jürgen. Decode names in the encoding the session is in (track SET client_encoding) and "
-    "refuse bytes that are not valid there, or admit UTF8 and SQL_ASCII only",
-)
 def test_a_role_of_the_target_spelled_in_another_client_encoding_is_left_alone(
     hostile: World, source_dump: bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -2151,17 +2147,10 @@ def test_no_password_of_the_dump_is_printed_reported_or_audited(
     assert_target_untouched(hostile, roles=mode)
 
 
-# Passwords the masking rules miss: they hide a literal after the word PASSWORD (only
-# whitespace and = between) or one holding the word password, nothing else.
-MASKING = (
-    "grammar.mask_literals and grammar.redact look for the word password in the text; a "
-    'literal after PASSWORD with a comment between, a quoted "password" option and '
-    "credentials in a URI (postgresql://user:secret@host) pass unmasked into the refusal "
-    "message, the report and the audit log. Mask by tokens (the literal after a PASSWORD "
-    "token or a password option, whatever lies between) and hide a URI's user:password@"
-)
-MISSED_PASSWORDS: dict[str, Any] = {
-    name: pytest.param(where, text, marks=pytest.mark.xfail(strict=True, reason=MASKING))
+# Passwords in places the first masking rules missed: a literal after PASSWORD with a
+# comment between, a quoted "password" option, credentials in a URI.
+MISSED_PASSWORDS: dict[str, tuple[str, str]] = {
+    name: (where, text)
     for name, where, text in [
         (
             "a role's password after a comment",

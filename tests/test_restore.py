@@ -648,7 +648,7 @@ def test_a_database_not_in_the_backup_fails_instead_of_restoring_nothing(
     assert code == 1 and "it holds" in err
 
 
-def test_spilo_objects_on_the_target_are_expected_and_a_newer_dump_is_refused(
+def test_spilo_objects_on_the_target_are_kept_and_a_newer_dump_is_refused(
     config: Path,
     bucket: str,
     source_dump: bytes,
@@ -660,17 +660,28 @@ def test_spilo_objects_on_the_target_are_expected_and_a_newer_dump_is_refused(
     with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
         for statement in spilo.strip().splitlines():
             conn.execute(statement)
+    # The backup's own copy of them (another body), in its postgres section.
+    theirs = spilo.replace("SELECT 42", "SELECT 666")
     text = source_dump.decode()
     connect = "\\connect postgres\n"
     assert connect in text
     at = text.index(connect)
     text = text[:at] + text[at:].replace(
-        "SET statement_timeout = 0;\n", "SET statement_timeout = 0;\n" + spilo, 1
+        "SET statement_timeout = 0;\n", "SET statement_timeout = 0;\n" + theirs, 1
     )
     seed(bucket, {KEY: gzip.compress(text.encode())})
+    # The whole cluster leaves the target's own postgres alone, and says what it held.
     code, report, err = restore(capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn())
     assert code == 0, report.get("error") or err
-    assert any("made idempotent" in w for w in report["warnings"])
+    assert any("postgres database holds" in w for w in report["warnings"])
+    # Asked for, it is restored in place: Spilo's objects stay the target's.
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--database", "postgres"
+    )
+    assert code == 0, report.get("error") or err
+    assert any("Spilo's own objects" in w for w in report["warnings"])
+    with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
+        assert conn.execute("SELECT metric_helpers.answer()").fetchone() == (42,)
     newer = source_dump.decode().replace(
         "Dumped from database version 15.", "Dumped from database version 17."
     )
