@@ -118,6 +118,7 @@ class Verdict:
     trigger: bool = False  # CREATE [CONSTRAINT|EVENT] TRIGGER
     event_trigger: bool = False  # CREATE/ALTER/COMMENT ON ... EVENT TRIGGER
     refresh: bool = False  # REFRESH MATERIALIZED VIEW
+    large_object: int | None = None  # lo_create / lo_open: the large object's OID
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -508,8 +509,32 @@ def _select(t: _Cursor) -> Verdict:
         raise t.refuse(f"pg_catalog.{func} with arguments pg_dump does not write")
     if func == "setval" and args[2].value not in ("true", "false"):
         raise t.refuse("setval's third argument must be true or false")
+    large_object = None
+    if func in ("lo_create", "lo_open"):
+        large_object = _oid(t, args[0].value)
     t.end()
-    return Verdict(CATALOG_CALL, name=func)
+    return Verdict(CATALOG_CALL, name=func, large_object=large_object)
+
+
+def _oid(t: _Cursor, text: str) -> int:
+    """A large object's OID as pg_dump writes it: a whole number."""
+    if not text.isascii() or not text.isdigit() or int(text) > 0xFFFFFFFF:
+        raise t.refuse(f"a large object OID {text[:20]!r} that is not a whole number")
+    return int(text)
+
+
+def large_objects_named(stmt: Statement) -> list[str]:
+    """The large objects a statement names (``LARGE OBJECT n``: ALTER, GRANT, COMMENT,
+    SECURITY LABEL), as written."""
+    toks = stmt.tokens
+    return [
+        toks[k + 2].value
+        for k in range(len(toks) - 2)
+        if toks[k].kind == WORD
+        and toks[k].value == "large"
+        and toks[k + 1].kind == WORD
+        and toks[k + 1].value == "object"
+    ]
 
 
 def _call_args(t: _Cursor) -> list[Token]:
@@ -1062,6 +1087,11 @@ def _grant_or_revoke(t: _Cursor, what: str) -> Verdict:
         )
         t.i += on + 1
         target = t.word()
+        if target == "all":
+            raise t.refuse(
+                f"{what} ON ALL ... IN SCHEMA (pg_dump grants object by object; this one "
+                "reaches every object of a schema, the target's own too)"
+            )
         if target == "database":
             return Verdict(DATABASE, name=_one_name(t, f"{what} ON DATABASE"))
         if target == "tablespace":

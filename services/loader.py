@@ -280,6 +280,19 @@ class Loader:
             self._raise(exc)
         return {(_text(a), _text(b)) for a, b in rows}
 
+    def schemas(self) -> set[str]:
+        """The schemas of the current database, before the backup adds any."""
+        import psycopg
+
+        conn = self._current
+        if conn is None:
+            return set()
+        try:
+            rows = conn.execute("SELECT nspname::text FROM pg_catalog.pg_namespace").fetchall()
+        except psycopg.Error as exc:
+            self._raise(exc)
+        return {_text(row[0]) for row in rows}
+
     def relkind(self, schema: str, table: str) -> str | None:
         """The kind of ``schema.table`` in the current database (r: an ordinary table)."""
         import psycopg

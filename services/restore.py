@@ -161,8 +161,14 @@ class RestoreEngine:
         self._server_major = 0
         # In a database the target already had (postgres, template1 restored in place):
         # its own relations, which no statement of the backup may name.
+        self._own_db = False
         self._preexisting: set[tuple[str, str]] = set()
         self._preexisting_names: set[str] = set()
+        self._own_schemas: set[str] = set()
+        self._kept_own = 0  # statements about its schemas and default privileges left out
+        # Large objects the backup created in the current database: the only ones it may
+        # open, write, alter or grant.
+        self._large_objects: set[int] = set()
         self._target_databases: set[str] = set()
 
     def cancel(self) -> None:
@@ -461,9 +467,22 @@ class RestoreEngine:
                     "trusted one (an untrusted language can run programs and read files on "
                     "the database server)",
                 )
+        if self._own_db:
+            if self._keeps_targets_own(stmt):
+                self._kept_own += 1
+                return
+            if verdict.event_trigger:
+                raise NotADump(
+                    stmt.line,
+                    "an event trigger in a database the target already had (it would fire "
+                    "on the target's own statements there, and in every database later made "
+                    "from template1); restore this database under a new name "
+                    "(--database OLD:NEW)",
+                )
         if verdict.kind == grammar.COPY:
             self._check_copy_target(stmt, verdict)
-        if self._preexisting and verdict.kind in (grammar.DDL, grammar.COPY, grammar.CATALOG_CALL):
+        self._check_large_objects(stmt, verdict)
+        if self._own_db and verdict.kind in (grammar.DDL, grammar.COPY, grammar.CATALOG_CALL):
             self._check_not_the_targets(stmt)
         for send in sends:
             if verdict.event_trigger and not send.maintenance:
@@ -510,11 +529,66 @@ class RestoreEngine:
             self._loader.execute(sql)
         self._deferred = []
 
+    def _keeps_targets_own(self, stmt: Statement) -> bool:
+        """In a database the target already had, what the backup says of the target's own
+        schemas (owner, grants, comment, labels) and its default privileges (what every
+        table a role makes later is granted) is left out: the target's are kept."""
+        words = stmt.words(3)
+        if words == ["alter", "default", "privileges"]:
+            return True
+        if words[0] not in ("alter", "grant", "revoke", "comment", "security"):
+            return False
+        toks = stmt.tokens
+        for k, tok in enumerate(toks[:-1]):
+            if tok.kind != grammar.WORD or tok.value != "schema" or tok.depth != 0:
+                continue
+            if not (k == 1 or (k > 0 and toks[k - 1].value == "on")):
+                continue
+            for name in toks[k + 1 :]:  # ON SCHEMA a, b TO ...
+                if name.kind in (grammar.WORD, grammar.QIDENT) and name.value in self._own_schemas:
+                    return True
+                if name.kind in (grammar.WORD, grammar.QIDENT) or name.value == ",":
+                    continue
+                break
+        return False
+
+    def _check_large_objects(self, stmt: Statement, verdict: Verdict) -> None:
+        """A large object is created by the backup (lo_create) before anything opens,
+        alters or grants it: none of the target's own is written over."""
+        oid = verdict.large_object
+        if verdict.kind == grammar.CATALOG_CALL and oid is not None:
+            if verdict.name == "lo_create":
+                self._large_objects.add(oid)
+                return
+            named = [str(oid)]
+        elif verdict.kind == grammar.DDL:
+            named = grammar.large_objects_named(stmt)
+        else:
+            return
+        for text in named:
+            if not (text.isascii() and text.isdigit() and int(text) in self._large_objects):
+                raise NotADump(
+                    stmt.line,
+                    f"large object {text[:20]}, one this backup did not create (it would "
+                    f"change one of the target's own): {grammar.excerpt(stmt)}",
+                )
+
     def _check_not_the_targets(self, stmt: Statement) -> None:
         """In a database the target already had, no statement may name one of its own
         tables or views (fill it, alter it, attach to it, inherit from it, index it)."""
         toks = stmt.tokens
-        names = {(t.value) for t in toks if t.kind in (grammar.WORD, grammar.QIDENT)}
+        extension_names = set()  # an extension's name is not a relation's
+        for k, tok in enumerate(toks[:-1]):
+            if tok.kind == grammar.WORD and tok.value == "extension":
+                j = k + 1
+                while j < len(toks) - 1 and toks[j].value in ("if", "not", "exists"):
+                    j += 1
+                extension_names.add(j)
+        names = {
+            t.value
+            for j, t in enumerate(toks)
+            if t.kind in (grammar.WORD, grammar.QIDENT) and j not in extension_names
+        }
         hit = None
         for k in range(len(toks) - 2):
             a, dot, b = toks[k], toks[k + 1], toks[k + 2]
@@ -552,13 +626,18 @@ class RestoreEngine:
         for send in sends:
             self._last = (self._reader.line_no if self._reader else 0, send.sql.decode())
             self._loader.execute(send.sql, maintenance=True, encoding=encoding)
+        self._own_db = False
         self._preexisting = set()
         self._preexisting_names = set()
+        self._own_schemas = set()
+        self._large_objects = set()
         if new is not None:
             self._loader.use(new)
             if new in self._target_databases and new not in self._filter.created:
+                self._own_db = True
                 self._preexisting = self._loader.relations()
                 self._preexisting_names = {name for _, name in self._preexisting}
+                self._own_schemas = self._loader.schemas()
 
     def copy_data(self, data: memoryview) -> None:
         if self._in_copy:
@@ -606,6 +685,12 @@ class RestoreEngine:
             report.warnings.append(
                 f"tablespace {name} was not created (pgdeck never makes directories on the "
                 "database server); its objects went to the default tablespace"
+            )
+        if self._kept_own:
+            report.warnings.append(
+                f"{self._kept_own} statements about the target's own schemas (owner, grants, "
+                "comments) and default privileges were left out: in a database the target "
+                "already had, its own are kept"
             )
         if f.kept_spilo:
             report.warnings.append(

@@ -117,6 +117,10 @@ REFUSED = [
     ("GRANT ALL ON DATABASE shop, other TO x;", "a list of databases"),
     ("ALTER ROLE U&\"\\0070ostgres\" SET work_mem = 1;", "U&-escaped"),
     ("CREATE FUNCTION f() RETURNS int LANGUAGE\vc AS 'x';", "untrusted language"),
+    ("GRANT SELECT ON ALL TABLES IN SCHEMA public TO PUBLIC;", "ON ALL ... IN SCHEMA"),
+    ("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM x;", "ON ALL ... IN SCHEMA"),
+    ("SELECT pg_catalog.lo_open('1e3', 131072);", "not a whole number"),
+    ("SELECT pg_catalog.lo_create('99999999999');", "not a whole number"),
 ]  # fmt: skip
 
 

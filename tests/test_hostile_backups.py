@@ -1665,8 +1665,9 @@ def test_the_targets_maintenance_database_keeps_its_owner(
 
 
 # What the target already had: its own tables (table data goes only into tables the dump
-# created), and its own postgres and template1, whose sections a whole-cluster restore
-# replays there: the dump may add objects beside the target's, never change the target's.
+# created), and its own postgres and template1, into which the backup's sections are
+# restored when named (--database postgres): the dump may add objects beside the target's,
+# never change the target's.
 def own_objects(pg: localpg.LocalPostgres) -> dict[str, Any]:
     """What of the target's own a backup must leave as it was, whatever it adds beside it:
     its table's rows (its children and partitions too), grants, owner and place in a
@@ -1730,15 +1731,6 @@ class OwnAttack:
 
 COPY_OWNED = "COPY public.keep (id, note) FROM stdin;\n666\towned\n\\.\n"
 PUBLIC_PATH = "SELECT pg_catalog.set_config('search_path', 'public', false);\n"
-OWN_DBS = (
-    "a whole-cluster restore replays the dump's postgres and template1 sections into the "
-    "target's own databases; the check that no statement there names one of the target's "
-    "relations leaves out its functions, schemas, large objects, event triggers and "
-    "statements naming no object (ON ALL TABLES IN SCHEMA): refuse there any DDL but CREATE "
-    "of a new object (no OR REPLACE; leave Spilo's own functions as they are rather than "
-    "replace them), no GRANT/ALTER of objects the dump did not create, no event trigger; "
-    "or restore those sections only under a new name"
-)
 SPILO_FUNCTION = (
     "CREATE SCHEMA user_management;\n"
     "CREATE FUNCTION user_management.terminate_backend(pid integer) RETURNS boolean "
@@ -1809,52 +1801,31 @@ OWN_OBJECTS: dict[str, Any] = {
         setup=SPILO_FUNCTION,
         noticed="statements about Spilo's own objects",
     ),
-    "a large object of the target's postgres written over": pytest.param(
-        OwnAttack(
-            Attack(
-                "postgres",
-                "BEGIN;\nSELECT pg_catalog.lo_open('777001', 131072);\n"
-                "SELECT pg_catalog.lowrite(0, '\\x6f776e6564');\n"
-                "SELECT pg_catalog.lo_close(0);\nCOMMIT;\n",
-                "",
-            ),
-            setup="SELECT pg_catalog.lo_from_bytea(777001, 'the target''s own')",
+    "a large object of the target's postgres written over": OwnAttack(
+        Attack(
+            "postgres",
+            "BEGIN;\nSELECT pg_catalog.lo_open('777001', 131072);\n"
+            "SELECT pg_catalog.lowrite(0, '\\x6f776e6564');\n"
+            "SELECT pg_catalog.lo_close(0);\nCOMMIT;\n",
+            "",
         ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="pg_dump's large-object calls (lo_open, lowrite) name no relation: in the "
-            "target's own postgres (or template1) they open and write a large object the "
-            "target already had; admit lo_open only of a large object the dump's own "
-            "lo_create made in this section",
-        ),
+        setup="SELECT pg_catalog.lo_from_bytea(777001, 'the target''s own')",
     ),
-    "a grant on all the tables of the target's public schema": pytest.param(
-        OwnAttack(Attack("postgres", "GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC;\n", "")),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"{OWN_DBS}. GRANT ... ON ALL TABLES IN SCHEMA names no table: the target's "
-            "own tables are granted to every role",
-        ),
+    "a grant on all the tables of the target's public schema": OwnAttack(
+        Attack("postgres", "GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC;\n", "")
     ),
-    "a grant of CREATE on the target's public schema": pytest.param(
-        OwnAttack(Attack("postgres", "GRANT CREATE ON SCHEMA public TO PUBLIC;\n", "")),
-        marks=pytest.mark.xfail(strict=True, reason=OWN_DBS),
+    "a grant of CREATE on the target's public schema": OwnAttack(
+        Attack("postgres", "GRANT CREATE ON SCHEMA public TO PUBLIC;\n", ""),
+        noticed="the target's own schemas",
     ),
-    "an event trigger planted in the target's template1": pytest.param(
-        OwnAttack(
-            Attack(
-                "template1",
-                "CREATE FUNCTION public.evil() RETURNS event_trigger LANGUAGE plpgsql "
-                "AS $$BEGIN END$$;\n"
-                "CREATE EVENT TRIGGER evil ON ddl_command_end EXECUTE FUNCTION public.evil();\n",
-                "",
-            )
-        ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=f"{OWN_DBS}. Every database created later from template1 (CREATE "
-            "DATABASE's default) carries the event trigger, which fires on its DDL",
-        ),
+    "an event trigger planted in the target's template1": OwnAttack(
+        Attack(
+            "template1",
+            "CREATE FUNCTION public.evil() RETURNS event_trigger LANGUAGE plpgsql "
+            "AS $$BEGIN END$$;\n"
+            "CREATE EVENT TRIGGER evil ON ddl_command_end EXECUTE FUNCTION public.evil();\n",
+            "",
+        )
     ),
 }
 

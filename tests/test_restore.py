@@ -660,8 +660,20 @@ def test_spilo_objects_on_the_target_are_kept_and_a_newer_dump_is_refused(
     with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
         for statement in spilo.strip().splitlines():
             conn.execute(statement)
-    # The backup's own copy of them (another body), in its postgres section.
-    theirs = spilo.replace("SELECT 42", "SELECT 666")
+        conn.execute("CREATE EXTENSION pg_stat_statements")
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    # The backup's own copy of them (another body), in its postgres section, with what
+    # pg_dump writes there for the extensions and schema public of a Spilo cluster and a
+    # large object of its own.
+    theirs = spilo.replace("SELECT 42", "SELECT 666") + (
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA public;\n"
+        "COMMENT ON EXTENSION pg_stat_statements IS 'track planning and execution';\n"
+        "GRANT CREATE ON SCHEMA public TO PUBLIC;\n"
+        "SELECT pg_catalog.lo_create('50001');\n"
+        "ALTER LARGE OBJECT 50001 OWNER TO postgres;\n"
+        "BEGIN;\nSELECT pg_catalog.lo_open('50001', 131072);\n"
+        "SELECT pg_catalog.lowrite(0, '\\x6869');\nSELECT pg_catalog.lo_close(0);\nCOMMIT;\n"
+    )
     text = source_dump.decode()
     connect = "\\connect postgres\n"
     assert connect in text
@@ -680,8 +692,13 @@ def test_spilo_objects_on_the_target_are_kept_and_a_newer_dump_is_refused(
     )
     assert code == 0, report.get("error") or err
     assert any("Spilo's own objects" in w for w in report["warnings"])
+    assert any("target's own schemas" in w for w in report["warnings"])
     with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
         assert conn.execute("SELECT metric_helpers.answer()").fetchone() == (42,)
+        assert conn.execute("SELECT lo_get(50001)").fetchone() == (b"hi",)
+        assert conn.execute(
+            "SELECT has_schema_privilege('public', 'public', 'CREATE')"
+        ).fetchone() == (False,)
     newer = source_dump.decode().replace(
         "Dumped from database version 15.", "Dumped from database version 17."
     )
