@@ -135,7 +135,11 @@ class RestoreScreen(Screen[None]):
                 yield Static("", id="preflight")
             with VerticalScroll(id="step-scope"):
                 with RadioSet(id="scope-kind"):
-                    yield RadioButton("the whole cluster", value=True, id="whole")
+                    yield RadioButton(
+                        "the whole cluster (not the target's own postgres, template1)",
+                        value=True,
+                        id="whole",
+                    )
                     yield RadioButton("chosen databases", id="chosen")
                 yield Input(
                     placeholder="databases: orders, billing:billing_restored (NAME or OLD:NEW)",
