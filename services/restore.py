@@ -613,7 +613,8 @@ class RestoreEngine:
             raise NotADump(
                 stmt.line,
                 f"a statement naming {hit}, a table or view of the target's own "
-                f"{self._loader.current_database if self._loader else ''} database: "
+                f"{self._loader.current_database if self._loader else ''} database "
+                f"(restore this database under a new name, --database OLD:NEW): "
                 f"{grammar.excerpt(stmt)}",
             )
 
