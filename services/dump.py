@@ -131,6 +131,7 @@ class DatabaseSection:
     event_triggers: bool = False  # an event trigger was created: only its own statements
     # and REFRESH MATERIALIZED VIEW follow it in pg_dump's order
     tables: list[TableRows] = field(default_factory=list)
+    table_index: dict[tuple[str, str], TableRows] = field(default_factory=dict, repr=False)
     objects: dict[str, set[str]] = field(default_factory=dict)  # kind -> qualified names
 
     def add_object(self, kind: str, name: str) -> None:
@@ -450,10 +451,16 @@ class DumpReader:
             self._set_encoding(verdict.setting)
         if kind == grammar.COPY:
             db = section or ""
-            self.table = TableRows(db, verdict.schema or "public", verdict.name or "")
+            schema, name = verdict.schema or "public", verdict.name or ""
+            # One table may get several COPY blocks (pg_dump loads each partition through
+            # the root when it is hash partitioned on an enum): its rows are their sum.
+            current = self.current
+            known = current.table_index.get((schema, name)) if current is not None else None
+            self.table = known or TableRows(db, schema, name)
             self._line_start = True
-            if self.current is not None:
-                self.current.tables.append(self.table)
+            if current is not None and known is None:
+                current.tables.append(self.table)
+                current.table_index[(schema, name)] = self.table
 
     def _set_encoding(self, encoding: str) -> None:
         self.encoding = encoding

@@ -410,10 +410,36 @@ _LITERAL = re.compile(
 
 # PASSWORD (perhaps quoted, as an option's name), perhaps "=", perhaps comments, then the
 # literal: the literal is the secret.
-_BEFORE_PASSWORD = re.compile(
-    r"\"?password\"?\s*(?:=\s*)?(?:(?:/\*.*?\*/|--[^\n]*\n)\s*)*$", re.IGNORECASE | re.S
-)
+_BEFORE_PASSWORD = re.compile(r"\"?password\"?\s*(?:=\s*)?$", re.IGNORECASE)
+_BEFORE_WINDOW = 512  # how far before a literal its PASSWORD may stand
+_MASKED_PREFIX = 16384  # what of a statement a message may quote at most
 _URI_SECRET = re.compile(r"://[^/@\s'\"]*:[^/@\s'\"]*@")
+
+
+def _without_comments(text: str) -> str:
+    """``text`` with its comments (nested ones too, as the server reads them) made one
+    space each: what stands before a literal, whatever comments lie between."""
+    out: list[str] = []
+    i, n, depth = 0, len(text), 0
+    while i < n:
+        if text.startswith("/*", i):
+            depth += 1
+            i += 2
+        elif depth and text.startswith("*/", i):
+            depth -= 1
+            i += 2
+            if not depth:
+                out.append(" ")
+        elif depth:
+            i += 1
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            out.append(" ")
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def mask_literals(sql: str) -> str:
@@ -424,10 +450,11 @@ def mask_literals(sql: str) -> str:
 
     def mask(m: re.Match[str]) -> str:
         text = m.group()
+        before = sql[max(0, m.start() - _BEFORE_WINDOW) : m.start()]
         if (
             "password" in text.lower()
             or _URI_SECRET.search(text)
-            or _BEFORE_PASSWORD.search(sql, 0, m.start())
+            or ("password" in before.lower() and _BEFORE_PASSWORD.search(_without_comments(before)))
         ):
             return "$$***$$" if text.startswith("$") else "'***'"
         return text
@@ -444,7 +471,9 @@ def excerpt(stmt: Statement, limit: int = 120) -> str:
 def _excerpt(stmt: Statement, limit: int = 120) -> str:
     text = "".join(
         ch if ch.isprintable() else f"\\x{ord(ch):02x}"
-        for ch in " ".join(mask_literals(stmt.text.decode("utf-8", "replace")).split())
+        for ch in " ".join(
+            mask_literals(stmt.text[:_MASKED_PREFIX].decode("utf-8", "replace")).split()
+        )
     )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -784,30 +813,59 @@ UNTRUSTED_LANGUAGES = frozenset(
 )  # fmt: skip
 
 
+# PostgreSQL's reserved keywords (kwlist.h): never a language's name unquoted, so a word
+# LANGUAGE followed by one is not the LANGUAGE clause (a column named language in a
+# SQL-standard body: SELECT language FROM ...).
+RESERVED_KEYWORDS = frozenset(
+    {
+        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both",
+        "case", "cast", "check", "collate", "column", "constraint", "create", "current_catalog",
+        "current_date", "current_role", "current_time", "current_timestamp", "current_user",
+        "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false",
+        "fetch", "for", "foreign", "from", "grant", "group", "having", "in", "initially",
+        "intersect", "into", "lateral", "leading", "limit", "localtime", "localtimestamp",
+        "not", "null", "offset", "on", "only", "or", "order", "placing", "primary",
+        "references", "returning", "select", "session_user", "some", "symmetric", "system_user",
+        "table", "then", "to", "trailing", "true", "union", "unique", "user", "using",
+        "variadic", "when", "where", "window", "with",
+    }
+)  # fmt: skip
+
+
 def _check_language(t: _Cursor) -> tuple[str, ...]:
-    """Every name that follows the word LANGUAGE at the statement's top level: one of them
-    is the function's language (the word may also stand elsewhere, as a SET clause's
-    value), so each is judged; an untrusted one is refused here, the others are asked of
-    the target. None at all: a SQL-standard body (sql)."""
+    """Every name that may follow the LANGUAGE clause's keyword at the statement's top
+    level: one of them is the function's language (the word may also stand elsewhere, as a
+    SET clause's value or a column in a SQL-standard body), so each is judged; an untrusted
+    one is refused here, the others are asked of the target (one it does not have would
+    fail there). Not a clause: a qualified name (x.language, public.language) or a word
+    followed by what cannot name a language (punctuation, a reserved keyword). None at
+    all: a SQL-standard body (sql)."""
     toks = t.rest()
     found: list[str] = []
     for k, tok in enumerate(toks[:-1]):
-        if tok.kind == WORD and tok.value == "language" and tok.depth == 0:
-            lang = toks[k + 1]
-            if lang.kind not in (WORD, QIDENT, STRING):
-                raise t.refuse("LANGUAGE without a language's name")
-            value = lang.value.lower()
-            if value in UNTRUSTED_LANGUAGES:
-                what = (
-                    "binds a server library or built-in"
-                    if value in ("c", "internal")
-                    else "can run programs and read files on the database server"
-                )
-                raise t.refuse(
-                    f"a function in {value} (an untrusted language) {what}; pgdeck does not "
-                    "create such functions from a backup"
-                )
-            found.append(value)
+        if tok.kind != WORD or tok.value != "language" or tok.depth != 0:
+            continue
+        lang = toks[k + 1]
+        if (k and toks[k - 1].value == ".") or lang.value == ".":
+            continue
+        if lang.kind == DOLLAR:
+            raise t.refuse("LANGUAGE as a dollar-quoted string (pg_dump writes a name)")
+        if lang.kind not in (WORD, QIDENT, STRING):
+            continue
+        value = lang.value.lower()
+        if lang.kind == WORD and value in RESERVED_KEYWORDS:
+            continue
+        if value in UNTRUSTED_LANGUAGES:
+            what = (
+                "binds a server library or built-in"
+                if value in ("c", "internal")
+                else "can run programs and read files on the database server"
+            )
+            raise t.refuse(
+                f"a function in {value} (an untrusted language) {what}; pgdeck does not "
+                "create such functions from a backup"
+            )
+        found.append(value)
     return tuple(found) or ("sql",)
 
 

@@ -312,6 +312,33 @@ class Loader:
             self._raise(exc)
         return _text(row[0]) if row else None
 
+    def partitions(self, schema: str, table: str) -> list[tuple[str, str, str]]:
+        """Every partition under partitioned table ``schema.table``, at any depth: (schema,
+        name, relkind), where rows COPYed into the root land."""
+        import psycopg
+        from psycopg import sql
+
+        conn = self._current
+        if conn is None:
+            return []
+        name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        try:
+            rows = conn.execute(
+                "WITH RECURSIVE tree(relid) AS ("
+                " SELECT pg_catalog.to_regclass(%s)::pg_catalog.oid"
+                " UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i, tree"
+                " WHERE i.inhparent OPERATOR(pg_catalog.=) tree.relid)"
+                " SELECT n.nspname::text, c.relname::text, c.relkind::text"
+                " FROM tree, pg_catalog.pg_class c, pg_catalog.pg_namespace n"
+                " WHERE c.oid OPERATOR(pg_catalog.=) tree.relid"
+                " AND n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+                " AND tree.relid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass(%s)::pg_catalog.oid",
+                (name.as_string(conn), name.as_string(conn)),
+            ).fetchall()
+        except psycopg.Error as exc:
+            self._raise(exc)
+        return [(_text(a), _text(b), _text(c)) for a, b, c in rows]
+
     def extension_table(self, schema: str, table: str) -> bool:
         """Whether ``schema.table`` exists in the current database as a member of an
         extension (pg_dump writes the data of an extension's configuration tables)."""

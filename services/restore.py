@@ -415,7 +415,7 @@ class RestoreEngine:
             where = ""
             if self._last is not None:
                 line, text = self._last
-                excerpt = mask_literals(" ".join(text.split())).rstrip(";")[:300]
+                excerpt = mask_literals(" ".join(text[:16384].split())).rstrip(";")[:300]
                 where = f" at line {line}; statement: {excerpt}"
             raise RestoreFailed(
                 f"the restore stopped on an SQL error: {exc.message}{where}",
@@ -455,17 +455,18 @@ class RestoreEngine:
                 self._own_left_out[section] = self._own_left_out.get(section, 0) + 1
             return  # not restored in this scope, or the target's own: nothing to judge
         # A language the grammar cannot judge by name: the target says whether its
-        # functions can reach the server's files and programs (untrusted).
+        # functions can reach the server's files and programs (untrusted). One it does not
+        # have cannot be the function's language (the server would refuse the statement).
         for language in verdict.languages:
             if (
                 language not in ("sql", "plpgsql")
-                and self._loader.language_trusted(language) is not True
+                and self._loader.language_trusted(language) is False
             ):
                 raise NotADump(
                     stmt.line,
-                    f"a function in {language}, a language the target does not have as a "
-                    "trusted one (an untrusted language can run programs and read files on "
-                    "the database server)",
+                    f"a function in {language}, a language the target marks untrusted (an "
+                    "untrusted language can run programs and read files on the database "
+                    "server)",
                 )
         if self._own_db:
             if self._keeps_targets_own(stmt):
@@ -498,8 +499,9 @@ class RestoreEngine:
 
     def _check_copy_target(self, stmt: Statement, verdict: Verdict) -> None:
         """Table data goes only into an ordinary table this backup created (or an
-        extension's configuration table), never into one the target already had, a foreign
-        table (its rows would go to another server) or a partitioned parent."""
+        extension's configuration table), or a partitioned one whose partitions all are,
+        never into one the target already had or a foreign table (its rows would go to
+        another server)."""
         assert self._loader is not None and self._reader is not None
         current = self._reader.current
         schema, name = verdict.schema or "public", verdict.name or ""
@@ -512,6 +514,22 @@ class RestoreEngine:
                 "write into the target's own tables)",
             )
         kind = self._loader.relkind(schema, name)
+        if kind == "p" and created:
+            # pg_dump loads through the root (--load-via-partition-root, and by itself for
+            # hash partitioning on an enum): the rows land in its partitions, each of which
+            # must be an ordinary table this backup created.
+            assert current is not None
+            for part_schema, part, part_kind in self._loader.partitions(schema, name):
+                if part_kind == "p":
+                    continue
+                if part_kind != "r" or (part_schema, part) not in current.created_tables:
+                    raise NotADump(
+                        stmt.line,
+                        f"table data for {qualified}, whose partition {part_schema}.{part} "
+                        "is not an ordinary table this backup created (the rows would go "
+                        "into a foreign table or one of the target's own)",
+                    )
+            return
         if kind != "r":
             what = {"f": "a foreign table", "p": "a partitioned table", "v": "a view"}.get(
                 kind or "", "not an ordinary table"
@@ -649,7 +667,8 @@ class RestoreEngine:
         if self._in_copy:
             assert self._loader is not None
             self._in_copy = False
-            self._copied[(table.database, table.qualified)] = self._loader.copy_end()
+            key = (table.database, table.qualified)
+            self._copied[key] = self._copied.get(key, 0) + self._loader.copy_end()
 
     # --- outcome ----------------------------------------------------------------------------------
     def _fill_outcome(self, report: RestoreReport) -> None:

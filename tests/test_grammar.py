@@ -145,3 +145,66 @@ def test_refusals_never_quote_a_password() -> None:
         judge(one("CREATE ROLE evil LOGIN PASSWORD 'hunter2-secret';"))
     assert "hunter2-secret" not in str(refused.value)
     assert redact("CONNECTION 'host=x password=''p w'''") == "CONNECTION 'host=x password=***'"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ALTER ROLE x PASSWORD /* a /* nested */ b */ 'hunter2-secret';",
+        "ALTER ROLE x PASSWORD -- a\n/* b */ 'hunter2-secret';",
+        "CREATE USER MAPPING FOR x SERVER s OPTIONS (\"password\" 'hunter2-secret');",
+        "CREATE SUBSCRIPTION s CONNECTION 'postgresql://u:hunter2-secret@h/db' PUBLICATION p;",
+    ],
+)
+def test_a_password_is_masked_whatever_stands_between(text: str) -> None:
+    assert "hunter2-secret" not in grammar.excerpt(one(text), limit=500)
+
+
+def test_masking_a_statement_of_many_comments_and_literals_ends() -> None:
+    """A hostile statement made for the masking's regular expressions (one that could
+    match many comments at once once took time doubling with each comment): run apart,
+    so that a regression hangs a child, not the suite."""
+    import subprocess
+    import sys
+
+    code = (
+        "from services.grammar import mask_literals\n"
+        "mask_literals(\"DO 'x' password \" + '/**/ ' * 5000 + \"x 'lit';\")\n"
+        "mask_literals('CREATE x ' + \"'a', \" * 20000 + ';')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=300, check=False)
+    assert done.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "languages"),
+    [
+        # SQL-standard bodies as pg_dump 14+ writes them: the word language there is a
+        # column or a field, not the clause.
+        (
+            "CREATE FUNCTION public.lang(d public.docs) RETURNS text\n"
+            "    LANGUAGE sql\n    RETURN (d).language;",
+            ("sql",),
+        ),
+        (
+            "CREATE FUNCTION public.langs() RETURNS SETOF text\n    LANGUAGE sql\n"
+            "    BEGIN ATOMIC\n SELECT language\n    FROM public.docs;\nEND;",
+            ("sql",),
+        ),
+        (
+            "CREATE FUNCTION public.f() RETURNS public.language\n    LANGUAGE plpgsql\n"
+            "    AS $$BEGIN RETURN NULL; END$$;",
+            ("plpgsql",),
+        ),
+        # A word language elsewhere (a SET value) beside the clause: both are judged.
+        (
+            "CREATE FUNCTION public.f() RETURNS int SET search_path TO language "
+            "LANGUAGE plperl AS $$1$$;",
+            ("language", "plperl"),
+        ),
+    ],
+)
+def test_the_language_clause_is_told_from_the_word_language_elsewhere(
+    text: str, languages: tuple[str, ...]
+) -> None:
+    assert judge(one(text)).languages == languages

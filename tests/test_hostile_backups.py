@@ -1788,6 +1788,21 @@ OWN_OBJECTS: dict[str, Any] = {
             ("--database", "shop"),
         )
     ),
+    "a foreign partition under the dump's own partitioned table": OwnAttack(
+        Attack(
+            "shop",
+            "CREATE EXTENSION IF NOT EXISTS postgres_fdw WITH SCHEMA public;\n"
+            "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw "
+            "OPTIONS (host '{SOCK}', port '{PORT}', dbname 'bystander');\n"
+            "CREATE USER MAPPING FOR postgres SERVER loop OPTIONS (user 'postgres');\n"
+            "CREATE TABLE public.root (id integer, note text) PARTITION BY LIST (id);\n"
+            "CREATE FOREIGN TABLE public.fpart PARTITION OF public.root FOR VALUES IN (666) "
+            "SERVER loop OPTIONS (schema_name 'public', table_name 'keep');\n"
+            + COPY_OWNED.replace("public.keep", "public.root"),
+            "",
+            ("--database", "shop"),
+        )
+    ),
     # Spilo's user_management functions are SECURITY DEFINER and run by its admin role: the
     # backup's CREATE FUNCTION there is left out (pgdeck once rewrote it to OR REPLACE).
     "a Spilo function of the target's postgres": OwnAttack(
