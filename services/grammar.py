@@ -510,7 +510,12 @@ def _set(t: _Cursor) -> Verdict:
             )
     elif allowed is not None and value not in allowed:
         raise t.refuse(f"SET {name} to {values[0]!r}, which pg_dump never writes")
-    return Verdict(SESSION, name=name, setting=values[0] if name == "client_encoding" else None)
+    setting = None
+    if name == "client_encoding":
+        setting = values[0]
+    elif name == "search_path":
+        setting = ", ".join(values)
+    return Verdict(SESSION, name=name, setting=setting)
 
 
 def _select(t: _Cursor) -> Verdict:
@@ -528,7 +533,7 @@ def _select(t: _Cursor) -> Verdict:
             and args[2].value == "false"
         ):
             t.end()
-            return Verdict(SESSION, name="search_path")
+            return Verdict(SESSION, name="search_path", setting=args[1].value)
         raise t.refuse("set_config of anything but search_path is not written by pg_dump")
     if func not in _CATALOG_CALLS:
         raise t.refuse(f"SELECT pg_catalog.{func}(...) is not a call pg_dump writes")
@@ -556,14 +561,23 @@ def large_objects_named(stmt: Statement) -> list[str]:
     """The large objects a statement names (``LARGE OBJECT n``: ALTER, GRANT, COMMENT,
     SECURITY LABEL), as written."""
     toks = stmt.tokens
-    return [
-        toks[k + 2].value
-        for k in range(len(toks) - 2)
-        if toks[k].kind == WORD
-        and toks[k].value == "large"
-        and toks[k + 1].kind == WORD
-        and toks[k + 1].value == "object"
-    ]
+    named: list[str] = []
+    for k in range(len(toks) - 2):
+        if (toks[k].kind, toks[k].value, toks[k + 1].kind, toks[k + 1].value) != (
+            WORD,
+            "large",
+            WORD,
+            "object",
+        ):
+            continue
+        j = k + 2  # LARGE OBJECT n [, m ...]
+        while j < len(toks):
+            named.append(toks[j].value)
+            if j + 1 < len(toks) and toks[j + 1].value == ",":
+                j += 2
+            else:
+                break
+    return named
 
 
 def _call_args(t: _Cursor) -> list[Token]:
@@ -681,7 +695,21 @@ def _create(t: _Cursor) -> Verdict:
         return Verdict(TABLESPACE, name=t.name(), creates=True)
     if kind is None or kind not in _CREATE_KINDS:
         raise t.refuse(f"CREATE {(kind or '?').upper()} is not written by pg_dump")
+    if replace and kind not in ("view", "trusted", "procedural", "language"):
+        raise t.refuse(
+            f"CREATE OR REPLACE {kind.upper()} (pg_dump writes it for views and languages "
+            "only; it would replace an object the target already has)"
+        )
     nxt = t.peek()
+    after = t.peek(1)
+    if (
+        nxt is not None
+        and nxt.kind in (WORD, QIDENT)
+        and nxt.value in ("pg_catalog", "information_schema")
+        and after is not None
+        and after.value == "."
+    ):
+        raise t.refuse(f"an object created in {nxt.value} (pg_dump never dumps its objects)")
     if kind in ("trigger", "event") or (kind == "constraint" and nxt and nxt.value == "trigger"):
         return Verdict(DDL, trigger=True, event_trigger=kind == "event")
     if kind in ("unique",):

@@ -280,6 +280,39 @@ class Loader:
             self._raise(exc)
         return {(_text(a), _text(b)) for a, b in rows}
 
+    def objects_in(
+        self, schemas: tuple[str, ...] | None = None, *, relations: bool = True
+    ) -> set[tuple[str, str]]:
+        """The functions and types (and relations) of the current database, in ``schemas``
+        (None: every schema but pg_catalog's and information_schema's)."""
+        import psycopg
+
+        conn = self._current
+        if conn is None:
+            return set()
+        where = (
+            "n.nspname::text OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.text[])"
+            if schemas is not None
+            else "n.nspname OPERATOR(pg_catalog.<>) ALL "
+            "('{pg_catalog,information_schema}'::pg_catalog.name[])"
+        )
+        classes = (
+            "SELECT relnamespace, relname FROM pg_catalog.pg_class UNION ALL " if relations else ""
+        )
+        try:
+            rows = conn.execute(
+                "SELECT n.nspname::text, o.name::text FROM pg_catalog.pg_namespace n, ("
+                + classes
+                + " SELECT pronamespace, proname FROM pg_catalog.pg_proc"
+                " UNION ALL SELECT typnamespace, typname FROM pg_catalog.pg_type"
+                " WHERE typrelid OPERATOR(pg_catalog.=) 0"  # a relation's row type is the relation's
+                ") AS o(nsp, name) WHERE o.nsp OPERATOR(pg_catalog.=) n.oid AND " + where,
+                (list(schemas),) if schemas is not None else None,
+            ).fetchall()
+        except psycopg.Error as exc:
+            self._raise(exc)
+        return {(_text(a), _text(b)) for a, b in rows}
+
     def schemas(self) -> set[str]:
         """The schemas of the current database, before the backup adds any."""
         import psycopg

@@ -40,7 +40,14 @@ from services.errors import PgdeckError
 from services.grammar import Verdict, mask_literals
 from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
 from services.report import RestoreReport
-from services.restore_plan import TARGETS_OWN, RestoreFilter, RestoreRefused, Scope
+from services.restore_plan import (
+    SPILO_SCHEMAS,
+    TARGETS_OWN,
+    RestoreFilter,
+    RestoreRefused,
+    Scope,
+    first_qualified,
+)
 from services.sqllex import Statement
 from services.storage import BackupStore
 from services.target import ResolvedTarget, ServerIdentity, connect, identify, run_preflight
@@ -162,9 +169,13 @@ class RestoreEngine:
         # In a database the target already had (postgres, template1 restored in place):
         # its own relations, which no statement of the backup may name.
         self._own_db = False
+        # pg_dump's search_path ('') is in force: an unqualified name reaches no relation
+        # of the target's (pg_catalog's only).
+        self._path_empty = False
         self._preexisting: set[tuple[str, str]] = set()
         self._preexisting_names: set[str] = set()
         self._own_schemas: set[str] = set()
+        self._own_routines: set[tuple[str, str]] = set()  # its functions and types
         self._kept_own = 0  # statements about its schemas and default privileges left out
         # Large objects the backup created in the current database: the only ones it may
         # open, write, alter or grant.
@@ -450,6 +461,8 @@ class RestoreEngine:
         encoding = self._reader.encoding
         self._filter.codec = grammar.codec_for(encoding)[0]
         sends = self._filter.statement(stmt, verdict, section)
+        if verdict.kind == grammar.SESSION and verdict.name == "search_path" and section:
+            self._path_empty = sends != [] and not (verdict.setting or "").strip(" '\"")
         if not sends:
             if section in TARGETS_OWN and verdict.kind != grammar.SESSION:
                 self._own_left_out[section] = self._own_left_out.get(section, 0) + 1
@@ -549,25 +562,30 @@ class RestoreEngine:
 
     def _keeps_targets_own(self, stmt: Statement) -> bool:
         """In a database the target already had, what the backup says of the target's own
-        schemas (owner, grants, comment, labels) and its default privileges (what every
-        table a role makes later is granted) is left out: the target's are kept."""
+        schemas, functions and types (owner, grants, comment, labels) and its default
+        privileges (what every table a role makes later is granted) is left out: the
+        target's are kept."""
         words = stmt.words(3)
         if words == ["alter", "default", "privileges"]:
             return True
         if words[0] not in ("alter", "grant", "revoke", "comment", "security"):
             return False
         toks = stmt.tokens
+        if first_qualified(toks) in self._own_routines:
+            return True
         for k, tok in enumerate(toks[:-1]):
             if tok.kind != grammar.WORD or tok.value != "schema" or tok.depth != 0:
                 continue
             if not (k == 1 or (k > 0 and toks[k - 1].value == "on")):
                 continue
-            for name in toks[k + 1 :]:  # ON SCHEMA a, b TO ...
-                if name.kind in (grammar.WORD, grammar.QIDENT) and name.value in self._own_schemas:
+            j = k + 1  # ON SCHEMA a, b TO ...: the names, and nothing after them
+            while j < len(toks) and toks[j].kind in (grammar.WORD, grammar.QIDENT):
+                if toks[j].value in self._own_schemas:
                     return True
-                if name.kind in (grammar.WORD, grammar.QIDENT) or name.value == ",":
-                    continue
-                break
+                if j + 1 < len(toks) and toks[j + 1].value == ",":
+                    j += 2
+                else:
+                    break
         return False
 
     def _check_large_objects(self, stmt: Statement, verdict: Verdict) -> None:
@@ -624,7 +642,14 @@ class RestoreEngine:
                     parts = tuple(qualified(t.value).split(".", 1))
                     if len(parts) == 2 and parts in self._preexisting:
                         hit = t.value
-        if hit is None:
+                elif (
+                    t.kind == grammar.STRING
+                    and not self._path_empty
+                    and t.value.strip('"') in self._preexisting_names
+                ):
+                    hit = t.value
+        if hit is None and not self._path_empty:
+            # Another search_path than pg_dump's: an unqualified name may be the target's.
             unqualified = names & self._preexisting_names
             hit = sorted(unqualified)[0] if unqualified else None
         if hit is not None:
@@ -646,9 +671,11 @@ class RestoreEngine:
             self._last = (self._reader.line_no if self._reader else 0, send.sql.decode())
             self._loader.execute(send.sql, maintenance=True, encoding=encoding)
         self._own_db = False
+        self._path_empty = False
         self._preexisting = set()
         self._preexisting_names = set()
         self._own_schemas = set()
+        self._own_routines = set()
         self._large_objects = set()
         if new is not None:
             self._loader.use(new)
@@ -657,6 +684,8 @@ class RestoreEngine:
                 self._preexisting = self._loader.relations()
                 self._preexisting_names = {name for _, name in self._preexisting}
                 self._own_schemas = self._loader.schemas()
+                self._own_routines = self._loader.objects_in(relations=False)
+                self._filter.spilo_objects = self._loader.objects_in(SPILO_SCHEMAS)
 
     def copy_data(self, data: memoryview) -> None:
         if self._in_copy:
@@ -708,9 +737,9 @@ class RestoreEngine:
             )
         if self._kept_own:
             report.warnings.append(
-                f"{self._kept_own} statements about the target's own schemas (owner, grants, "
-                "comments) and default privileges were left out: in a database the target "
-                "already had, its own are kept"
+                f"{self._kept_own} statements about the target's own schemas, functions and "
+                "types (owner, grants, comments) and default privileges were left out: in a "
+                "database the target already had, its own are kept"
             )
         if f.kept_spilo:
             report.warnings.append(

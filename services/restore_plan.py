@@ -39,7 +39,7 @@ SERVER_ACCESS_ROLES = frozenset(
 )
 # Objects Spilo creates on every operator cluster: restored as idempotent statements, so
 # that the first real error stops the restore and an expected one does not.
-_SPILO_SCHEMAS = ("metric_helpers", "user_management")
+SPILO_SCHEMAS = ("metric_helpers", "user_management")
 
 
 class RestoreRefused(PgdeckError):
@@ -143,6 +143,8 @@ class RestoreFilter:
         self.made_idempotent = 0
         self.kept_spilo = 0  # statements about Spilo's objects left out (the target's own)
         self.preexisting = False  # the current section restores into a database the target had
+        # There: the objects of Spilo's schemas the target has, (schema, name).
+        self.spilo_objects: set[tuple[str, str]] = set()
         # The session's client_encoding as a codec: what pgdeck writes into a statement (a
         # new name, a rebuilt ALTER ROLE) is written in the characters the session reads.
         self.codec = "utf-8"
@@ -314,7 +316,7 @@ class RestoreFilter:
         replaced by the backup's."""
         w = stmt.words(4)
         toks = stmt.tokens
-        if self.preexisting and _names_spilo_object(toks):
+        if self.preexisting and first_qualified(toks) in self.spilo_objects:
             self.kept_spilo += 1
             return None
         if w[0] != "create":
@@ -322,7 +324,7 @@ class RestoreFilter:
         if w[1] == "extension" and w[2] != "if":
             self.made_idempotent += 1
             return _insert_after(stmt.text, toks[1], " IF NOT EXISTS")
-        if w[1] == "schema" and len(toks) == 4 and toks[2].value in (*_SPILO_SCHEMAS, "public"):
+        if w[1] == "schema" and len(toks) == 4 and toks[2].value in (*SPILO_SCHEMAS, "public"):
             self.made_idempotent += 1
             return _insert_after(stmt.text, toks[1], " IF NOT EXISTS")
         return stmt.text
@@ -439,14 +441,14 @@ class RestoreFilter:
                 )
 
 
-def _names_spilo_object(toks: list[Token]) -> bool:
-    """Whether the statement names an object in one of Spilo's schemas (schema.name)."""
-    return any(
-        toks[k].kind in (WORD, QIDENT)
-        and toks[k].value in _SPILO_SCHEMAS
-        and toks[k + 1].value == "."
-        for k in range(len(toks) - 1)
-    )
+def first_qualified(toks: list[Token]) -> tuple[str, str] | None:
+    """The statement's first schema-qualified name: the object it creates, alters, grants
+    or comments on (pg_dump qualifies them all), before any it merely refers to."""
+    for k in range(len(toks) - 2):
+        a, dot, b = toks[k], toks[k + 1], toks[k + 2]
+        if a.kind in (WORD, QIDENT) and dot.value == "." and b.kind in (WORD, QIDENT):
+            return (a.value, b.value)
+    return None
 
 
 def _name_token(stmt: Statement, name: str) -> Token | None:

@@ -118,6 +118,8 @@ REFUSED = [
     ("ALTER ROLE U&\"\\0070ostgres\" SET work_mem = 1;", "U&-escaped"),
     ("CREATE FUNCTION f() RETURNS int LANGUAGE\vc AS 'x';", "untrusted language"),
     ("GRANT SELECT ON ALL TABLES IN SCHEMA public TO PUBLIC;", "ON ALL ... IN SCHEMA"),
+    ("CREATE OR REPLACE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1';", "views and languages only"),
+    ("CREATE FUNCTION pg_catalog.lower(text) RETURNS text LANGUAGE sql AS 'SELECT 1';", "created in pg_catalog"),
     ("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM x;", "ON ALL ... IN SCHEMA"),
     ("SELECT pg_catalog.lo_open('1e3', 131072);", "not a whole number"),
     ("SELECT pg_catalog.lo_create('99999999999');", "not a whole number"),

@@ -1075,8 +1075,8 @@ REFUSED: dict[str, Attack] = {
         "CREATE FUNCTION public.evil() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n"
         "CREATE OR REPLACE TRIGGER evil BEFORE INSERT ON public.orders FOR EACH ROW "
         "EXECUTE FUNCTION public.evil();\n",
-        "table data after a trigger was created",
-        offset=None,
+        "CREATE OR REPLACE TRIGGER",
+        offset=1,
     ),
     "a constraint trigger before the data": Attack(
         "shop",
@@ -1693,7 +1693,11 @@ def own_objects(pg: localpg.LocalPostgres) -> dict[str, Any]:
                     "schemas",
                     "SELECT nspname, nspowner::regrole::text, nspacl::text FROM pg_namespace",
                 ),
-                ("large objects", "SELECT oid, md5(lo_get(oid)) FROM pg_largeobject_metadata"),
+                (
+                    "large objects",
+                    "SELECT oid, md5(lo_get(oid)), lomowner::regrole::text, lomacl::text "
+                    "FROM pg_largeobject_metadata",
+                ),
                 (
                     "functions",
                     "SELECT p.oid::regprocedure::text, md5(p.prosrc), p.prosecdef, "
@@ -1729,6 +1733,7 @@ class OwnAttack:
     noticed: str = ""  # not refused: the report's warning that says what was left out
 
 
+TARGET_FN = "CREATE FUNCTION public.target_fn() RETURNS integer LANGUAGE sql AS 'SELECT 1'"
 COPY_OWNED = "COPY public.keep (id, note) FROM stdin;\n666\towned\n\\.\n"
 PUBLIC_PATH = "SELECT pg_catalog.set_config('search_path', 'public', false);\n"
 SPILO_FUNCTION = (
@@ -1803,6 +1808,10 @@ OWN_OBJECTS: dict[str, Any] = {
             ("--database", "shop"),
         )
     ),
+    "a sequence of the target's set through another search_path": OwnAttack(
+        Attack("postgres", PUBLIC_PATH + "SELECT pg_catalog.setval('tseq', 424242, true);\n", ""),
+        setup="CREATE SEQUENCE public.tseq",
+    ),
     # Spilo's user_management functions are SECURITY DEFINER and run by its admin role: the
     # backup's CREATE FUNCTION there is left out (pgdeck once rewrote it to OR REPLACE).
     "a Spilo function of the target's postgres": OwnAttack(
@@ -1826,12 +1835,40 @@ OWN_OBJECTS: dict[str, Any] = {
         ),
         setup="SELECT pg_catalog.lo_from_bytea(777001, 'the target''s own')",
     ),
+    "a grant on the target's large object beside the backup's own": OwnAttack(
+        Attack(
+            "postgres",
+            "SELECT pg_catalog.lo_create('888001');\n"
+            "GRANT SELECT,UPDATE ON LARGE OBJECT 888001, 777001 TO PUBLIC;\n",
+            "",
+        ),
+        setup="SELECT pg_catalog.lo_from_bytea(777001, 'the target''s own')",
+    ),
+    "OR REPLACE of a function of the target's": OwnAttack(
+        Attack(
+            "postgres",
+            "CREATE OR REPLACE FUNCTION public.target_fn() RETURNS integer LANGUAGE sql "
+            "AS 'SELECT 666';\n",
+            "",
+        ),
+        setup=TARGET_FN,
+    ),
+    "a function of the target's given away and granted": OwnAttack(
+        Attack(
+            "postgres",
+            "ALTER FUNCTION public.target_fn() OWNER TO appuser;\n"
+            "GRANT ALL ON FUNCTION public.target_fn() TO PUBLIC;\n",
+            "",
+        ),
+        setup=TARGET_FN,
+        noticed="the target's own schemas, functions",
+    ),
     "a grant on all the tables of the target's public schema": OwnAttack(
         Attack("postgres", "GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC;\n", "")
     ),
     "a grant of CREATE on the target's public schema": OwnAttack(
         Attack("postgres", "GRANT CREATE ON SCHEMA public TO PUBLIC;\n", ""),
-        noticed="the target's own schemas",
+        noticed="the target's own schemas, functions",
     ),
     "an event trigger planted in the target's template1": OwnAttack(
         Attack(

@@ -661,6 +661,7 @@ def test_spilo_objects_on_the_target_are_kept_and_a_newer_dump_is_refused(
         for statement in spilo.strip().splitlines():
             conn.execute(statement)
         conn.execute("CREATE EXTENSION pg_stat_statements")
+        conn.execute("CREATE TABLE public.job (id int)")  # as pg_cron's cron.job
         conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     # The backup's own copy of them (another body), in its postgres section, with what
     # pg_dump writes there for the extensions and schema public of a Spilo cluster and a
@@ -673,13 +674,21 @@ def test_spilo_objects_on_the_target_are_kept_and_a_newer_dump_is_refused(
         "ALTER LARGE OBJECT 50001 OWNER TO postgres;\n"
         "BEGIN;\nSELECT pg_catalog.lo_open('50001', 131072);\n"
         "SELECT pg_catalog.lowrite(0, '\\x6869');\nSELECT pg_catalog.lo_close(0);\nCOMMIT;\n"
+        # What is the backup's own there is restored: a Spilo-schema function the target
+        # lacks, a view of its own that calls Spilo's, a schema of its own and its grant.
+        "CREATE FUNCTION metric_helpers.other() RETURNS int LANGUAGE sql AS 'SELECT 7';\n"
+        "CREATE VIEW public.uses_helpers AS SELECT metric_helpers.answer() AS a;\n"
+        "CREATE SCHEMA app;\nGRANT USAGE ON SCHEMA app TO PUBLIC;\n"
+        # pg_dump's search_path is empty: a column named as a table of the target's is
+        # no reference to it.
+        "CREATE TABLE app.jobs (id integer, job text);\n"
     )
     text = source_dump.decode()
     connect = "\\connect postgres\n"
     assert connect in text
     at = text.index(connect)
     text = text[:at] + text[at:].replace(
-        "SET statement_timeout = 0;\n", "SET statement_timeout = 0;\n" + theirs, 1
+        "SET row_security = off;\n", "SET row_security = off;\n" + theirs, 1
     )
     seed(bucket, {KEY: gzip.compress(text.encode())})
     # The whole cluster leaves the target's own postgres alone, and says what it held.
@@ -696,6 +705,11 @@ def test_spilo_objects_on_the_target_are_kept_and_a_newer_dump_is_refused(
     with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
         assert conn.execute("SELECT metric_helpers.answer()").fetchone() == (42,)
         assert conn.execute("SELECT lo_get(50001)").fetchone() == (b"hi",)
+        assert conn.execute("SELECT metric_helpers.other()").fetchone() == (7,)
+        assert conn.execute("SELECT a FROM public.uses_helpers").fetchone() == (42,)
+        assert conn.execute("SELECT has_schema_privilege('public', 'app', 'USAGE')").fetchone() == (
+            True,
+        )
         assert conn.execute(
             "SELECT has_schema_privilege('public', 'public', 'CREATE')"
         ).fetchone() == (False,)
