@@ -920,6 +920,16 @@ FORBIDDEN_CALLS = frozenset(
         "pg_file_settings", "pg_show_all_file_settings", "pg_get_wal_records_info",
         "pg_get_wal_record_info", "pg_get_wal_stats", "pg_get_wal_block_info",
         "pg_current_logfile", "pg_get_backend_memory_contexts", "pg_log_backend_memory_contexts",
+        # Large objects written or removed from an expression (pg_dump writes its own
+        # large-object calls as top-level SELECTs, judged by shape): a CHECK or a default
+        # could change one of the target's.
+        "lo_unlink", "lo_put", "lo_truncate", "lo_truncate64", "lowrite", "lo_open",
+        "lo_from_bytea", "lo_creat", "lo_create",
+        # Replication origins are the cluster's, whatever database the call runs in.
+        "pg_replication_origin_drop", "pg_replication_origin_advance",
+        "pg_replication_origin_session_setup", "pg_replication_origin_session_reset",
+        "pg_replication_origin_xact_setup", "pg_replication_origin_xact_reset",
+        "pg_wal_replay_pause", "pg_wal_replay_resume",
     }
 )  # fmt: skip
 
@@ -966,6 +976,15 @@ def _check_subscription(t: _Cursor) -> None:
 
 
 def _alter(t: _Cursor) -> Verdict:
+    rest = [tok.value if tok.kind == WORD and tok.depth == 0 else "" for tok in t.rest()]
+    for k in range(len(rest) - 1):
+        if rest[k : k + 3] == ["all", "in", "tablespace"] or rest[k : k + 2] == [
+            "set",
+            "tablespace",
+        ]:
+            # pg_dump places objects with SET default_tablespace; ALL IN TABLESPACE moves
+            # every object of a tablespace, the target's own too.
+            raise t.refuse("ALTER ... SET TABLESPACE / ALL IN TABLESPACE (pg_dump never writes it)")
     kind = t.word()
     if kind == "event" and t.word("trigger"):
         return Verdict(DDL, event_trigger=True)

@@ -71,6 +71,7 @@ class Loader:
         self._copy: Any = None
         self._copy_cursor: Any = None
         self._copy_stack: contextlib.ExitStack | None = None
+        self._copy_encoding: str | None = None  # the client_encoding the COPY began in
 
     # --- sessions -----------------------------------------------------------------------
     def _connect(self, dbname: str) -> Any:
@@ -120,10 +121,17 @@ class Loader:
 
     # --- statements ---------------------------------------------------------------------
     def execute(
-        self, sql: bytes, *, maintenance: bool = False, encoding: str | None = None
+        self,
+        sql: bytes,
+        *,
+        maintenance: bool = False,
+        encoding: str | None = None,
+        encoding_after: str | None = None,
     ) -> None:
         """Send one statement; on the maintenance session, first in ``encoding`` (the
-        client_encoding the statement's bytes are in: its section's)."""
+        client_encoding the statement's bytes are in: its section's). Afterwards the
+        session must be in ``encoding_after`` (the statement's own SET client_encoding) or
+        else ``encoding``, as the backup's reader is."""
         import psycopg
 
         self._check()
@@ -142,7 +150,7 @@ class Loader:
         finally:
             with self._lock:
                 self._active = None
-        self._check_session(conn)
+        self._check_session(conn, encoding_after or encoding)
 
     def _use_encoding(self, conn: Any, encoding: str) -> None:
         import psycopg
@@ -158,23 +166,27 @@ class Loader:
         except psycopg.Error as exc:
             self._raise(exc)
 
-    def _check_session(self, conn: Any) -> None:
+    def _check_session(self, conn: Any, expected: str | None = None) -> None:
         """The settings the lexer relies on are still in force on the session: a function
         of the backup that ran (a default, an index expression) could have changed them
-        behind the statements, and the next statement would then be cut differently by the
-        server than it was judged."""
+        behind the statements, and the next statement would then be cut (or its names
+        read) differently by the server than it was judged."""
         from services.grammar import SAFE_ENCODINGS, normalize_encoding
 
         info = conn.info
         conforming = info.parameter_status("standard_conforming_strings")
-        encoding = info.parameter_status("client_encoding") or "UTF8"
-        if conforming not in (None, "on") or normalize_encoding(encoding) not in SAFE_ENCODINGS:
+        encoding = normalize_encoding(info.parameter_status("client_encoding") or "UTF8")
+        if (
+            conforming not in (None, "on")
+            or encoding not in SAFE_ENCODINGS
+            or (expected is not None and encoding != normalize_encoding(expected))
+        ):
             raise LoadFailed(
                 "the session's standard_conforming_strings or client_encoding was changed by "
                 "something the backup ran; the restore was stopped before its next statement"
             )
 
-    def copy_begin(self, sql: bytes) -> None:
+    def copy_begin(self, sql: bytes, encoding: str | None = None) -> None:
         import psycopg
 
         self._check()
@@ -191,6 +203,7 @@ class Loader:
             self._raise(exc)
         self._copy_cursor = cur
         self._copy_stack = stack
+        self._copy_encoding = encoding
         with self._lock:
             self._active = conn
 
@@ -217,7 +230,7 @@ class Loader:
                 raise Cancelled()
             assert stack is not None and cur is not None
             stack.close()
-            self._check_session(cur.connection)
+            self._check_session(cur.connection, self._copy_encoding)
             return int(cur.rowcount)
         except psycopg.Error as exc:
             self._raise(exc)

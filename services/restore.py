@@ -504,11 +504,17 @@ class RestoreEngine:
                 continue
             self._last = (stmt.line, send.sql.decode("utf-8", "replace"))
             if send.copy:
-                self._loader.copy_begin(send.sql)
+                self._loader.copy_begin(send.sql, encoding)
                 self._in_copy = True
             else:
-                # The maintenance session reads it in the encoding it was written in.
-                self._loader.execute(send.sql, maintenance=send.maintenance, encoding=encoding)
+                # The maintenance session reads it in the encoding it was written in; after
+                # it, the session must be in the one the reader reads the next in.
+                after = None
+                if verdict.kind == grammar.SESSION and verdict.name == "client_encoding":
+                    after = verdict.setting
+                self._loader.execute(
+                    send.sql, maintenance=send.maintenance, encoding=encoding, encoding_after=after
+                )
 
     def _check_copy_target(self, stmt: Statement, verdict: Verdict) -> None:
         """Table data goes only into an ordinary table this backup created (or an

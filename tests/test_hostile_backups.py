@@ -1863,6 +1863,17 @@ OWN_OBJECTS: dict[str, Any] = {
         setup=TARGET_FN,
         noticed="the target's own schemas, functions",
     ),
+    "a CHECK constraint unlinks the target's large object": OwnAttack(
+        Attack(
+            "postgres",
+            "CREATE TABLE public.t2 (id integer);\nCOPY public.t2 (id) FROM stdin;\n1\n\\.\n"
+            "ALTER TABLE ONLY public.t2 ADD CONSTRAINT c "
+            "CHECK (pg_catalog.lo_unlink('777001'::oid) = 1);\n",
+            "",
+            offset=4,
+        ),
+        setup="SELECT pg_catalog.lo_from_bytea(777001, 'the target''s own')",
+    ),
     "a grant on all the tables of the target's public schema": OwnAttack(
         Attack("postgres", "GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC;\n", "")
     ),
@@ -2027,6 +2038,35 @@ def test_a_statement_cut_off_by_a_meta_command_is_refused(
     assert_target_untouched(hostile)
     assert run.code == 1
     assert lines_naming(run.err, line) or lines_naming(run.err, line + 1)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("client_encoding", "LATIN1"), ("standard_conforming_strings", "off")],
+)
+def test_a_session_setting_changed_by_a_function_of_the_dump_stops_the_restore(
+    setting: str,
+    value: str,
+    hostile: World,
+    source_dump: bytes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A function body is not judged; one that a column default runs during COPY changes
+    a setting the lexer relies on (another client_encoding, even a safe one, reads names
+    differently; backslashes in strings end them otherwise): the restore stops before the
+    next statement, which the server would read otherwise than pgdeck judged it."""
+    text = (
+        "CREATE FUNCTION public.sw() RETURNS text LANGUAGE plpgsql AS $$BEGIN "
+        f"PERFORM pg_catalog.set_config('{setting}', '{value}', false); RETURN 'x'; END$$;\n"
+        "CREATE TABLE public.sw (id integer, s text DEFAULT public.sw());\n"
+        "COPY public.sw (id) FROM stdin;\n1\n\\.\n"
+    )
+    spliced = at("shop", source_dump, text.encode())
+    run = restore(capsys, hostile, put(hostile, spliced.data))
+    assert run.code == 1
+    assert "standard_conforming_strings or client_encoding was changed" in run.err
+    assert_target_untouched(hostile)
+    assert_clean_output(hostile, run, spliced.data)
 
 
 def test_a_begin_atomic_body_that_never_ends_leaves_the_dump_incomplete(
