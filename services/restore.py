@@ -53,6 +53,18 @@ from services.storage import BackupStore
 from services.target import ResolvedTarget, ServerIdentity, connect, identify, run_preflight
 from services.validate import validate
 
+
+class RefusedInPlace(NotADump):
+    """A statement of a real backup that cannot be restored into a database the target
+    already had (its own postgres or template1, named) without changing what the target
+    has there."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        PgdeckError.__init__(self, f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
 _VERSION = re.compile(rb"-- Dumped from database version (\d+(?:\.\d+)?)")
 _PEEK_LIMIT = 1 << 20
 # One restore at a time per target: pg_try_advisory_lock on the maintenance database.
@@ -412,6 +424,12 @@ class RestoreEngine:
             raise RestoreFailed(
                 f"{self.url}: {exc.message}; the restore was stopped", "restore an older backup"
             ) from exc
+        except RefusedInPlace as exc:
+            raise RestoreFailed(
+                f"{self.url}: {exc.message}",
+                "the restore was stopped before that line; restore this database under a new "
+                "name (--database OLD:NEW) to have the backup's as it was",
+            ) from exc
         except NotADump as exc:
             raise RestoreFailed(
                 f"{self.url}: {exc.message}",
@@ -486,12 +504,11 @@ class RestoreEngine:
                 self._kept_own += 1
                 return
             if verdict.event_trigger:
-                raise NotADump(
+                raise RefusedInPlace(
                     stmt.line,
                     "an event trigger in a database the target already had (it would fire "
                     "on the target's own statements there, and in every database later made "
-                    "from template1); restore this database under a new name "
-                    "(--database OLD:NEW)",
+                    "from template1)",
                 )
         if verdict.kind == grammar.COPY:
             self._check_copy_target(stmt, verdict)
@@ -659,11 +676,10 @@ class RestoreEngine:
             unqualified = names & self._preexisting_names
             hit = sorted(unqualified)[0] if unqualified else None
         if hit is not None:
-            raise NotADump(
+            raise RefusedInPlace(
                 stmt.line,
                 f"a statement naming {hit}, a table or view of the target's own "
-                f"{self._loader.current_database if self._loader else ''} database "
-                f"(restore this database under a new name, --database OLD:NEW): "
+                f"{self._loader.current_database if self._loader else ''} database: "
                 f"{grammar.excerpt(stmt)}",
             )
 

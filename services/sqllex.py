@@ -340,13 +340,16 @@ class Lexer:
             raise LexError(f"the input ends inside {what} begun at line {self._start_line}")
 
     # --- internals ----------------------------------------------------------------------
-    def _decode(self, raw: bytes) -> str:
+    def _decode(self, raw: bytes, *, literal: bool = False) -> str:
+        """A name strictly (it must be read as the server reads it: a byte that is not a
+        character there could be one to the server); a literal's text keeps bytes
+        Python's codec lacks (PostgreSQL's tables define some that Python's do not)."""
         try:
-            return raw.decode(self.codec, self.errors)
+            return raw.decode(self.codec, "surrogateescape" if literal else self.errors)
         except UnicodeDecodeError:
             raise LexError(
-                f"line {self.line_no}: bytes that are not valid in the session's client "
-                f"encoding ({self.codec})"
+                f"a name with bytes that are not valid in the session's client encoding "
+                f"({self.codec})"
             ) from None
 
     def _at(self, pos: int) -> int:
@@ -386,7 +389,7 @@ class Lexer:
             self._tokens.append(
                 Token(
                     DOLLAR,
-                    self._decode(body),
+                    self._decode(body, literal=True),
                     self._lit_prefix.decode(),
                     self._lit_depth,
                 )
@@ -396,7 +399,7 @@ class Lexer:
             self._tokens.append(
                 Token(
                     STRING,
-                    self._decode(raw),
+                    self._decode(raw, literal=True),
                     _STRING_MODES.get(mode, b"").decode(),
                     self._lit_depth,
                 )

@@ -128,3 +128,15 @@ def test_a_statement_past_the_bound_is_an_error() -> None:
     with pytest.raises(LexError, match="longer than"):
         for _ in range(100):
             lexer.feed(b"COMMENT ON TABLE t IS 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n")
+
+
+def test_a_literal_keeps_bytes_its_codec_lacks_and_a_name_may_not() -> None:
+    """0x81 is a character of PostgreSQL's WIN1252 that Python's cp1252 leaves undefined: in
+    a literal it is data (kept as it is), in a name pgdeck cannot read what the server
+    reads, so it refuses."""
+    lexer = Lexer(codec="cp1252", errors="strict")
+    (stmt,) = lexer.feed(b"COMMENT ON TABLE public.t IS 'caf\xe9 \x81';\n")
+    assert isinstance(stmt, Statement)
+    assert stmt.tokens[-2].kind == STRING and stmt.tokens[-2].value == "caf\xe9 \udc81"
+    with pytest.raises(LexError, match="a name with bytes"):
+        Lexer(codec="cp1252", errors="strict").feed(b"COMMENT ON TABLE public.\"t\x81\" IS 'x';\n")
