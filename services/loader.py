@@ -255,42 +255,39 @@ class Loader:
             with contextlib.suppress(Exception):
                 cur.close()
 
-    def language_trusted(self, language: str) -> bool | None:
-        """Whether the current database's ``language`` is trusted (None: it has none such)."""
+    def _rows(self, query: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        """A catalog query on the current session ([] before any \\connect). Operators in
+        it are qualified: the dump's own search_path is in force there."""
         import psycopg
 
         conn = self._current
         if conn is None:
-            return None
+            return []
         try:
-            # Qualified operators: the dump's own search_path is in force on this session.
-            row = conn.execute(
-                "SELECT lanpltrusted FROM pg_catalog.pg_language"
-                " WHERE lanname OPERATOR(pg_catalog.=) %s::pg_catalog.name",
-                (language,),
-            ).fetchone()
+            return list(conn.execute(query, params).fetchall())
         except psycopg.Error as exc:
             self._raise(exc)
-        return None if row is None else bool(row[0])
+            raise  # unreachable: _raise always raises
+
+    def language_trusted(self, language: str) -> bool | None:
+        """Whether the current database's ``language`` is trusted (None: it has none such)."""
+        rows = self._rows(
+            "SELECT lanpltrusted FROM pg_catalog.pg_language"
+            " WHERE lanname OPERATOR(pg_catalog.=) %s::pg_catalog.name",
+            (language,),
+        )
+        return bool(rows[0][0]) if rows else None
 
     def relations(self) -> set[tuple[str, str]]:
         """The tables, views and sequences of the current database, before the backup
         adds any (pg_catalog's and information_schema's left out)."""
-        import psycopg
-
-        conn = self._current
-        if conn is None:
-            return set()
-        try:
-            rows = conn.execute(
-                "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c"
-                " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
-                " WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,f,v,m,S}'::pg_catalog.\"char\"[])"
-                " AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])"
-                " AND n.nspname::text OPERATOR(pg_catalog.!~~) 'pg\\_toast%'"
-            ).fetchall()
-        except psycopg.Error as exc:
-            self._raise(exc)
+        rows = self._rows(
+            "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+            " WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,f,v,m,S}'::pg_catalog.\"char\"[])"
+            " AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])"
+            " AND n.nspname::text OPERATOR(pg_catalog.!~~) 'pg\\_toast%'"
+        )
         return {(_text(a), _text(b)) for a, b in rows}
 
     def objects_in(
@@ -298,11 +295,6 @@ class Loader:
     ) -> set[tuple[str, str]]:
         """The functions and types (and relations) of the current database, in ``schemas``
         (None: every schema but pg_catalog's and information_schema's)."""
-        import psycopg
-
-        conn = self._current
-        if conn is None:
-            return set()
         where = (
             "n.nspname::text OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.text[])"
             if schemas is not None
@@ -312,100 +304,61 @@ class Loader:
         classes = (
             "SELECT relnamespace, relname FROM pg_catalog.pg_class UNION ALL " if relations else ""
         )
-        try:
-            rows = conn.execute(
-                "SELECT n.nspname::text, o.name::text FROM pg_catalog.pg_namespace n, ("
-                + classes
-                + " SELECT pronamespace, proname FROM pg_catalog.pg_proc"
-                " UNION ALL SELECT typnamespace, typname FROM pg_catalog.pg_type"
-                " WHERE typrelid OPERATOR(pg_catalog.=) 0"  # a relation's row type is the relation's
-                ") AS o(nsp, name) WHERE o.nsp OPERATOR(pg_catalog.=) n.oid AND " + where,
-                (list(schemas),) if schemas is not None else None,
-            ).fetchall()
-        except psycopg.Error as exc:
-            self._raise(exc)
+        rows = self._rows(
+            "SELECT n.nspname::text, o.name::text FROM pg_catalog.pg_namespace n, ("
+            + classes
+            + " SELECT pronamespace, proname FROM pg_catalog.pg_proc"
+            " UNION ALL SELECT typnamespace, typname FROM pg_catalog.pg_type"
+            " WHERE typrelid OPERATOR(pg_catalog.=) 0"  # a relation's row type is the relation's
+            ") AS o(nsp, name) WHERE o.nsp OPERATOR(pg_catalog.=) n.oid AND " + where,
+            (list(schemas),) if schemas is not None else None,
+        )
         return {(_text(a), _text(b)) for a, b in rows}
 
     def schemas(self) -> set[str]:
         """The schemas of the current database, before the backup adds any."""
-        import psycopg
-
-        conn = self._current
-        if conn is None:
-            return set()
-        try:
-            rows = conn.execute("SELECT nspname::text FROM pg_catalog.pg_namespace").fetchall()
-        except psycopg.Error as exc:
-            self._raise(exc)
-        return {_text(row[0]) for row in rows}
+        return {
+            _text(row[0]) for row in self._rows("SELECT nspname::text FROM pg_catalog.pg_namespace")
+        }
 
     def relkind(self, schema: str, table: str) -> str | None:
         """The kind of ``schema.table`` in the current database (r: an ordinary table)."""
-        import psycopg
-        from psycopg import sql
-
-        conn = self._current
-        if conn is None:
-            return None
-        name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-        try:
-            row = conn.execute(
-                "SELECT c.relkind::text FROM pg_catalog.pg_class c"
-                " WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s)::pg_catalog.oid",
-                (name.as_string(conn),),
-            ).fetchone()
-        except psycopg.Error as exc:
-            self._raise(exc)
-        return _text(row[0]) if row else None
+        rows = self._rows(
+            "SELECT c.relkind::text FROM pg_catalog.pg_class c"
+            " WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s)::pg_catalog.oid",
+            (_regclass(schema, table),),
+        )
+        return _text(rows[0][0]) if rows else None
 
     def partitions(self, schema: str, table: str) -> list[tuple[str, str, str]]:
         """Every partition under partitioned table ``schema.table``, at any depth: (schema,
         name, relkind), where rows COPYed into the root land."""
-        import psycopg
-        from psycopg import sql
-
-        conn = self._current
-        if conn is None:
-            return []
-        name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-        try:
-            rows = conn.execute(
-                "WITH RECURSIVE tree(relid) AS ("
-                " SELECT pg_catalog.to_regclass(%s)::pg_catalog.oid"
-                " UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i, tree"
-                " WHERE i.inhparent OPERATOR(pg_catalog.=) tree.relid)"
-                " SELECT n.nspname::text, c.relname::text, c.relkind::text"
-                " FROM tree, pg_catalog.pg_class c, pg_catalog.pg_namespace n"
-                " WHERE c.oid OPERATOR(pg_catalog.=) tree.relid"
-                " AND n.oid OPERATOR(pg_catalog.=) c.relnamespace"
-                " AND tree.relid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass(%s)::pg_catalog.oid",
-                (name.as_string(conn), name.as_string(conn)),
-            ).fetchall()
-        except psycopg.Error as exc:
-            self._raise(exc)
+        name = _regclass(schema, table)
+        rows = self._rows(
+            "WITH RECURSIVE tree(relid) AS ("
+            " SELECT pg_catalog.to_regclass(%s)::pg_catalog.oid"
+            " UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i, tree"
+            " WHERE i.inhparent OPERATOR(pg_catalog.=) tree.relid)"
+            " SELECT n.nspname::text, c.relname::text, c.relkind::text"
+            " FROM tree, pg_catalog.pg_class c, pg_catalog.pg_namespace n"
+            " WHERE c.oid OPERATOR(pg_catalog.=) tree.relid"
+            " AND n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+            " AND tree.relid OPERATOR(pg_catalog.<>) pg_catalog.to_regclass(%s)::pg_catalog.oid",
+            (name, name),
+        )
         return [(_text(a), _text(b), _text(c)) for a, b, c in rows]
 
     def extension_table(self, schema: str, table: str) -> bool:
         """Whether ``schema.table`` exists in the current database as a member of an
         extension (pg_dump writes the data of an extension's configuration tables)."""
-        import psycopg
-        from psycopg import sql
-
-        conn = self._current
-        if conn is None:
-            return False
-        name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-        try:
-            row = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
-                " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-                " AND d.objid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s)::pg_catalog.oid"
-                " AND d.deptype OPERATOR(pg_catalog.=) 'e')",
-                (name.as_string(conn),),
-            ).fetchone()
-        except psycopg.Error as exc:
-            self._raise(exc)
-        return bool(row and row[0])
+        rows = self._rows(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+            " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+            " AND d.objid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%s)::pg_catalog.oid"
+            " AND d.deptype OPERATOR(pg_catalog.=) 'e')",
+            (_regclass(schema, table),),
+        )
+        return bool(rows and rows[0][0])
 
     # --- cancel ---------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -443,6 +396,11 @@ class Loader:
         if diag is not None and diag.message_detail:
             text += f" ({diag.message_detail})"
         raise LoadFailed(text, sqlstate=diag.sqlstate if diag else None) from exc
+
+
+def _regclass(schema: str, table: str) -> str:
+    """``schema.table`` as to_regclass reads it, both parts quoted."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table))
 
 
 def _text(value: Any) -> str:

@@ -312,46 +312,24 @@ def restored(
     config = storage_config(work, bucket, s3_endpoint)
     pg = localpg.create(work / "target" / "data")
     pg.start()
-    try:
+    url = f"s3://{bucket}/{KEY.format(major=major)}"
+
+    def run(*extra: str) -> tuple[int, dict[str, Any], str]:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(
-                [
-                    "--config",
-                    str(config),
-                    "restore",
-                    f"s3://{bucket}/{KEY.format(major=major)}",
-                    "--target",
-                    pg.dsn(),
-                    "--yes",
-                    "--json",
-                ],
+                ["--config", str(config), "restore", url, "--target", pg.dsn(), "--yes", "--json"]
+                + list(extra),
                 clock=starting_at(NOW),
             )
-        report = json.loads(out.getvalue()) if out.getvalue().strip() else {}
+        return code, (json.loads(out.getvalue()) if out.getvalue().strip() else {}), err.getvalue()
+
+    try:
+        code, report, err = run()
         # The whole cluster leaves the target's own postgres and template1 alone; asked for
         # by name, the zoo's are restored into them too (that report kept apart).
-        own_out, own_err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(own_out), contextlib.redirect_stderr(own_err):
-            own_code = main(
-                [
-                    "--config",
-                    str(config),
-                    "restore",
-                    f"s3://{bucket}/{KEY.format(major=major)}",
-                    "--target",
-                    pg.dsn(),
-                    "--yes",
-                    "--json",
-                    "--database",
-                    "postgres",
-                    "--database",
-                    "template1",
-                ],
-                clock=starting_at(NOW),
-            )
-        own = json.loads(own_out.getvalue()) if own_out.getvalue().strip() else {}
-        yield Restored(major, pg, code, report, err.getvalue(), own_code, own)
+        own_code, own, _ = run("--database", "postgres", "--database", "template1")
+        yield Restored(major, pg, code, report, err, own_code, own)
     finally:
         pg.destroy()
 

@@ -1893,6 +1893,27 @@ OWN_OBJECTS: dict[str, Any] = {
 }
 
 
+def restore_own_attack(
+    own: OwnAttack,
+    world: World,
+    dump: bytes,
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+) -> tuple[Run, Spliced]:
+    """Make the target's own object the attack aims at, restore the attack, and check that
+    no program ran and nothing of the target's changed."""
+    pg = world.target.pg
+    if own.setup:
+        with _connect(pg) as conn:
+            conn.execute(own.setup)  # type: ignore[arg-type]
+    before = own_objects(pg)
+    spliced = own.attack.splice(world, dump)
+    run = restore(capsys, world, put(world, spliced.data), *args)
+    assert world.target.marks() == [], "the database server ran a program of the backup"
+    assert changed_own(before, own_objects(pg)) == {}
+    return run, spliced
+
+
 @pytest.mark.parametrize("name", table(OWN_OBJECTS))
 def test_the_backup_changes_nothing_the_target_already_had(
     name: str, hostile: World, source_dump: bytes, capsys: pytest.CaptureFixture[str]
@@ -1901,18 +1922,10 @@ def test_the_backup_changes_nothing_the_target_already_had(
     inheritance or foreign table leads there, and nothing of its own in postgres and
     template1 changes: the restore refuses before, and says so."""
     own: OwnAttack = entry(OWN_OBJECTS, name)
-    pg = hostile.target.pg
-    if own.setup:
-        with _connect(pg) as conn:
-            conn.execute(own.setup)  # type: ignore[arg-type]
-    before = own_objects(pg)
-    spliced = own.attack.splice(hostile, source_dump)
     args = own.attack.args
     if own.attack.where in TARGETS_OWN and not args:  # restored there only when named
         args = ("--database", own.attack.where)
-    run = restore(capsys, hostile, put(hostile, spliced.data), *args)
-    assert hostile.target.marks() == [], "the database server ran a program of the backup"
-    assert changed_own(before, own_objects(pg)) == {}
+    run, spliced = restore_own_attack(own, hostile, source_dump, capsys, *args)
     if own.noticed:
         assert run.code == 0, run.err
         assert any(own.noticed in w for w in run.report["warnings"]), run.report["warnings"]
@@ -1931,15 +1944,7 @@ def test_a_whole_cluster_restore_leaves_the_targets_own_postgres_and_template1_a
     not restored: every attack on the target's own objects there changes nothing, and the
     report says what of the backup was left out."""
     own: OwnAttack = entry(OWN_OBJECTS, name)
-    pg = hostile.target.pg
-    if own.setup:
-        with _connect(pg) as conn:
-            conn.execute(own.setup)  # type: ignore[arg-type]
-    before = own_objects(pg)
-    spliced = own.attack.splice(hostile, source_dump)
-    run = restore(capsys, hostile, put(hostile, spliced.data))
-    assert hostile.target.marks() == [], "the database server ran a program of the backup"
-    assert changed_own(before, own_objects(pg)) == {}
+    run, spliced = restore_own_attack(own, hostile, source_dump, capsys)
     assert_clean_output(hostile, run, spliced.data)
     if run.code != 0:  # refused by the reader: not a statement pg_dumpall writes anywhere
         assert len(lines_naming(run.err, spliced.line)) == 1, run.err
