@@ -1733,6 +1733,13 @@ class OwnAttack:
     noticed: str = ""  # not refused: the report's warning that says what was left out
 
 
+# A foreign server in the dump's database that reaches the target's bystander database.
+LOOPBACK = (
+    "CREATE EXTENSION IF NOT EXISTS postgres_fdw WITH SCHEMA public;\n"
+    "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw "
+    "OPTIONS (host '{SOCK}', port '{PORT}', dbname 'bystander');\n"
+    "CREATE USER MAPPING FOR postgres SERVER loop OPTIONS (user 'postgres');\n"
+)
 TARGET_FN = "CREATE FUNCTION public.target_fn() RETURNS integer LANGUAGE sql AS 'SELECT 1'"
 COPY_OWNED = "COPY public.keep (id, note) FROM stdin;\n666\towned\n\\.\n"
 PUBLIC_PATH = "SELECT pg_catalog.set_config('search_path', 'public', false);\n"
@@ -1780,11 +1787,7 @@ OWN_OBJECTS: dict[str, Any] = {
     "a foreign table over another database of the target": OwnAttack(
         Attack(
             "shop",
-            "CREATE EXTENSION IF NOT EXISTS postgres_fdw WITH SCHEMA public;\n"
-            "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw "
-            "OPTIONS (host '{SOCK}', port '{PORT}', dbname 'bystander');\n"
-            "CREATE USER MAPPING FOR postgres SERVER loop OPTIONS (user 'postgres');\n"
-            "CREATE FOREIGN TABLE public.ft (id integer, note text) SERVER loop "
+            LOOPBACK + "CREATE FOREIGN TABLE public.ft (id integer, note text) SERVER loop "
             "OPTIONS (schema_name 'public', table_name 'keep');\n"
             + PUBLIC_PATH
             + 'CREATE TABLE "public.ft" (id integer, note text);\n'
@@ -1796,11 +1799,7 @@ OWN_OBJECTS: dict[str, Any] = {
     "a foreign partition under the dump's own partitioned table": OwnAttack(
         Attack(
             "shop",
-            "CREATE EXTENSION IF NOT EXISTS postgres_fdw WITH SCHEMA public;\n"
-            "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw "
-            "OPTIONS (host '{SOCK}', port '{PORT}', dbname 'bystander');\n"
-            "CREATE USER MAPPING FOR postgres SERVER loop OPTIONS (user 'postgres');\n"
-            "CREATE TABLE public.root (id integer, note text) PARTITION BY LIST (id);\n"
+            LOOPBACK + "CREATE TABLE public.root (id integer, note text) PARTITION BY LIST (id);\n"
             "CREATE FOREIGN TABLE public.fpart PARTITION OF public.root FOR VALUES IN (666) "
             "SERVER loop OPTIONS (schema_name 'public', table_name 'keep');\n"
             + COPY_OWNED.replace("public.keep", "public.root"),
