@@ -53,6 +53,10 @@ from services.storage import BackupStore
 from services.target import ResolvedTarget, ServerIdentity, connect, identify, run_preflight
 from services.validate import validate
 
+# The words that stand before a function's or a type's name in ALTER, GRANT ... ON, COMMENT
+# ON and SECURITY LABEL ... ON.
+_ROUTINE_KINDS = frozenset({"function", "procedure", "routine", "aggregate", "type", "domain"})
+
 
 class RefusedInPlace(NotADump):
     """A statement of a real backup that cannot be restored into a database the target
@@ -594,7 +598,7 @@ class RestoreEngine:
         if words[0] not in ("alter", "grant", "revoke", "comment", "security"):
             return False
         toks = stmt.tokens
-        if first_qualified(toks) in self._own_routines:
+        if first_qualified(toks, _ROUTINE_KINDS) in self._own_routines:
             return True
         for k, tok in enumerate(toks[:-1]):
             if tok.kind != grammar.WORD or tok.value != "schema" or tok.depth != 0:

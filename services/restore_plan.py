@@ -441,12 +441,17 @@ class RestoreFilter:
                 )
 
 
-def first_qualified(toks: list[Token]) -> tuple[str, str] | None:
+def first_qualified(
+    toks: list[Token], kinds: frozenset[str] | None = None
+) -> tuple[str, str] | None:
     """The statement's first schema-qualified name: the object it creates, alters, grants
-    or comments on (pg_dump qualifies them all), before any it merely refers to."""
+    or comments on (pg_dump qualifies them all), before any it merely refers to. With
+    ``kinds``: only when the word before it is one of them (ALTER FUNCTION x.f, ON TYPE x.t)."""
     for k in range(len(toks) - 2):
         a, dot, b = toks[k], toks[k + 1], toks[k + 2]
         if a.kind in (WORD, QIDENT) and dot.value == "." and b.kind in (WORD, QIDENT):
+            if kinds is not None and (k == 0 or toks[k - 1].value not in kinds):
+                return None
             return (a.value, b.value)
     return None
 

@@ -662,6 +662,7 @@ def test_spilo_objects_on_the_target_are_kept_and_a_newer_dump_is_refused(
             conn.execute(statement)
         conn.execute("CREATE EXTENSION pg_stat_statements")
         conn.execute("CREATE TABLE public.job (id int)")  # as pg_cron's cron.job
+        conn.execute("CREATE FUNCTION public.named_like() RETURNS int LANGUAGE sql AS 'SELECT 1'")
         conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     # The backup's own copy of them (another body), in its postgres section, with what
     # pg_dump writes there for the extensions and schema public of a Spilo cluster and a
@@ -682,6 +683,9 @@ def test_spilo_objects_on_the_target_are_kept_and_a_newer_dump_is_refused(
         # pg_dump's search_path is empty: a column named as a table of the target's is
         # no reference to it.
         "CREATE TABLE app.jobs (id integer, job text);\n"
+        # A table of the backup's named like a function of the target's is the backup's.
+        "CREATE TABLE public.named_like (id integer);\n"
+        "ALTER TABLE ONLY public.named_like ADD CONSTRAINT named_like_pkey PRIMARY KEY (id);\n"
     )
     text = source_dump.decode()
     connect = "\\connect postgres\n"
@@ -706,6 +710,9 @@ def test_spilo_objects_on_the_target_are_kept_and_a_newer_dump_is_refused(
         assert conn.execute("SELECT metric_helpers.answer()").fetchone() == (42,)
         assert conn.execute("SELECT lo_get(50001)").fetchone() == (b"hi",)
         assert conn.execute("SELECT metric_helpers.other()").fetchone() == (7,)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'named_like_pkey'"
+        ).fetchone() == (1,)
         assert conn.execute("SELECT a FROM public.uses_helpers").fetchone() == (42,)
         assert conn.execute("SELECT has_schema_privilege('public', 'app', 'USAGE')").fetchone() == (
             True,
