@@ -9,16 +9,16 @@ STAMP := $(VENV)/.installed
 
 demo: venv postgres
 	@# compiled once, as an installed package is: the console then starts ~0.1 s sooner
-	@$(BIN)/python -m compileall -q services tui widgets
+	@$(BIN)/python -m compileall -q services sandbox tui widgets
 	$(BIN)/pgdeck demo
 
 test: venv postgres lint
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check services tui widgets tests bench
-	$(BIN)/ruff format --check services tui widgets tests bench
-	$(BIN)/mypy services
+	$(BIN)/ruff check services sandbox tui widgets tests bench
+	$(BIN)/ruff format --check services sandbox tui widgets tests bench
+	$(BIN)/mypy services sandbox
 
 bench: venv postgres
 	$(BIN)/python bench/catalog_bench.py

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services import localpg  # noqa: E402
+from sandbox import localpg  # noqa: E402
 
 BUCKET = "bench-restore"
 KEY = "spilo/acid-bench/0b000000-0000-4000-8000-00000000beef/logical_backups/1763600000.sql.gz"

@@ -11,7 +11,7 @@ The world, built once per bench run:
 * S3: moto's server (``ThreadedMotoServer``) in a child process, one bucket, the objects
   put straight into moto's backend (HTTP puts cost ~5 ms each), all ``AES256`` except
   five stored without encryption (the findings the review must make).
-* Kubernetes: a manifests directory written with ``services.kube_objects``: one
+* Kubernetes: a manifests directory written with ``sandbox.kube``: one
   ``postgresql`` and its logical-backup CronJob per cluster, and an OperatorConfiguration
   with ``logical_backup_s3_sse: AES256`` (what the review expects the objects to carry).
 * The review's clock is fixed (``NOW``), so every round reviews the same window; the
@@ -142,7 +142,7 @@ def write_manifests(directory: Path, clusters: list[dict[str, Any]]) -> None:
     """What ``kubectl get postgresql,cronjob,operatorconfiguration -o yaml`` would write."""
     import yaml
 
-    from services import kube_objects as ko
+    from sandbox import kube as ko
 
     directory.mkdir(parents=True, exist_ok=True)
     pgs, cjs = [], []

@@ -117,7 +117,7 @@ def seed(work: Path, clusters: int, per_cluster: int, timeline: int, in_kube: in
     and ``Catalog.refresh(storage=False)`` (which stores the Kubernetes snapshot)."""
     import yaml
 
-    from services import kube_objects as ko
+    from sandbox import kube as ko
     from services.catalog import Catalog, Location
     from services.config import load_config
     from services.operator import backup_key

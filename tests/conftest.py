@@ -146,7 +146,7 @@ def source_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A running source cluster with the awkward cases, for dumps and for comparisons."""
     import subprocess
 
-    from services import localpg
+    from sandbox import localpg
 
     pg = localpg.create(tmp_path_factory.mktemp("source-pg") / "data")
     pg.start()
@@ -177,7 +177,7 @@ def source_dump(source_pg: Any) -> bytes:
 @pytest.fixture
 def target_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A fresh, empty PostgreSQL server to restore into."""
-    from services import localpg
+    from sandbox import localpg
 
     pg = localpg.create(tmp_path_factory.mktemp("target-pg") / "data")
     pg.start()

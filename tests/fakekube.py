@@ -1,7 +1,7 @@
 """A Kubernetes API server for tests: stdlib HTTP, real-shaped JSON, the official client works.
 
     kube = FakeKube().start()
-    kube.add(kube_objects.postgresql("acid-main", "db", created=...))
+    kube.add(ko.postgresql("acid-main", "db", created=...))
     write_kubeconfig(tmp_path / "kubeconfig", {"prod": kube})
     ...
     kube.stop()
@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from services import kube_objects as ko
+from sandbox import kube as ko
 
 USER = "system:serviceaccount:pgdeck:pgdeck-reader"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from services import kube_objects as ko
+from sandbox import kube as ko
 from services.backup_stream import compressed_chunks
 from services.catalog import Catalog
 from services.config import StorageLocation, load_config

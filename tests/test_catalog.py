@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from sandbox import kube as ko
 from services import health
-from services import kube_objects as ko
 from services.catalog import Catalog
 from services.config import CatalogConfig, Config, KubernetesConfig, StorageLocation
 from tests.conftest import seed

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services import kube_objects as ko
+from sandbox import kube as ko
 from tests.conftest import seed, write_config
 from tui.cli import main
 

@@ -17,11 +17,11 @@ import psycopg
 import pytest
 import yaml
 
-from services import demo, localpg
+from sandbox import demo, localpg
+from sandbox.demo.target import demo_target
+from sandbox.demo.target import dsn as target_dsn
 from services.catalog import Catalog
 from services.config import load_config
-from services.demo_target import demo_target
-from services.demo_target import dsn as target_dsn
 from services.errors import PgdeckError
 from services.models import Backup
 from services.operator import backup_key, parse_backup_key

@@ -253,7 +253,7 @@ def test_a_newer_majors_dump_is_refused_by_the_preflight_before_any_write(
 @dataclass
 class Restored:
     major: int
-    pg: Any  # services.localpg.LocalPostgres, the target
+    pg: Any  # sandbox.localpg.LocalPostgres, the target
     code: int
     report: dict[str, Any]  # the whole cluster's (the target's own postgres left alone)
     stderr: str
@@ -300,7 +300,7 @@ def restored(
 ) -> Iterator[Restored]:
     """A portable fixture restored by `pgdeck restore` into a fresh PostgreSQL server, once
     per major, for the tests that check it feature by feature."""
-    from services import localpg
+    from sandbox import localpg
 
     major: int = request.param
     bucket = f"dump-corpus-{major}"

@@ -18,7 +18,7 @@ import urllib3
 import yaml
 from kubernetes.client import ApiException
 
-from services import kube_objects as ko
+from sandbox import kube as ko
 from services.operator import logical_backup_job_name
 from tests.fakekube import FakeKube, write_kubeconfig
 

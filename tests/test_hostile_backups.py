@@ -41,7 +41,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from services import localpg
+from sandbox import localpg
 from services.dump import MAX_LINE, DumpReader, NotADump
 from services.restore_plan import TARGETS_OWN
 from tests.conftest import seed, storage_config

@@ -10,12 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_services_import_without_textual() -> None:
+def test_services_import_without_textual_or_the_sandbox() -> None:
     code = (
         "import sys, pkgutil, importlib, services\n"
         "for m in pkgutil.iter_modules(services.__path__):\n"
         "    importlib.import_module('services.' + m.name)\n"
-        "bad = [n for n in sys.modules if n.split('.')[0] in ('textual', 'tui', 'widgets')]\n"
+        "bad = [n for n in sys.modules\n"
+        "       if n.split('.')[0] in ('textual', 'tui', 'widgets', 'sandbox')]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run(
@@ -40,5 +41,17 @@ def test_widgets_never_import_services() -> None:
     assert "tui" not in _imports("widgets")
 
 
+def test_widgets_never_import_the_sandbox() -> None:
+    assert "sandbox" not in _imports("widgets")
+
+
 def test_services_never_import_the_faces() -> None:
     assert not {"textual", "tui", "widgets"} & _imports("services")
+
+
+def test_services_never_import_the_sandbox() -> None:
+    assert "sandbox" not in _imports("services")
+
+
+def test_sandbox_never_imports_the_faces() -> None:
+    assert not {"textual", "tui", "widgets"} & _imports("sandbox")

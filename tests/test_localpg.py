@@ -1,4 +1,4 @@
-"""services.localpg against the machine's real PostgreSQL binaries (no mocks)."""
+"""sandbox.localpg against the machine's real PostgreSQL binaries (no mocks)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from services import localpg
+from sandbox import localpg
 from services.errors import PgdeckError
 
 try:

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from services import localpg
+from sandbox import localpg
 from services.backup_stream import CHUNK, compressed_chunks
 from services.config import StorageLocation
 from services.errors import PgdeckError

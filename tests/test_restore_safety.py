@@ -351,7 +351,7 @@ def test_databases_with_quotes_spaces_and_non_ascii_names_restore_and_validate(
 ) -> None:
     from psycopg import sql
 
-    from services import localpg
+    from sandbox import localpg
 
     source = localpg.create(tmp_path_factory.mktemp("odd-source") / "data")
     source.start()

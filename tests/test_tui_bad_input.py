@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Log, Static
 
-from services import kube_objects as ko
+from sandbox import kube as ko
 from services.catalog import Catalog
 from services.config import load_config
 from tests.conftest import seed, storage_config

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services import kube_objects as ko
+from sandbox import kube as ko
 from services.catalog import Catalog
 from services.config import CatalogConfig, Config, KubernetesConfig, StorageLocation
 from tests.conftest import seed

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, OptionList, Static
 
-from services import kube_objects as ko
+from sandbox import kube as ko
 from services.archive import os_user
 from services.catalog import Catalog
 from services.config import load_config

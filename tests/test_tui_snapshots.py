@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services import kube_objects as ko
+from sandbox import kube as ko
 from services.catalog import Catalog
 from services.config import load_config
 from tests.conftest import write_config

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Log
 
-from services import kube_objects as ko
+from sandbox import kube as ko
 from services.catalog import Catalog
 from services.config import load_config
 from tests.conftest import seed, storage_config

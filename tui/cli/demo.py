@@ -20,7 +20,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ``demo-local``; ``--print`` (or a stdout that is no terminal) prints the catalog."""
     from platformdirs import user_cache_dir
 
-    from services.demo import prepare_sandbox
+    from sandbox.demo import prepare_sandbox
 
     root = Path(user_cache_dir("pgdeck")) / "demo"
     sandbox = prepare_sandbox(
@@ -48,8 +48,8 @@ def _demo_console(config_path: Path, root: Path, clock: Clock) -> int:
     import contextlib
     import dataclasses
 
+    from sandbox.demo.target import TARGET_NAME, demo_target, dsn
     from services.config import Target
-    from services.demo_target import TARGET_NAME, demo_target, dsn
     from tui.app import PgdeckApp
 
     config = load_config(str(config_path))

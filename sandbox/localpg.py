@@ -126,7 +126,7 @@ class LocalPostgres:
         if not (self.datadir / "PG_VERSION").is_file():
             raise PgdeckError(
                 f"cannot start PostgreSQL: {self.datadir} is not a PostgreSQL data directory",
-                hint="create it with services.localpg.create()",
+                hint="create it with sandbox.localpg.create()",
             )
         _ensure_socket_dir(Path(self.host))
         cmd = [
@@ -211,7 +211,7 @@ def create(
     if datadir.exists() and (not datadir.is_dir() or any(datadir.iterdir())):
         raise PgdeckError(
             f"cannot create a PostgreSQL data directory in {datadir}: it exists and is not empty",
-            hint="remove it, or use services.localpg.open_existing() for a directory created earlier",
+            hint="remove it, or use sandbox.localpg.open_existing() for a directory created earlier",
         )
     try:
         datadir.mkdir(parents=True, exist_ok=True)
@@ -283,7 +283,7 @@ def open_existing(datadir: Path) -> LocalPostgres:
     except OSError as exc:
         raise PgdeckError(
             f"cannot open the PostgreSQL data directory {datadir}: {exc.strerror or exc}",
-            hint="create it with services.localpg.create()",
+            hint="create it with sandbox.localpg.create()",
         ) from None
     values = _read_conf(text)
     try:

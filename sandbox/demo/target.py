@@ -5,7 +5,7 @@ restore can be tried end to end. The data directory persists between runs
 (``<sandbox>/target-pg``), is created again when it is broken, and the server listens on
 a free loopback port chosen at each start. It runs only while the console is open.
 
-When this process is root the server runs as the ``postgres`` user (services.localpg),
+When this process is root the server runs as the ``postgres`` user (sandbox.localpg),
 which may be unable to enter the sandbox (a home directory is often 0700): the data
 directory then lives under the system temp dir instead, named after the sandbox.
 """
@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from services import localpg
+from sandbox import localpg
 from services.errors import PgdeckError
 
 TARGET_NAME = "demo-local"
