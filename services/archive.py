@@ -43,6 +43,7 @@ from services.audit import REPORT_LOCATION, AuditCheck, entry_bytes, verify_chai
 from services.clock import Clock, system_clock
 from services.config import StorageLocation
 from services.errors import ArchiveError
+from services.jsonable import iso
 from services.liveness import os_user, process_identity, why_gone
 
 if TYPE_CHECKING:
@@ -139,8 +140,8 @@ class Archive:
             "kind": kind,
             "label": label,
             "status": "running",
-            "started_at": _iso(started),
-            "stale_after": _iso(started + limit),
+            "started_at": iso(started),
+            "stale_after": iso(started + limit),
             "os_user": os_user(),
             **process_identity(),
             "document": document,
@@ -217,7 +218,7 @@ class Archive:
     def _append(
         self, fields: dict[str, Any], reports: dict[str, tuple[str, str]]
     ) -> tuple[int, bytes]:
-        when, user, host = _iso(self.clock()), os_user(), socket.gethostname()
+        when, user, host = iso(self.clock()), os_user(), socket.gethostname()
         return self.store.append_audit(
             lambda seq, prev: entry_bytes(
                 seq, prev, when=when, os_user=user, host=host, fields=fields, reports=reports
@@ -269,7 +270,7 @@ class Archive:
             **doc,
             "status": "interrupted",
             "error": doc.get("error") or reason,
-            "interrupted": {"found_at": _iso(now), "reason": reason},
+            "interrupted": {"found_at": iso(now), "reason": reason},
         }
         pending = Pending(kind, name, f"{RUNNING}/{name}.json", now)
         audit: dict[str, Any] = {
@@ -397,10 +398,6 @@ def _json(data: bytes | None) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _interrupted_markdown(
     record: dict[str, Any], document: dict[str, Any], reason: str, now: datetime
 ) -> str:
@@ -410,7 +407,7 @@ def _interrupted_markdown(
         "",
         f"- Started: {record.get('started_at')} by {record.get('os_user')} on "
         f"{record.get('host')} (process {record.get('pid')})",
-        f"- Found interrupted: {_iso(now)}: {reason}",
+        f"- Found interrupted: {iso(now)}: {reason}",
     ]
     for key, label in (("backup", "Backup"), ("target", "Target"), ("target_name", "Target name")):
         if document.get(key):

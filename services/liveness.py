@@ -13,6 +13,8 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
+from services.jsonable import iso
+
 
 def os_user() -> str:
     """The process's real user from the passwd database: not $USER or $LOGNAME, which
@@ -47,7 +49,7 @@ def why_gone(record: dict[str, Any], now: datetime) -> str | None:
     if not same_machine or not isinstance(pid, int):
         stale = _parse(record.get("stale_after"))
         if stale is not None and now >= stale:
-            return f"process {pid} on {host} has not finished by {_iso(stale)}"
+            return f"process {pid} on {host} has not finished by {iso(stale)}"
         return None
     state = _proc_stat(pid)
     if state is None:
@@ -92,10 +94,6 @@ def _readlink(path: str) -> str | None:
         return os.readlink(path)
     except OSError:
         return None
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _parse(text: Any) -> datetime | None:

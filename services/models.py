@@ -1,14 +1,17 @@
 """The catalog's values: frozen dataclasses, UTC times, sizes in bytes.
 
 Services return these; the command line and the TUI present them. Nothing here
-does I/O, and nothing is humanized here (that happens at the edge).
+does I/O, and nothing is humanized here (that happens at the edge); ``to_dict()`` is
+each value's JSON form (see ``services.jsonable``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from services.jsonable import iso
 
 if TYPE_CHECKING:
     from services.health import Health
@@ -40,6 +43,17 @@ class CronJobState:
     last_successful: datetime | None
     active: int
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "schedule": self.schedule,
+            "suspended": self.suspended,
+            "last_schedule": iso(self.last_schedule),
+            "last_successful": iso(self.last_successful),
+            "active": self.active,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class PodRun:
@@ -50,6 +64,16 @@ class PodRun:
     finished: datetime | None
     exit_code: int | None
     reason: str | None  # container termination reason: Error, OOMKilled, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "phase": self.phase,
+            "started": iso(self.started),
+            "finished": iso(self.finished),
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +90,20 @@ class JobRun:
     reason: str | None  # BackoffLimitExceeded, DeadlineExceeded, ...
     message: str | None
     pods: tuple[PodRun, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "context": self.context,
+            "namespace": self.namespace,
+            "name": self.name,
+            "cluster": self.cluster,
+            "status": self.status,
+            "started": iso(self.started),
+            "finished": iso(self.finished),
+            "reason": self.reason,
+            "message": self.message,
+            "pods": [p.to_dict() for p in self.pods],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +147,18 @@ class Backup:
     etag: str | None = None
     sse: str | None = None  # known only after a HEAD; "" means "none"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "cluster": self.cluster,
+            "uid": self.uid,
+            "time": iso(self.time),
+            "size": self.size,
+            "storage_class": self.storage_class,
+            "etag": self.etag,
+            "sse": self.sse,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterSummary:
@@ -121,6 +171,32 @@ class ClusterSummary:
     recent_sizes: tuple[int, ...] = ()  # sizes of the last days' backups, oldest first
     recent_epochs: tuple[int, ...] = ()  # and their times (epoch seconds), in the same order
     health: Health | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row of ``pgdeck clusters --json``: the cluster with its backups' summary."""
+        c = self.cluster
+        last = self.last_backup
+        return {
+            "context": c.context or None,
+            "namespace": c.namespace or None,
+            "name": c.name,
+            "uid": c.uid,
+            "in_kubernetes": c.in_kubernetes,
+            "status": c.status if c.in_kubernetes else "storage-only",
+            "team": c.team,
+            "version": c.version,
+            "instances": c.instances,
+            "created": iso(c.created),
+            "logical_backup": c.logical_backup,
+            "schedule": c.schedule,
+            "retention": c.retention,
+            "cronjob": c.cronjob.to_dict() if c.cronjob is not None else None,
+            "backups": self.backups,
+            "uids": list(self.uids),
+            "last_backup": iso(last.time) if last else None,
+            "last_backup_size": last.size if last else None,
+            "last_backup_url": last.url if last else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import humanize
 
 from services.archive import Archive, ArchiveSpec, Pending, open_archive
 from services.clock import Clock, system_clock
+from services.jsonable import iso
 from services.liveness import os_user
 from services.text import safe_text
 
@@ -57,8 +58,8 @@ class RestoreReport:
             "backup": self.backup,
             "target": self.target,
             "target_name": self.target_name,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
             "ttr_seconds": round(self.ttr_seconds, 3),
             "phases": self.phases,
             "scope": self.scope,
@@ -86,7 +87,7 @@ class RestoreReport:
             f"# Restore {self.status}: {self.backup}",
             "",
             f"- Target: `{self.target}` ({self.target_name})",
-            f"- Started: {_iso(self.started_at)}, finished: {_iso(self.finished_at)}",
+            f"- Started: {iso(self.started_at)}, finished: {iso(self.finished_at)}",
             f"- Time to restore: {self.ttr_seconds:.1f} s",
             f"- Data: {humanize.naturalsize(self.compressed_bytes, binary=True)} compressed, "
             f"{humanize.naturalsize(self.uncompressed_bytes, binary=True)} of SQL",
@@ -201,8 +202,8 @@ def archive_report(
             "target": report.target,
             "target_name": report.target_name,
             "outcome": report.status,
-            "started_at": _iso(report.started_at),
-            "finished_at": _iso(report.finished_at),
+            "started_at": iso(report.started_at),
+            "finished_at": iso(report.finished_at),
             "ttr_seconds": round(report.ttr_seconds, 3),
         },
     )
@@ -219,7 +220,3 @@ def _who() -> str:
         return os.environ.get("PGDECK_USER") or getpass.getuser()
     except Exception:
         return "unknown"
-
-
-def _iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")

@@ -23,6 +23,7 @@ from services.catalog import Catalog, CatalogState
 from services.clock import Clock, system_clock
 from services.config import ReviewConfig
 from services.errors import PgdeckError, SourceError
+from services.jsonable import iso
 from services.models import Backup, Cluster, JobRun
 from services.operator import retention_days
 from services.text import safe_line, safe_text
@@ -136,11 +137,11 @@ class Review:
     # --- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
-            "window": {"start": _iso(self.window_start), "end": _iso(self.window_end)},
+            "window": {"start": iso(self.window_start), "end": iso(self.window_end)},
             "verify": self.verify,
             "signed_off": None
             if self.signed_at is None
-            else {"reviewer": self.reviewer, "note": self.note, "at": _iso(self.signed_at)},
+            else {"reviewer": self.reviewer, "note": self.note, "at": iso(self.signed_at)},
             "summary": self.counts(),
             "clusters": [asdict(c) for c in self.clusters],
             "findings": [f.to_dict() for f in self.findings],
@@ -173,14 +174,14 @@ class Review:
         lines = [
             "# pgdeck weekly backup review",
             "",
-            f"- Window: {_iso(self.window_start)} to {_iso(self.window_end)}",
+            f"- Window: {iso(self.window_start)} to {iso(self.window_end)}",
             f"- Clusters: {len(self.clusters)}; findings: {c['critical']} critical, "
             f"{c['warning']} warning, {c['info']} info",
             f"- Newest backups verified end to end: {'yes' if self.verify else 'no'}",
         ]
         if self.signed_at is not None:
             lines.append(
-                f"- Signed off by {safe_text(self.reviewer or '')} at {_iso(self.signed_at)}"
+                f"- Signed off by {safe_text(self.reviewer or '')} at {iso(self.signed_at)}"
             )
             if self.note:
                 lines.append(f"- Note: {safe_text(self.note)}")
@@ -332,7 +333,7 @@ def _review_cluster(
                 [
                     Evidence(
                         "run",
-                        _iso(r.at),
+                        iso(r.at),
                         f"no object between {r.at:%H:%M} and {r.until:%Y-%m-%d %H:%M} UTC",
                     )
                     for r in missing
@@ -395,7 +396,7 @@ def _review_cluster(
                 and (cj.last_successful is None or cj.last_successful < due)
                 and (c.created is None or c.created < due)
             ):
-                last = _iso(cj.last_successful) if cj.last_successful else "never"
+                last = iso(cj.last_successful) if cj.last_successful else "never"
                 add(
                     "job_failed",
                     "critical",
@@ -647,8 +648,8 @@ def archive_review(
         {
             "action": "review",
             "reviewer": review.reviewer,
-            "signed_at": _iso(review.signed_at) if review.signed_at else None,
-            "window": [_iso(review.window_start), _iso(review.window_end)],
+            "signed_at": iso(review.signed_at) if review.signed_at else None,
+            "window": [iso(review.window_start), iso(review.window_end)],
             "outcome": review.counts(),
             "note": review.note,
         },
@@ -697,10 +698,6 @@ def load_review(archive: ArchiveSpec | Archive, location: str) -> Review:
         "location": location,
     }
     return review
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _parse(text: str) -> datetime:

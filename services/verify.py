@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from services.backup_stream import CorruptBackup, StreamProgress, compressed_chunks, gunzip
 from services.dump import DumpReader, DumpSummary, NotADump
@@ -29,6 +30,35 @@ class VerifyResult:
     seconds: float
     retries: int
     unreadable: bool = False  # the storage could not be read: nothing is known of the backup
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "url": self.url,
+            "ok": self.ok,
+            "problem": self.problem,
+            "complete": s.complete,
+            "compressed_bytes": self.compressed_bytes,
+            "uncompressed_bytes": s.bytes,
+            "seconds": round(self.seconds, 3),
+            "retries": self.retries,
+            "server_version": s.server_version,
+            "pg_dumpall_version": s.pg_dumpall_version,
+            "roles": s.roles,
+            "databases": [
+                {
+                    "name": d.name,
+                    "created": d.created,
+                    "complete": d.complete,
+                    "locale": d.locale,
+                    "tables": [
+                        {"schema": t.schema, "name": t.name, "rows": t.rows} for t in d.tables
+                    ],
+                    "objects": {k: len(v) for k, v in sorted(d.objects.items())},
+                }
+                for d in s.databases
+            ],
+        }
 
 
 def verify_backup(

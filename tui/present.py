@@ -1,97 +1,13 @@
-"""Turning catalog values into JSON-ready dicts and human table cells (the CLI's edge)."""
+"""Turning catalog values into human table cells and lines (the edge, CLI and TUI alike).
+
+Their JSON form is their own ``to_dict()`` (``services.jsonable``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import humanize
-
-from services.models import Backup, ClusterSummary, CronJobState, JobRun
-
-
-def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def cronjob_json(cj: CronJobState | None) -> dict[str, Any] | None:
-    if cj is None:
-        return None
-    return {
-        "namespace": cj.namespace,
-        "name": cj.name,
-        "schedule": cj.schedule,
-        "suspended": cj.suspended,
-        "last_schedule": iso(cj.last_schedule),
-        "last_successful": iso(cj.last_successful),
-        "active": cj.active,
-    }
-
-
-def cluster_json(s: ClusterSummary) -> dict[str, Any]:
-    c = s.cluster
-    last = s.last_backup
-    return {
-        "context": c.context or None,
-        "namespace": c.namespace or None,
-        "name": c.name,
-        "uid": c.uid,
-        "in_kubernetes": c.in_kubernetes,
-        "status": c.status if c.in_kubernetes else "storage-only",
-        "team": c.team,
-        "version": c.version,
-        "instances": c.instances,
-        "created": iso(c.created),
-        "logical_backup": c.logical_backup,
-        "schedule": c.schedule,
-        "retention": c.retention,
-        "cronjob": cronjob_json(c.cronjob),
-        "backups": s.backups,
-        "uids": list(s.uids),
-        "last_backup": iso(last.time) if last else None,
-        "last_backup_size": last.size if last else None,
-        "last_backup_url": last.url if last else None,
-    }
-
-
-def backup_json(b: Backup) -> dict[str, Any]:
-    return {
-        "url": b.url,
-        "cluster": b.cluster,
-        "uid": b.uid,
-        "time": iso(b.time),
-        "size": b.size,
-        "storage_class": b.storage_class,
-        "etag": b.etag,
-        "sse": b.sse,
-    }
-
-
-def job_json(j: JobRun) -> dict[str, Any]:
-    return {
-        "context": j.context,
-        "namespace": j.namespace,
-        "name": j.name,
-        "cluster": j.cluster,
-        "status": j.status,
-        "started": iso(j.started),
-        "finished": iso(j.finished),
-        "reason": j.reason,
-        "message": j.message,
-        "pods": [
-            {
-                "name": p.name,
-                "phase": p.phase,
-                "started": iso(p.started),
-                "finished": iso(p.finished),
-                "exit_code": p.exit_code,
-                "reason": p.reason,
-            }
-            for p in j.pods
-        ],
-    }
 
 
 def age(dt: datetime | None, now: datetime) -> str:

@@ -8,6 +8,7 @@ import sys
 
 from services.catalog import Catalog
 from services.config import load_config
+from services.jsonable import iso
 from services.text import safe_text
 from tui import present
 from tui.cli.render import EXIT_OK, err, print_json, table
@@ -17,7 +18,7 @@ from tui.cli.sources import catalog_status, open_catalog
 def cmd_clusters(args: argparse.Namespace) -> int:
     _, state = open_catalog(args)
     if args.json:
-        print_json([present.cluster_json(s) for s in state.clusters])
+        print_json(state.clusters)
         return catalog_status(state)
     rows = []
     now = args.clock()
@@ -60,15 +61,15 @@ def cmd_backups(args: argparse.Namespace) -> int:
         newest = max(b.time for b in backups if b.url in future)
         err(
             f"pgdeck: warning: {len(future)} backup(s) of {cluster.name} dated in the future "
-            f"(the latest {present.iso(newest)}): a wrong clock where the backup ran, or a "
+            f"(the latest {iso(newest)}): a wrong clock where the backup ran, or a "
             "forged key; CLUSTER@latest never chooses them"
         )
     if args.json:
-        print_json([{**present.backup_json(b), "future_dated": b.url in future} for b in backups])
+        print_json([{**b.to_dict(), "future_dated": b.url in future} for b in backups])
         return catalog_status(state)
     now = args.clock()
     rows = [
-        [present.iso(b.time) or "", present.age(b.time, now), present.size(b.size), b.uid[:8]]
+        [iso(b.time) or "", present.age(b.time, now), present.size(b.size), b.uid[:8]]
         + ([("none" if b.sse == "" else b.sse or "-")] if args.sse else [])
         + ["FUTURE-DATED" if b.url in future else "", b.url]
         for b in backups
@@ -87,12 +88,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     cluster = catalog.find(args.cluster, args.namespace, args.context)
     jobs = catalog.jobs(cluster)
     if args.json:
-        print_json(
-            {
-                "cronjob": present.cronjob_json(cluster.cronjob),
-                "jobs": [present.job_json(j) for j in jobs],
-            }
-        )
+        print_json({"cronjob": cluster.cronjob, "jobs": jobs})
         return catalog_status(state)
     cj = cluster.cronjob
     if cj is None:
@@ -107,14 +103,14 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             )
         )
         print(
-            f"  last schedule {present.iso(cj.last_schedule) or '-'}  last success {present.iso(cj.last_successful) or '-'}  active {cj.active}"
+            f"  last schedule {iso(cj.last_schedule) or '-'}  last success {iso(cj.last_successful) or '-'}  active {cj.active}"
         )
     rows = [
         [
             j.name,
             j.status,
-            present.iso(j.started) or "-",
-            present.iso(j.finished) or "-",
+            iso(j.started) or "-",
+            iso(j.finished) or "-",
             j.reason or "",
             ", ".join(p.name for p in j.pods),
         ]

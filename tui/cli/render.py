@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from services.catalog import CatalogProgress
+from services.jsonable import to_json
 from services.text import safe_text
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -19,8 +20,9 @@ def err(text: str) -> None:
     print(safe_text(text, keep="\t\n"), file=sys.stderr, flush=True)
 
 
-def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2)
+def print_json(value: Any) -> None:
+    """``value`` alone on stdout, in its one JSON form (``services.jsonable``)."""
+    json.dump(to_json(value), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 

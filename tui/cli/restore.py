@@ -104,7 +104,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         except PgdeckError as exc:
             archive_error = exc
     if args.json:
-        print_json(report.to_dict())
+        print_json(report)
         for line in present.incomplete_lines(report):
             err(f"pgdeck: {line}")
     else:
@@ -217,34 +217,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         result = verify_backup(store, key, progress=progress)
     s = result.summary
     if args.json:
-        print_json(
-            {
-                "url": result.url,
-                "ok": result.ok,
-                "problem": result.problem,
-                "complete": s.complete,
-                "compressed_bytes": result.compressed_bytes,
-                "uncompressed_bytes": s.bytes,
-                "seconds": round(result.seconds, 3),
-                "retries": result.retries,
-                "server_version": s.server_version,
-                "pg_dumpall_version": s.pg_dumpall_version,
-                "roles": s.roles,
-                "databases": [
-                    {
-                        "name": d.name,
-                        "created": d.created,
-                        "complete": d.complete,
-                        "locale": d.locale,
-                        "tables": [
-                            {"schema": t.schema, "name": t.name, "rows": t.rows} for t in d.tables
-                        ],
-                        "objects": {k: len(v) for k, v in sorted(d.objects.items())},
-                    }
-                    for d in s.databases
-                ],
-            }
-        )
+        print_json(result)
     else:
         print(safe_text(result.url))
         print(

@@ -55,7 +55,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             f"and {paths.get('markdown')}"
         )
     if args.json:
-        print_json(review.to_dict())
+        print_json(review)
         return review.exit_code
     print(
         f"review of {review.window_start:%Y-%m-%d %H:%M} to {review.window_end:%Y-%m-%d %H:%M} UTC"
@@ -128,7 +128,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         _recover(archive, write=False)
         check = archive.verify()
     if args.json:
-        print_json(check.to_dict())
+        print_json(check)
     elif check.ok:
         legacy = f", {check.legacy} older lines unchained" if check.legacy else ""
         print(
