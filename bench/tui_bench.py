@@ -322,7 +322,7 @@ def child_start(args: argparse.Namespace) -> int:
                 done.set()
 
     def hook(message: Any) -> None:
-        if type(message).__name__ == "CatalogLoaded":
+        if type(message).__name__ == "CatalogRefreshed":
             marks.setdefault("catalog_loaded", time.monotonic())
 
     app.on_frame = on_frame
@@ -371,7 +371,7 @@ def child_keys(args: argparse.Namespace) -> int:
             moved.set()
 
     def hook(message: Any) -> None:
-        if type(message).__name__ == "CatalogLoaded" and not message.from_cache:
+        if type(message).__name__ == "CatalogRefreshed" and not message.state.from_cache:
             refreshed.set()
 
     app.on_frame = on_frame
@@ -407,7 +407,7 @@ def child_keys(args: argparse.Namespace) -> int:
                 table.move_cursor(row=index)
                 await pilot.pause()
                 summary = clusters.selected()
-                app.open_cluster(summary)
+                app.action_open_cluster(*summary.cluster.key)
                 await until(
                     lambda: (
                         app.screen is not clusters
@@ -671,7 +671,7 @@ def report(
         ("imported", "textual + pgdeck imported, app built"),
         ("running", "app running (run_test ready)"),
         ("first_frame", "first frame (loading ...)"),
-        ("catalog_loaded", "CatalogLoaded (cache read) dispatched"),
+        ("catalog_loaded", "CatalogRefreshed (cache read) dispatched"),
         ("rows_frame", "frame with the rows"),
         ("all_rows", "all rows in the table (added a step per frame)"),
     ):

@@ -1,88 +1,50 @@
 """The catalog: clusters from Kubernetes joined with their backups in object storage.
 
 ``Catalog.load_cached()`` answers at once from the local cache; ``Catalog.refresh()``
-asks the sources, in parallel, only for what is new, and writes it back. Sources fail
+asks the sources, in parallel, only for what is new, and writes it back. Either builds a
+new immutable ``CatalogState`` (``services.catalog_state``) and swaps it in with one
+assignment: readers see one refresh whole, never a refresh under way. Sources fail
 independently: an unreachable API leaves storage browsable and the other way round,
 and each failure is kept as a ``SourceProblem`` for the presenters to show.
 """
 
 from __future__ import annotations
 
-import bisect
 import concurrent.futures as cf
 import dataclasses
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from services.cache import BackupCache, CachedObject
+from services.catalog_join import RECENT_SIZES, join
+from services.catalog_state import CatalogProgress, CatalogRow, CatalogState, Location
 from services.clock import system_clock
 from services.config import Config, StorageLocation
 from services.errors import PgdeckError, StorageStalled, UsageError
-from services.health import SKEW, Health, cluster_health
 from services.kube import KubeSnapshot, KubeSource, LogStream, open_kube_sources
-from services.models import (
-    Backup,
-    Cluster,
-    ClusterSummary,
-    JobRun,
-    OperatorSettings,
-    SourceProblem,
-)
+from services.models import Backup, Cluster, JobRun, OperatorSettings, SourceProblem
 from services.operator import DEFAULT_S3_PREFIX
-from services.resources import cluster_from_resource, job_run
 from services.storage import BackupStore, StoredObject, open_store
 from services.text import safe_text
 
-RECENT_SIZES = 72  # backups per cluster kept for the sparkline and health of the last days
+__all__ = [
+    "RECENT_SIZES",
+    "Catalog",
+    "CatalogProgress",
+    "CatalogRow",
+    "CatalogState",
+    "Location",
+    "location_from_operator",
+]
+
 # An object whose key's epoch is later than now plus this is future-dated (a wrong clock,
 # or a forged key): flagged, and never chosen as a cluster's latest backup.
 FUTURE_SKEW = timedelta(minutes=5)
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """A storage location and the Kubernetes contexts whose operators write to it."""
-
-    storage: StorageLocation
-    contexts: frozenset[str] = frozenset()  # empty: serves every context (configured)
-    origin: str = "config"  # "config" or the operator setting it was read from
-
-    @property
-    def id(self) -> str:
-        return self.storage.url + (
-            f" @{self.storage.endpoint_url}" if self.storage.endpoint_url else ""
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogProgress:
-    """An event of a refresh: which stage, how far."""
-
-    stage: str  # "kubernetes", "storage", "done"
-    done: int
-    total: int
-    detail: str = ""
-
-
-@dataclass
-class CatalogState:
-    clusters: list[ClusterSummary] = field(default_factory=list)
-    problems: list[SourceProblem] = field(default_factory=list)
-    refreshed_at: float | None = None
-    from_cache: bool = False
-    locations: list[Location] = field(default_factory=list)
-
-
-@dataclass
-class _Entry:
-    """One row being joined: a cluster and the (location, uid) pairs of its backups."""
-
-    cluster: Cluster
-    parts: list[tuple[Location, str]] = field(default_factory=list)  # (location, uid)
 
 
 class Catalog:
@@ -100,9 +62,11 @@ class Catalog:
         self._kube_sources = kube_sources
         self._stores: dict[str, BackupStore] = dict(stores or {})
         self.cache = cache or BackupCache(config.cache / "catalog.sqlite3")
+        # The sources' last good views, by context: a load's or refresh's working set,
+        # copied (read-only) into each state it builds.
         self._snapshots: dict[str, KubeSnapshot] = {}
-        self._entries: list[_Entry] = []
-        self.state = CatalogState()
+        self._loading = threading.Lock()  # one load or refresh at a time
+        self.state = CatalogState()  # replaced whole, never changed in place
 
     # --- sources ------------------------------------------------------------------------
     @property
@@ -123,26 +87,15 @@ class Catalog:
         return store
 
     def locations(self) -> list[Location]:
-        if self.config.storage:
-            return [Location(s) for s in self.config.storage]
-        # One location however many contexts' operators write to it: each is listed
-        # once, and its clusters are matched within all of those contexts.
-        found: dict[str, Location] = {}
-        for snap in self._snapshots.values():
-            loc = location_from_operator(snap.operator, snap.context)
-            if loc is None:
-                continue
-            seen = found.get(loc.id)
-            if seen is not None:
-                loc = dataclasses.replace(seen, contexts=seen.contexts | loc.contexts)
-            found[loc.id] = loc
-        return list(found.values())
+        """The storage locations of the current state's Kubernetes view (or configured)."""
+        return locations_of(self.config, self.state.snapshots)
 
     # --- loading ------------------------------------------------------------------------
     def load_cached(self) -> CatalogState:
         """The catalog as last seen, without touching the network."""
-        self._load_cached_snapshots()
-        self.state = self._build([], from_cache=True)
+        with self._loading:
+            self._load_cached_snapshots()
+            self.state = self._build([], from_cache=True)
         return self.state
 
     def _load_cached_snapshots(self) -> None:
@@ -157,16 +110,18 @@ class Catalog:
         storage: bool = True,
         progress: Callable[[CatalogProgress], None] | None = None,
     ) -> CatalogState:
+        """Ask the sources for what is new, then swap in the state built from it. A
+        ``progress`` callback that raises ends the refresh there (the state in use stays)."""
         report = progress or (lambda _p: None)
         problems: list[SourceProblem] = []
-        if kubernetes:
-            self._refresh_kube(problems, report)
-        else:
-            self._load_cached_snapshots()
-        if storage:
-            self._refresh_storage(problems, report, full=full)
-        self.state = self._build(problems, from_cache=False)
-        self.state.refreshed_at = time.time()
+        with self._loading:
+            if kubernetes:
+                self._refresh_kube(problems, report)
+            else:
+                self._load_cached_snapshots()
+            if storage:
+                self._refresh_storage(problems, report, full=full)
+            self.state = self._build(problems, from_cache=False, refreshed_at=time.time())
         report(CatalogProgress("done", 1, 1))
         return self.state
 
@@ -202,7 +157,7 @@ class Catalog:
         *,
         full: bool,
     ) -> None:
-        locations = self.locations()
+        locations = locations_of(self.config, self._snapshots)
         if not locations:
             problems.append(
                 SourceProblem(
@@ -324,132 +279,26 @@ class Catalog:
         return out
 
     # --- joining ------------------------------------------------------------------------
-    def _build(self, problems: list[SourceProblem], *, from_cache: bool) -> CatalogState:
-        locations = self.locations()
-        entries: list[_Entry] = []
-        by_name: dict[str, list[_Entry]] = {}
-        for snap in self._snapshots.values():
-            cronjobs = {
-                (
-                    (o.get("metadata") or {}).get("namespace", ""),
-                    (o.get("metadata") or {}).get("name", ""),
-                ): o
-                for o in snap.cronjobs
-            }
-            for obj in snap.postgresqls:
-                c = cluster_from_resource(obj, snap.context, snap.operator, cronjobs)
-                e = _Entry(c)
-                entries.append(e)
-                by_name.setdefault(c.name, []).append(e)
-        summaries: dict[tuple[str, str, str], tuple[int, str, int, int]] = {}
-        recents: dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
-        storage_only: dict[str, _Entry] = {}
-        for loc in locations:
-            for name, uid, count, rel, epoch, size in self.cache.summaries(loc.id):
-                summaries[(loc.id, name, uid)] = (count, rel, epoch, size)
-                owner = _owner(by_name.get(name, []), uid, loc)
-                if owner is None:
-                    so = storage_only.get(name)
-                    if so is None:
-                        so = _Entry(
-                            Cluster(
-                                name=name, namespace="", uid=uid, context="", in_kubernetes=False
-                            )
-                        )
-                        storage_only[name] = so
-                    owner = so
-                owner.parts.append((loc, uid))
-            for (name, uid), recent in self.cache.recent(loc.id, RECENT_SIZES).items():
-                recents[(loc.id, name, uid)] = recent
-        ordered = entries + sorted(storage_only.values(), key=lambda x: x.cluster.name)
-        job_index = self._job_index()
-        now = self.clock()
-        future = self._future_epoch()
-        out: list[ClusterSummary] = []
-        for e in ordered:
-            # Each part is one (location, uid); the newest part gives the last backup.
-            parts = sorted(
-                ((summaries[(loc.id, e.cluster.name, uid)], loc, uid) for loc, uid in e.parts),
-                key=lambda part: part[0][2],
-            )
-            cluster = e.cluster
-            last = None
-            if parts:
-                (_, rel, epoch, size), loc, uid = parts[-1]
-                if not cluster.in_kubernetes:
-                    cluster = dataclasses.replace(cluster, uid=uid)
-                if epoch > future:  # rare: the latest is the newest backup not future-dated
-                    last = self._newest_not_after(cluster.name, parts, future)
-                else:
-                    last = self._backup(
-                        loc, CachedObject(loc.id, rel, cluster.name, uid, epoch, size, None, None)
-                    )
-            epochs, sizes = _recent(
-                [recents.get((loc.id, cluster.name, uid), ((), ())) for _, loc, uid in parts]
-            )
-            out.append(
-                ClusterSummary(
-                    cluster=cluster,
-                    backups=sum(summary[0] for summary, _, _ in parts),
-                    last_backup=last,
-                    uids=tuple(dict.fromkeys(uid for _, _, uid in reversed(parts))),
-                    recent_sizes=sizes,
-                    recent_epochs=epochs,
-                    health=self._health(cluster, parts, epochs, job_index, now),
-                )
-            )
-            e.cluster = cluster
-        self._entries = ordered
-        return CatalogState(
-            clusters=out, problems=problems, from_cache=from_cache, locations=locations
-        )
-
-    def _newest_not_after(
-        self, name: str, parts: list[tuple[tuple[int, str, int, int], Location, str]], epoch: int
-    ) -> Backup | None:
-        best: tuple[Location, CachedObject] | None = None
-        uids = {(loc.id, uid) for _, loc, uid in parts}
-        for loc in {loc.id: loc for _, loc, _ in parts}.values():
-            for o in self.cache.objects(loc.id, name):  # newest first
-                if o.epoch <= epoch and (loc.id, o.uid) in uids:
-                    if best is None or o.epoch > best[1].epoch:
-                        best = (loc, o)
-                    break
-        return None if best is None else self._backup(*best)
-
-    def _health(
+    def _build(
         self,
-        cluster: Cluster,
-        parts: list[tuple[tuple[int, str, int, int], Location, str]],
-        epochs: tuple[int, ...],
-        job_index: dict[tuple[str, str, str], list[JobRun]],
-        now: datetime,
-    ) -> Health:
-        """The row's mark. Of a cluster with other uids' objects (re-created), only those
-        written since it was created count: a predecessor's backups cover none of its runs.
-        (By time, not by uid: a Kubernetes view older than a re-creation still names the
-        old uid, while storage already holds the new one's objects.)"""
-        jobs = job_index.get(cluster.key, ())
-        if (
-            not cluster.in_kubernetes
-            or cluster.created is None
-            or all(uid == cluster.uid for _, _, uid in parts)
-        ):
-            return cluster_health(cluster, epochs, jobs, now)
-        since = (cluster.created - SKEW).timestamp()
-        mine = epochs[bisect.bisect_left(epochs, since) :]
-        return cluster_health(cluster, mine, jobs, now, recreated=len(mine) < len(epochs))
-
-    def _job_index(self) -> dict[tuple[str, str, str], list[JobRun]]:
-        """Every kept Job by (context, namespace, cluster), without pods: for health marks."""
-        out: dict[tuple[str, str, str], list[JobRun]] = {}
-        for snap in self._snapshots.values():
-            label = (snap.operator.cluster_name_label if snap.operator else None) or "cluster-name"
-            for obj in snap.jobs:
-                run = job_run(obj, snap.context, [], label)
-                if run.cluster:
-                    out.setdefault((snap.context, run.namespace, run.cluster), []).append(run)
-        return out
+        problems: list[SourceProblem],
+        *,
+        from_cache: bool,
+        refreshed_at: float | None = None,
+    ) -> CatalogState:
+        snapshots = MappingProxyType(dict(self._snapshots))
+        locations = tuple(locations_of(self.config, snapshots))
+        rows = join(
+            snapshots, locations, self.cache, self._backup, self.clock(), self._future_epoch()
+        )
+        return CatalogState(
+            rows=rows,
+            problems=tuple(problems),
+            refreshed_at=refreshed_at,
+            from_cache=from_cache,
+            locations=locations,
+            snapshots=snapshots,
+        )
 
     def _backup(self, loc: Location, o: CachedObject) -> Backup:
         store = self.store(loc)
@@ -467,41 +316,18 @@ class Catalog:
 
     # --- queries ------------------------------------------------------------------------
     def find(self, name: str, namespace: str | None = None, context: str | None = None) -> Cluster:
-        matches = [
-            e.cluster
-            for e in self._entries
-            if e.cluster.name == name
-            and (namespace is None or e.cluster.namespace == namespace)
-            and (context is None or e.cluster.context == context)
-        ]
-        if not matches:
-            raise UsageError(
-                f"no cluster named {name!r}"
-                + (f" in namespace {namespace!r}" if namespace else ""),
-                "run `pgdeck clusters` to see the names",
-            )
-        if len(matches) > 1:
-            live = [c for c in matches if c.in_kubernetes]
-            if len(live) == 1:
-                return live[0]
-            where = ", ".join(sorted(f"{c.context}/{c.namespace or '-'}" for c in matches))
-            raise UsageError(f"cluster name {name!r} is ambiguous ({where})", "pass -n NAMESPACE")
-        return matches[0]
+        return self.state.find(name, namespace, context)
 
-    def backups(self, cluster: Cluster, *, with_sse: bool = False) -> list[Backup]:
-        """Every backup of the row ``cluster`` (all its uids), newest first."""
-        entry = next(
-            (
-                e
-                for e in self._entries
-                if e.cluster.key == cluster.key and e.cluster.name == cluster.name
-            ),
-            None,
-        )
-        if entry is None:
+    def backups(
+        self, cluster: Cluster, *, with_sse: bool = False, state: CatalogState | None = None
+    ) -> list[Backup]:
+        """Every backup of the row ``cluster`` (all its uids) in ``state`` (the current
+        one unless given), newest first."""
+        row = (state or self.state).row(cluster)
+        if row is None:
             return []
         out: list[Backup] = []
-        for loc, uid in entry.parts:
+        for loc, uid in row.parts:
             for o in self.cache.objects(loc.id, cluster.name):
                 if o.uid == uid:
                     out.append(self._backup(loc, o))
@@ -571,25 +397,11 @@ class Catalog:
 
     def operator_settings(self, context: str) -> OperatorSettings | None:
         """The logical-backup settings of the operator in ``context``, when known."""
-        snap = self._snapshots.get(context)
-        return snap.operator if snap else None
+        return self.state.operator_settings(context)
 
     def jobs(self, cluster: Cluster) -> list[JobRun]:
         """The Jobs of the cluster's backup CronJob that Kubernetes still keeps, newest first."""
-        snap = self._snapshots.get(cluster.context)
-        if snap is None or not cluster.in_kubernetes:
-            return []
-        label = (snap.operator.cluster_name_label if snap.operator else None) or "cluster-name"
-        runs = []
-        for obj in snap.jobs:
-            md = obj.get("metadata") or {}
-            if md.get("namespace") != cluster.namespace:
-                continue
-            if (md.get("labels") or {}).get(label) != cluster.name:
-                continue
-            runs.append(job_run(obj, snap.context, snap.pods, label))
-        epoch0 = _utc(0)
-        return sorted(runs, key=lambda r: r.started or epoch0, reverse=True)
+        return self.state.jobs(cluster)
 
     def resolve(self, spec: str, namespace: str | None = None) -> tuple[BackupStore, str, str]:
         """A backup named by URL, ``CLUSTER@latest`` or ``CLUSTER@<ISO time>`` (the newest
@@ -625,7 +437,8 @@ class Catalog:
                 f"{spec!r} names no backup",
                 "use s3://bucket/key, file:///path, CLUSTER@latest or CLUSTER@2026-11-20T03:00Z",
             )
-        every = self.backups(self.find(name, namespace))
+        state = self.state
+        every = self.backups(state.find(name, namespace), state=state)
         backups = [b for b in every if not self.future_dated(b)]
         future = len(every) - len(backups)
         if when != "latest":
@@ -663,33 +476,6 @@ class _Gone:
 _GONE = _Gone()
 
 
-def _owner(candidates: list[_Entry], uid: str, loc: Location) -> _Entry | None:
-    """Which Kubernetes cluster owns backups under (name, uid) in this location."""
-    scoped = [e for e in candidates if not loc.contexts or e.cluster.context in loc.contexts]
-    for e in scoped:
-        if e.cluster.uid == uid:
-            return e
-    # A cluster deleted and created again under the same name writes under a new uid;
-    # the old uid's backups are still its history, when the name is unambiguous.
-    live_uids = {e.cluster.uid for e in scoped}
-    if len(scoped) == 1 and uid not in live_uids:
-        return scoped[0]
-    return None
-
-
-def _recent(
-    parts: list[tuple[tuple[int, ...], tuple[int, ...]]],
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The newest RECENT_SIZES (epochs, sizes) of a row's parts (one per location and uid),
-    oldest first. Nearly every row has one part, which is already in order."""
-    if len(parts) == 1:
-        epochs, sizes = parts[0]
-        return epochs[-RECENT_SIZES:], sizes[-RECENT_SIZES:]
-    pairs = sorted(pair for epochs, sizes in parts for pair in zip(epochs, sizes, strict=True))
-    pairs = pairs[-RECENT_SIZES:]
-    return tuple(e for e, _ in pairs), tuple(n for _, n in pairs)
-
-
 def _rel(b: Backup) -> str:
     # Keys end in <cluster>/<uid>/logical_backups/<epoch>.sql.gz whatever the prefix.
     return "/".join(b.key.split("/")[-4:])
@@ -706,6 +492,24 @@ def _safe_snapshot(source: KubeSource) -> KubeSnapshot:
         snap = KubeSnapshot(context=source.context, reachable=False)
         snap.problems.append(SourceProblem(f"kubernetes {source.context}", str(exc)))
         return snap
+
+
+def locations_of(config: Config, snapshots: Mapping[str, KubeSnapshot]) -> list[Location]:
+    """The configured storage locations, else those the operators' settings name."""
+    if config.storage:
+        return [Location(s) for s in config.storage]
+    # One location however many contexts' operators write to it: each is listed
+    # once, and its clusters are matched within all of those contexts.
+    found: dict[str, Location] = {}
+    for snap in snapshots.values():
+        loc = location_from_operator(snap.operator, snap.context)
+        if loc is None:
+            continue
+        seen = found.get(loc.id)
+        if seen is not None:
+            loc = dataclasses.replace(seen, contexts=seen.contexts | loc.contexts)
+        found[loc.id] = loc
+    return list(found.values())
 
 
 def location_from_operator(settings: OperatorSettings | None, context: str) -> Location | None:

@@ -41,7 +41,7 @@ def terminal_output(app: App[Any]) -> str:
 
 
 async def settle(pilot: Any, until: Any, tries: int = 100) -> None:
-    """Let workers and the log reader's thread deliver, until ``until()`` holds."""
+    """Let workers deliver, until ``until()`` holds (a worker's message may start another)."""
     for _ in range(tries):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.05)

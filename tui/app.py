@@ -1,16 +1,39 @@
-"""The Textual app: it receives its services at construction and shows them."""
+"""The Textual app: it receives its services at construction and shows them.
+
+The app owns the catalog's state: it reads the cache, runs the refreshes (one at a time)
+and announces each new state to every screen with one message, ``CatalogRefreshed``.
+Opening a cluster's timeline or a restore are the app's actions, whoever asks (a
+screen, the command palette).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.message import Message
 from textual.notifications import SeverityLevel
+from textual.worker import Worker, WorkerFailed, get_current_worker
 
-from services.catalog import Catalog
-from services.models import ClusterSummary
+from services.catalog import Catalog, CatalogProgress, CatalogState
+from services.models import Backup, Cluster
 from services.text import safe_text
 from tui.commands import ClusterCommands, ScreenActions
+from tui.messages import CatalogFailed, CatalogProgressed, CatalogRefreshed
+from tui.rows import cluster_row
 from tui.screens.clusters import ClustersScreen
+from widgets.cluster_table import ClusterRow
+
+# How long the first refresh waits, at most, for the cached rows to be on screen.
+PAINT_TIMEOUT = 5.0
+
+
+class _Cancelled(Exception):
+    """The refresh's worker was cancelled (the app is closing): the refresh stops."""
 
 
 class PgdeckApp(App[None]):
@@ -26,14 +49,15 @@ class PgdeckApp(App[None]):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__()
         self.catalog = catalog
+        self.catalog_state: CatalogState = catalog.state  # the last one announced
+        self._refresh: Worker[CatalogState] | None = None
+        self._cache_shown = asyncio.Event()
         self._signals: list[int] = []
         self.exit_code: int | None = None  # what a signal asks the process to exit with
 
     def on_mount(self) -> None:
         # SIGTERM and SIGHUP (a closed SSH session) act as quitting does: a running
         # restore is cancelled, its report archived, then the app exits.
-        import asyncio
-        import contextlib
         import signal
 
         loop = asyncio.get_running_loop()
@@ -41,11 +65,9 @@ class PgdeckApp(App[None]):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop_for_signal, int(sig))
                 self._signals.append(int(sig))
+        self.open_catalog()
 
     def on_unmount(self) -> None:
-        import asyncio
-        import contextlib
-
         loop = asyncio.get_running_loop()
         for sig in self._signals:
             with contextlib.suppress(Exception):
@@ -83,10 +105,155 @@ class PgdeckApp(App[None]):
         # (a third of the first frame's time).
         return ClustersScreen(self.catalog)
 
-    def open_cluster(self, summary: ClusterSummary) -> None:
+    # --- the catalog's state ------------------------------------------------------------
+    @work(group="catalog", exit_on_error=False)
+    async def open_catalog(self) -> None:
+        """The catalog from the cache at once; a refresh once the cached rows are on screen
+        (started at once, it would compete with painting them); then restores left
+        ``running`` by a process that is gone are marked interrupted (and audited), after
+        the first refresh so that it never delays it."""
+        try:
+            state, rows = await self._read_cache().wait()
+        except WorkerFailed as failed:  # an unreadable cache: say so, then ask the sources
+            error = f"the cache could not be read: {failed.error}"
+            self._announce(lambda: CatalogFailed(error))
+        else:
+            self._set_state(state, rows)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._cache_shown.wait(), PAINT_TIMEOUT)
+        with contextlib.suppress(WorkerFailed):  # the refresh announced its failure
+            await self.refresh_catalog().wait()
+        recovered = await self._recover_archive().wait()
+        if recovered:
+            self.notify(
+                f"{len(recovered)} restore report(s) found still running with their process "
+                "gone were marked interrupted (see the archive, a)",
+                severity="warning",
+                markup=False,
+            )
+
+    def cached_catalog_shown(self) -> None:
+        """The cached rows are on screen: the first refresh may start."""
+        self._cache_shown.set()
+
+    @property
+    def refreshing(self) -> bool:
+        return self._refresh is not None and not self._refresh.is_finished
+
+    def refresh_catalog(self) -> Worker[CatalogState]:
+        """Refresh the catalog, unless a refresh is under way: then its worker is the
+        answer. One at a time: a second would list everything again beside it."""
+        if self._refresh is None or self._refresh.is_finished:
+            self._refresh = self._run_refresh()
+        return self._refresh
+
+    async def refreshed_catalog(self) -> CatalogState:
+        """A refreshed state (the refresh under way's, else a new one's), for a worker that
+        needs one (``call_from_thread``); raises what the refresh raised."""
+        try:
+            return await self.refresh_catalog().wait()
+        except WorkerFailed as failed:
+            raise failed.error from None
+
+    @work(thread=True, group="catalog-refresh", exit_on_error=False)
+    def _run_refresh(self) -> CatalogState:
+        worker = get_current_worker()
+
+        def progress(p: CatalogProgress) -> None:
+            if worker.is_cancelled:
+                raise _Cancelled
+            self.post_message(CatalogProgressed(p.stage, p.done, p.total))
+
+        try:
+            state = self.catalog.refresh(progress=progress)
+        except _Cancelled:
+            raise
+        except Exception as exc:  # said to every screen; the worker fails with it
+            error = str(exc)
+            if not worker.is_cancelled:
+                self.call_from_thread(self._announce, lambda: CatalogFailed(error))
+            raise
+        rows = self._rows(state)
+        if not worker.is_cancelled:
+            # On the loop before the worker ends: who waits on the worker finds the new
+            # state announced (its messages queued on every screen).
+            self.call_from_thread(self._set_state, state, rows)
+        return state
+
+    @work(thread=True, group="catalog-cache", exit_on_error=False)
+    def _read_cache(self) -> tuple[CatalogState, tuple[ClusterRow, ...]]:
+        state = self.catalog.load_cached()
+        return state, self._rows(state)
+
+    def _rows(self, state: CatalogState) -> tuple[ClusterRow, ...]:
+        """The clusters table's rows (in the worker: a thousand of them take the loop 30 ms)."""
+        now = self.catalog.clock()
+        return tuple(cluster_row(s, now) for s in state.clusters)
+
+    @work(thread=True, group="archive-recovery", exit_on_error=False)
+    def _recover_archive(self) -> list[object]:
+        from services.archive import open_archive, recover_quietly
+
+        try:
+            return list(recover_quietly(open_archive(self.catalog.config, self.catalog.clock)))
+        except Exception:  # the archive screen and a restore say what is wrong with it
+            return []
+
+    def _set_state(self, state: CatalogState, rows: tuple[ClusterRow, ...]) -> None:
+        self.catalog_state = state
+        self._announce(lambda: CatalogRefreshed(state, rows))
+
+    def _announce(self, make: Callable[[], Message]) -> None:
+        """A message to every screen on the stack (each its own: a message is handled once)."""
+        for screen in self.screen_stack:
+            screen.post_message(make())
+
+    def on_catalog_progressed(self, message: CatalogProgressed) -> None:
+        # Posted to the app by the refresh's thread; the screens hear it from here.
+        self._announce(lambda: CatalogProgressed(message.stage, message.done, message.total))
+
+    # --- opening screens --------------------------------------------------------------
+    def action_open_cluster(
+        self,
+        context: str,
+        namespace: str,
+        name: str,
+        select_url: str | None = None,
+        select_job: str | None = None,
+        tab: str | None = None,
+    ) -> None:
+        """The timeline of a cluster of the catalog. ``select_url`` puts the cursor on that
+        backup; ``select_job`` (a job's or a pod's name) opens the Jobs tab on it; ``tab``
+        is the tab shown first."""
         from tui.screens.timeline import TimelineScreen
 
-        self.push_screen(TimelineScreen(self.catalog, summary))
+        key = (context, namespace, name)
+        summary = next((s for s in self.catalog_state.clusters if s.cluster.key == key), None)
+        if summary is None:
+            where = f"{namespace}/{name}" if namespace else name
+            self.notify(f"{where} is no longer in the catalog", severity="warning", markup=False)
+            return
+        self.push_screen(
+            TimelineScreen(
+                self.catalog, summary, select_url=select_url, select_job=select_job, tab=tab
+            )
+        )
+
+    def action_open_restore(self, cluster: Cluster, backup: Backup | None = None) -> None:
+        """The restore wizard for ``backup`` of ``cluster`` (None: its latest)."""
+        if backup is None:
+            summary = next(
+                (s for s in self.catalog_state.clusters if s.cluster.key == cluster.key), None
+            )
+            backup = summary.last_backup if summary else None
+        if backup is None:
+            self.notify(
+                f"{cluster.name} has no backup to restore", severity="warning", markup=False
+            )
+            return
+        from tui.screens.restore import RestoreScreen
+
+        self.push_screen(RestoreScreen(self.catalog, cluster, backup))
 
     def action_help(self) -> None:
         """Every key of the current screen, in Textual's help panel (? again hides it)."""

@@ -14,36 +14,34 @@ if TYPE_CHECKING:
 class ClusterCommands(Provider):
     """Every cluster of the catalog: choosing one opens its timeline."""
 
-    def _items(self) -> list[tuple[str, str, object]]:
+    def _items(self) -> list[tuple[str, str, tuple[str, str, str]]]:
         app: PgdeckApp = self.app  # type: ignore[assignment]
         out = []
-        for s in app.catalog.state.clusters:
+        for s in app.catalog_state.clusters:
             c = s.cluster
             where = f"{c.context}/{c.namespace}" if c.in_kubernetes else "storage only"
             health = s.health.mark if s.health else ""
-            out.append((f"{c.name}", f"open the timeline ({where}) {health}".rstrip(), s))
+            out.append((f"{c.name}", f"open the timeline ({where}) {health}".rstrip(), c.key))
         return out
 
     async def discover(self) -> Hits:
-        for name, help_text, summary in self._items()[:20]:
-            yield DiscoveryHit(name, partial(self._open, summary), help=help_text)
+        for name, help_text, key in self._items()[:20]:
+            yield DiscoveryHit(name, partial(self._open, key), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for name, help_text, summary in self._items():
+        for name, help_text, key in self._items():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(
-                    score, matcher.highlight(name), partial(self._open, summary), help=help_text
-                )
+                yield Hit(score, matcher.highlight(name), partial(self._open, key), help=help_text)
 
-    def _open(self, summary: object) -> None:
+    def _open(self, key: tuple[str, str, str]) -> None:
         app: PgdeckApp = self.app  # type: ignore[assignment]
         if app.restore_running():
             # Not over a running wizard: a second restore could start into the same target.
             app.notify("a restore is running: the palette opens clusters once it ends")
             return
-        app.open_cluster(summary)  # type: ignore[arg-type]
+        app.action_open_cluster(*key)
 
 
 class ScreenActions(Provider):

@@ -2,40 +2,72 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 if TYPE_CHECKING:  # for annotations only: importing the engine costs the start a moment
     from services.archive import ArchivedItem
-    from services.catalog import CatalogState
-    from services.models import Backup, JobRun
+    from services.catalog_state import CatalogState
     from services.restore import RestoreEvent
     from services.review import ArchivedReview, Review
+    from services.timeline import Timeline
     from widgets.cluster_table import ClusterRow
-    from widgets.coverage_grid import GridDay
 
 
 @dataclass
-class CatalogLoaded(Message):
+class CatalogRefreshed(Message, bubble=False):
+    """The app's catalog state was replaced (read from the cache, or refreshed): sent to
+    every screen on the stack, once per load or refresh."""
+
     state: CatalogState
-    from_cache: bool
-    rows: list[ClusterRow]  # one per state.clusters, built by the worker
+    rows: tuple[ClusterRow, ...]  # one per state.clusters, built by the worker
 
 
 @dataclass
-class CatalogFailed(Message):
+class CatalogFailed(Message, bubble=False):
+    """A load or refresh of the catalog failed: sent to every screen on the stack."""
+
     error: str
 
 
 @dataclass
+class CatalogProgressed(Message, bubble=False):
+    """A step of the refresh under way: sent to every screen on the stack."""
+
+    stage: str  # "kubernetes", "storage", "done"
+    done: int
+    total: int
+
+
+@dataclass
 class TimelineLoaded(Message):
-    backups: list[Backup]  # newest first
-    jobs: list[JobRun]  # newest first
-    grid: list[GridDay] = field(default_factory=list)  # the coverage grid, newest day first
-    caption: str = ""
-    flags: dict[str, str] = field(default_factory=dict)  # url -> size outlier
+    timeline: Timeline
+
+
+@dataclass
+class JobLogRead(Message):
+    """Lines of the job log being shown (``request`` names which reading of it)."""
+
+    request: int
+    lines: list[str]
+    ended: bool = False  # the log's last lines: nothing follows
+    error: str | None = None  # the reading failed after ``lines``
+
+    def can_replace(self, message: Message) -> bool:
+        """A burst of lines is written once: while this message waits in the queue with a
+        newer one of the same reading behind it, the newer takes these lines in front of
+        its own and is handled instead (Textual calls this with the message behind)."""
+        if (
+            not isinstance(message, JobLogRead)
+            or message.request != self.request
+            or self.ended
+            or self.error is not None
+        ):
+            return False
+        message.lines[:0] = self.lines
+        return True
 
 
 @dataclass

@@ -1,23 +1,28 @@
-"""The home screen: every cluster, from the cache at once, refreshed behind."""
+"""The home screen: every cluster, from the cache at once, refreshed behind.
+
+The app reads and refreshes the catalog; this screen shows each state it announces
+(``CatalogRefreshed``) and, once the cached rows are painted, lets the first refresh start.
+"""
 
 from __future__ import annotations
 
-import threading
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
-from services.catalog import Catalog, CatalogState
+from services.catalog import Catalog
 from services.models import ClusterSummary
 from services.text import safe_text
-from tui.messages import CatalogFailed, CatalogLoaded
-from tui.rows import cluster_row
+from tui.messages import CatalogFailed, CatalogRefreshed
 from widgets.cluster_table import ClusterRow, ClusterTable
 from widgets.key_footer import KeyFooter
+
+if TYPE_CHECKING:
+    from tui.app import PgdeckApp
 
 REFRESH_DELAY = 0.5  # seconds after the cached rows arrive
 
@@ -55,14 +60,16 @@ class ClustersScreen(Screen[None]):
         super().__init__()
         self.catalog = catalog
         self.refreshed_at: float | None = None
-        self._rows: list = []
+        self._rows: tuple[ClusterRow, ...] = ()
         self._summaries: dict[str, ClusterSummary] = {}
         self._sort_index = -1
         self.contexts: list[str] = []
         self.context: str | None = None  # None: every context
         self._status_text = "loading the catalog ..."
-        self._refreshing = False
-        self._painted = threading.Event()
+
+    @property
+    def pgdeck(self) -> PgdeckApp:
+        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,74 +78,12 @@ class ClustersScreen(Screen[None]):
         yield ClusterTable(id="clusters")
         yield KeyFooter()
 
-    def on_mount(self) -> None:
-        self.load_cached()
-
-    @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
-    def load_cached(self) -> None:
-        try:
-            state = self.catalog.load_cached()
-        except Exception as exc:  # an unreadable cache: say so, then ask the sources
-            self.post_message(CatalogFailed(f"the cache could not be read: {exc}"))
-            self._refresh()
-            return
-        # The refresh starts once the cached rows are on screen: started at once, it
-        # would compete with painting them.
-        self._refreshing = True
-        self.post_message(CatalogLoaded(state, True, self._build_rows(state)))
-        self._painted.wait(timeout=5)
-        self._refresh()
-        self._recover_archive()
-
-    def _recover_archive(self) -> None:
-        """Restores left ``running`` by a process that is gone become ``interrupted`` (and
-        audited) when pgdeck starts; after the first refresh, so it never delays it."""
-        from services.archive import open_archive, recover_quietly
-
-        try:
-            recovered = recover_quietly(open_archive(self.catalog.config, self.catalog.clock))
-        except Exception:  # the archive screen and a restore say what is wrong with it
-            return
-        if recovered:
-            self.app.call_from_thread(
-                self.notify,
-                f"{len(recovered)} restore report(s) found still running with their process "
-                "gone were marked interrupted (see the archive, a)",
-                severity="warning",
-                markup=False,
-            )
-
-    def _build_rows(self, state: CatalogState) -> list[ClusterRow]:
-        """The table's rows (in the worker: a thousand of them take the loop 30 ms)."""
-        now = self.catalog.clock()
-        return [cluster_row(s, now) for s in state.clusters]
-
-    def _refresh(self) -> None:
-        try:
-            state = self.catalog.refresh()
-        except Exception as exc:  # a worker must not take the screen down
-            self.post_message(CatalogFailed(str(exc)))
-            return
-        finally:
-            self._refreshing = False
-        self.post_message(CatalogLoaded(state, False, self._build_rows(state)))
-
-    @work(thread=True, exclusive=True, group="catalog", exit_on_error=False)
-    def refresh_catalog(self) -> None:
-        self._refresh()
-
-    def start_refresh(self) -> None:
-        if self._refreshing:
-            return  # one refresh at a time: a second would list everything again beside it
-        self._refreshing = True
-        self.query_one("#status", Static).update("refreshing ...")
-        self.refresh_catalog()
-
     def action_refresh(self) -> None:
-        if self._refreshing:
+        if self.pgdeck.refreshing:
             self.notify("a refresh is already running")
             return
-        self.start_refresh()
+        self.query_one("#status", Static).update("refreshing ...")
+        self.pgdeck.refresh_catalog()
 
     # --- filter and sort -----------------------------------------------------------
     def action_filter(self) -> None:
@@ -183,30 +128,27 @@ class ClustersScreen(Screen[None]):
         self._sort_index = event.column_index
         self.query_one(ClusterTable).sort_by(event.column_index)
 
-    def on_catalog_loaded(self, message: CatalogLoaded) -> None:
+    def on_catalog_refreshed(self, message: CatalogRefreshed) -> None:
+        state = message.state
         self._rows = message.rows
-        self._summaries = {
-            r.key: s for r, s in zip(self._rows, message.state.clusters, strict=True)
-        }
-        self.contexts = sorted(
-            {s.cluster.context for s in message.state.clusters if s.cluster.context}
-        )
+        self._summaries = {r.key: s for r, s in zip(self._rows, state.clusters, strict=True)}
+        self.contexts = sorted({s.cluster.context for s in state.clusters if s.cluster.context})
         self._show()
-        if not message.from_cache:
+        if not state.from_cache:
             self.refreshed_at = self.catalog.clock().timestamp()
-        problems = [p for p in message.state.problems if p.fatal_for_source]
+        problems = [p for p in state.problems if p.fatal_for_source]
         at = self.catalog.clock().astimezone()
-        source = "cache, refreshing ..." if message.from_cache else f"refreshed {at:%H:%M:%S}"
-        text = f"{len(message.state.clusters)} clusters ({source})"
+        source = "cache, refreshing ..." if state.from_cache else f"refreshed {at:%H:%M:%S}"
+        text = f"{len(state.clusters)} clusters ({source})"
         if problems:
             text += f" - {len(problems)} source(s) failed: {problems[0].message}"
             self.notify(problems[0].message, severity="warning", markup=False)
         self._status_text = text
         self._update_status()
-        if message.from_cache:
+        if state.from_cache:
             # The refresh (CPU-heavy: it parses every manifest) waits until the rows are
             # painted and the table has been filled in, then runs behind.
-            self.set_timer(REFRESH_DELAY, self._painted.set)
+            self.set_timer(REFRESH_DELAY, self.pgdeck.cached_catalog_shown)
 
     def _update_status(self) -> None:
         text = self._status_text
@@ -237,27 +179,12 @@ class ClustersScreen(Screen[None]):
     def action_open(self) -> None:
         summary = self.selected()
         if summary is not None:
-            self.open_cluster(summary)
-
-    def open_cluster(self, summary: ClusterSummary) -> None:
-        from tui.screens.timeline import TimelineScreen
-
-        self.app.push_screen(TimelineScreen(self.catalog, summary))
+            self.pgdeck.action_open_cluster(*summary.cluster.key)
 
     def action_restore(self) -> None:
         summary = self.selected()
-        if summary is None:
-            return
-        if summary.last_backup is None:
-            self.notify(
-                f"{summary.cluster.name} has no backup to restore",
-                severity="warning",
-                markup=False,
-            )
-            return
-        from tui.screens.restore import RestoreScreen
-
-        self.app.push_screen(RestoreScreen(self.catalog, summary.cluster, summary.last_backup))
+        if summary is not None:
+            self.pgdeck.action_open_restore(summary.cluster)
 
     def action_review(self) -> None:
         from tui.screens.review import ReviewScreen

@@ -2,8 +2,9 @@
 cluster, the evidence of the selected finding; drill into the timeline, sign off, or open
 an earlier review from the archive (read-only).
 
-The review is made in a worker from a refreshed catalog (the clusters screen's state when
-it has one); its progress, result and failure arrive as messages.
+The review is made in a worker from a refreshed catalog (the app's state when it is a
+refreshed one, else the app refreshes it); its progress, result and failure arrive as
+messages.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -22,9 +24,8 @@ from textual.widgets import DataTable, Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from services.archive import describe, open_archive, recover_quietly
-from services.catalog import Catalog, CatalogProgress
+from services.catalog import Catalog
 from services.errors import PgdeckError
-from services.models import ClusterSummary
 from services.review import (
     CHECKS,
     RANK,
@@ -39,6 +40,7 @@ from services.review import (
 )
 from services.text import safe_text
 from tui.messages import (
+    CatalogProgressed,
     ReviewLoaded,
     ReviewProgressed,
     ReviewSigned,
@@ -48,6 +50,9 @@ from tui.messages import (
 from tui.screens.review_dialogs import EarlierReviewsScreen, SignOff, SignOffScreen
 from widgets.fitting_table import FittingTable
 from widgets.key_footer import KeyFooter
+
+if TYPE_CHECKING:
+    from tui.app import PgdeckApp
 
 # Short headers so that the checklist fits 80 columns.
 CHECK_LABELS = {
@@ -118,6 +123,10 @@ class ReviewScreen(Screen[None]):
         self._clusters: dict[str, ClusterReview] = {}
         self._findings: list[Finding] = []
 
+    @property
+    def pgdeck(self) -> PgdeckApp:
+        return self.app  # type: ignore[return-value]
+
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
@@ -168,14 +177,14 @@ class ReviewScreen(Screen[None]):
             self.post_message(ReviewProgressed(stage, done, total))
 
         try:
-            state = self.catalog.state
+            state = self.pgdeck.catalog_state
             # A review needs a refreshed catalog: the cached one cannot say a source failed.
+            # The app's refresh (the one under way, if any) makes it; its steps come as
+            # CatalogProgressed.
             if refresh or not state.clusters or state.from_cache:
-                state = self.catalog.refresh(
-                    progress=lambda p: (
-                        say(p.stage, p.done, p.total) if isinstance(p, CatalogProgress) else None
-                    )
-                )
+                state = self.app.call_from_thread(self.pgdeck.refreshed_catalog)
+                if worker.is_cancelled:
+                    return
             review = run_review(self.catalog, state=state, progress=say)
         except _Cancelled:
             return
@@ -186,6 +195,10 @@ class ReviewScreen(Screen[None]):
             return
         if not worker.is_cancelled:
             self.post_message(ReviewLoaded(review, archived=False))
+
+    def on_catalog_progressed(self, message: CatalogProgressed) -> None:
+        if self.running:
+            self.on_review_progressed(ReviewProgressed(message.stage, message.done, message.total))
 
     def on_review_progressed(self, message: ReviewProgressed) -> None:
         stage = STAGES.get(message.stage, message.stage)
@@ -340,37 +353,17 @@ class ReviewScreen(Screen[None]):
             order = {kind: i for i, kind in enumerate(DRILLABLE)}
             drillable = [e for e in finding.evidence if e.kind in order]
             evidence = min(drillable, key=lambda e: order[e.kind], default=None)
-        summary = self._summary(finding)
-        if summary is None:
-            where = (
-                f"{finding.namespace}/{finding.cluster}" if finding.namespace else finding.cluster
-            )
-            self.notify(f"{where} is no longer in the catalog", severity="warning", markup=False)
-            return
-        from tui.screens.timeline import TimelineScreen
-
+        where = (finding.context, finding.namespace, finding.cluster)
         if evidence is None:
-            screen = TimelineScreen(self.catalog, summary)
+            self.pgdeck.action_open_cluster(*where)
         elif evidence.kind == "object":
-            screen = TimelineScreen(self.catalog, summary, select_url=evidence.ref)
+            self.pgdeck.action_open_cluster(*where, select_url=evidence.ref)
         elif evidence.kind == "run":
-            screen = TimelineScreen(self.catalog, summary, tab="coverage-tab")
+            self.pgdeck.action_open_cluster(*where, tab="coverage-tab")
         elif evidence.kind == "cronjob":
-            screen = TimelineScreen(self.catalog, summary, tab="jobs-tab")
+            self.pgdeck.action_open_cluster(*where, tab="jobs-tab")
         else:  # a job, or its pod or log
-            screen = TimelineScreen(self.catalog, summary, select_job=evidence.ref)
-        self.app.push_screen(screen)
-
-    def _summary(self, finding: Finding) -> ClusterSummary | None:
-        want = (finding.context, finding.namespace, finding.cluster)
-        return next(
-            (
-                s
-                for s in self.catalog.state.clusters
-                if (s.cluster.context, s.cluster.namespace, s.cluster.name) == want
-            ),
-            None,
-        )
+            self.pgdeck.action_open_cluster(*where, select_job=evidence.ref)
 
     # --- sign-off -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

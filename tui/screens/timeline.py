@@ -1,9 +1,13 @@
-"""A cluster's timeline: sizes over time, every backup, the coverage grid, the backup jobs."""
+"""A cluster's timeline: sizes over time, every backup, the coverage grid, the backup jobs.
+
+The screen draws what ``services.timeline.load_timeline`` gathers (in a worker); the
+encryption of each backup, a job's log and a verify arrive later, as messages.
+"""
 
 from __future__ import annotations
 
-import queue
-import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -12,15 +16,17 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Log, Static, TabbedContent, TabPane
+from textual.worker import Worker, get_current_worker
 
-from services import health
 from services.catalog import Catalog
 from services.kube import LogStream
 from services.models import Backup, ClusterSummary, JobRun
 from services.text import safe_text
+from services.timeline import Timeline, load_timeline
 from tui import present
 from tui.messages import (
     EncryptionKnown,
+    JobLogRead,
     ServiceFailed,
     TimelineLoaded,
     VerifyFinished,
@@ -31,6 +37,9 @@ from widgets.coverage_grid import CoverageGrid, GridDay
 from widgets.fitting_table import FittingTable
 from widgets.key_footer import KeyFooter
 from widgets.size_sparkline import SizeSparkline
+
+if TYPE_CHECKING:
+    from tui.app import PgdeckApp
 
 BACKUP_COLUMNS = (
     ("local", "Local time"),
@@ -86,17 +95,23 @@ class TimelineScreen(Screen[None]):
         self.select_url = select_url
         self.select_job = select_job
         self._initial_tab = tab or ("jobs-tab" if select_job else "backups-tab")
+        self.timeline: Timeline | None = None
         self.backups: list[Backup] = []
         self.jobs: list[JobRun] = []
         self._notes: dict[str, Text] = {}
-        self._flags: dict[str, str] = {}
+        self._flags: Mapping[str, str] = {}
         self._following: str | None = None  # the job whose log is shown
         self._log_request = 0  # lines of an older request are dropped
-        self._log_lines: queue.Queue[tuple[int, list[str] | None, str | None]] = queue.Queue()
-        self._log_reader = _LogReader()
+        self._log_worker: Worker[None] | None = None
+        # Each log reader's stream, for closing it from here: a read blocked on a quiet
+        # followed pod ends only when its stream is closed.
+        self._log_streams: dict[Worker[None], LogStream] = {}
         self._spark_for: list[Backup] | None = None
         self._verifying: set[str] = set()
-        self._leaving = threading.Event()
+
+    @property
+    def pgdeck(self) -> PgdeckApp:
+        return self.app  # type: ignore[return-value]
 
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -143,52 +158,39 @@ class TimelineScreen(Screen[None]):
         jobs = self.query_one("#jobs", DataTable)
         for key, label in JOB_COLUMNS:
             jobs.add_column(label, key=key)
-        self._log_timer = self.set_interval(0.1, self._drain_log)
         self.load()
 
     # --- loading ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="timeline", exit_on_error=False)
     def load(self) -> None:
+        worker = get_current_worker()
         try:
-            backups = self.catalog.backups(self.cluster)
-            jobs = self.catalog.jobs(self.cluster)
+            timeline = load_timeline(self.catalog, self.cluster)
         except Exception as exc:
             self.post_message(ServiceFailed("backups", str(exc)))
             return
-        try:
-            grid, caption = self._grid(backups)
-        except Exception as exc:  # a schedule no one can run is shown, not fatal
-            grid, caption = [], f"no grid: {exc}"
-        oldest_first = list(reversed(backups))
-        flags = health.size_outliers([b.size for b in oldest_first])
-        self.post_message(
-            TimelineLoaded(
-                backups,
-                jobs,
-                grid=grid,
-                caption=caption,
-                flags={b.url: f for b, f in zip(oldest_first, flags, strict=True) if f},
-            )
-        )
-        if not backups:
+        self.post_message(TimelineLoaded(timeline))
+        if not timeline.backups or worker.is_cancelled:
             return
         try:
-            known = self.catalog.with_sse(backups)
+            known = self.catalog.with_sse(list(timeline.backups))
         except Exception as exc:
             self.post_message(ServiceFailed("encryption", str(exc)))
             return
         self.post_message(EncryptionKnown({b.url: b.sse for b in known if b.sse is not None}))
 
     def on_timeline_loaded(self, message: TimelineLoaded) -> None:
-        self.backups, self.jobs = message.backups, message.jobs
-        self._flags = message.flags
+        t = self.timeline = message.timeline
+        self.backups, self.jobs = list(t.backups), list(t.jobs)
+        self._flags = t.flags
         self._fill_backups()
-        self.query_one(CoverageGrid).set_days(message.grid, message.caption)
+        days = [GridDay(d.day.strftime("%a %d %b"), d.cells) for d in t.coverage]
+        self.query_one(CoverageGrid).set_days(days, t.caption)
         self._fill_jobs()
         n = len(self.backups)
         span = ""
         if n:
-            age = present.age(self.backups[-1].time, self.catalog.clock())
+            age = present.age(self.backups[-1].time, t.now)
             span = f", {age.removesuffix(' ago')} of history"
         jobs = f"{len(self.jobs)} job{'' if len(self.jobs) == 1 else 's'}"
         self._status(f"{n} backups{span}; {jobs} kept by Kubernetes")
@@ -228,7 +230,8 @@ class TimelineScreen(Screen[None]):
         table = self.query_one("#backups", DataTable)
         if table.row_count:
             table.clear()
-        now = self.catalog.clock()
+        assert self.timeline is not None
+        now, future = self.timeline.now, self.timeline.future
         for i, b in enumerate(self.backups):
             older = self.backups[i + 1] if i + 1 < len(self.backups) else None
             change = ""
@@ -238,7 +241,7 @@ class TimelineScreen(Screen[None]):
             flag = self._flags.get(b.url)
             note = self._notes.get(b.url) or (
                 Text("✗ future-dated: never latest", style="bold red")
-                if self.catalog.future_dated(b)
+                if b.url in future
                 else Text(f"▲ {flag}", style="bold yellow")
                 if flag
                 else Text("")
@@ -256,24 +259,9 @@ class TimelineScreen(Screen[None]):
             )
         self._follow_cursor()
 
-    def _grid(self, backups: list[Backup]) -> tuple[list[GridDay], str]:
-        """The coverage grid's days (in the worker: a dense schedule costs a moment)."""
-        c = self.cluster
-        since = c.created if c.in_kubernetes and c.created else None
-        if backups and (since is None or backups[-1].time > since):
-            since = since or backups[-1].time
-        days = health.coverage(
-            c.schedule if c.logical_backup else None,
-            [(b.time, b.size) for b in backups],
-            self.catalog.clock(),
-            since=since,
-        )
-        caption = f"UTC hours; schedule {c.schedule}" if c.schedule else "UTC hours"
-        return [GridDay(d.day.strftime("%a %d %b"), d.cells) for d in days], caption
-
     def _fill_jobs(self) -> None:
         cj = self.cluster.cronjob
-        now = self.catalog.clock()
+        now = self.timeline.now if self.timeline else self.catalog.clock()
         if cj is None:
             line = Text(
                 "no backup CronJob" if self.cluster.in_kubernetes else "not in Kubernetes",
@@ -377,79 +365,74 @@ class TimelineScreen(Screen[None]):
         job = next((j for j in self.jobs if j.name == name), None)
         log = self.query_one("#log", Log)
         log.clear()
+        self._stop_log()  # the log shown before must not go on under this one
+        self._log_request += 1
+        self._following = name
         if job is None or not job.pods:
-            self._log_reader.stop()  # the log shown before must not go on under this line
-            self._log_request += 1
-            self._following = name
             log.write_line(f"{safe_text(name)}: Kubernetes keeps no pod of this job, so no log.")
             return
         pod = job.pods[-1]
         how = "following" if follow else "log of"
         log.write_line(safe_text(f"--- {how} pod {pod.namespace}/{pod.name} ({pod.phase}) ---"))
-        self._following = name
-        self.read_log(name, pod.namespace, pod.name, follow)
+        self._log_worker = self.read_log(self._log_request, pod.namespace, pod.name, follow)
 
-    def read_log(self, job: str, namespace: str, pod: str, follow: bool) -> None:
-        """Read a pod's log on a daemon thread: a followed log of a quiet pod can block
-        for minutes, and must hold neither a worker nor the program's exit."""
-        self._log_reader.stop()  # the previous reader ends now, even when blocked
-        self._log_reader = reader = _LogReader()
-        self._log_request += 1
-        request = self._log_request
-        lines_out = self._log_lines
-
-        def run() -> None:
-            batch: list[str] = []
-            try:
-                stream = self.catalog.read_log(self.cluster.context, namespace, pod, follow=follow)
-                if not reader.attach(stream):
+    @work(thread=True, exclusive=True, group="log", exit_on_error=False)
+    def read_log(self, request: int, namespace: str, pod: str, follow: bool) -> None:
+        """Read a pod's log into ``JobLogRead`` messages. A followed log of a quiet pod
+        blocks in its read for minutes: ``_stop_log`` closes the stream to end it."""
+        worker = get_current_worker()
+        try:
+            stream = self.catalog.read_log(self.cluster.context, namespace, pod, follow=follow)
+        except Exception as exc:
+            if not worker.is_cancelled:
+                self.post_message(JobLogRead(request, [], error=safe_text(str(exc))))
+            return
+        self._log_streams[worker] = stream
+        batch: list[str] = []
+        try:
+            # Stopped while the stream was being opened: ``_stop_log`` did not see it.
+            if worker.is_cancelled:
+                stream.close()
+                return
+            for line in stream:
+                if worker.is_cancelled:
                     return
-                for line in stream:
-                    # Neutralized here, off the event loop: Textual's Log lets ESC and
-                    # C1 controls through to the terminal (it replaces only \x00-\x14).
-                    batch.append(safe_text(line))
-                    if len(batch) >= 200 or follow:
-                        lines_out.put((request, batch, None))
-                        batch = []
-            except Exception as exc:
-                if not reader.stopped:
-                    lines_out.put((request, batch, safe_text(str(exc))))
-                return
-            if reader.stopped:
-                return
-            lines_out.put((request, batch, None))
-            lines_out.put((request, None, None))  # the end
+                # Neutralized here, off the event loop: Textual's Log lets ESC and C1
+                # controls through to the terminal (it replaces only \x00-\x14).
+                batch.append(safe_text(line))
+                if len(batch) >= 200 or follow:
+                    self.post_message(JobLogRead(request, batch))
+                    batch = []
+        except Exception as exc:
+            if not worker.is_cancelled:
+                self.post_message(JobLogRead(request, batch, error=safe_text(str(exc))))
+            return
+        finally:
+            self._log_streams.pop(worker, None)
+        if not worker.is_cancelled:
+            self.post_message(JobLogRead(request, batch, ended=True))
 
-        threading.Thread(target=run, name=f"log {pod}", daemon=True).start()
+    def _stop_log(self) -> None:
+        """End the log reading under way, even one blocked on a quiet followed pod."""
+        if self._log_worker is not None:
+            self._log_worker.cancel()
+        for worker, stream in self._log_streams.copy().items():
+            worker.cancel()
+            stream.close()
 
-    def _drain_log(self) -> None:
-        lines: list[str] = []
-        end: str | None = None
-        error: str | None = None
-        while True:
-            try:
-                request, batch, problem = self._log_lines.get_nowait()
-            except queue.Empty:
-                break
-            if request != self._log_request:
-                continue  # a stale stream of a job no longer shown
-            if batch is None:
-                end = "--- end of log ---"
-            else:
-                lines.extend(batch)
-            if problem:
-                error = problem
+    def on_job_log_read(self, message: JobLogRead) -> None:
+        if message.request != self._log_request:
+            return  # a reading of a log no longer shown
         log = self.query_one("#log", Log)
-        if lines:
-            log.write_lines(lines)
-        if error:
-            log.write_line(f"[log unavailable: {error}]")
-        if end:
-            log.write_line(end)
+        if message.lines:
+            log.write_lines(message.lines)
+        if message.error:
+            log.write_line(f"[log unavailable: {message.error}]")
+        if message.ended:
+            log.write_line("--- end of log ---")
 
     def on_unmount(self) -> None:
-        self._log_reader.stop()
-        self._leaving.set()
+        self._stop_log()
 
     # --- actions ----------------------------------------------------------------------------
     def action_tab(self, tab: str) -> None:
@@ -460,9 +443,7 @@ class TimelineScreen(Screen[None]):
         if backup is None:
             self.notify("no backup to restore", severity="warning")
             return
-        from tui.screens.restore import RestoreScreen
-
-        self.app.push_screen(RestoreScreen(self.catalog, self.cluster, backup))
+        self.pgdeck.action_open_restore(self.cluster, backup)
 
     def action_verify(self) -> None:
         backup = self.selected_backup()
@@ -480,11 +461,12 @@ class TimelineScreen(Screen[None]):
     def verify(self, backup: Backup) -> None:
         from services.verify import verify_backup
 
+        worker = get_current_worker()
         try:
             store, key, url = self.catalog.resolve(backup.url)
 
             def progress(p: object) -> None:
-                if self._leaving.is_set():
+                if worker.is_cancelled:
                     raise _Left()  # the screen is gone: stop reading the backup
                 self.post_message(
                     VerifyProgressed(backup.url, p.compressed_read, p.compressed_total)  # type: ignore[attr-defined]
@@ -547,28 +529,3 @@ def _with_sse(b: Backup, sse: str) -> Backup:
     import dataclasses
 
     return dataclasses.replace(b, sse=sse)
-
-
-class _LogReader:
-    """One log request's reader thread, and how to stop it at once: ``stop`` closes the
-    stream, which ends a read blocked on a quiet followed log."""
-
-    def __init__(self) -> None:
-        self.stopped = False
-        self._stream: LogStream | None = None
-        self._lock = threading.Lock()
-
-    def attach(self, stream: LogStream) -> bool:
-        """Keep ``stream`` to close; False (and closed) when stopped already."""
-        with self._lock:
-            self._stream = stream
-            if self.stopped:
-                stream.close()
-                return False
-        return True
-
-    def stop(self) -> None:
-        with self._lock:
-            self.stopped = True
-            if self._stream is not None:
-                self._stream.close()
