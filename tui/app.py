@@ -65,7 +65,9 @@ class PgdeckApp(App[None]):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop_for_signal, int(sig))
                 self._signals.append(int(sig))
-        self.open_catalog()
+        # The cache is read from here, not from the open_catalog worker: a thread started
+        # now reads it while the first screen is mounted.
+        self.open_catalog(self._read_cache())
 
     def on_unmount(self) -> None:
         loop = asyncio.get_running_loop()
@@ -107,13 +109,15 @@ class PgdeckApp(App[None]):
 
     # --- the catalog's state ------------------------------------------------------------
     @work(group="catalog", exit_on_error=False)
-    async def open_catalog(self) -> None:
-        """The catalog from the cache at once; a refresh once the cached rows are on screen
-        (started at once, it would compete with painting them); then restores left
-        ``running`` by a process that is gone are marked interrupted (and audited), after
-        the first refresh so that it never delays it."""
+    async def open_catalog(
+        self, cache: Worker[tuple[CatalogState, tuple[ClusterRow, ...]]]
+    ) -> None:
+        """The catalog from the cache (read by the worker ``cache``) at once; a refresh once
+        the cached rows are on screen (started at once, it would compete with painting
+        them); then restores left ``running`` by a process that is gone are marked
+        interrupted (and audited), after the first refresh so that it never delays it."""
         try:
-            state, rows = await self._read_cache().wait()
+            state, rows = await cache.wait()
         except WorkerFailed as failed:  # an unreadable cache: say so, then ask the sources
             error = f"the cache could not be read: {failed.error}"
             self._announce(lambda: CatalogFailed(error))
