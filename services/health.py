@@ -17,9 +17,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from croniter import CroniterError, croniter
 
+from services.marks import CoverageCell, HealthMark
 from services.models import Cluster, JobRun
 
 GRACE = timedelta(hours=1)
@@ -28,18 +30,6 @@ GRACE = timedelta(hours=1)
 SKEW = timedelta(minutes=2)
 MAX_RUNS = 50_000  # a "* * * * *" schedule over a fortnight is 20,160 runs
 
-# Marks, worst first: a cluster shows the worst that applies.
-FAILED, NO_BACKUPS, LATE, MISSING, OK, OFF, GONE, BAD_SCHEDULE = (
-    "failed",
-    "no backups",
-    "late",
-    "missing",
-    "ok",
-    "off",
-    "gone",
-    "bad schedule",
-)
-
 
 class ScheduleError(ValueError):
     pass
@@ -47,12 +37,20 @@ class ScheduleError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    mark: str  # one of the marks above
+    mark: HealthMark
     detail: str  # one line for people: what, since when
+    missing: int = 0  # of a MISSING mark: the expected runs without a backup
 
     @property
     def label(self) -> str:
-        return self.mark
+        """The mark as people read it: "missing 3" says how many."""
+        return f"{self.mark} {self.missing}" if self.mark is HealthMark.MISSING else self.mark
+
+
+class RunState(StrEnum):
+    PRESENT = "present"  # an object covers it
+    MISSING = "missing"  # judged, and no object covers it
+    PENDING = "pending"  # not judged yet: within its grace
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +59,7 @@ class Run:
 
     at: datetime
     until: datetime  # the next run: an object before this covers this run
-    state: str  # "present", "missing", "pending"
+    state: RunState
     count: int = 0  # objects in the window
 
 
@@ -124,11 +122,11 @@ def runs(
     for i, (at, until) in enumerate(zip(bounds, bounds[1:], strict=False)):
         n = where[i + 1] - where[i]
         if n:
-            state = "present"
+            state = RunState.PRESENT
         elif not _judged(at, until, now, grace):
-            state = "pending"
+            state = RunState.PENDING
         else:
-            state = "missing"
+            state = RunState.MISSING
         out.append(Run(at, until, state, n))
     return out
 
@@ -212,15 +210,15 @@ def cluster_health(
     first = datetime.fromtimestamp(keys[0], UTC) if keys else None
     last = datetime.fromtimestamp(keys[-1], UTC) if keys else None
     if not cluster.in_kubernetes:
-        return Health(GONE, "known only to storage")
+        return Health(HealthMark.GONE, "known only to storage")
     if not cluster.logical_backup:
-        return Health(OFF, "logical backups are not enabled")
+        return Health(HealthMark.OFF, "logical backups are not enabled")
     failed = _failed_job(jobs)
     if failed is not None and not (last and failed.started and last > failed.started):
         why = failed.reason or "failed"
-        return Health(FAILED, f"job {failed.name} failed ({why})")
+        return Health(HealthMark.FAILED, f"job {failed.name} failed ({why})")
     if not cluster.schedule:
-        return Health(OK if times else NO_BACKUPS, "no schedule known")
+        return Health(HealthMark.OK if times else HealthMark.NO_BACKUPS, "no schedule known")
     # The window, rounded to the minute so that one computation serves every cluster, and
     # widened to the last two runs for schedules sparser than it (weekly, monthly).
     end = now.replace(second=0, microsecond=0)
@@ -229,7 +227,7 @@ def cluster_health(
         start = min(end - window, last_two[0])
         bounds, edges = _bounds(cluster.schedule, start, now)
     except ScheduleError as exc:
-        return Health(BAD_SCHEDULE, str(exc))
+        return Health(HealthMark.BAD_SCHEDULE, str(exc))
     # The runs judged, without a Run per run, as a catalog of thousands marks every
     # cluster at start. Nothing was due before the
     # cluster existed, nor before the first object it kept; a run still in its grace, or
@@ -256,22 +254,27 @@ def cluster_health(
     last_present = next((i for i in range(n - 1, lo - 1, -1) if present[i - lo]), None)
     if not times:
         if not missing:
-            return Health(OK, "the first run is not due yet")
+            return Health(HealthMark.OK, "the first run is not due yet")
         if recreated:
-            return Health(NO_BACKUPS, "none since the cluster was re-created (only earlier uids')")
-        return Health(NO_BACKUPS, "backups are on but storage holds none")
+            return Health(
+                HealthMark.NO_BACKUPS, "none since the cluster was re-created (only earlier uids')"
+            )
+        return Health(HealthMark.NO_BACKUPS, "backups are on but storage holds none")
     if missing and (last_present is None or missing[-1] > last_present):
         since = bounds[last_present] if last_present is not None else last
-        return Health(LATE, f"no backup since {since:%Y-%m-%d %H:%M} UTC")
+        return Health(HealthMark.LATE, f"no backup since {since:%Y-%m-%d %H:%M} UTC")
     if missing:
         at = bounds[missing[-1]]
         return Health(
-            f"{MISSING} {len(missing)}",
+            HealthMark.MISSING,
             f"{len(missing)} expected run(s) without a backup, the last at {at:%Y-%m-%d %H:%M} UTC",
+            len(missing),
         )
     if running:
-        return Health(OK, "a backup job is running")
-    return Health(OK, f"every run of {cluster.schedule!r} in the last days has its backup")
+        return Health(HealthMark.OK, "a backup job is running")
+    return Health(
+        HealthMark.OK, f"every run of {cluster.schedule!r} in the last days has its backup"
+    )
 
 
 def _failed_job(jobs: Sequence[JobRun]) -> JobRun | None:
@@ -287,20 +290,10 @@ def _failed_job(jobs: Sequence[JobRun]) -> JobRun | None:
 
 
 # --- the coverage grid --------------------------------------------------------------------
-PRESENT, MISSING_CELL, UNUSUAL, PENDING, NOT_EXPECTED, BEFORE = (
-    "present",
-    "missing",
-    "unusual",
-    "pending",
-    "none",
-    "before",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class CoverageDay:
     day: datetime  # midnight UTC
-    cells: tuple[str, ...]  # 24 states, one per hour
+    cells: tuple[CoverageCell, ...]  # 24, one per hour
 
 
 def coverage(
@@ -312,12 +305,12 @@ def coverage(
     since: datetime | None = None,
     grace: timedelta = GRACE,
 ) -> list[CoverageDay]:
-    """The last ``days`` days by hour, newest day first: a state per hour.
+    """The last ``days`` days by hour, newest day first: a ``CoverageCell`` per hour.
 
-    An hour is "present" when an object was written in it, "unusual" when that object's
-    size is an outlier, "missing" when a run started in it found no object in its window,
-    "pending" for a run still within its grace, "none" where nothing was expected, and
-    "before" ahead of ``since`` (the cluster's creation or first backup).
+    An hour is PRESENT when an object was written in it, UNUSUAL when that object's size
+    is an outlier, MISSING when a run started in it found no object in its window,
+    PENDING for a run still within its grace, NONE where nothing was expected, BEFORE
+    ahead of ``since`` (the cluster's creation or first backup) and FUTURE after now.
     """
     ordered = sorted(backups)
     times = [t for t, _ in ordered]
@@ -325,22 +318,24 @@ def coverage(
     end_day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     first_day = end_day - timedelta(days=days - 1)
     start = first_day if since is None else max(first_day, since)
-    state: dict[datetime, str] = {}
+    state: dict[datetime, CoverageCell] = {}
     if schedule:
         try:
             for r in runs(schedule, times, start, now, grace):
                 hour = r.at.replace(minute=0, second=0, microsecond=0)
-                if r.state == "missing" or (r.state == "pending" and hour not in state):
-                    state[hour] = MISSING_CELL if r.state == "missing" else PENDING
+                missing = r.state is RunState.MISSING
+                if missing or (r.state is RunState.PENDING and hour not in state):
+                    state[hour] = CoverageCell.MISSING if missing else CoverageCell.PENDING
         except ScheduleError:
             pass
     for t, flag in zip(times, flags, strict=True):
         if t < first_day:
             continue
         hour = t.replace(minute=0, second=0, microsecond=0)
-        if state.get(hour) == MISSING_CELL:
+        if state.get(hour) is CoverageCell.MISSING:
             continue  # another run of this hour left no object: that is what shows
-        state[hour] = UNUSUAL if flag or state.get(hour) == UNUSUAL else PRESENT
+        unusual = flag or state.get(hour) is CoverageCell.UNUSUAL
+        state[hour] = CoverageCell.UNUSUAL if unusual else CoverageCell.PRESENT
     out = []
     for d in range(days):
         day = end_day - timedelta(days=d)
@@ -350,10 +345,10 @@ def coverage(
             if hour in state:
                 cells.append(state[hour])
             elif hour > now:
-                cells.append("future")
+                cells.append(CoverageCell.FUTURE)
             elif since is not None and hour + timedelta(hours=1) <= since:
-                cells.append(BEFORE)
+                cells.append(CoverageCell.BEFORE)
             else:
-                cells.append(NOT_EXPECTED)
+                cells.append(CoverageCell.NONE)
         out.append(CoverageDay(day, tuple(cells)))
     return out

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from sandbox import kube as ko
-from services import health
 from services.catalog import Catalog
 from services.config import CatalogConfig, Config, KubernetesConfig, StorageLocation
+from services.marks import HealthMark
 from tests.conftest import seed
 
 NOW = datetime(2026, 11, 20, 12, 0, 5, tzinfo=UTC)
@@ -183,10 +183,10 @@ def test_a_re_created_cluster_is_judged_by_its_own_uid(
     seed(world["bucket"], hourly("acid-stale", stale_new, hour - 9 * 3600 + 60, 9))
     rows = by_name(make_catalog(tmp_path, kubeconfig=kubeconfig, clock=lambda: NOW).refresh())
     reborn, young = rows[("shop", "acid-reborn")], rows[("shop", "acid-young")]
-    assert rows[("shop", "acid-stale")].health.mark == health.OK
-    assert reborn.health.mark == health.NO_BACKUPS and "re-created" in reborn.health.detail
+    assert rows[("shop", "acid-stale")].health.mark == HealthMark.OK
+    assert reborn.health.mark == HealthMark.NO_BACKUPS and "re-created" in reborn.health.detail
     assert reborn.backups == 48 and reborn.uids == (reborn_old,)  # its history is still shown
-    assert young.health.mark == health.OK and "not due" in young.health.detail
+    assert young.health.mark == HealthMark.OK and "not due" in young.health.detail
 
 
 def test_backups_of_a_cluster_newest_first_across_uids(

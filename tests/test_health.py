@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services import health
+from services.marks import CoverageCell, HealthMark
 from services.models import Cluster, JobRun
 
 NOW = datetime(2026, 11, 20, 12, 20, tzinfo=UTC)
@@ -39,67 +40,67 @@ def job(name: str, status: str, started: datetime, reason: str | None = None) ->
 
 def test_every_hour_present_is_ok() -> None:
     h = health.cluster_health(cluster(), hourly(72), [], NOW)
-    assert h.mark == health.OK
+    assert h.mark == HealthMark.OK
 
 
 def test_a_gap_in_the_last_days_is_missing_with_its_count() -> None:
     h = health.cluster_health(cluster(), hourly(72, skip=(5, 6, 30)), [], NOW)
-    assert h.mark == "missing 3"
+    assert h.label == "missing 3" and h.mark is HealthMark.MISSING
     assert "2026-11-20 07:00" in h.detail  # the newest missing run (12:00 - 5 h)
 
 
 def test_no_object_for_the_last_judged_run_is_late() -> None:
     h = health.cluster_health(cluster(), hourly(72, skip=(0, 1, 2)), [], NOW)
-    assert h.mark == health.LATE
+    assert h.mark == HealthMark.LATE
     assert "09:00" in h.detail
 
 
 def test_the_newest_run_within_its_grace_is_pending_not_late() -> None:
     # 12:00 ran 20 minutes ago: no object yet is fine.
     h = health.cluster_health(cluster(), hourly(72, skip=(0,)), [], NOW)
-    assert h.mark == health.OK
+    assert h.mark == HealthMark.OK
 
 
 def test_a_daily_schedule_expects_one_object_a_day() -> None:
     daily = [NOW.replace(hour=1, minute=10) - timedelta(days=d) for d in range(10)]
     c = cluster("0 1 * * *")
-    assert health.cluster_health(c, sorted(daily), [], NOW).mark == health.OK
+    assert health.cluster_health(c, sorted(daily), [], NOW).mark == HealthMark.OK
     runs = health.runs("0 1 * * *", sorted(daily), NOW - timedelta(days=7), NOW)
     assert len(runs) == 7 and {r.state for r in runs} == {"present"}
     gap = sorted(t for t in daily if t.day != 18)
-    assert health.cluster_health(c, gap, [], NOW).mark == "missing 1"
+    assert health.cluster_health(c, gap, [], NOW).label == "missing 1"
 
 
 def test_a_failed_newest_job_wins_until_a_later_run_succeeds() -> None:
     failed = job("b-1", "failed", NOW - 2 * H, "BackoffLimitExceeded")
     before = hourly(72, skip=(0, 1, 2))  # nothing since the failed run
     h = health.cluster_health(cluster(), before, [failed], NOW)
-    assert h.mark == health.FAILED and "BackoffLimitExceeded" in h.detail
+    assert h.mark == HealthMark.FAILED and "BackoffLimitExceeded" in h.detail
     ok = job("b-2", "succeeded", NOW - H)
-    assert health.cluster_health(cluster(), hourly(72), [failed, ok], NOW).mark == health.OK
+    assert health.cluster_health(cluster(), hourly(72), [failed, ok], NOW).mark == HealthMark.OK
     # A newer object clears it too, when Kubernetes no longer keeps the successful Job.
-    assert health.cluster_health(cluster(), hourly(72), [failed], NOW).mark == health.OK
+    assert health.cluster_health(cluster(), hourly(72), [failed], NOW).mark == HealthMark.OK
 
 
 def test_schedules_that_never_run_sparse_ones_and_running_jobs() -> None:
     never = cluster("0 0 31 2 *")  # valid to croniter, but February has no 31st
-    assert health.cluster_health(never, hourly(3), [], NOW).mark == health.BAD_SCHEDULE
+    assert health.cluster_health(never, hourly(3), [], NOW).mark == HealthMark.BAD_SCHEDULE
     grid = health.coverage("0 0 31 2 *", [], NOW)
     assert len(grid) == 14
     weekly = cluster("0 0 * * 0")  # Sundays; NOW is a Friday
     sundays = [datetime(2026, 11, 1, 0, 5, tzinfo=UTC), datetime(2026, 11, 8, 0, 5, tzinfo=UTC)]
     h = health.cluster_health(weekly, sundays, [], NOW)
-    assert h.mark == health.LATE  # Nov 15 left no object, five days ago
+    assert h.mark == HealthMark.LATE  # Nov 15 left no object, five days ago
     young = cluster(created=NOW - 2 * H, schedule="30 1 * * *")
-    assert health.cluster_health(young, [], [], NOW).mark == health.OK  # first run tomorrow
+    assert health.cluster_health(young, [], [], NOW).mark == HealthMark.OK  # first run tomorrow
     running = job("b-3", "running", NOW.replace(minute=0) - H)
     long_dump = health.cluster_health(cluster(), hourly(72, skip=(1,)), [running], NOW)
-    assert long_dump.mark == health.OK and "running" in long_dump.detail
+    assert long_dump.mark == HealthMark.OK and "running" in long_dump.detail
 
 
 def test_an_object_stamped_just_before_its_run_still_covers_it() -> None:
     daily = [NOW.replace(hour=0, minute=59, second=55) - timedelta(days=d) for d in range(5)]
-    assert health.cluster_health(cluster("0 1 * * *"), sorted(daily), [], NOW).mark == health.OK
+    assert health.cluster_health(cluster("0 1 * * *"), sorted(daily), [], NOW).mark == HealthMark.OK
 
 
 def test_a_missed_run_shows_even_when_its_hour_has_another_object() -> None:
@@ -109,22 +110,22 @@ def test_a_missed_run_shows_even_when_its_hour_has_another_object() -> None:
     ]
     gap = sorted(t for t in quarter if t.strftime("%H:%M") != "10:31")
     grid = health.coverage("*/15 * * * *", [(t, 10_000) for t in gap], NOW)
-    assert grid[0].cells[10] == health.MISSING_CELL and grid[0].cells[9] == health.PRESENT
+    assert grid[0].cells[10] == CoverageCell.MISSING and grid[0].cells[9] == CoverageCell.PRESENT
 
 
 def test_marks_for_clusters_without_backups() -> None:
-    assert health.cluster_health(cluster(), [], [], NOW).mark == health.NO_BACKUPS
+    assert health.cluster_health(cluster(), [], [], NOW).mark == HealthMark.NO_BACKUPS
     off = cluster(logical_backup=False)
-    assert health.cluster_health(off, [], [], NOW).mark == health.OFF
+    assert health.cluster_health(off, [], [], NOW).mark == HealthMark.OFF
     gone = cluster(in_kubernetes=False)
-    assert health.cluster_health(gone, hourly(3), [], NOW).mark == health.GONE
+    assert health.cluster_health(gone, hourly(3), [], NOW).mark == HealthMark.GONE
     bad = cluster("every hour")
-    assert health.cluster_health(bad, hourly(3), [], NOW).mark == health.BAD_SCHEDULE
+    assert health.cluster_health(bad, hourly(3), [], NOW).mark == HealthMark.BAD_SCHEDULE
 
 
 def test_a_young_cluster_is_not_missing_runs_before_it_existed() -> None:
     young = cluster(created=NOW - 5 * H)
-    assert health.cluster_health(young, hourly(5), [], NOW).mark == health.OK
+    assert health.cluster_health(young, hourly(5), [], NOW).mark == HealthMark.OK
 
 
 def test_size_outliers_follow_growth_but_catch_drops_and_jumps() -> None:
@@ -144,25 +145,25 @@ def test_the_coverage_grid_shows_missing_unusual_and_future_hours() -> None:
     assert len(grid) == 14 and all(len(d.cells) == 24 for d in grid)
     today = grid[0]
     assert today.day == NOW.replace(hour=0, minute=0)
-    assert today.cells[12] == health.PENDING  # 12:00, 20 minutes ago, no object yet
+    assert today.cells[12] == CoverageCell.PENDING  # 12:00, 20 minutes ago, no object yet
     assert today.cells[13] == "future"
-    assert today.cells[9] == health.MISSING_CELL  # 12:00 - 3 h
-    assert today.cells[1] == health.UNUSUAL
-    assert grid[2].cells[10] == health.MISSING_CELL  # 12:00 - 50 h: two days ago, 10:00
+    assert today.cells[9] == CoverageCell.MISSING  # 12:00 - 3 h
+    assert today.cells[1] == CoverageCell.UNUSUAL
+    assert grid[2].cells[10] == CoverageCell.MISSING  # 12:00 - 50 h: two days ago, 10:00
     flat = [c for d in grid for c in d.cells]
     assert (
-        flat.count(health.MISSING_CELL) == 2
-        and flat.count(health.PENDING) == 1
-        and flat.count(health.UNUSUAL) == 1
+        flat.count(CoverageCell.MISSING) == 2
+        and flat.count(CoverageCell.PENDING) == 1
+        and flat.count(CoverageCell.UNUSUAL) == 1
     )
 
 
 def test_the_coverage_grid_marks_hours_before_the_cluster_existed() -> None:
     grid = health.coverage("0 * * * *", [], NOW, since=NOW - 3 * H)
-    assert grid[0].cells[:9] == (health.BEFORE,) * 9
+    assert grid[0].cells[:9] == (CoverageCell.BEFORE,) * 9
     # 09:20 is the start: the 09:00 run was before it, 10:00 and 11:00 are missing.
     assert grid[0].cells[9:13] == ("none", "missing", "missing", "pending")
-    assert grid[5].cells == (health.BEFORE,) * 24
+    assert grid[5].cells == (CoverageCell.BEFORE,) * 24
 
 
 @pytest.mark.parametrize("schedule", ["", "61 * * * *", "not a schedule"])
@@ -186,11 +187,11 @@ def _mark_from_runs(c: Cluster, times: list[datetime], jobs: list[JobRun]) -> st
         and (r.state == "present" or (r.state == "missing" and not any(t >= r.at for t in running)))
     ]
     if not times:
-        return health.NO_BACKUPS if judged else health.OK
+        return HealthMark.NO_BACKUPS if judged else HealthMark.OK
     if judged and not judged[-1][1]:
-        return health.LATE
+        return HealthMark.LATE
     missing = sum(1 for _, present in judged if not present)
-    return f"{health.MISSING} {missing}" if missing else health.OK
+    return f"{HealthMark.MISSING} {missing}" if missing else HealthMark.OK
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -212,4 +213,4 @@ def test_the_console_marks_agree_with_the_reviews_runs(seed: int) -> None:
     jobs = []
     if rnd.random() < 0.3 and runs:
         jobs.append(job("b-1", "running", rnd.choice(runs[-5:])))
-    assert health.cluster_health(c, times, jobs, NOW).mark == _mark_from_runs(c, times, jobs)
+    assert health.cluster_health(c, times, jobs, NOW).label == _mark_from_runs(c, times, jobs)

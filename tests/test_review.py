@@ -17,7 +17,7 @@ from services.archive import os_user
 from services.catalog import Catalog
 from services.config import load_config
 from services.review import (
-    CHECKS,
+    CHECK_NAMES,
     Review,
     ReviewFailed,
     list_reviews,
@@ -213,7 +213,7 @@ def test_clean_hourly_and_daily_clusters_raise_nothing(review: Review) -> None:
     for name in ("acid-clean-hourly", "acid-clean-daily"):
         assert findings(review, name) == [], name
         assert set(marks(review, name).values()) == {"ok"}, name
-        assert set(marks(review, name)) == set(CHECKS)
+        assert set(marks(review, name)) == set(CHECK_NAMES)
 
 
 def test_missing_runs_are_named_and_the_newest_missing_is_critical(review: Review) -> None:
@@ -293,12 +293,12 @@ def test_clusters_without_logical_backups_are_listed_as_such(review: Review) -> 
 
 def test_sign_off_archives_json_markdown_and_an_audit_line(review: Review, tmp_path: Path) -> None:
     archive = tmp_path / "archive"
-    sign_off(review, "Ada Lovelace", "checked with the on-call", archive)
-    assert review.archived is not None
-    data = json.loads(Path(review.archived["json"]).read_text())
+    signed = sign_off(review, "Ada Lovelace", "checked with the on-call", archive)
+    assert signed.archived is not None
+    data = json.loads(Path(signed.archived["json"]).read_text())
     assert data["signed_off"]["reviewer"] == "Ada Lovelace"
     assert len(data["findings"]) == len(review.findings)
-    md = Path(review.archived["markdown"]).read_text()
+    md = Path(signed.archived["markdown"]).read_text()
     assert "Signed off by Ada Lovelace" in md and "acid-gaps" in md
     audit = [json.loads(line) for line in (archive / "audit.log").read_text().splitlines()]
     assert audit[-1]["action"] == "review" and audit[-1]["reviewer"] == "Ada Lovelace"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from textual.app import App, ComposeResult
 
+from services.marks import HealthMark
+from tui import glyphs
 from widgets.cluster_table import COLUMNS, ClusterRow, ClusterTable
 from widgets.coverage_grid import CoverageGrid, GridDay
 from widgets.size_sparkline import SizeSparkline
@@ -22,7 +24,7 @@ def row(i: int, **kw: object) -> ClusterRow:
         count=i,
         age="an hour ago",
         size="1.0 MiB",
-        health="ok",
+        health=glyphs.HEALTH[HealthMark.OK],
     )
     base.update(kw)
     return ClusterRow(**base)
@@ -55,7 +57,8 @@ async def test_many_rows_arrive_in_steps_and_end_sorted_and_merged() -> None:
             "acid-0003",
         ]
         # A second merge: one row gone, one changed in place, none re-added.
-        table.set_rows([row(i, health="late" if i == 2 else "ok") for i in range(2, 1001)])
+        late, ok = glyphs.HEALTH[HealthMark.LATE], glyphs.HEALTH[HealthMark.OK]
+        table.set_rows([row(i, health=late if i == 2 else ok) for i in range(2, 1001)])
         await pilot.pause()
         assert table.row_count == 999 and table.complete
         assert str(table.get_cell("ctx/ns/acid-0002", "health")) == "! late"
@@ -77,7 +80,7 @@ async def test_the_sparkline_cursor_and_its_scaling() -> None:
 
 @pytest.mark.asyncio
 async def test_the_coverage_grid_counts_and_draws_each_state() -> None:
-    grid = CoverageGrid()
+    grid = CoverageGrid(glyphs.COVERAGE, glyphs.COVERAGE_LEGEND)
     async with Host(grid).run_test(size=(80, 10)) as pilot:
         cells = ("present",) * 20 + ("missing", "unusual", "pending", "none")
         grid.set_days([GridDay("Fri 20 Nov", cells)], caption="UTC hours")
@@ -131,3 +134,17 @@ async def test_the_footer_rebuilds_only_when_its_keys_change() -> None:
         assert footer.rebuilds == built + 1
         zap = next(k for k in footer.query("FooterKey") if k.description == "Zap")
         assert zap.has_class("-disabled")
+
+
+def test_every_mark_of_services_is_drawn_by_one_glyph() -> None:
+    from services.marks import CheckMark, CoverageCell, Severity
+
+    assert set(glyphs.CHECK) == set(CheckMark)
+    assert set(glyphs.HEALTH) == set(HealthMark)
+    assert set(glyphs.COVERAGE) == set(CoverageCell)
+    assert all(glyphs.severity(s).word == s for s in Severity)
+    assert all(
+        g.word == m
+        for table in (glyphs.CHECK, glyphs.HEALTH, glyphs.COVERAGE)
+        for m, g in table.items()
+    )

@@ -20,7 +20,7 @@ class ClusterCommands(Provider):
         for s in app.catalog_state.clusters:
             c = s.cluster
             where = f"{c.context}/{c.namespace}" if c.in_kubernetes else "storage only"
-            health = s.health.mark if s.health else ""
+            health = s.health.label if s.health else ""
             out.append((f"{c.name}", f"open the timeline ({where}) {health}".rstrip(), c.key))
         return out
 

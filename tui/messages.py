@@ -115,7 +115,8 @@ class ReviewLoaded(Message):
 
 @dataclass
 class ReviewSigned(Message):
-    review: Review
+    review: Review  # signed off and archived
+    unsigned: Review  # as it was before: the screen shows the signed one if it still shows this
 
 
 @dataclass

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from services.models import ClusterSummary
 from services.text import safe_text
-from tui import present
+from tui import glyphs, present
 from widgets.cluster_table import ClusterRow
 
 
@@ -30,7 +30,7 @@ def cluster_row(s: ClusterSummary, now: datetime) -> ClusterRow:
         size=present.size(last.size) if last else "-",
         sizes=s.recent_sizes,
         dimmed=not c.in_kubernetes,
-        health=s.health.mark if s.health else "",
+        health=glyphs.health(s.health),
         health_detail=safe_text(s.health.detail) if s.health else "",
         context=c.context,
     )

@@ -1,7 +1,9 @@
 """The clusters table: one row per cluster, fed plain ``ClusterRow`` values.
 
 Refreshes update cells in place (``update_cell``) and add or remove only the rows
-that changed, so the cursor and scroll stay where the user left them.
+that changed, so the cursor and scroll stay where the user left them. The health cell
+arrives drawn (a ``Glyph``): the table shows a status column without knowing what
+statuses there are.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from widgets.fitting_table import FittingTable
+from widgets.glyph import Glyph
 from widgets.sparkline_text import sparkline
 
 COLUMNS = (
@@ -43,7 +46,7 @@ class ClusterRow:
     size: str
     sizes: tuple[int, ...] = ()
     dimmed: bool = False  # known only to storage
-    health: str = ""  # "ok", "late", "missing 3", "failed", "no backups", "off", "gone"
+    health: Glyph = Glyph("?", "")  # "✓ ok", "! missing 3": drawn as the app says
     health_detail: str = ""
     context: str = ""
 
@@ -52,7 +55,7 @@ class ClusterRow:
         return {
             "namespace": Text(self.namespace, style=style),
             "name": Text(self.name, style=style),
-            "health": health_text(self.health),
+            "health": self.health.text(),
             "team": Text(self.team, style=style),
             "version": Text(self.version, style=style),
             "status": Text(self.status, style=style),
@@ -62,27 +65,6 @@ class ClusterRow:
             "size": Text(self.size, style=style),
             "trend": Text(sparkline(self.sizes), style=style),
         }
-
-
-# Marks by how much they ask of the reader; the glyph carries the meaning without colour.
-_HEALTH = {
-    "ok": ("✓ ok", "green"),
-    "late": ("! late", "bold yellow"),
-    "missing": ("! missing", "yellow"),
-    "failed": ("✗ failed", "bold red"),
-    "no backups": ("✗ no backups", "bold red"),
-    "bad schedule": ("✗ bad schedule", "red"),
-    "off": ("- off", "dim"),
-    "gone": ("- gone", "dim"),
-}
-
-
-def health_text(mark: str) -> Text:
-    word = mark.split(" ")[0] if mark.startswith("missing") else mark
-    label, style = _HEALTH.get(word, (mark or "?", ""))
-    if word == "missing":
-        label = "! " + mark
-    return Text(label, style=style)
 
 
 class ClusterTable(FittingTable):

@@ -1,27 +1,22 @@
 """The coverage grid: a row per day, a cell per hour, so gaps are seen, not read.
 
-Fed plain ``GridDay`` values whose cells are state names. Each state has its own glyph
-as well as its colour, so the grid reads the same without colour (``NO_COLOR``).
+Fed plain ``GridDay`` values whose cells are state names, and at construction the
+``Glyph`` of each state and the states its legend counts: the app owns the vocabulary,
+the grid only lays it out (and counts it). Each state has its own sign as well as its
+colour, so the grid reads the same without colour (``NO_COLOR``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual.widget import Widget
 
-CELLS = {
-    "present": ("■", "green"),
-    "unusual": ("▲", "bold yellow"),
-    "missing": ("✗", "bold red"),
-    "pending": ("…", "cyan"),
-    "none": ("·", "dim"),
-    "before": (" ", ""),
-    "future": (" ", ""),
-}
-LEGEND = ("present", "missing", "unusual", "pending", "none")
+from widgets.glyph import Glyph
+
+_UNKNOWN = Glyph("?", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +34,17 @@ class CoverageGrid(Widget):
     """
 
     def __init__(
-        self, *, name: str | None = None, id: str | None = None, classes: str | None = None
+        self,
+        glyphs: Mapping[str, Glyph],
+        legend: Sequence[str],
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self._glyphs = dict(glyphs)  # state -> how its cells are drawn
+        self._legend = tuple(legend)  # the states the legend counts, in its order
         self._days: tuple[GridDay, ...] = ()
         self._caption = ""
 
@@ -67,13 +70,13 @@ class CoverageGrid(Widget):
         for d in self._days:
             text.append(d.label.ljust(width) + " ", style="bold")
             for state in d.cells:
-                glyph, style = CELLS.get(state, ("?", ""))
-                text.append(glyph + " ", style=style)
+                glyph = self._glyphs.get(state, _UNKNOWN)
+                text.append(glyph.sign + " ", style=glyph.style)
             text.append("\n")
         counts = self.counts()
         text.append(" " * (width + 1))
-        for state in LEGEND:
-            glyph, style = CELLS[state]
-            text.append(glyph, style=style)
-            text.append(f" {state} {counts.get(state, 0)}  ", style="dim")
+        for state in self._legend:
+            glyph = self._glyphs.get(state, _UNKNOWN)
+            text.append(glyph.sign, style=glyph.style)
+            text.append(f" {glyph.word} {counts.get(state, 0)}  ", style="dim")
         return text

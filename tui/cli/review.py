@@ -15,12 +15,12 @@ from services.text import safe_text
 from tui.cli.render import EXIT_OK, EXIT_PROBLEMS, Progress, err, print_json, table
 from tui.cli.sources import open_catalog
 
-_MARKS = {"ok": "✓", "skipped": "-", "info": "i", "warning": "!", "critical": "✗"}
-
 
 def cmd_review(args: argparse.Namespace) -> int:
     from services.errors import UsageError
-    from services.review import CHECKS, RANK, run_review, sign_off
+    from services.marks import CheckMark
+    from services.review import CHECK_NAMES, run_review, sign_off
+    from tui.glyphs import CHECK
 
     archive = None
     if args.note is not None and args.sign_off is None:
@@ -48,7 +48,7 @@ def cmd_review(args: argparse.Namespace) -> int:
                 "choose a writable path",
             ) from exc
     if archive is not None:
-        sign_off(review, args.sign_off, args.note, archive, clock=args.clock)
+        review = sign_off(review, args.sign_off, args.note, archive, clock=args.clock)
         paths = review.archived or {}
         err(
             f"pgdeck: review signed off by {review.reviewer}, archived as {paths.get('json')} "
@@ -61,16 +61,16 @@ def cmd_review(args: argparse.Namespace) -> int:
         f"review of {review.window_start:%Y-%m-%d %H:%M} to {review.window_end:%Y-%m-%d %H:%M} UTC"
         + (", newest backups verified" if review.verify else "")
     )
-    heads = ["CLUSTER", *(c.replace("_", " ").upper() for c in CHECKS)]
+    heads = ["CLUSTER", *(c.replace("_", " ").upper() for c in CHECK_NAMES)]
     rows = [
         [
             f"{cr.namespace}/{cr.cluster}" if cr.namespace else f"{cr.cluster} (storage)",
-            *(_MARKS.get(cr.marks.get(c, "ok"), "?") for c in CHECKS),
+            *(CHECK[cr.marks.get(c, CheckMark.OK)].sign for c in CHECK_NAMES),
         ]
         for cr in review.clusters
     ]
     table(heads, rows)
-    findings = sorted(review.findings, key=lambda f: (-RANK[f.severity], f.cluster, f.check))
+    findings = sorted(review.findings, key=lambda f: (-f.severity.rank, f.cluster, f.check))
     if findings:
         print()
     for f in findings:

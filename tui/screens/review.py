@@ -26,9 +26,9 @@ from textual.worker import get_current_worker
 from services.archive import describe, open_archive, recover_quietly
 from services.catalog import Catalog
 from services.errors import PgdeckError
+from services.marks import CheckMark, Severity
 from services.review import (
-    CHECKS,
-    RANK,
+    CHECK_NAMES,
     ClusterReview,
     Evidence,
     Finding,
@@ -39,6 +39,7 @@ from services.review import (
     sign_off,
 )
 from services.text import safe_text
+from tui import glyphs
 from tui.messages import (
     CatalogProgressed,
     ReviewLoaded,
@@ -64,13 +65,6 @@ CHECK_LABELS = {
     "integrity": "Verify",
     "log_anomaly": "Logs",
 }
-MARKS = {
-    "ok": ("✓", "green"),
-    "skipped": ("-", "dim"),
-    "info": ("i", "cyan"),
-    "warning": ("!", "bold yellow"),
-    "critical": ("✗", "bold red"),
-}
 STAGES = {
     "kubernetes": "asking Kubernetes",
     "storage": "listing storage",
@@ -87,14 +81,12 @@ class _Cancelled(Exception):
     """A newer review replaced this one."""
 
 
-def mark_text(mark: str) -> Text:
-    glyph, style = MARKS.get(mark, ("?", ""))
-    return Text(glyph, style=style, justify="center")
+def mark_text(mark: CheckMark) -> Text:
+    return glyphs.CHECK[mark].text(sign_only=True, justify="center")
 
 
-def severity_text(severity: str) -> Text:
-    glyph, style = MARKS.get(severity, ("?", ""))
-    return Text(f"{glyph} {severity}", style=style)
+def severity_text(severity: Severity) -> Text:
+    return glyphs.severity(severity).text()
 
 
 def default_reviewer() -> str:
@@ -145,7 +137,7 @@ class ReviewScreen(Screen[None]):
         self.sub_title = "weekly review"
         checklist = self.query_one("#checklist", DataTable)
         checklist.add_column("Cluster", key="cluster")
-        for check in CHECKS:
+        for check in CHECK_NAMES:
             checklist.add_column(CHECK_LABELS.get(check, check), key=check)
         findings = self.query_one("#findings", DataTable)
         for key, label in (("severity", "Severity"), ("check", "Check"), ("detail", "Finding")):
@@ -237,10 +229,10 @@ class ReviewScreen(Screen[None]):
         c = review.counts()
         n = len(review.clusters)
         text.append(f"; {n} cluster{'' if n == 1 else 's'}: ")
-        text.append(f"{c['critical']} critical", style="bold red" if c["critical"] else "")
-        text.append(", ")
-        text.append(f"{c['warning']} warning", style="bold yellow" if c["warning"] else "")
-        text.append(f", {c['info']} info")
+        for s in (Severity.CRITICAL, Severity.WARNING):  # drawn when there are any
+            text.append(f"{c[s]} {s}", style=glyphs.severity(s).style if c[s] else "")
+            text.append(", ")
+        text.append(f"{c[Severity.INFO]} info")
         if review.verify:
             text.append("; newest verified")
         return text
@@ -258,7 +250,7 @@ class ReviewScreen(Screen[None]):
             where = f"{cr.namespace}/{cr.cluster}" if cr.namespace else f"{cr.cluster} (storage)"
             table.add_row(
                 Text(safe_text(where), style="" if cr.in_kubernetes else "dim"),
-                *(mark_text(cr.marks.get(check, "ok")) for check in CHECKS),
+                *(mark_text(cr.marks.get(check, CheckMark.OK)) for check in CHECK_NAMES),
                 key=key,
             )
         if review is not None and review.warnings:
@@ -290,7 +282,7 @@ class ReviewScreen(Screen[None]):
             table.clear()
         found = [] if cr is None or self.review is None else self.review.for_cluster(cr)
         self._findings = sorted(
-            found, key=lambda f: (-RANK[f.severity], CHECKS.index(f.check), f.detail)
+            found, key=lambda f: (-f.severity.rank, CHECK_NAMES.index(f.check), f.detail)
         )
         for f in self._findings:
             table.add_row(
@@ -300,7 +292,7 @@ class ReviewScreen(Screen[None]):
                 key=str(len(table.rows)),
             )
         if cr is not None and not self._findings:
-            table.add_row(mark_text("ok"), "", Text("nothing to report", style="dim"))
+            table.add_row(mark_text(CheckMark.OK), "", Text("nothing to report", style="dim"))
         self._show_evidence()
 
     def _show_evidence(self) -> None:
@@ -413,10 +405,12 @@ class ReviewScreen(Screen[None]):
         except OSError as exc:
             self.post_message(ServiceFailed("sign-off", f"cannot write the archive: {exc}"))
             return
-        self.post_message(ReviewSigned(signed))
+        self.post_message(ReviewSigned(signed, review))
 
     def on_review_signed(self, message: ReviewSigned) -> None:
         review = message.review
+        if self.review is message.unsigned:
+            self.review = review
         paths = review.archived or {}
         at = f"{review.signed_at:%H:%M} UTC" if review.signed_at else ""
         self.sub_title = f"weekly review, signed off by {review.reviewer} {at}".rstrip()

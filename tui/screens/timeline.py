@@ -20,10 +20,11 @@ from textual.worker import Worker, get_current_worker
 
 from services.catalog import Catalog
 from services.kube import LogStream
+from services.marks import CoverageCell
 from services.models import Backup, ClusterSummary, JobRun
 from services.text import safe_text
 from services.timeline import Timeline, load_timeline
-from tui import present
+from tui import glyphs, present
 from tui.messages import (
     EncryptionKnown,
     JobLogRead,
@@ -32,7 +33,6 @@ from tui.messages import (
     VerifyFinished,
     VerifyProgressed,
 )
-from widgets.cluster_table import health_text
 from widgets.coverage_grid import CoverageGrid, GridDay
 from widgets.fitting_table import FittingTable
 from widgets.key_footer import KeyFooter
@@ -58,6 +58,7 @@ JOB_COLUMNS = (
     ("took", "Took"),
     ("reason", "Reason"),
 )
+UNUSUAL = glyphs.COVERAGE[CoverageCell.UNUSUAL]  # a backup of an unusual size
 _STATUS_STYLE = {"failed": "bold red", "succeeded": "green", "running": "cyan"}
 
 
@@ -122,7 +123,7 @@ class TimelineScreen(Screen[None]):
             with TabPane("Backups", id="backups-tab"):
                 yield FittingTable(id="backups", cursor_type="row", zebra_stripes=True)
             with TabPane("Coverage", id="coverage-tab"):
-                yield CoverageGrid(id="grid")
+                yield CoverageGrid(glyphs.COVERAGE, glyphs.COVERAGE_LEGEND, id="grid")
             with TabPane("Jobs", id="jobs-tab"), Vertical():
                 yield Static("", id="cronjob")
                 yield FittingTable(id="jobs", cursor_type="row")
@@ -145,7 +146,7 @@ class TimelineScreen(Screen[None]):
         h = self.summary.health
         if h is not None:
             text.append("  ")
-            text.append_text(health_text(h.mark))
+            text.append_text(glyphs.health(h).text())
             text.append(f" {h.detail}", style="dim")
         return text
 
@@ -242,7 +243,7 @@ class TimelineScreen(Screen[None]):
             note = self._notes.get(b.url) or (
                 Text("✗ future-dated: never latest", style="bold red")
                 if b.url in future
-                else Text(f"▲ {flag}", style="bold yellow")
+                else Text(f"{UNUSUAL.sign} {flag}", style=UNUSUAL.style)
                 if flag
                 else Text("")
             )
