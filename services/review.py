@@ -170,7 +170,7 @@ def review_cluster(f: ClusterFacts) -> tuple[ClusterReview, tuple[Finding, ...]]
         for check, v in verdicts
         for i in v.issues
     ]
-    if not c.in_kubernetes:
+    if not c.in_kubernetes:  # said after what the checks found, as reviews always have
         note = "known only to storage: the cluster is gone from Kubernetes"
         found.append(finding("missing_backup", Severity.INFO, note))
     return _row(f, _marks(verdicts, found, live=c.in_kubernetes)), tuple(found)
