@@ -59,8 +59,9 @@ def app_for(tmp_path: Path, where: Path | StorageLocation) -> PgdeckApp:
 
 
 def review_doc(reviewer: str) -> dict[str, Any]:
-    review = Review(window_start=NOW, window_end=NOW, verify=False, reviewer=reviewer)
-    review.signed_at = NOW
+    review = Review(
+        window_start=NOW, window_end=NOW, verify=False, reviewer=reviewer, signed_at=NOW
+    )
     return review.to_dict()
 
 

@@ -7,6 +7,7 @@ line's tables all draw from these tables, so a mark looks the same everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from enum import StrEnum
 from typing import TypeVar
@@ -75,6 +76,12 @@ COVERAGE_LEGEND = (
 def severity(s: Severity) -> Glyph:
     """A finding's severity, drawn as its checklist cell is."""
     return CHECK[CheckMark(s)]
+
+
+def severity_counts(counts: Mapping[str, object], sep: str = " ") -> str:
+    """A review's summary as signs and counts, worst first: "✗ 0 ! 2 i 1" (``counts`` as
+    its JSON has them: a severity not named counts 0)."""
+    return sep.join(f"{severity(s).sign} {counts.get(s, 0)}" for s in reversed(Severity))
 
 
 def health(h: Health | None) -> Glyph:

@@ -20,6 +20,7 @@ from services.archive import ArchivedItem, describe, open_archive, recover_quiet
 from services.catalog import Catalog
 from services.errors import PgdeckError
 from services.text import safe_text
+from tui import glyphs
 from tui.messages import ArchiveListed, ArchiveReportRead, ServiceFailed
 from widgets.fitting_table import FittingTable
 from widgets.key_footer import KeyFooter
@@ -39,9 +40,7 @@ def item_row(item: ArchivedItem) -> tuple[str, str, Text, str]:
     if item.kind == "review":
         signed, counts = _mapping(doc.get("signed_off")), _mapping(doc.get("summary"))
         when = signed.get("at") or _mapping(doc.get("window")).get("end")
-        outcome = Text(
-            f"✗ {counts.get('critical', 0)} ! {counts.get('warning', 0)} i {counts.get('info', 0)}"
-        )
+        outcome = Text(glyphs.severity_counts(counts))
         what = f"signed off by {signed.get('reviewer') or '-'}"
     else:
         when = doc.get("started_at")

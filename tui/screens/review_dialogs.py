@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from services.review import ArchivedReview
+from tui import glyphs
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ class EarlierReviewsScreen(ModalScreen[str | None]):
         when = (r.signed_at or "not signed").replace("T", " ").removesuffix("Z")[:16]
         text = Text(f"{when}  ", style="bold")
         text.append(f"{(r.reviewer or '-')[:20]:20}  ")
-        text.append(f"✗ {c.get('critical', 0)}  ! {c.get('warning', 0)}  i {c.get('info', 0)}")
+        text.append(glyphs.severity_counts(c, sep="  "))
         return Option(text, id=r.location)
 
     def on_mount(self) -> None:
