@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from services.config import load_config, parse_config
+from services.config import (
+    CatalogConfig,
+    Check,
+    Config,
+    KubernetesConfig,
+    StorageLocation,
+    Target,
+    load_config,
+    parse_config,
+)
+from services.config_reader import Reader
 from services.errors import ConfigError
 from tui.cli import main
 
@@ -99,3 +110,169 @@ def test_missing_explicit_config_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found") as exc:
         load_config(str(tmp_path / "nope.yaml"))
     assert exc.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        # each kind of field, given a value of another kind
+        ("catalog:\n  workers: true\n", "catalog.workers: expected a number, got a boolean"),
+        ("review:\n  since_days: '7'\n", "review.since_days: expected a number, got a string"),
+        ("review:\n  size_low_ratio: -0.5\n", "review.size_low_ratio: must be at least 0"),
+        ("review:\n  near_empty_bytes: -0.5\n", "review.near_empty_bytes: must be at least 0"),
+        (
+            "kubernetes:\n  enabled: 'no'\n",
+            "kubernetes.enabled: expected true or false, got a string",
+        ),
+        ("review:\n  expect_sse: [AES256]\n", "review.expect_sse: expected a string, got a list"),
+        ("cache: 7\n", "cache: expected a string, got a number"),
+        (
+            "kubernetes:\n  kubeconfig: {a: 1}\n",
+            "kubernetes.kubeconfig: expected a string, got a mapping",
+        ),
+        ("catalog: 3\n", "catalog: expected a mapping, got a number"),
+        ("kubernetes: true\n", "kubernetes: expected a mapping, got a boolean"),
+        ("targets: [a]\n", "targets: expected a mapping of names to targets, got a list"),
+        ("targets:\n  a: null\n", "targets.a: expected a mapping, got nothing"),
+        (
+            "targets:\n  a:\n    dsn: x\n    production: 1\n",
+            "targets.a.production: expected true or false, got a number",
+        ),
+        (
+            "targets:\n  a:\n    dsn: x\n    name: b\n",
+            "targets.a.name: unknown key (known: dsn, production)",
+        ),
+        ("validation: [x]\n", "validation: expected a mapping, got a list"),
+        ("validation:\n  checks: x\n", "validation.checks: expected a list, got a string"),
+        ("storage:\n  - s3://bucket/spilo\n", "storage[0]: expected a mapping, got a string"),
+        # null is the default, except where a number or a boolean must be written
+        ("catalog:\n  workers: null\n", "catalog.workers: expected a number, got nothing"),
+        (
+            "kubernetes:\n  enabled: null\n",
+            "kubernetes.enabled: expected true or false, got nothing",
+        ),
+        # required strings: absent, null or empty
+        ("targets:\n  a:\n    production: true\n", "targets.a.dsn: expected a string, got nothing"),
+        ("storage:\n  - url: null\n", "storage[0].url: expected a string, got nothing"),
+        (
+            "validation:\n  checks:\n    - {name: '', database: d, sql: s}\n",
+            "validation.checks[0].name: expected a string, got a string",
+        ),
+        (
+            "kubernetes:\n  namespaces: ['']\n",
+            "kubernetes.namespaces[0]: expected a string, got a string",
+        ),
+        # the rules a field's metadata adds to its type
+        ("storage:\n  - {url: s3://bucket/x, addressing_style: dns}\n", "expected path or virtual"),
+        (
+            "storage:\n  - {url: s3://bucket/x, endpoint_url: minio:9000}\n",
+            "an http:// or https://",
+        ),
+        ("storage:\n  - url: file://host/x\n", "file URLs take an absolute path"),
+        (
+            "kubernetes:\n  manifests: /nowhere\n",
+            "kubernetes.manifests: /nowhere is not a directory",
+        ),
+        ("review:\n  size_window: 2\n", "review.size_window: must be at least 3"),
+        ("archive:\n  url: file:///srv/a\n  region: eu\n", "archive.region: applies to s3://"),
+        ("archive:\n  url: s3://bucket/a\n  regoin: eu\n", "archive.regoin: unknown key"),
+        ("archive: ''\n", "archive: expected a string, got a string"),
+        ("archive: s3://b\n", "archive: 's3://b' has no bucket"),
+        (
+            "1: x\n",
+            "c.yaml: 1: unknown key (known: archive, cache, catalog, kubernetes, review, "
+            "storage, targets, validation)",
+        ),
+    ],
+)
+def test_each_kind_of_key_names_what_is_wrong_where(tmp_path: Path, text: str, where: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, tmp_path / "c.yaml")
+    assert str(exc.value).startswith(f"{tmp_path / 'c.yaml'}: ")
+    assert where in str(exc.value)
+    assert str(exc.value).endswith("; see config.example.yaml")
+    assert exc.value.exit_code == 2
+
+
+def test_absent_or_null_keys_take_the_defaults(tmp_path: Path) -> None:
+    defaults = Config(path=tmp_path / "c.yaml")
+    nulls = "".join(
+        f"{key}: null\n"
+        for key in ("kubernetes", "storage", "archive", "cache", "catalog", "targets")
+    )
+    assert parse_config(nulls + "validation: null\nreview: null\n", defaults.path) == defaults
+    assert parse_config("", tmp_path / "c.yaml") == defaults
+    cfg = parse_config(
+        "kubernetes: {kubeconfig: null}\nstorage:\n  - {url: s3://bucket/x, region: null}\n"
+        "validation: {checks: null}\nreview: {expect_sse: null}\n",
+        tmp_path / "c.yaml",
+    )
+    assert cfg.kubernetes.kubeconfig is None and cfg.storage[0].region is None
+    assert cfg.checks == () and cfg.review.expect_sse is None
+
+
+def test_values_are_read_into_their_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGDECK_TEST_DIR", "/srv")
+    cfg = parse_config(
+        "kubernetes: false\n"
+        "storage:\n  - {url: 's3://bucket/spilo/', addressing_style: path}\n"
+        "  - url: file:///srv/copy/\n"
+        "archive: $PGDECK_TEST_DIR/archive\n"
+        "cache: ~/pgdeck-cache\n"
+        "catalog: {workers: 4, full_refresh_hours: 1}\n"
+        "targets:\n  staging: {dsn: 'postgresql://app:s3cret@db/app', production: true}\n"
+        "validation:\n  checks:\n    - {name: n, database: d, sql: SELECT 1}\n",
+        tmp_path / "c.yaml",
+    )
+    assert cfg.kubernetes == KubernetesConfig(enabled=False)
+    assert cfg.storage == (
+        StorageLocation(url="s3://bucket/spilo", addressing_style="path"),
+        StorageLocation(url="file:///srv/copy"),
+    )
+    assert cfg.archive == Path("/srv/archive")
+    assert cfg.cache == Path("~/pgdeck-cache").expanduser()
+    assert cfg.catalog == CatalogConfig(workers=4, full_refresh_hours=1.0)
+    assert isinstance(cfg.catalog.full_refresh_hours, float)
+    assert cfg.targets == (
+        Target(name="staging", dsn="postgresql://app:s3cret@db/app", production=True),
+    )
+    assert cfg.checks == (Check(name="n", database="d", sql="SELECT 1"),)
+    assert "s3cret" not in repr(cfg) and "s3cret" not in repr(cfg.targets[0])
+
+
+def test_an_archive_is_a_path_or_an_s3_location(tmp_path: Path) -> None:
+    def archive(text: str) -> object:
+        return parse_config(text, tmp_path / "c.yaml").archive
+
+    assert archive("archive: file:///srv/a/\n") == Path("/srv/a")
+    assert archive("archive:\n  url: file:///srv/a\n  region: null\n") == Path("/srv/a")
+    assert archive("archive: s3://bucket/a/\n") == StorageLocation(url="s3://bucket/a")
+    assert archive("archive:\n  url: s3://bucket/a\n  region: eu\n") == StorageLocation(
+        url="s3://bucket/a", region="eu"
+    )
+
+
+def test_the_reader_reads_any_dataclass_and_refuses_what_it_cannot(tmp_path: Path) -> None:
+    @dataclass(frozen=True, slots=True)
+    class Section:
+        retries: int = field(default=4, metadata={"at_least": 1})
+        names: tuple[str, ...] = ()
+
+    reader = Reader(tmp_path / "c.yaml")
+    assert reader.section(Section, {"retries": 2}, "x") == Section(retries=2)
+    with pytest.raises(ConfigError, match=r"x\.retries: must be at least 1"):
+        reader.section(Section, {"retries": 0}, "x")
+
+    @dataclass(frozen=True, slots=True)
+    class Misspelt:
+        retries: int = field(default=4, metadata={"at_lest": 1})
+
+    with pytest.raises(TypeError, match="unknown metadata"):
+        reader.section(Misspelt, {}, "x")
+
+    @dataclass(frozen=True, slots=True)
+    class Unreadable:
+        either: int | str = 1
+
+    with pytest.raises(TypeError, match="no reader"):
+        reader.section(Unreadable, {"either": 2}, "x")
