@@ -24,6 +24,7 @@ that order is the one reported. Every error names the file and the key's path.
 
 from __future__ import annotations
 
+import math
 import os
 import types
 from collections.abc import Mapping
@@ -116,6 +117,8 @@ class Reader:
     def number(self, value: Any, where: str, kind: type, low: float | None) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(where, f"expected a number, got {_kind(value)}")
+        if not math.isfinite(value):  # YAML's .nan and .inf are floats
+            raise self.fail(where, f"expected a finite number, got {value}")
         if low is not None and value < low:
             raise self.fail(where, f"must be at least {low}")
         return kind(value)

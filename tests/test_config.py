@@ -119,6 +119,8 @@ def test_missing_explicit_config_is_a_usage_error(tmp_path: Path) -> None:
         ("catalog:\n  workers: true\n", "catalog.workers: expected a number, got a boolean"),
         ("review:\n  since_days: '7'\n", "review.since_days: expected a number, got a string"),
         ("review:\n  size_low_ratio: -0.5\n", "review.size_low_ratio: must be at least 0"),
+        ("catalog:\n  workers: .nan\n", "catalog.workers: expected a finite number, got nan"),
+        ("review:\n  size_low_ratio: .inf\n", "review.size_low_ratio: expected a finite number"),
         ("review:\n  near_empty_bytes: -0.5\n", "review.near_empty_bytes: must be at least 0"),
         (
             "kubernetes:\n  enabled: 'no'\n",
