@@ -8,7 +8,8 @@ import getpass
 import json
 import os
 import socket
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +20,53 @@ from services.clock import Clock, system_clock
 from services.jsonable import iso
 from services.liveness import os_user
 from services.text import safe_text
+from services.validate import TableCheck, Validation
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class PhaseTime:
+    name: str  # preflight, restore <database>, restore, validate
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "seconds": self.seconds}
+
+
+@dataclass(frozen=True, slots=True)
+class RolesOutcome:
+    """What became of the backup's roles (known once the restore has read them)."""
+
+    existing_left_alone: tuple[str, ...] = ()
+    passwords_left_out: int = 0
+    created: tuple[str, ...] = ()
+    privileges_left_out: tuple[str, ...] = ()  # roles created without privileged attributes
+    memberships_left_out: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReportScope:
+    databases: tuple[str, ...]  # NAME or OLD:NEW; empty: the whole cluster
+    roles: str
+    target_system_identifier: str | None = None  # None until the server was asked
+    roles_outcome: RolesOutcome | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        scope: dict[str, Any] = {"databases": list(self.databases), "roles": self.roles}
+        if self.target_system_identifier is not None:
+            scope["target_system_identifier"] = self.target_system_identifier
+        r = self.roles_outcome
+        if r is not None:
+            scope["existing_roles_left_alone"] = list(r.existing_left_alone)
+            scope["passwords_left_out"] = r.passwords_left_out
+            scope["roles_created"] = list(r.created)
+            if r.privileges_left_out:
+                scope["privileges_left_out"] = list(r.privileges_left_out)
+            if r.memberships_left_out:
+                scope["memberships_left_out"] = list(r.memberships_left_out)
+        return scope
+
+
+@dataclass(frozen=True, slots=True)
 class RestoreReport:
     status: str  # running, succeeded, failed, cancelled, interrupted
     backup: str
@@ -29,30 +74,36 @@ class RestoreReport:
     target_name: str
     started_at: datetime
     finished_at: datetime
-    phases: list[dict[str, Any]] = field(default_factory=list)  # name, seconds
-    scope: dict[str, Any] = field(default_factory=dict)
-    validation: dict[str, Any] | None = None
-    tables: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    scope: ReportScope | None = None
+    phases: tuple[PhaseTime, ...] = ()
+    validation: Validation | None = None
+    tables: tuple[TableCheck, ...] = ()
+    warnings: tuple[str, ...] = ()
     error: str | None = None
     compressed_bytes: int = 0
     uncompressed_bytes: int = 0
     retries: int = 0
-    databases_created: list[str] = field(default_factory=list)
+    databases_created: tuple[str, ...] = ()
     # A restore that did not succeed: the databases it created and did not finish, and
     # those of them dropped again (--on-failure drop).
-    databases_incomplete: list[str] = field(default_factory=list)
-    databases_dropped: list[str] = field(default_factory=list)
+    databases_incomplete: tuple[str, ...] = ()
+    databases_dropped: tuple[str, ...] = ()
     user: str = field(default_factory=lambda: _who())  # PGDECK_USER may name the person
     os_user: str = field(default_factory=lambda: os_user())  # the process's real user
     host: str = field(default_factory=socket.gethostname)
-    archived: dict[str, str] = field(default_factory=dict)
+    archived: Mapping[str, str] = field(default_factory=dict)  # json, markdown: where
 
     @property
     def ttr_seconds(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
 
+    @property
+    def databases_left(self) -> tuple[str, ...]:
+        """Created by this restore, left incomplete and still on the target."""
+        return tuple(d for d in self.databases_incomplete if d not in self.databases_dropped)
+
     def to_dict(self) -> dict[str, Any]:
+        """The report as archived (JSON), printed by ``--json`` and shown as Markdown."""
         return {
             "status": self.status,
             "backup": self.backup,
@@ -61,55 +112,56 @@ class RestoreReport:
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "ttr_seconds": round(self.ttr_seconds, 3),
-            "phases": self.phases,
-            "scope": self.scope,
-            "validation": self.validation,
-            "tables": self.tables,
-            "warnings": self.warnings,
+            "phases": [p.to_dict() for p in self.phases],
+            "scope": self.scope.to_dict() if self.scope else {},
+            "validation": self.validation.to_dict() if self.validation else None,
+            "tables": [t.to_dict() for t in self.tables],
+            "warnings": list(self.warnings),
             "error": self.error,
             "compressed_bytes": self.compressed_bytes,
             "uncompressed_bytes": self.uncompressed_bytes,
             "retries": self.retries,
-            "databases_created": self.databases_created,
-            "databases_incomplete": self.databases_incomplete,
-            "databases_dropped": self.databases_dropped,
+            "databases_created": list(self.databases_created),
+            "databases_incomplete": list(self.databases_incomplete),
+            "databases_dropped": list(self.databases_dropped),
             "user": self.user,
             "os_user": self.os_user,
             "host": self.host,
-            "archived": self.archived,
+            "archived": dict(self.archived),
         }
 
     def to_markdown(self) -> str:
-        v = self.validation or {}
+        # From the archived document itself: the JSON and the Markdown never disagree.
+        d = self.to_dict()
+        v = d["validation"] or {}
         comp = v.get("completeness", {})
         integ = v.get("integrity", {})
         lines = [
-            f"# Restore {self.status}: {self.backup}",
+            f"# Restore {d['status']}: {d['backup']}",
             "",
-            f"- Target: `{self.target}` ({self.target_name})",
-            f"- Started: {iso(self.started_at)}, finished: {iso(self.finished_at)}",
+            f"- Target: `{d['target']}` ({d['target_name']})",
+            f"- Started: {d['started_at']}, finished: {d['finished_at']}",
             f"- Time to restore: {self.ttr_seconds:.1f} s",
-            f"- Data: {humanize.naturalsize(self.compressed_bytes, binary=True)} compressed, "
-            f"{humanize.naturalsize(self.uncompressed_bytes, binary=True)} of SQL",
-            f"- Scope: databases {', '.join(self.scope.get('databases') or ['all'])}; roles {self.scope.get('roles')}",
-            f"- By {self.user} (OS user {self.os_user}) on {self.host}",
+            f"- Data: {humanize.naturalsize(d['compressed_bytes'], binary=True)} compressed, "
+            f"{humanize.naturalsize(d['uncompressed_bytes'], binary=True)} of SQL",
+            f"- Scope: databases {', '.join(d['scope'].get('databases') or ['all'])}; roles {d['scope'].get('roles')}",
+            f"- By {d['user']} (OS user {d['os_user']}) on {d['host']}",
         ]
-        if self.error:
-            lines += ["", f"**Error:** {self.error}"]
+        if d["error"]:
+            lines += ["", f"**Error:** {d['error']}"]
         if self.databases_incomplete:
-            kept = [d for d in self.databases_incomplete if d not in self.databases_dropped]
-            if kept:
+            if self.databases_left:
                 lines.append(
                     "**Left incomplete on the target** (created by this restore, not finished): "
-                    + ", ".join(f"`{d}`" for d in kept)
+                    + ", ".join(f"`{name}`" for name in self.databases_left)
                 )
             if self.databases_dropped:
                 lines.append(
                     "**Dropped again** (created by this restore, left incomplete): "
-                    + ", ".join(f"`{d}`" for d in self.databases_dropped)
+                    + ", ".join(f"`{name}`" for name in self.databases_dropped)
                 )
         lines += ["", "## Phases", "", "| phase | seconds |", "|---|---:|"]
-        lines += [f"| {p['name']} | {p['seconds']:.2f} |" for p in self.phases]
+        lines += [f"| {p['name']} | {p['seconds']:.2f} |" for p in d["phases"]]
         if v:
             lines += [
                 "",
@@ -131,7 +183,7 @@ class RestoreReport:
                 lines.append(
                     f"- check {c['name']} ({c['database']}): {'passed' if c['passed'] else 'FAILED'}"
                 )
-        if self.tables:
+        if d["tables"]:
             lines += [
                 "",
                 "## Tables",
@@ -141,10 +193,10 @@ class RestoreReport:
             ]
             lines += [
                 f"| {_cell(t['database'])} | {_cell(t['table'])} | {t['expected']} | {'' if t['restored'] is None else t['restored']} |"
-                for t in self.tables
+                for t in d["tables"]
             ]
-        if self.warnings:
-            lines += ["", "## Warnings", ""] + [f"- {w}" for w in self.warnings]
+        if d["warnings"]:
+            lines += ["", "## Warnings", ""] + [f"- {w}" for w in d["warnings"]]
         # Names, messages and errors come from the backup and the server: the archived
         # document never carries a terminal's control sequence.
         return safe_text("\n".join(lines) + "\n", keep="\t\n")
@@ -188,7 +240,7 @@ def archive_report(
 ) -> RestoreReport:
     """Write the report as JSON and Markdown (exclusively, under a name of its own, or
     the name ``pending`` holds) and append its audit entry. ``ArchiveError`` when any of
-    it cannot be written; ``report.archived`` names files that exist."""
+    it cannot be written; the report returned names in ``archived`` files that exist."""
     done = open_archive(archive, clock).complete(
         pending,
         "restore",
@@ -207,8 +259,7 @@ def archive_report(
             "ttr_seconds": round(report.ttr_seconds, 3),
         },
     )
-    report.archived = {"json": done.json_url, "markdown": done.markdown_url}
-    return report
+    return replace(report, archived={"json": done.json_url, "markdown": done.markdown_url})
 
 
 def _cell(value: object) -> str:

@@ -4,6 +4,7 @@ counts and its schema objects, read while it streamed by."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ ORDER BY 2, 1
 """
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class TableCheck:
     database: str  # as restored (target name)
     table: str  # schema.name
@@ -46,14 +47,67 @@ class TableCheck:
     def ok(self) -> bool:
         return self.restored == self.expected
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "table": self.table,
+            "expected": self.expected,
+            "restored": self.restored,
+        }
 
-@dataclass
+
+@dataclass(frozen=True, slots=True)
+class ForeignKeyCheck:
+    database: str
+    constraint: str
+    table: str  # the referencing table
+    references: str
+    orphans: int
+    how: str  # counted, or validated by PostgreSQL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "constraint": self.constraint,
+            "table": self.table,
+            "references": self.references,
+            "orphans": self.orphans,
+            "how": self.how,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """A team's check (a query that must return no rows) run on the restored database."""
+
+    name: str
+    database: str
+    rows: int | None  # None: the query failed
+    passed: bool
+    sample: tuple[tuple[str, ...], ...] = ()  # the first rows it returned
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "name": self.name,
+            "database": self.database,
+            "rows": self.rows,
+            "passed": self.passed,
+        }
+        if self.error is None:
+            entry["sample"] = [list(r) for r in self.sample]
+        else:
+            entry["error"] = self.error
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
 class Validation:
-    tables: list[TableCheck] = field(default_factory=list)
-    missing_objects: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    foreign_keys: list[dict[str, Any]] = field(default_factory=list)
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    unmatched: list[str] = field(default_factory=list)  # restored databases nothing was checked in
+    tables: tuple[TableCheck, ...] = ()
+    missing_objects: Mapping[str, Mapping[str, list[str]]] = field(default_factory=dict)
+    foreign_keys: tuple[ForeignKeyCheck, ...] = ()
+    checks: tuple[CheckResult, ...] = ()
+    unmatched: tuple[str, ...] = ()  # restored databases nothing was checked in
     seconds: float = 0.0
 
     @property
@@ -66,8 +120,8 @@ class Validation:
 
     @property
     def integrity_passed(self) -> bool:
-        return all(fk["orphans"] == 0 for fk in self.foreign_keys) and all(
-            c["passed"] for c in self.checks
+        return all(fk.orphans == 0 for fk in self.foreign_keys) and all(
+            c.passed for c in self.checks
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,14 +129,14 @@ class Validation:
             "completeness": {
                 "passed": self.completeness_passed,
                 "tables_checked": len(self.tables),
-                "tables_wrong": [t.__dict__ for t in self.tables if not t.ok],
-                "missing_objects": self.missing_objects,
-                "databases_not_checked": self.unmatched,
+                "tables_wrong": [t.to_dict() for t in self.tables if not t.ok],
+                "missing_objects": {db: dict(kinds) for db, kinds in self.missing_objects.items()},
+                "databases_not_checked": list(self.unmatched),
             },
             "integrity": {
                 "passed": self.integrity_passed,
-                "foreign_keys": self.foreign_keys,
-                "checks": self.checks,
+                "foreign_keys": [fk.to_dict() for fk in self.foreign_keys],
+                "checks": [c.to_dict() for c in self.checks],
             },
             "seconds": round(self.seconds, 3),
         }
@@ -113,7 +167,9 @@ def validate(
     from psycopg import sql
 
     started = time.monotonic()
-    result = Validation()
+    tables: list[TableCheck] = []
+    missing_objects: dict[str, dict[str, list[str]]] = {}
+    foreign_keys: list[ForeignKeyCheck] = []
     seen: set[str] = set()
     for section in summary.databases:
         if section.name not in names or section.name == "template0":
@@ -140,7 +196,7 @@ def validate(
                     )
                     row = conn.execute(q).fetchone()
                     restored = int(row[0]) if row else 0
-                result.tables.append(TableCheck(target_db, t.qualified, t.rows, restored))
+                tables.append(TableCheck(target_db, t.qualified, t.rows, restored))
             missing: dict[str, list[str]] = {}
             for kind, names_in_dump in section.objects.items():
                 query = _OBJECT_QUERIES.get(kind)
@@ -151,7 +207,7 @@ def validate(
                 if gone:
                     missing[kind] = gone
             if missing:
-                result.missing_objects[target_db] = missing
+                missing_objects[target_db] = missing
             for conname, child, parent, ccols, pcols, valid in conn.execute(
                 _FOREIGN_KEYS
             ).fetchall():
@@ -162,38 +218,36 @@ def validate(
                         _orphans(conn, child, parent, list(ccols), list(pcols)),
                         "counted",
                     )
-                result.foreign_keys.append(
-                    {
-                        "database": target_db,
-                        "constraint": conname,
-                        "table": child,
-                        "references": parent,
-                        "orphans": orphans,
-                        "how": how,
-                    }
+                foreign_keys.append(
+                    ForeignKeyCheck(target_db, conname, child, parent, orphans, how)
                 )
     # A database the restore wrote to (``written``, as the filter counted them) and that
     # validation never reached is a failure, never "passed (0 tables)".
     checked = {names[n] for n in seen}
-    result.unmatched = sorted(set(written or names.values()) - checked - {"template0"})
+    unmatched = sorted(set(written or names.values()) - checked - {"template0"})
+    results: list[CheckResult] = []
     for check in checks:
         db = names.get(check.database)
         if db is None:
             continue
-        entry: dict[str, Any] = {"name": check.name, "database": db}
         try:
             with connect(
                 target, db, options="-c event_triggers=off" if event_triggers_off else None
             ) as conn:
                 rows = conn.execute(check.sql).fetchall()  # type: ignore[call-overload]
-            entry.update(
-                rows=len(rows), passed=not rows, sample=[list(map(str, r)) for r in rows[:5]]
-            )
+            sample = tuple(tuple(map(str, r)) for r in rows[:5])
+            results.append(CheckResult(check.name, db, len(rows), not rows, sample))
         except Exception as exc:
-            entry.update(rows=None, passed=False, error=str(exc).strip().splitlines()[0])
-        result.checks.append(entry)
-    result.seconds = time.monotonic() - started
-    return result
+            error = str(exc).strip().splitlines()[0]
+            results.append(CheckResult(check.name, db, None, False, error=error))
+    return Validation(
+        tuple(tables),
+        missing_objects,
+        tuple(foreign_keys),
+        tuple(results),
+        tuple(unmatched),
+        time.monotonic() - started,
+    )
 
 
 def _orphans(conn: Any, child: str, parent: str, ccols: list[str], pcols: list[str]) -> int:

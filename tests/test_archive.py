@@ -4,6 +4,7 @@ processes completed as interrupted; a local directory and moto's S3 server alike
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -599,8 +600,8 @@ def test_archive_report_completes_the_report_begun_when_the_restore_started(
     check_archive_writable(root)
     pending = begin_report(report, root, "acid-a-to-staging", clock=pinned)
     assert json.loads((root / pending.location).read_text())["document"]["status"] == "running"
-    report.status = "succeeded"
-    archive_report(report, root, "acid-a-to-staging", pending=pending, clock=pinned)
+    report = dataclasses.replace(report, status="succeeded")
+    report = archive_report(report, root, "acid-a-to-staging", pending=pending, clock=pinned)
     assert report.archived["json"] == str(root / "restores" / f"{pending.name}.json")
     assert Path(report.archived["markdown"]).read_text().startswith("# Restore succeeded")
     assert not (root / pending.location).exists()

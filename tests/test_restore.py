@@ -14,7 +14,8 @@ import psycopg
 import pytest
 
 from services.config import StorageLocation
-from services.restore import RestoreEngine, TableLoaded
+from services.restore import RestoreEngine
+from services.restore_events import TableLoaded
 from services.restore_plan import Scope
 from services.storage import S3Store
 from services.target import ResolvedTarget, resolve_target
@@ -392,7 +393,7 @@ def test_a_target_session_killed_mid_restore_fails_the_restore_clearly(
     report = engine.run()
     assert report.status == "failed"
     assert report.error and "terminat" in report.error
-    assert report.databases_incomplete == ["shop"]
+    assert report.databases_incomplete == ("shop",)
 
 
 def test_cancel_marks_the_report_and_leaves_no_session(
@@ -410,7 +411,7 @@ def test_cancel_marks_the_report_and_leaves_no_session(
     engine._emit = on_event
     report = engine.run()
     assert report.status == "cancelled"
-    assert report.databases_incomplete == ["shop"]
+    assert report.databases_incomplete == ("shop",)
     with psycopg.connect(target_pg.dsn(), autocommit=True) as conn:
         assert not conn.execute(
             "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgdeck-restore'"

@@ -10,8 +10,10 @@ from textual.message import Message
 if TYPE_CHECKING:  # for annotations only: importing the engine costs the start a moment
     from services.archive import ArchivedItem
     from services.catalog_state import CatalogState
-    from services.restore import RestoreEvent
+    from services.report import RestoreReport
+    from services.restore_events import RestoreEvent
     from services.review import ArchivedReview, Review
+    from services.target import ServerIdentity
     from services.timeline import Timeline
     from widgets.cluster_table import ClusterRow
 
@@ -96,8 +98,34 @@ class VerifyFinished(Message):
 
 
 @dataclass
-class RestoreEvents(Message):
+class PreflightChecked(Message):
+    target: str  # its display form
+    findings: list[tuple[str, bool, str]]
+    error: str | None = None
+    production: str | None = None  # the production target this server is, by its identity
+    identity: ServerIdentity | None = None
+
+
+@dataclass
+class RestoreProgressed(Message):
+    """Events of a running restore. Sent one by one from the worker; a burst still queued
+    is handled as one message (the older ones' events go first into the newest)."""
+
     events: list[RestoreEvent]
+
+    def can_replace(self, message: Message) -> bool:
+        # Textual asks the message about to be handled whether the next one queued may
+        # take its place: it may, carrying both.
+        if not isinstance(message, RestoreProgressed):
+            return False
+        message.events[:0] = self.events
+        return True
+
+
+@dataclass
+class RestoreFinished(Message):
+    report: RestoreReport | None  # None: it stopped before writing anything
+    error: str | None = None
 
 
 @dataclass

@@ -98,7 +98,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         # Still inside the handlers: a late signal must not stop the report's archiving.
         archive_error = None
         try:
-            archive_report(
+            report = archive_report(
                 report, archive, label, pending=pending[0] if pending else None, clock=args.clock
             )
         except PgdeckError as exc:

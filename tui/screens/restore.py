@@ -2,25 +2,22 @@
 
 Every step can go back and ``esc`` leaves without touching anything until the run
 starts. The target's preflight runs in a worker as soon as a target is chosen; the run
-is the restore engine in a worker, whose events arrive in batches as messages.
+is the restore flow (``services.restore_flow``) in a thread worker, whose events arrive
+as messages, a burst of them merged into one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import queue
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import (
     Button,
     Checkbox,
@@ -36,46 +33,31 @@ from textual.widgets import (
     Static,
 )
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from services.catalog import Catalog
 from services.config import Config
 from services.errors import PgdeckError
 from services.models import Backup, Cluster
 from services.report import RestoreReport
-from services.restore import (
-    RestoreEvent,
-    RestoreLog,
-    RestorePhase,
-    RestoreProgress,
-    TableLoaded,
-)
+from services.restore_events import RestoreEvent, RestoreProgress, VerifyProgress
+from services.restore_flow import RestoreCancel
 from services.restore_plan import Scope
 from services.target import ResolvedTarget
 from services.text import safe_text
 from tui import present
-from tui.messages import RestoreEvents
+from tui.messages import PreflightChecked, RestoreFinished, RestoreProgressed
+from tui.restore_view import event_line, progress_text, result_text
 from tui.screens.confirm import ConfirmScreen
 from widgets.key_footer import KeyFooter
+
+if TYPE_CHECKING:
+    from services.restore_flow import RestoreRequest
 
 STEPS = ("backup", "target", "scope", "confirm", "run")
 TITLES = ("Backup", "Target", "Scope", "Confirm", "Run")
 DSN_OPTION = "__dsn__"
 ROLE_MODES = ("no-passwords", "all", "skip")
-
-
-@dataclass
-class PreflightChecked(Message):
-    target: str
-    findings: list[tuple[str, bool, str]]
-    error: str | None = None
-    production: str | None = None  # the production target this server is, by its identity
-    identity: Any = None  # the server's ServerIdentity
-
-
-@dataclass
-class RestoreFinished(Message):
-    report: RestoreReport | None
-    error: str | None = None
 
 
 class RestoreScreen(Screen[None]):
@@ -98,11 +80,7 @@ class RestoreScreen(Screen[None]):
         self.running = False
         self.finished = False
         self.exit_when_done = False  # quit or a signal came during the run
-        self._engine = None
-        self._engine_lock = threading.Lock()
-        self._cancelled = False
-        self._events: queue.Queue[RestoreEvent] = queue.Queue()
-        self._drainer: Timer | None = None
+        self._cancel = RestoreCancel()
 
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -475,160 +453,78 @@ class RestoreScreen(Screen[None]):
 
     # --- the run ------------------------------------------------------------------------------
     def _start(self) -> None:
+        from services.restore_flow import RestoreRequest
+
+        assert self.target is not None and self.scope is not None
         self.running = True
-        self._drainer = self.set_interval(0.1, self._drain)
         self.query_one("#cancel", Button).display = True
         self._show_step()
         self.app.refresh_bindings()
+        checked = self.preflight.get(self.target.display)
+        typed = self.query_one("#confirm-name", Input).value.strip()
         self.run_restore(
-            self.target,
-            self.scope,
-            verify_first=self.query_one("#verify-first", Checkbox).value,
-            drop_existing=self.query_one("#drop-existing", Checkbox).value,
-            thorough=self.query_one("#thorough", Checkbox).value,
-            on_failure="drop" if self.query_one("#on-failure-drop", Checkbox).value else "keep",
+            RestoreRequest(
+                backup=self.backup.url,
+                target=self.target,
+                scope=self.scope,
+                verify_first=self.query_one("#verify-first", Checkbox).value,
+                drop_existing=self.query_one("#drop-existing", Checkbox).value,
+                thorough=self.query_one("#thorough", Checkbox).value,
+                on_failure="drop" if self.query_one("#on-failure-drop", Checkbox).value else "keep",
+                production_confirmed=typed if self.target.production else None,
+                identity=checked.identity if checked is not None else None,
+            )
         )
 
     @work(thread=True, exclusive=True, group="restore", exit_on_error=False)
-    def run_restore(
-        self,
-        target: ResolvedTarget,
-        scope: Scope,
-        *,
-        verify_first: bool,
-        drop_existing: bool,
-        thorough: bool,
-        on_failure: str = "keep",
-    ) -> None:
-        from services.archive import open_archive, recover_quietly
-        from services.report import archive_report, begin_report, report_label
-        from services.restore import RestoreEngine
+    def run_restore(self, request: RestoreRequest) -> None:
+        from services.restore_flow import ReportNotArchived, run_restore
 
-        config = self.catalog.config
+        worker = get_current_worker()
+        cancel = self._cancel
+
+        def on_event(event: RestoreEvent) -> None:
+            # Called from the engine's threads: the worker's own cancel (the screen or the
+            # app going away) reaches the flow at the next event.
+            if worker.is_cancelled and not cancel.cancelled:
+                cancel.cancel()
+            self.post_message(RestoreProgressed([event]))
+
         report: RestoreReport | None = None
         error: str | None = None
-        pending: list[Any] = []
         try:
-            archive = open_archive(config, self.catalog.clock)
-            recover_quietly(archive)
-            archive.check_writable()
-            store, key, url = self.catalog.resolve(self.backup.url)
-            label = report_label(url, target.name)
-            verified = None
-            if verify_first:
-                verified = self._verify_first(store, key, url)
-            with self._engine_lock:
-                if self._cancelled:
-                    raise _CancelledBeforeWriting()
-                checked = self.preflight.get(target.display)
-                engine = RestoreEngine(
-                    store=store,
-                    key=key,
-                    url=url,
-                    target=target,
-                    scope=scope,
-                    drop_existing=drop_existing,
-                    checks=config.checks,
-                    on_event=self._events.put,
-                    thorough=thorough,
-                    verified=verified,
-                    clock=self.catalog.clock,
-                    on_failure=on_failure,
-                    identity=checked.identity if checked is not None else None,
-                    on_start=lambda r: pending.append(
-                        begin_report(r, archive, label, clock=self.catalog.clock)
-                    ),
-                )
-                self._engine = engine
-            report = engine.run()
-            try:
-                archive_report(
-                    report,
-                    archive,
-                    label,
-                    pending=pending[0] if pending else None,
-                    clock=self.catalog.clock,
-                )
-            except Exception as exc:  # the restore happened; the archive failed: say so
-                error = f"the report could not be archived: {exc}"
-        except _CancelledBeforeWriting:
-            error = "cancelled; nothing was written to the target"
+            report = run_restore(
+                request,
+                on_event,
+                config=self.catalog.config,
+                resolve=self.catalog.resolve,
+                cancel=cancel,
+                clock=self.catalog.clock,
+            )
+        except ReportNotArchived as exc:  # the restore happened; the archive failed: say so
+            report, error = exc.report, f"the report could not be archived: {exc}"
         except Exception as exc:
             error = str(exc) or type(exc).__name__
         finally:
             # Whatever happened, the screen learns that the run is over.
             self.post_message(RestoreFinished(report, error))
 
-    def _verify_first(self, store, key: str, url: str):  # noqa: ANN001, ANN202
-        from services.verify import verify_before_restore
-
-        self._events.put(RestoreLog("info", f"verifying {url} before writing anything"))
-
-        def progress(p) -> None:  # noqa: ANN001
-            if self._cancelled:
-                raise _CancelledBeforeWriting()
-            self._events.put(
-                RestoreProgress(
-                    p.compressed_read,
-                    p.compressed_total,
-                    p.uncompressed,
-                    0.0,
-                    None,
-                    "verify",
-                    None,
-                    0,
-                )
-            )
-
-        summary = verify_before_restore(store, key, url, progress=progress)
-        self._events.put(RestoreLog("info", f"intact: {len(summary.tables)} tables; restoring"))
-        return summary
-
-    def _drain(self) -> None:
-        """Engine events, taken from their queue ten times a second (the server can say a lot)."""
-        events: list[RestoreEvent] = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                break
-        if events:
-            self.on_restore_events(RestoreEvents(events))
-
-    def on_restore_events(self, message: RestoreEvents) -> None:
-        log = self.query_one("#run-log", Log)
+    def on_restore_progressed(self, message: RestoreProgressed) -> None:
         lines = []
         for event in message.events:
-            # Server messages and names come from the backup: escaped, never terminal codes.
-            if isinstance(event, RestoreLog):
-                lines.append(safe_text(f"{event.source}: {event.level}: {event.text}"))
-            elif isinstance(event, RestorePhase) and event.state == "finished":
-                lines.append(safe_text(f"phase {event.name}: {event.seconds or 0:.2f} s"))
-            elif isinstance(event, TableLoaded):
-                lines.append(
-                    safe_text(f"loaded {event.database}.{event.table}: {event.rows:,} rows")
-                )
-            elif isinstance(event, RestoreProgress):
+            if isinstance(event, RestoreProgress | VerifyProgress):
                 self._progress(event)
+                continue
+            line = event_line(event)
+            if line is not None:
+                lines.append(line)
         if lines:
-            log.write_lines(lines)
+            self.query_one("#run-log", Log).write_lines(lines)
 
-    def _progress(self, p: RestoreProgress) -> None:
-        bar = self.query_one("#bar", ProgressBar)
+    def _progress(self, p: RestoreProgress | VerifyProgress) -> None:
         if p.total:
-            bar.update(total=p.total, progress=p.read)
-        where = safe_text(" ".join(x for x in (p.database, p.table) if x))
-        text = Text()
-        text.append(f"{present.size(p.read)} of {present.size(p.total)}", style="bold")
-        if p.rate:
-            text.append(f"  {present.size(int(p.rate))}/s")
-        if p.eta is not None:
-            text.append(f"  about {present.duration(p.eta)} left")
-        if where:
-            text.append(f"  loading {where}", style="cyan")
-            if p.rows:
-                text.append(f" ({p.rows:,} rows)")
-        self.query_one("#run-status", Static).update(text)
+            self.query_one("#bar", ProgressBar).update(total=p.total, progress=p.read)
+        self.query_one("#run-status", Static).update(progress_text(p))
 
     def on_restore_finished(self, message: RestoreFinished) -> None:
         if self.exit_when_done:  # quit or a signal: the report is archived, now leave
@@ -640,9 +536,6 @@ class RestoreScreen(Screen[None]):
             else:
                 self.app.exit(return_code=code)
             return
-        if self._drainer is not None:
-            self._drainer.stop()
-        self._drain()
         self.running = False
         self.finished = True
         self.query_one("#cancel", Button).display = False
@@ -664,11 +557,7 @@ class RestoreScreen(Screen[None]):
         """Stop the run: the engine cancels what runs on the server and ends the report as
         cancelled. The cancel request is a network round trip: it is sent from a thread,
         never from the event loop."""
-        with self._engine_lock:
-            self._cancelled = True
-            engine = self._engine
-        if engine is not None:
-            threading.Thread(target=engine.cancel, name="cancel-restore", daemon=True).start()
+        threading.Thread(target=self._cancel.cancel, name="cancel-restore", daemon=True).start()
 
     def action_cancel_restore(self) -> None:
         def answer(yes: bool | None) -> None:
@@ -688,46 +577,6 @@ class RestoreScreen(Screen[None]):
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:
         self.action_cancel_restore()
-
-
-def result_text(r: RestoreReport) -> Text:
-    ok = r.status == "succeeded"
-    text = Text()
-    text.append(
-        f"{'✓' if ok else '✗'} restore {r.status}", style="bold green" if ok else "bold red"
-    )
-    text.append(f" in {r.ttr_seconds:.1f} s (time to restore)\n")
-    for phase in r.phases:
-        text.append(f"  {phase['name']}: {phase['seconds']:.2f} s\n", style="dim")
-    v = r.validation or {}
-    if v:
-        comp, integ = v["completeness"], v["integrity"]
-        text.append("completeness ")
-        text.append(*(("passed", "green") if comp["passed"] else ("FAILED", "bold red")))
-        text.append(f" ({comp['tables_checked']} tables), integrity ")
-        text.append(*(("passed", "green") if integ["passed"] else ("FAILED", "bold red")))
-        text.append(
-            f" ({len(integ['foreign_keys'])} foreign keys, {len(integ['checks'])} checks)\n"
-        )
-    if r.error:
-        text.append(f"error: {safe_text(r.error)}\n", style="red")
-    text.append(incomplete_text(r), style="bold red")
-    for w in r.warnings:
-        text.append(f"warning: {safe_text(w)}\n", style="yellow")
-    if r.archived:
-        text.append(f"report: {r.archived['markdown']}\n")
-    return text
-
-
-def incomplete_text(r: RestoreReport) -> str:
-    """What a failed or cancelled run left on the target, in one or two lines."""
-    from tui.present import incomplete_lines
-
-    return "".join(line + "\n" for line in incomplete_lines(r))
-
-
-class _CancelledBeforeWriting(Exception):
-    pass
 
 
 def _display(config: Config, name: str) -> str:
