@@ -850,3 +850,36 @@ def test_table_data_loaded_through_a_partitioned_root_is_restored(
     assert wrong == [] and report["validation"]["completeness"]["tables_checked"] == (
         2 if flags else 3
     )
+
+
+def test_the_restore_flow_needs_no_terminal_and_returns_its_archived_report(
+    config: Path, bucket: str, source_dump: bytes, target_pg: Any, source_pg: Any
+) -> None:
+    # The third caller (a scheduled restore test in a Kubernetes Job): no terminal, no
+    # prompt, events to a callback, the archived report returned.
+    from services.catalog import Catalog
+    from services.config import load_config
+    from services.restore_events import RestoreDone, RestorePhase
+    from services.restore_flow import RestoreRequest, run_restore
+
+    seed(bucket, {KEY: gzip.compress(source_dump)})
+    loaded = load_config(config)
+    catalog = Catalog(loaded)
+    events: list[Any] = []
+    request = RestoreRequest(
+        backup=f"s3://{bucket}/{KEY}",
+        target=resolve_target(target_pg.dsn(), loaded),
+        verify_first=True,
+    )
+    report = run_restore(request, events.append, config=loaded, resolve=catalog.resolve)
+    assert report.status == "succeeded", report.error
+    names = [p.name for p in report.phases]
+    assert names[0] == "preflight" and names[-2:] == ["restore", "validate"]
+    assert "restore shop" in names
+    assert report.validation is not None and report.validation.completeness_passed
+    archived = json.loads(Path(report.archived["json"]).read_text())
+    assert archived == {**report.to_dict(), "archived": {}}
+    assert isinstance(events[-1], RestoreDone) and events[-1].report.status == "succeeded"
+    assert RestorePhase("validate", "started") in events
+    for db in SOURCE_DBS:
+        assert table_digests(target_pg, db) == table_digests(source_pg, db)

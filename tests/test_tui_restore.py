@@ -268,3 +268,42 @@ async def test_a_signal_during_a_wizard_restore_cancels_it_archives_the_report_a
     assert report["status"] == "cancelled" and report["databases_incomplete"] == ["shop"]
     with psycopg.connect(target_pg.dsn("shop"), autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM public.orders").fetchone() == (0,)
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_restore_events_arrives_merged_each_event_once_in_order() -> None:
+    import threading
+
+    from textual.app import App, ComposeResult
+    from textual.widget import Widget
+
+    from services.restore_events import RestoreLog
+    from tui.messages import RestoreProgressed
+
+    class Sink(Widget):
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[list[Any]] = []
+
+        def on_restore_progressed(self, message: RestoreProgressed) -> None:
+            self.batches.append(list(message.events))
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Sink()
+
+    events = [RestoreLog("info", f"line {i}", "server") for i in range(500)]
+    app = Host()
+    async with app.run_test() as pilot:
+        sink = app.query_one(Sink)
+
+        def burst() -> None:  # as the restore worker posts them, one by one
+            for event in events:
+                sink.post_message(RestoreProgressed([event]))
+
+        thread = threading.Thread(target=burst)
+        thread.start()
+        thread.join()
+        await pilot.pause()
+        assert [e for batch in sink.batches for e in batch] == events
+        assert len(sink.batches) < len(events)
