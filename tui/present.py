@@ -5,7 +5,6 @@ Their JSON form is their own ``to_dict()`` (``services.jsonable``)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import humanize
 
@@ -28,18 +27,3 @@ def duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def incomplete_lines(report: Any) -> list[str]:
-    """A failed or cancelled restore's databases: created and left incomplete, or dropped."""
-    kept = [d for d in report.databases_incomplete if d not in report.databases_dropped]
-    lines = []
-    if kept:
-        lines.append(
-            "left incomplete on the target (created by this restore): "
-            + ", ".join(kept)
-            + "; drop them, or restore again with --drop-existing"
-        )
-    if report.databases_dropped:
-        lines.append("dropped again (--on-failure drop): " + ", ".join(report.databases_dropped))
-    return lines

@@ -1,30 +1,45 @@
 """``pgdeck restore`` and ``pgdeck verify``: a backup read end to end, or restored into a
-PostgreSQL server and validated, with the signals that stop a restore cleanly."""
+PostgreSQL server and validated, with the signals that stop a restore cleanly.
+
+The restore is ``services.restore_flow`` in a thread; this module answers its questions on
+the terminal (in the main thread, where a signal interrupts them) and presents its events
+and report with ``tui.restore_view``."""
 
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from services.config import load_config
-from services.errors import ConfigError, PgdeckError
+from services.errors import ConfigError
 from services.text import safe_text
 from tui import present
 from tui.cli.render import EXIT_OK, EXIT_PROBLEMS, Progress, err, print_json, table
 from tui.cli.sources import resolve_backup
 
+if TYPE_CHECKING:
+    from services.restore_flow import RestoreCancel, RestorePlan
+    from services.target import ResolvedTarget
+
+T = TypeVar("T")
+
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from services.archive import open_archive, recover_quietly
-    from services.report import archive_report, begin_report, report_label
-    from services.restore import RestoreEngine
+    from services.restore_flow import (
+        CancelledBeforeWriting,
+        NotConfirmed,
+        ReportNotArchived,
+        RestoreCancel,
+        RestoreRequest,
+        run_restore,
+    )
     from services.restore_plan import Scope
-    from services.target import production_twin, read_password_file, resolve_target
-    from tui.restore_view import RestoreView
+    from services.target import read_password_file, resolve_target
+    from tui.restore_view import RestoreView, incomplete_lines
 
     config = load_config(args.config)
     scope = Scope.parse(args.database, args.roles)
@@ -39,73 +54,53 @@ def cmd_restore(args: argparse.Namespace) -> int:
             "pgdeck: warning: the password in --target is visible to other local users in the "
             "process list; use --target-password-file FILE or ~/.pgpass, or leave it out to be asked"
         )
-    archive = open_archive(config, args.clock)
-    recover_quietly(archive)
-    archive.check_writable()
-    with _Signals() as signals:
-        target, identity = _identify(target)
-        twin, notes = production_twin(target, identity, config)
-        for note in notes:
-            err(f"pgdeck: warning: {note}")
-        if twin is not None and not target.production:
-            target = dataclasses.replace(target, production=True, name=twin.name)
-            err(
-                f"pgdeck: {identity.display} is the server of production target {twin.name!r} "
-                f"(system identifier {identity.system_identifier}; a clone made from it by a "
-                "base backup shares it too)"
-            )
-        if target.production and args.yes_production != target.name:
-            raise ConfigError(
-                f"target {target.name!r} is production",
-                f"pass --yes-production {target.name} to restore into it",
-            )
-        store, key, url = resolve_backup(args, config)
-        if not args.yes:
-            err(
-                f"restore {scope.describe()} from {url}\n   into {identity.display} (roles: {scope.roles})"
-            )
-            if input("proceed? [y/N] ").strip().lower() not in ("y", "yes"):
-                err("pgdeck: nothing was done")
-                return EXIT_PROBLEMS
-        verified = None
-        if args.verify_first:
-            from services.verify import verify_before_restore
+    request = RestoreRequest(
+        backup=args.backup,
+        target=target,
+        scope=scope,
+        namespace=args.namespace,
+        verify_first=args.verify_first,
+        drop_existing=args.drop_existing,
+        thorough=args.thorough,
+        on_failure=args.on_failure,
+        production_confirmed=args.yes_production,
+    )
+    cancel = RestoreCancel()
+    view = RestoreView(sys.stderr, quiet=args.json)
+    archive_error = None
+    with _Signals(cancel) as signals, view:
 
-            with Progress(sys.stderr, f"verifying {url}", in_bytes=True) as progress:
-                verified = verify_before_restore(store, key, url, progress=progress)
-            err(f"pgdeck: {url}: intact ({len(verified.tables)} tables), restoring")
-        label = report_label(url, target.name)
-        pending: list[Any] = []
-        view = RestoreView(sys.stderr, quiet=args.json)
-        engine = RestoreEngine(
-            store=store,
-            key=key,
-            url=url,
-            target=target,
-            scope=scope,
-            drop_existing=args.drop_existing,
-            checks=config.checks,
-            on_event=view.on_event,
-            thorough=args.thorough,
-            verified=verified,
-            clock=args.clock,
-            on_failure=args.on_failure,
-            identity=identity,
-            on_start=lambda r: pending.append(begin_report(r, archive, label, clock=args.clock)),
-        )
-        with view:
-            report = signals.run(engine.run, engine.cancel)
-        # Still inside the handlers: a late signal must not stop the report's archiving.
-        archive_error = None
+        def confirm(plan: RestorePlan) -> bool:
+            return signals.in_main_thread(lambda: _confirm(plan))
+
+        def ask_password(t: ResolvedTarget) -> str:
+            import getpass
+
+            return signals.in_main_thread(lambda: getpass.getpass(f"password for {t.display}: "))
+
         try:
-            report = archive_report(
-                report, archive, label, pending=pending[0] if pending else None, clock=args.clock
+            report = signals.run(
+                lambda: run_restore(
+                    request,
+                    view.on_event,
+                    config=config,
+                    resolve=lambda _spec, _namespace: resolve_backup(args, config),
+                    confirm=None if args.yes else confirm,
+                    ask_password=ask_password if sys.stdin.isatty() else None,
+                    cancel=cancel,
+                    clock=args.clock,
+                )
             )
-        except PgdeckError as exc:
-            archive_error = exc
+        except NotConfirmed:
+            err("pgdeck: nothing was done")
+            return EXIT_PROBLEMS
+        except CancelledBeforeWriting as exc:
+            raise Interrupted(signals.received or 2) from exc
+        except ReportNotArchived as exc:  # the restore ran; its report says how
+            report, archive_error = exc.report, exc
     if args.json:
         print_json(report)
-        for line in present.incomplete_lines(report):
+        for line in incomplete_lines(report):
             err(f"pgdeck: {line}")
     else:
         view.summary(report)
@@ -119,23 +114,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS
 
 
-def _identify(target: Any) -> tuple[Any, Any]:
-    """The target's live identity; asks for a password on a terminal when it needs one."""
-    import dataclasses
-    import getpass
-
-    from services.target import identify
-
-    try:
-        return target, identify(target)
-    except PgdeckError as exc:
-        if "password authentication failed" not in exc.message or target.password is not None:
-            raise
-        if not sys.stdin.isatty():
-            raise
-    password = getpass.getpass(f"password for {target.display}: ")
-    target = dataclasses.replace(target, password=password)
-    return target, identify(target)
+def _confirm(plan: RestorePlan) -> bool:
+    err(
+        f"restore {plan.scope.describe()} from {plan.url}\n   into {plan.server} (roles: {plan.scope.roles})"
+    )
+    return input("proceed? [y/N] ").strip().lower() in ("y", "yes")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -147,16 +130,19 @@ class Interrupted(KeyboardInterrupt):
 
 
 class _Signals:
-    """SIGINT, SIGTERM and SIGHUP stop a restore as Ctrl-C does: the engine runs in a
-    thread, and the main thread (where Python runs signal handlers) cancels it. Before
-    the engine runs, a signal interrupts the command (nothing was written yet)."""
+    """SIGINT, SIGTERM and SIGHUP stop a restore as Ctrl-C does: the restore runs in a
+    thread, and the main thread (where Python runs signal handlers) cancels it. Before it
+    writes, a signal interrupts the command (nothing was written, and nothing will be).
+    Questions for the terminal are asked from the main thread, so a signal interrupts
+    them too, and no thread is left reading the terminal."""
 
     SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
-    def __init__(self) -> None:
+    def __init__(self, cancel: RestoreCancel) -> None:
         self.received: int | None = None
-        self._cancel: Callable[[], None] | None = None
+        self._cancel = cancel
         self._done = False
+        self._asks: queue.Queue[Callable[[], None]] = queue.Queue()
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -176,17 +162,14 @@ class _Signals:
 
     def _handle(self, signum: int, _frame: Any) -> None:
         if self._done:
-            return  # the restore ended: its report is being archived
+            return  # the restore ended: its report is archived
         self.received = self.received or signum
-        if self._cancel is not None:
-            self._cancel()
-        else:
-            raise Interrupted(signum)
+        if self._cancel.cancel():
+            return  # it was writing: it stops as cancelled, and its report is archived
+        raise Interrupted(signum)  # nothing was written, and now nothing will be
 
-    def run(self, work: Callable[[], Any], cancel: Callable[[], None]) -> Any:
-        import threading
-
-        result: list[Any] = []
+    def run(self, work: Callable[[], T]) -> T:
+        result: list[T] = []
         failure: list[BaseException] = []
 
         def target() -> None:
@@ -196,17 +179,38 @@ class _Signals:
                 failure.append(exc)
 
         thread = threading.Thread(target=target, name="restore", daemon=True)
-        self._cancel = cancel
         try:
             thread.start()
             while thread.is_alive():
-                thread.join(0.2)
+                try:
+                    ask = self._asks.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                ask()
         finally:
-            self._cancel = None
             self._done = True
         if failure:
             raise failure[0]
         return result[0]
+
+    def in_main_thread(self, question: Callable[[], T]) -> T:
+        """From the restore's thread: ``question`` asked by the main thread, its answer."""
+        answered = threading.Event()
+        answer: list[T] = []
+        failure: list[Exception] = []
+
+        def ask() -> None:
+            try:
+                answer.append(question())
+            except Exception as exc:  # a signal's Interrupted stays in the main thread
+                failure.append(exc)
+            answered.set()
+
+        self._asks.put(ask)
+        answered.wait()
+        if failure:
+            raise failure[0]
+        return answer[0]
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
