@@ -156,7 +156,7 @@ class Loader:
         import psycopg
         from psycopg import sql
 
-        from services.grammar import normalize_encoding
+        from services.grammar_settings import normalize_encoding
 
         current = conn.info.parameter_status("client_encoding") or "UTF8"
         if normalize_encoding(current) == normalize_encoding(encoding):
@@ -171,7 +171,7 @@ class Loader:
         of the backup that ran (a default, an index expression) could have changed them
         behind the statements, and the next statement would then be cut (or its names
         read) differently by the server than it was judged."""
-        from services.grammar import SAFE_ENCODINGS, normalize_encoding
+        from services.grammar_settings import SAFE_ENCODINGS, normalize_encoding
 
         info = conn.info
         conforming = info.parameter_status("standard_conforming_strings")

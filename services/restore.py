@@ -37,8 +37,8 @@ from services.clock import Clock, system_clock
 from services.config import Check
 from services.dump import DumpReader, DumpSummary, NotADump, TableRows
 from services.errors import PgdeckError
-from services.grammar import mask_literals
 from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
+from services.redact import mask_literals
 from services.report import PhaseTime, ReportScope, RestoreReport, RolesOutcome
 from services.restore_events import (
     RestoreDone,

@@ -17,7 +17,7 @@ from services.errors import PgdeckError
 from services.grammar import Verdict
 from services.loader import Loader
 from services.restore_plan import SPILO_SCHEMAS, TARGETS_OWN, RestoreFilter, first_qualified
-from services.sqllex import Statement
+from services.sqllex import QIDENT, STRING, WORD, Statement
 
 # The words that stand before a function's or a type's name in ALTER, GRANT ... ON, COMMENT
 # ON and SECURITY LABEL ... ON.
@@ -192,12 +192,12 @@ class TargetWriter:
         if first_qualified(toks, _ROUTINE_KINDS) in self._own_routines:
             return True
         for k, tok in enumerate(toks[:-1]):
-            if tok.kind != grammar.WORD or tok.value != "schema" or tok.depth != 0:
+            if tok.kind != WORD or tok.value != "schema" or tok.depth != 0:
                 continue
             if not (k == 1 or (k > 0 and toks[k - 1].value == "on")):
                 continue
             j = k + 1  # ON SCHEMA a, b TO ...: the names, and nothing after them
-            while j < len(toks) and toks[j].kind in (grammar.WORD, grammar.QIDENT):
+            while j < len(toks) and toks[j].kind in (WORD, QIDENT):
                 if toks[j].value in self._own_schemas:
                     return True
                 if j + 1 < len(toks) and toks[j + 1].value == ",":
@@ -233,7 +233,7 @@ class TargetWriter:
         toks = stmt.tokens
         extension_names = set()  # an extension's name is not a relation's
         for k, tok in enumerate(toks[:-1]):
-            if tok.kind == grammar.WORD and tok.value == "extension":
+            if tok.kind == WORD and tok.value == "extension":
                 j = k + 1
                 while j < len(toks) - 1 and toks[j].value in ("if", "not", "exists"):
                     j += 1
@@ -241,27 +241,27 @@ class TargetWriter:
         names = {
             t.value
             for j, t in enumerate(toks)
-            if t.kind in (grammar.WORD, grammar.QIDENT) and j not in extension_names
+            if t.kind in (WORD, QIDENT) and j not in extension_names
         }
         hit = None
         for k in range(len(toks) - 2):
             a, dot, b = toks[k], toks[k + 1], toks[k + 2]
             if (
-                a.kind in (grammar.WORD, grammar.QIDENT)
+                a.kind in (WORD, QIDENT)
                 and dot.value == "."
-                and b.kind in (grammar.WORD, grammar.QIDENT)
+                and b.kind in (WORD, QIDENT)
                 and (a.value, b.value) in self._preexisting
             ):
                 hit = f"{a.value}.{b.value}"
                 break
         if hit is None:  # setval('schema.name', ...): a sequence named in a literal
             for t in toks:
-                if t.kind == grammar.STRING and "." in t.value:
+                if t.kind == STRING and "." in t.value:
                     parts = tuple(qualified(t.value).split(".", 1))
                     if len(parts) == 2 and parts in self._preexisting:
                         hit = t.value
                 elif (
-                    t.kind == grammar.STRING
+                    t.kind == STRING
                     and not self._path_empty
                     and t.value.strip('"') in self._preexisting_names
                 ):
