@@ -142,7 +142,7 @@ class _Signals:
         self.received: int | None = None
         self._cancel = cancel
         self._done = False
-        self._asks: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._asks: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -177,16 +177,24 @@ class _Signals:
                 result.append(work())
             except BaseException as exc:  # handed to the main thread
                 failure.append(exc)
+            finally:
+                self._asks.put(None)  # wakes the main thread now, not at its next timeout
 
         thread = threading.Thread(target=target, name="restore", daemon=True)
         try:
             thread.start()
-            while thread.is_alive():
+            while True:
                 try:
+                    # the timeout keeps the main thread where signal handlers run
                     ask = self._asks.get(timeout=0.2)
                 except queue.Empty:
+                    if not thread.is_alive():
+                        break
                     continue
+                if ask is None:
+                    break
                 ask()
+            thread.join()
         finally:
             self._done = True
         if failure:
