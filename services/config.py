@@ -17,6 +17,7 @@ one value that may hold a password, a target's DSN, is left out of ``repr``.
 from __future__ import annotations
 
 import os
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,65 @@ class ValidationConfig:
     checks: tuple[Check, ...] = ()
 
 
+def _address(template: str) -> str:
+    """``host:port`` with ``{cluster}`` and ``{namespace}`` filled in, and nothing else."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise Invalid(f"{template!r} is not a template ({exc})") from None
+    unknown = names - {"cluster", "namespace"}
+    if unknown:
+        raise Invalid(f"unknown placeholder {{{sorted(unknown)[0]}}} (known: cluster, namespace)")
+    host, sep, port = template.format(cluster="c", namespace="n").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise Invalid(f"{template!r}: expected host:port")
+    return template
+
+
+@dataclass(frozen=True, slots=True)
+class StagingConfig:
+    """Where restore tests create their throwaway ``postgresql`` clusters."""
+
+    namespace: str = "pgdeck-staging"  # the only namespace restore tests write to
+    team: str = "pgdeck"  # the staging clusters' teamId (and their names' prefix)
+    # how the tests reach a staging primary (in the cluster: its Service)
+    address: str = field(
+        default="{cluster}.{namespace}.svc.cluster.local:5432", metadata={"check": _address}
+    )
+    max_parallel: int = field(default=4, metadata={"at_least": 1})  # tests at once
+    # The volume is this multiple of the gzip dump's size. The operator's backup job
+    # expects a dump of a fifth of the databases' size (dump.sh's --expected-size), so
+    # the restored databases take about 5x the dump on disk, indexes included; the WAL
+    # a bulk load writes and room to spare bring it to 8x.
+    volume_headroom: float = field(default=8.0, metadata={"at_least": 1})
+    min_volume_gib: int = field(default=1, metadata={"at_least": 1})  # never smaller
+    # the operator's Running and a Ready master pod, within this long
+    ready_timeout_seconds: float = field(default=600.0, metadata={"at_least": 1})
+
+
+@dataclass(frozen=True, slots=True)
+class RtoOverride:
+    """One cluster's own recovery time objective."""
+
+    name: str  # its key under `restore_tests.clusters`: the source cluster's name
+    rto_minutes: float = field(metadata={"at_least": 0})
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreTestsConfig:
+    """The recovery time objective a restore test measures its time-to-restore against."""
+
+    rto_minutes: float = field(default=60.0, metadata={"at_least": 0})  # every cluster's
+    clusters: tuple[RtoOverride, ...] = field(
+        default=(), metadata={"named": "name", "items": "clusters"}
+    )
+
+    def rto_for(self, cluster: str) -> float:
+        """Minutes: the cluster's own objective, else the default."""
+        own = next((c for c in self.clusters if c.name == cluster), None)
+        return own.rto_minutes if own is not None else self.rto_minutes
+
+
 def _archive(reader: Reader, value: Any, where: str) -> Path | StorageLocation:
     """A path, ``s3://bucket/prefix``, or a mapping with ``url`` and the S3 settings a
     storage location takes (endpoint_url, region, profile, addressing_style)."""
@@ -186,6 +246,8 @@ class Config:
     targets: tuple[Target, ...] = field(default=(), metadata={"named": "name", "items": "targets"})
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
+    staging: StagingConfig = field(default_factory=StagingConfig)
+    restore_tests: RestoreTestsConfig = field(default_factory=RestoreTestsConfig)
 
     @property
     def checks(self) -> tuple[Check, ...]:

@@ -29,6 +29,7 @@ def test_example_config_is_valid_and_complete(tmp_path: Path) -> None:
     cfg = parse_config(text, ROOT / "config.example.yaml")
     assert cfg.storage and cfg.storage[0].url.startswith("s3://")
     assert cfg.catalog.workers >= 1
+    assert cfg.restore_tests.rto_for("acid-main") < cfg.restore_tests.rto_minutes
 
 
 def test_paths_resolve_relative_to_the_file(tmp_path: Path) -> None:
@@ -182,8 +183,8 @@ def test_missing_explicit_config_is_a_usage_error(tmp_path: Path) -> None:
         ("archive: s3://b\n", "archive: 's3://b' has no bucket"),
         (
             "1: x\n",
-            "c.yaml: 1: unknown key (known: archive, cache, catalog, kubernetes, review, "
-            "storage, targets, validation)",
+            "c.yaml: 1: unknown key (known: archive, cache, catalog, kubernetes, restore_tests, "
+            "review, staging, storage, targets, validation)",
         ),
     ],
 )
@@ -278,3 +279,40 @@ def test_the_reader_reads_any_dataclass_and_refuses_what_it_cannot(tmp_path: Pat
 
     with pytest.raises(TypeError, match="no reader"):
         reader.section(Unreadable, {"either": 2}, "x")
+
+
+def test_staging_and_restore_tests_have_defaults_and_overrides(tmp_path: Path) -> None:
+    cfg = parse_config("", tmp_path / "c.yaml")
+    assert cfg.staging.address == "{cluster}.{namespace}.svc.cluster.local:5432"
+    assert (cfg.staging.max_parallel, cfg.restore_tests.rto_minutes) == (4, 60.0)
+    text = (
+        "staging:\n  namespace: stg\n  team: qa\n  address: '{cluster}.db:6432'\n"
+        "  volume_headroom: 3\nrestore_tests:\n  rto_minutes: 45\n"
+        "  clusters:\n    acid-main:\n      rto_minutes: 10\n"
+    )
+    cfg = parse_config(text, tmp_path / "c.yaml")
+    assert (cfg.staging.namespace, cfg.staging.team, cfg.staging.volume_headroom) == (
+        "stg",
+        "qa",
+        3.0,
+    )
+    assert cfg.restore_tests.rto_for("acid-main") == 10
+    assert cfg.restore_tests.rto_for("acid-other") == 45
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("staging:\n  address: '{host}:5432'\n", "staging.address: unknown placeholder {host}"),
+        ("staging:\n  address: '{cluster}'\n", "staging.address: '{cluster}': expected host:port"),
+        ("staging:\n  address: '{cluster'\n", "staging.address: '{cluster' is not a template"),
+        ("staging:\n  max_parallel: 0\n", "staging.max_parallel: must be at least 1"),
+        ("staging:\n  volume_headroom: 0.5\n", "staging.volume_headroom: must be at least 1"),
+        ("restore_tests:\n  clusters:\n    a: {}\n", "restore_tests.clusters.a.rto_minutes"),
+        ("restore_tests:\n  rto: 5\n", "restore_tests.rto: unknown key"),
+    ],
+)
+def test_bad_staging_config_names_the_key(tmp_path: Path, text: str, where: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, tmp_path / "c.yaml")
+    assert where in str(exc.value)
