@@ -215,6 +215,12 @@ class Archive:
                 self.store.delete(pending.location)
         return Archived(json_loc, md_loc, self.url(json_loc), self.url(md_loc), seq, digest(line))
 
+    def note(self, fields: dict[str, Any]) -> int:
+        """An audit entry that records an act with no report of its own (a staging
+        cluster created or deleted): its sequence number."""
+        seq, _ = self._append(fields, {})
+        return seq
+
     def _append(
         self, fields: dict[str, Any], reports: dict[str, tuple[str, str]]
     ) -> tuple[int, bytes]:

@@ -17,6 +17,7 @@ one value that may hold a password, a target's DSN, is left out of ``repr``.
 from __future__ import annotations
 
 import os
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +150,19 @@ class ValidationConfig:
     checks: tuple[Check, ...] = ()
 
 
+def _namespace(name: str) -> str:
+    if len(name) > 63 or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name):
+        raise Invalid(f"{name!r} is not a Kubernetes namespace name")
+    return name
+
+
+def _team(name: str) -> str:
+    # The team begins every staging cluster's name, which must stay a DNS-1035 label.
+    if len(name) > 20 or not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", name):
+        raise Invalid(f"{name!r}: expected a short DNS label (a-z, 0-9, -; at most 20)")
+    return name
+
+
 def _address(template: str) -> str:
     """``host:port`` with ``{cluster}`` and ``{namespace}`` filled in, and nothing else."""
     try:
@@ -168,8 +182,10 @@ def _address(template: str) -> str:
 class StagingConfig:
     """Where restore tests create their throwaway ``postgresql`` clusters."""
 
-    namespace: str = "pgdeck-staging"  # the only namespace restore tests write to
-    team: str = "pgdeck"  # the staging clusters' teamId (and their names' prefix)
+    # the only namespace restore tests write to
+    namespace: str = field(default="pgdeck-staging", metadata={"check": _namespace})
+    # the staging clusters' teamId (and their names' prefix)
+    team: str = field(default="pgdeck", metadata={"check": _team})
     # how the tests reach a staging primary (in the cluster: its Service)
     address: str = field(
         default="{cluster}.{namespace}.svc.cluster.local:5432", metadata={"check": _address}

@@ -316,3 +316,18 @@ def test_bad_staging_config_names_the_key(tmp_path: Path, text: str, where: str)
     with pytest.raises(ConfigError) as exc:
         parse_config(text, tmp_path / "c.yaml")
     assert where in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("staging:\n  team: Acid\n", "staging.team: 'Acid': expected a short DNS label"),
+        ("staging:\n  team: 1acid\n", "staging.team"),
+        ("staging:\n  team: " + "a" * 21 + "\n", "staging.team"),
+        ("staging:\n  namespace: Staging\n", "staging.namespace: 'Staging' is not a Kubernetes"),
+    ],
+)
+def test_staging_names_must_be_kubernetes_names(tmp_path: Path, text: str, where: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, tmp_path / "c.yaml")
+    assert where in str(exc.value)
