@@ -10,7 +10,12 @@ What it does as a real API server does: bearer-token auth (401), 403/404/400 ``S
 bodies, lists sorted by namespace/name with ``labelSelector``, ``fieldSelector``, ``limit``
 and ``continue`` (``remainingItemCount`` only without selectors, as the real one), list items
 of built-in types without ``apiVersion``/``kind`` (CRD items keep them), pod logs whole or
-followed in chunks, ``/version`` and minimal discovery. It only serves GET; no watches.
+followed in chunks, ``/version`` and minimal discovery. It creates (POST) and deletes
+(DELETE) namespaced objects as the real server does: the created object comes back with
+``uid``, ``resourceVersion`` and ``creationTimestamp``, a second create of one name is 409
+``AlreadyExists``, a delete of a missing one 404 ``NotFound``; hooks (``on_create``,
+``on_delete``) let a stand-in controller react, as ``tests/standin_operator.py`` does. No
+PUT or PATCH, no watches.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -229,7 +236,8 @@ def _decode_continue(token: str) -> str:
 
 
 class FakeKube:
-    """An in-memory Kubernetes API server on 127.0.0.1 (GET only)."""
+    """An in-memory Kubernetes API server on 127.0.0.1 (GET, and POST/DELETE of namespaced
+    objects)."""
 
     def __init__(self, token: str = "test-token") -> None:
         self.token = token
@@ -244,6 +252,9 @@ class FakeKube:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
+        # Called (outside the lock) with a copy of each object created or deleted over HTTP.
+        self.on_create: list[Callable[[dict], None]] = []
+        self.on_delete: list[Callable[[dict], None]] = []
 
     # -- lifecycle
 
@@ -308,8 +319,19 @@ class FakeKube:
                     del self._objects[key]
                     self._rv += 1
 
+    def get(self, kind: str, namespace: str, name: str) -> dict | None:
+        """A copy of a stored object, by kind (``postgresql``) or plural, or None."""
+        k = kind.lower()
+        with self._lock:
+            for (_, plural, ns, nm), obj in self._objects.items():
+                if k in (plural, obj["kind"].lower()) and (ns, nm) == (namespace, name):
+                    return copy.deepcopy(obj)
+        return None
+
     def clear(self) -> None:
         with self._lock:
+            self.on_create.clear()
+            self.on_delete.clear()
             self._objects.clear()
             self._logs.clear()
             self._forbidden.clear()
@@ -479,7 +501,153 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         self._status(405, "MethodNotAllowed", "the fake API server only serves GET")
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = _refuse  # noqa: N815
+    do_PUT = do_PATCH = _refuse  # noqa: N815
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._write(self._create)
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._write(self._delete)
+
+    def _write(self, act: Callable[[_Route, str, bytes], None]) -> None:
+        """Authorise, route and hand a create or delete to ``act``."""
+        fake = self.fake
+        fake.requests.append((self.command, self.path))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                self._status(401, "Unauthorized", "Unauthorized")
+                return
+            path = urlsplit(self.path).path
+            route = _route(path)
+            with fake._lock:
+                forbidden = any(p.search(path) for p in fake._forbidden)
+                known = (
+                    fake._resources.get((route.group, route.version, route.plural or ""))
+                    if route is not None
+                    else None
+                )
+            if route is None or known is None or not known[1] or route.namespace is None:
+                self._not_found_path()
+                return
+            if forbidden:
+                self._write_forbidden(route)
+                return
+            act(route, known[0], body)
+        except _BadRequest as e:
+            self._status(400, "BadRequest", str(e))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _create(self, route: _Route, kind: str, body: bytes) -> None:
+        fake = self.fake
+        if route.name is not None:
+            self._status(405, "MethodNotAllowed", "the server does not allow this method")
+            return
+        try:
+            obj = json.loads(body)
+        except ValueError as e:
+            raise _BadRequest(f"the body of the request was in an unknown format: {e}") from e
+        if not isinstance(obj, dict):
+            raise _BadRequest("the body of the request was in an unknown format")
+        meta = obj.setdefault("metadata", {})
+        name = meta.get("name")
+        if meta.get("namespace", route.namespace) != route.namespace:
+            raise _BadRequest(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        if not name:
+            self._status(
+                422,
+                "Invalid",
+                f'{kind} "" is invalid: metadata.name: Required value: name or generateName '
+                "is required",
+                {
+                    "kind": kind,
+                    "causes": [{"reason": "FieldValueRequired", "field": "metadata.name"}],
+                },
+            )
+            return
+        group = route.group
+        with fake._lock:
+            key = (route.gv, route.plural or "", route.namespace or "", name)
+            if key in fake._objects:
+                exists = True
+            else:
+                exists = False
+                fake._rv += 1
+                meta["namespace"] = route.namespace
+                meta["uid"] = str(uuid.uuid4())
+                meta["resourceVersion"] = str(fake._rv)
+                meta["creationTimestamp"] = ko.rfc3339(datetime.now(UTC))
+                if group not in _BUILTIN_GROUPS:
+                    meta["generation"] = 1
+                obj["apiVersion"] = route.gv.lstrip("/")
+                obj["kind"] = kind
+                fake._objects[key] = copy.deepcopy(obj)
+        if exists:
+            details: dict = {"name": name}
+            if group:
+                details["group"] = group
+            details["kind"] = route.plural
+            self._status(409, "AlreadyExists", f'{route.resource} "{name}" already exists', details)
+            return
+        self._send_json(201, obj)
+        for hook in list(fake.on_create):
+            hook(copy.deepcopy(obj))
+
+    def _delete(self, route: _Route, kind: str, body: bytes) -> None:
+        fake = self.fake
+        if route.name is None or route.sub is not None:
+            self._status(405, "MethodNotAllowed", "the server does not allow this method")
+            return
+        with fake._lock:
+            key = (route.gv, route.plural or "", route.namespace or "", route.name)
+            obj = fake._objects.pop(key, None)
+            if obj is not None:
+                fake._rv += 1
+        if obj is None:
+            details: dict = {"name": route.name}
+            if route.group:
+                details["group"] = route.group
+            details["kind"] = route.plural
+            self._status(404, "NotFound", f'{route.resource} "{route.name}" not found', details)
+            return
+        if route.plural == "pods":
+            # Pods are deleted gracefully: the server answers with the object, now marked.
+            answer = copy.deepcopy(obj)
+            answer["metadata"]["deletionTimestamp"] = ko.rfc3339(datetime.now(UTC))
+        else:
+            gone: dict = {"name": route.name}
+            if route.group:
+                gone["group"] = route.group
+            gone["kind"] = route.plural
+            gone["uid"] = obj["metadata"].get("uid", "")
+            answer = {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": gone,
+            }
+        self._send_json(200, answer)
+        for hook in list(fake.on_delete):
+            hook(copy.deepcopy(obj))
+
+    def _write_forbidden(self, route: _Route) -> None:
+        verb = "create" if self.command == "POST" else "delete"
+        who = route.resource + (f' "{route.name}"' if route.name else "")
+        message = (
+            f'{who} is forbidden: User "{USER}" cannot {verb} resource "{route.plural}" '
+            f'in API group "{route.group}" in the namespace "{route.namespace}"'
+        )
+        details: dict = {"name": route.name} if route.name else {}
+        if route.group:
+            details["group"] = route.group
+        details["kind"] = route.plural
+        self._status(403, "Forbidden", message, details)
 
     def _get(self) -> None:
         fake = self.fake

@@ -612,3 +612,54 @@ def test_add_remove_clear(kube, client):
     ]
     kube.clear()
     assert pg_names() == [] and kube.requests[-1][0] == "GET"
+
+
+def test_create_and_delete_answer_as_the_real_server(kube, client):
+    custom = kubernetes.client.CustomObjectsApi(client)
+    body = {
+        "apiVersion": "acid.zalan.do/v1",
+        "kind": "postgresql",
+        "metadata": {"name": "new-one", "labels": {"a": "b"}},
+        "spec": {"teamId": "acid", "numberOfInstances": 1},
+    }
+    created = custom.create_namespaced_custom_object(
+        "acid.zalan.do", "v1", "db", "postgresqls", body
+    )
+    md = created["metadata"]
+    assert md["namespace"] == "db" and md["uid"] and md["resourceVersion"]
+    assert md["creationTimestamp"].endswith("Z") and md["generation"] == 1
+    assert kube.get("postgresql", "db", "new-one")["spec"] == body["spec"]
+    assert ("POST", "/apis/acid.zalan.do/v1/namespaces/db/postgresqls") in kube.requests
+
+    with pytest.raises(ApiException) as e:
+        custom.create_namespaced_custom_object("acid.zalan.do", "v1", "db", "postgresqls", body)
+    assert e.value.status == 409
+    status = json.loads(e.value.body)
+    assert (status["kind"], status["reason"], status["code"]) == ("Status", "AlreadyExists", 409)
+    assert status["message"] == 'postgresqls.acid.zalan.do "new-one" already exists'
+
+    with pytest.raises(ApiException) as e:
+        custom.create_namespaced_custom_object(
+            "acid.zalan.do",
+            "v1",
+            "other",
+            "postgresqls",
+            {**body, "metadata": {"name": "x", "namespace": "db"}},
+        )
+    assert e.value.status == 400
+
+    gone = custom.delete_namespaced_custom_object(
+        "acid.zalan.do", "v1", "db", "postgresqls", "new-one"
+    )
+    assert (gone["status"], gone["details"]["uid"]) == ("Success", md["uid"])
+    assert kube.get("postgresql", "db", "new-one") is None
+    with pytest.raises(ApiException) as e:
+        custom.delete_namespaced_custom_object(
+            "acid.zalan.do", "v1", "db", "postgresqls", "new-one"
+        )
+    assert e.value.status == 404
+    assert json.loads(e.value.body)["reason"] == "NotFound"
+
+    core = kubernetes.client.CoreV1Api(client)
+    pod = core.delete_namespaced_pod("acid-main-0", "db")
+    assert pod.metadata.deletion_timestamp is not None
