@@ -22,6 +22,7 @@ from tui.cli.demo import cmd_demo
 from tui.cli.parser import build_parser
 from tui.cli.render import EXIT_OK, err
 from tui.cli.restore import Interrupted, cmd_restore, cmd_verify
+from tui.cli.restore_test import cmd_restore_test
 from tui.cli.review import cmd_audit, cmd_review
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -31,6 +32,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "restore": cmd_restore,
     "verify": cmd_verify,
+    "restore-test": cmd_restore_test,
     "clusters": cmd_clusters,
     "backups": cmd_backups,
     "jobs": cmd_jobs,

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_browse(sub, parents)
     add_review(sub, parents)
     add_restore(sub, parents)
+    add_restore_test(sub, parents)
     add_demo(sub, parents)
     return p
 
@@ -219,6 +220,27 @@ def add_restore(sub: Any, parents: Parents) -> None:
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     r.add_argument(
         "--yes-production", metavar="TARGET", help="confirm a target marked production by its name"
+    )
+
+
+def add_restore_test(sub: Any, parents: Parents) -> None:
+    """``restore-test`` (so far ``--cleanup`` only)."""
+    t = sub.add_parser(
+        "restore-test",
+        parents=[parents.common, parents.out],
+        help="restore tests in throwaway staging clusters (so far: --cleanup)",
+    )
+    mode = t.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="delete staging clusters a crashed test left (pgdeck's labels, older than --older-than)",
+    )
+    t.add_argument(
+        "--older-than",
+        type=duration,
+        metavar="AGE",
+        help="with --cleanup: only clusters created longer ago, e.g. 6h, 2d (default: 1d)",
     )
 
 

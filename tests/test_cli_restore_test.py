@@ -1,0 +1,77 @@
+"""``pgdeck restore-test --cleanup`` against the fake Kubernetes API, audited in a real archive."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import kube as ko
+from services.archive import open_archive, verify_audit
+from services.staging_spec import labels
+from tests.conftest import write_config
+from tui.cli import main
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+NS = "pgdeck-staging"
+
+
+def config(tmp_path: Path, kubeconfig: Path) -> Path:
+    return write_config(
+        tmp_path / "config.yaml",
+        {
+            "kubernetes": {"kubeconfig": str(kubeconfig)},
+            "staging": {"namespace": NS},
+            "cache": str(tmp_path / "cache"),
+            "archive": str(tmp_path / "archive"),
+        },
+    )
+
+
+def staging_pg(name: str, age: timedelta) -> dict:
+    return ko.postgresql(
+        name,
+        NS,
+        created=NOW - age,
+        team="pgdeck",
+        instances=1,
+        labels=labels("20261101t000000-abcdef", "acid-main", "shop"),
+    )
+
+
+def test_cleanup_deletes_old_staging_clusters_and_audits_each(
+    tmp_path: Path, kube: Any, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kube.add(
+        staging_pg("pgdeck-restore-test-acid-main-aaaaaa", timedelta(days=3)),
+        staging_pg("pgdeck-restore-test-acid-main-bbbbbb", timedelta(hours=2)),
+    )
+    path = config(tmp_path, kubeconfig)
+    argv = ["--config", str(path), "restore-test", "--cleanup", "--older-than", "6h", "--json"]
+    assert main(argv, clock=lambda: NOW) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in out] == ["pgdeck-restore-test-acid-main-aaaaaa"]
+    assert out[0]["source"] == "acid-main"
+    assert kube.get("postgresql", NS, "pgdeck-restore-test-acid-main-aaaaaa") is None
+    assert kube.get("postgresql", NS, "pgdeck-restore-test-acid-main-bbbbbb") is not None
+    archive = open_archive(tmp_path / "archive")
+    assert verify_audit(archive).ok
+    entries = [json.loads(e) for _, e in archive.store.audit_entries()]
+    assert [(e["action"], e["staging_cluster"]) for e in entries] == [
+        ("staging-delete", "pgdeck-restore-test-acid-main-aaaaaa")
+    ]
+
+    assert main(argv[:-1], clock=lambda: NOW) == 0  # nothing old is left: said on stderr
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == f"pgdeck: no staging clusters older than 6h in test/{NS}"
+
+
+def test_cleanup_needs_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["restore-test"])
+    assert exc.value.code == 2
+    assert "--cleanup" in capsys.readouterr().err
