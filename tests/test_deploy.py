@@ -297,6 +297,9 @@ def test_the_restore_test_cronjob_runs_every_cluster_in_the_staging_namespace() 
     conf = yaml.safe_load(data["restore-test.yaml"])
     assert conf["staging"]["namespace"] == STAGING_NS
     assert conf["archive"] == yaml.safe_load(data["review.yaml"])["archive"]
+    config = parse_config(data["restore-test.yaml"], Path("/etc/pgdeck/restore-test.yaml"))
+    assert config.staging.namespace == STAGING_NS and config.staging.team == "acid"
+    assert config.restore_tests.rto_minutes == 60
 
 
 def runs(schedule: str, n: int) -> list[datetime]:
