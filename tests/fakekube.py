@@ -466,6 +466,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- responses
 
+    def _object_not_found(self, route: _Route) -> None:
+        """The API server's 404 for a named object, with the details it gives."""
+        details: dict = {"name": route.name}
+        if route.group:
+            details["group"] = route.group
+        details["kind"] = route.plural
+        self._status(404, "NotFound", f'{route.resource} "{route.name}" not found', details)
+
     def _send_json(self, code: int, body: dict) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
@@ -609,11 +617,7 @@ class _Handler(BaseHTTPRequestHandler):
             if obj is not None:
                 fake._rv += 1
         if obj is None:
-            details: dict = {"name": route.name}
-            if route.group:
-                details["group"] = route.group
-            details["kind"] = route.plural
-            self._status(404, "NotFound", f'{route.resource} "{route.name}" not found', details)
+            self._object_not_found(route)
             return
         if route.plural == "pods":
             # Pods are deleted gracefully: the server answers with the object, now marked.
@@ -718,11 +722,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         obj = fake._get(route.gv, route.plural or "", route.namespace or "", route.name)
         if obj is None:
-            details: dict = {"name": route.name}
-            if route.group:
-                details["group"] = route.group
-            details["kind"] = route.plural
-            self._status(404, "NotFound", f'{route.resource} "{route.name}" not found', details)
+            self._object_not_found(route)
             return
         self._send_json(200, obj)
 
