@@ -190,6 +190,9 @@ class StagingConfig:
     address: str = field(
         default="{cluster}.{namespace}.svc.cluster.local:5432", metadata={"check": _address}
     )
+    # from a workstation: reach the primary through a port-forward made with the
+    # Kubernetes API instead of `address` (--port-forward, the same)
+    port_forward: bool = False
     max_parallel: int = field(default=4, metadata={"at_least": 1})  # tests at once
     # The volume is this multiple of the gzip dump's size. The operator's backup job
     # expects a dump of a fifth of the databases' size (dump.sh's --expected-size), so

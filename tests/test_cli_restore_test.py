@@ -70,8 +70,12 @@ def test_cleanup_deletes_old_staging_clusters_and_audits_each(
     assert captured.err.strip() == f"pgdeck: no staging clusters older than 6h in test/{NS}"
 
 
-def test_cleanup_needs_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
+def test_restore_test_needs_clusters_all_or_cleanup(
+    tmp_path: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(tmp_path, kubeconfig)
+    assert main(["--config", str(path), "restore-test"], clock=lambda: NOW) == 2
+    assert capsys.readouterr().err.strip() == "pgdeck: name the clusters to test, or pass --all"
     with pytest.raises(SystemExit) as exc:
-        main(["restore-test"])
+        main(["restore-test", "--all", "--cleanup"])
     assert exc.value.code == 2
-    assert "--cleanup" in capsys.readouterr().err

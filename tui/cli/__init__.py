@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     """``clock`` is "now" for every judgement the command makes (default: ``PGDECK_NOW``
     when set, else the system clock)."""
     args = build_parser().parse_args(argv)
+    args.argv = None if argv is None else list(argv)  # what a report says started it
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr)
     if not args.debug:
         for noisy in ("botocore", "urllib3", "kubernetes", "boto3"):

@@ -224,18 +224,41 @@ def add_restore(sub: Any, parents: Parents) -> None:
 
 
 def add_restore_test(sub: Any, parents: Parents) -> None:
-    """``restore-test`` (so far ``--cleanup`` only)."""
+    """``restore-test``."""
     t = sub.add_parser(
         "restore-test",
         parents=[parents.common, parents.out],
-        help="restore tests in throwaway staging clusters (so far: --cleanup)",
+        help="restore backups into throwaway staging clusters, validate, time and archive",
+        description="Restore each cluster's backup into a throwaway staging cluster, validate "
+        "it, measure the time-to-restore against the objective, archive the report and delete "
+        "the staging cluster. Exit 0 when every test passed, 1 when one did not, 2 when none "
+        "could run.",
     )
-    mode = t.add_mutually_exclusive_group(required=True)
+    t.add_argument("clusters", nargs="*", metavar="CLUSTER", help="source clusters to test")
+    mode = t.add_mutually_exclusive_group()
+    mode.add_argument("--all", action="store_true", help="every cluster with logical backups")
     mode.add_argument(
         "--cleanup",
         action="store_true",
         help="delete staging clusters a crashed test left (pgdeck's labels, older than --older-than)",
     )
+    t.add_argument("-n", "--namespace", help="the clusters' namespace, when a name is in several")
+    t.add_argument(
+        "--backup",
+        default="latest",
+        metavar="WHICH",
+        help="latest (default), random:30d (one at random within the window, as AWS Backup's "
+        "RANDOM_WITHIN_WINDOW) or a backup's URL",
+    )
+    t.add_argument("--seed", type=int, help="the seed of random:WINDOW, to repeat a run's choice")
+    t.add_argument("--keep", action="store_true", help="keep the staging clusters afterwards")
+    t.add_argument(
+        "--port-forward",
+        action="store_true",
+        help="reach the staging primary through a port-forward made with the Kubernetes API "
+        "(from a workstation; the default is staging.address)",
+    )
+    t.add_argument("--run-id", help=argparse.SUPPRESS)  # a launcher's run id (in-cluster Jobs)
     t.add_argument(
         "--older-than",
         type=duration,
