@@ -278,6 +278,9 @@ class Archive:
             "error": doc.get("error") or reason,
             "interrupted": {"found_at": iso(now), "reason": reason},
         }
+        if "result" in doc:  # a restore test's verdict: it has none
+            document["result"] = "interrupted"
+            document["reasons"] = [f"interrupted: {reason}"]
         pending = Pending(kind, name, f"{RUNNING}/{name}.json", now)
         audit: dict[str, Any] = {
             "outcome": "interrupted",

@@ -305,3 +305,44 @@ def wait_for_copy(pg: Any, proc: subprocess.Popen[str], timeout: float = 60) -> 
                 return True
         time.sleep(0.05)
     return False
+
+
+def test_a_killed_test_is_completed_interrupted_and_its_cluster_left_for_cleanup(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    stalling_s3: Any,
+    source_dump: bytes,
+    target_pg: Any,
+) -> None:
+    obj, stall = held_mid_copy(source_dump)
+    key = backup_at(1)
+    seed(bucket, {key: obj})
+    stalling_s3.stall_after(stall, match=f"GET /{bucket}/{key}".encode())
+    cfg = setup(tmp_path, kube, kubeconfig, bucket, stalling_s3.url, target_pg)
+    with StandinOperator(kube, username="postgres") as op:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", "--config", str(cfg), "restore-test", "acid-shop"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PGDECK_NOW": NOW.isoformat()},
+        )
+        try:
+            assert wait_for_copy(target_pg, proc), "the restore never reached a COPY"
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+    archive = open_archive(tmp_path / "archive")
+    assert archive.list("restore-test") == []
+    [found] = [r for r in archive.recover_interrupted() if r.kind == "restore-test"]
+    [item] = archive.list("restore-test")
+    assert item.document["result"] == "interrupted"
+    assert item.document["source"]["cluster"] == "acid-shop"
+    assert "is gone" in item.document["reasons"][0]
+    # Nothing was there to delete it: `--cleanup` finds it by its labels.
+    left = kube.get("postgresql", STAGING, op.seen[0])
+    assert (
+        left is not None and left["metadata"]["labels"]["pgdeck.io/source-cluster"] == "acid-shop"
+    )
