@@ -293,6 +293,8 @@ def test_the_weekly_review_signs_off_and_archives_with_pgdecks_real_flags() -> N
 def test_the_restore_test_cronjob_runs_every_cluster_in_the_staging_namespace() -> None:
     (c,) = pod_spec(one("CronJob", "pgdeck-restore-test"))["containers"]
     assert c["args"] == ["restore-test", "--all"]
+    args = build_parser().parse_args(c["args"])
+    assert args.command == "restore-test" and args.all and args.backup == "latest"
     data = one("ConfigMap", "pgdeck-config")["data"]
     conf = yaml.safe_load(data["restore-test.yaml"])
     assert conf["staging"]["namespace"] == STAGING_NS
