@@ -346,3 +346,49 @@ def test_a_killed_test_is_completed_interrupted_and_its_cluster_left_for_cleanup
     assert (
         left is not None and left["metadata"]["labels"]["pgdeck.io/source-cluster"] == "acid-shop"
     )
+
+
+def test_a_cancel_while_waiting_for_the_staging_cluster_deletes_it(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    s3_endpoint: str,
+    target_pg: Any,
+) -> None:
+    import threading
+
+    from services.backup_choice import parse_choice
+    from services.catalog import Catalog
+    from services.config import load_config
+    from services.restore_test import TestRequest, TestsCancel, run_restore_tests
+
+    seed(bucket, {backup_at(1): gzip.compress(b"-- a dump\n")})
+    cfg = load_config(str(setup(tmp_path, kube, kubeconfig, bucket, s3_endpoint, target_pg)))
+    clock = starting_at(NOW)
+    catalog = Catalog(cfg, clock=clock)
+    catalog.refresh()
+    cancel = TestsCancel()
+    lines: list[str] = []
+
+    def on_event(cluster: str, event: Any) -> None:
+        lines.append(f"{cluster}: {getattr(event, 'text', event)}")
+        if "waiting until it is ready" in lines[-1]:
+            threading.Timer(0.2, cancel.cancel).start()
+
+    with StandinOperator(kube, never_running=True) as op:
+        [outcome] = run_restore_tests(
+            [TestRequest("acid-shop", choice=parse_choice("latest"))],
+            config=cfg,
+            catalog=catalog,
+            run_id="20261120t120000-abcdef",
+            on_event=on_event,
+            cancel=cancel,
+            clock=clock,
+            poll_seconds=0.05,
+        )
+    assert outcome.result == "cancelled"
+    assert outcome.document["teardown"]["status"] == "deleted"
+    assert outcome.document["run_id"] == "20261120t120000-abcdef"
+    assert kube.get("postgresql", STAGING, op.seen[0]) is None
+    assert lines[-1].endswith("deleted")
