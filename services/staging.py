@@ -257,6 +257,23 @@ class StagingClusters:
 
     def master_pod_state(self, name: str) -> str:
         """``ready``, ``not ready`` or ``missing``: the pod labelled as the cluster's master."""
+        pods = self._master_pods(name)
+        if not pods:
+            return "missing"
+        return "ready" if any(_ready(p) for p in pods) else "not ready"
+
+    def master_pod(self, name: str) -> str | None:
+        """The name of the cluster's master pod (a Ready one first), for a port-forward;
+        None when there is none."""
+        pods = sorted(self._master_pods(name), key=lambda p: not _ready(p))
+        for pod in pods:
+            pod_name = _dict(pod.get("metadata")).get("name")
+            if isinstance(pod_name, str) and pod_name:
+                return pod_name
+        return None
+
+    def _master_pods(self, name: str) -> list[dict[str, Any]]:
+        """The pods labelled as the cluster's master, those being deleted left out."""
         body = self._call(
             f"list pods of {self.cfg.namespace}/{name}",
             self._core().list_namespaced_pod,
@@ -264,17 +281,7 @@ class StagingClusters:
             label_selector=f"spilo-role=master,{self.cluster_name_label}={name}",
         )
         pods = [p for p in _dict(body).get("items") or [] if isinstance(p, dict)]
-        pods = [p for p in pods if not _dict(p.get("metadata")).get("deletionTimestamp")]
-        if not pods:
-            return "missing"
-        for pod in pods:
-            for cond in _dict(pod.get("status")).get("conditions") or []:
-                if isinstance(cond, dict) and (cond.get("type"), cond.get("status")) == (
-                    "Ready",
-                    "True",
-                ):
-                    return "ready"
-        return "not ready"
+        return [p for p in pods if not _dict(p.get("metadata")).get("deletionTimestamp")]
 
     def credentials(self, cluster: StagingCluster) -> Credentials:
         """The superuser's name and password from the cluster's credentials Secret."""
@@ -362,6 +369,13 @@ class StagingClusters:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(
+        isinstance(cond, dict) and (cond.get("type"), cond.get("status")) == ("Ready", "True")
+        for cond in _dict(pod.get("status")).get("conditions") or []
+    )
 
 
 def _status(status: Any) -> str | None:

@@ -14,8 +14,9 @@ followed in chunks, ``/version`` and minimal discovery. It creates (POST) and de
 (DELETE) namespaced objects as the real server does: the created object comes back with
 ``uid``, ``resourceVersion`` and ``creationTimestamp``, a second create of one name is 409
 ``AlreadyExists``, a delete of a missing one 404 ``NotFound``; hooks (``on_create``,
-``on_delete``) let a stand-in controller react, as ``tests/standin_operator.py`` does. No
-PUT or PATCH, no watches.
+``on_delete``) let a stand-in controller react, as ``tests/standin_operator.py`` does. A pod's
+``portforward`` is served over a WebSocket with the kubelet's channel protocol, to a real TCP
+endpoint the pod names (``tests/fakekube_portforward.py``). No PUT or PATCH, no watches.
 """
 
 from __future__ import annotations
@@ -717,6 +718,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route.sub == "log" and route.plural == "pods":
             self._send_log(route, query)
             return
+        if route.sub == "portforward" and route.plural == "pods":
+            self._portforward(route, parse_qs(url.query, keep_blank_values=True))
+            return
         if route.sub is not None and route.sub != "status":
             self._not_found_path()
             return
@@ -799,6 +803,15 @@ class _Handler(BaseHTTPRequestHandler):
                         "verbs": ["get"],
                     }
                 )
+                resources.append(
+                    {
+                        "name": "pods/portforward",
+                        "singularName": "",
+                        "namespaced": True,
+                        "kind": "PodPortForwardOptions",
+                        "verbs": ["create", "get"],
+                    }
+                )
         self._send_json(
             200,
             {
@@ -853,6 +866,35 @@ class _Handler(BaseHTTPRequestHandler):
             remaining=remaining,
         )
         self._send_json(200, body)
+
+    def _portforward(self, route: _Route, query: dict[str, list[str]]) -> None:
+        """Upgrade to a WebSocket and forward the pod's ports (``tests/fakekube_portforward``)."""
+        from tests import fakekube_portforward as pf
+
+        pod = self.fake._get("/v1", "pods", route.namespace or "", route.name or "")
+        if pod is None:
+            self._object_not_found(route)
+            return
+        key = self.headers.get("Sec-WebSocket-Key")
+        if (self.headers.get("Upgrade") or "").lower() != "websocket" or not key:
+            self._status(400, "BadRequest", "Upgrade request required")
+            return
+        try:
+            ports = pf.ports_of(query)
+            protocol = pf.choose_protocol(self.headers.get("Sec-WebSocket-Protocol"))
+        except pf.Refused as e:
+            self._status(e.code, e.reason, e.message)
+            return
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", pf.accept_key(key))
+        if protocol:
+            self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True  # the connection is the WebSocket's now, then gone
+        pf.Session(self.connection, self.rfile, pod, ports).run()
 
     def _send_log(self, route: _Route, query: dict[str, str]) -> None:
         fake = self.fake
