@@ -56,7 +56,7 @@ RESTORE_TEST = {
     ("acid.zalan.do", "postgresqls"): {"create", "delete", "get", "list", "watch"},
     ("", "secrets"): {"get"},
     ("", "pods"): {"get", "list"},
-    ("", "pods/portforward"): {"create"},
+    ("", "pods/portforward"): {"create", "get"},  # a WebSocket forward is a GET
     ("", "pods/log"): {"get"},
     ("batch", "jobs"): {"create", "delete", "get", "list", "watch"},
 }
