@@ -105,7 +105,7 @@ class PortForward:
     def start(self) -> PortForward:
         """Check that the pod's port can be forwarded, then listen; a ``KubeError`` if not."""
         self._configuration = LiveSource(self.kube_cfg, self.context).api().configuration
-        _end_stream(self._open(), self.remote_port)
+        _end_stream(self._check(), self.remote_port)
         listener = socket.create_server((self.host, 0))
         listener.settimeout(_TICK)
         self._listener = listener
@@ -131,11 +131,12 @@ class PortForward:
                 _cut(stream, self.remote_port)
         deadline = time.monotonic() + self.join_timeout
         for thread in threads:
-            if thread is not threading.current_thread():
+            if thread is not threading.current_thread() and thread.ident:
                 thread.join(max(0.0, deadline - time.monotonic()))
-        for _, stream in live:
-            if stream is not None:
-                _join_proxy(stream, max(0.0, deadline - time.monotonic()))
+        with self._lock:  # the pumps' last streams' proxies, kept while close() joined
+            late = [t for t in self._threads if t not in threads and t.ident]
+        for thread in late:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     # --- streams --------------------------------------------------------------------
     def _open(self) -> Any:
@@ -145,7 +146,7 @@ class PortForward:
 
         api = client.ApiClient(self._configuration)
         try:
-            return portforward(
+            stream = portforward(
                 client.CoreV1Api(api).connect_get_namespaced_pod_portforward,
                 self.pod,
                 self.namespace,
@@ -155,6 +156,54 @@ class PortForward:
             raise self._open_error(exc) from None
         finally:
             api.close()
+        self._keep(_proxy_thread(stream))
+        return stream
+
+    def _check(self) -> Any:
+        """``_open`` within ``open_timeout``, and cancelable by ``close()``: the handshake
+        cannot be interrupted, so it runs in a thread that is left behind when it hangs
+        (and closes its stream, should one ever come)."""
+        got: dict[str, Any] = {}
+        lock = threading.Lock()
+        done = threading.Event()
+
+        def attempt() -> None:
+            try:
+                result: Any = self._open()
+            except KubeError as exc:
+                result = exc
+            with lock:
+                got["result"] = result
+                abandoned = got.get("abandoned", False)
+            done.set()
+            if abandoned and not isinstance(result, KubeError):
+                _end_stream(result, self.remote_port)
+
+        threading.Thread(target=attempt, name="pgdeck port-forward check", daemon=True).start()
+        deadline = time.monotonic() + self.open_timeout
+        while not done.wait(_TICK):
+            if self._stop.is_set() or time.monotonic() >= deadline:
+                break
+        with lock:
+            if "result" not in got:
+                got["abandoned"] = True
+        if got.get("abandoned"):
+            if self._stop.is_set():
+                raise KubeError(
+                    f"kubernetes context {self.context!r}: the port-forward to {self.where} "
+                    "was cancelled before it started"
+                )
+            raise self._late()
+        if isinstance(got["result"], KubeError):
+            raise got["result"]
+        return got["result"]
+
+    def _late(self) -> KubeError:
+        return KubeError(
+            f"kubernetes context {self.context!r}: cannot port-forward to {self.where}: "
+            f"the API server did not answer within {self.open_timeout:g} s",
+            "check the network or try again",
+        )
 
     def _open_error(self, exc: BaseException) -> KubeError:
         """One line for a stream that could not be opened; never the request's headers."""
@@ -203,10 +252,16 @@ class PortForward:
     # --- threads --------------------------------------------------------------------
     def _spawn(self, target: Callable[..., None], name: str, *args: Any) -> None:
         thread = threading.Thread(target=target, name=name, args=args, daemon=True)
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
+        self._keep(thread)
         thread.start()
+
+    def _keep(self, thread: threading.Thread | None) -> None:
+        """Remember a thread for ``close()`` to join (the finished ones are forgotten)."""
+        if thread is None:
+            return
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive() or not t.ident]
+            self._threads.append(thread)
 
     def _accept(self) -> None:
         listener = self._listener
@@ -278,13 +333,7 @@ class PortForward:
                 return  # opened in time, or finished
             self._streams.pop(conn, None)
         _shut(conn)
-        self._fail(
-            KubeError(
-                f"kubernetes context {self.context!r}: cannot port-forward to {self.where}: "
-                f"the API server did not answer within {self.open_timeout:g} s",
-                "check the network or try again",
-            )
-        )
+        self._fail(self._late())
 
     def _pump(self, conn: socket.socket, remote: Any, stream: Any) -> None:
         """Bytes both ways until either side ends or the forward closes."""
@@ -344,9 +393,11 @@ def _cut(stream: Any, port: int) -> None:
         _shut(stream.websocket.sock)
 
 
-def _join_proxy(stream: Any, timeout: float) -> None:
-    """Join the client's proxy thread of ``stream`` (the client keeps no handle on it)."""
+def _proxy_thread(stream: Any) -> threading.Thread | None:
+    """The client's proxy thread of ``stream``: the client keeps no handle on it, so it is
+    found by the bound method it runs."""
     for thread in threading.enumerate():
         target = getattr(thread, "_target", None)
         if getattr(target, "__self__", None) is stream:
-            thread.join(timeout)
+            return thread
+    return None

@@ -116,8 +116,9 @@ def read_frame(rfile: Any) -> tuple[int, bool, bytes] | None:
     payload = rfile.read(n)
     if len(payload) < n:
         return None
-    if mask:
-        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    if mask and n:
+        key = (mask * (n // 4 + 1))[:n]  # one big-integer XOR: byte by byte is far too slow
+        payload = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
     return first & 0x0F, bool(first & 0x80), payload
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -21,6 +22,7 @@ from services.config import KubernetesConfig, StagingConfig
 from services.errors import KubeError
 from services.portforward import PortForward
 from services.staging import StagingClusters
+from tests.flakyproxy import FlakyProxy
 from tests.standin_operator import StandinOperator
 
 NS = "pgdeck-staging"
@@ -75,10 +77,35 @@ def our_threads() -> list[threading.Thread]:
     ]
 
 
+def wait_for(predicate: Callable[[], bool], seconds: float = 10) -> bool:
+    """True once ``predicate`` holds, polled until ``seconds`` have passed (a bound only)."""
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return True
+        threading.Event().wait(0.02)
+    return predicate()
+
+
 @pytest.fixture(autouse=True)
 def no_thread_left() -> Iterator[None]:
     yield
-    assert our_threads() == []
+    assert wait_for(lambda: not our_threads()), our_threads()
+
+
+@pytest.fixture
+def stalling_kube(kube: Any, tmp_path: Path) -> Iterator[tuple[FlakyProxy, KubernetesConfig]]:
+    """The fake API behind a proxy that can leave a request unanswered; a config for it."""
+    from urllib.parse import urlsplit
+
+    from tests.fakekube import write_kubeconfig
+
+    url = urlsplit(kube.url)
+    assert url.hostname and url.port
+    proxy = FlakyProxy(url.hostname, url.port).start()
+    behind = SimpleNamespace(url=proxy.url, token=kube.token)
+    config = write_kubeconfig(tmp_path / "kubeconfig-proxy", {CONTEXT: behind})  # type: ignore[dict-item]
+    yield proxy, KubernetesConfig(kubeconfig=config)
+    proxy.stop()  # ends the unanswered requests, so their threads end too
 
 
 def test_the_master_pod_is_found_by_its_labels(kube: Any, staging: StagingClusters) -> None:
@@ -184,6 +211,35 @@ def test_the_pods_error_channel_ends_the_connection_and_is_kept(
     assert "connection refused" in message and "\n" not in message
 
 
+def test_an_api_server_that_never_answers_the_check_fails_it_in_time(
+    pod: str, stalling_kube: tuple[FlakyProxy, KubernetesConfig]
+) -> None:
+    proxy, behind = stalling_kube
+    proxy.stall_after(0, match=f"GET /api/v1/namespaces/{NS}/pods/{pod}/portforward".encode())
+    fwd = PortForward(behind, CONTEXT, NS, pod, open_timeout=0.5)
+    with pytest.raises(KubeError) as exc:
+        fwd.start()
+    assert "the API server did not answer within 0.5 s" in str(exc.value)
+    assert proxy.stalls == 1
+    fwd.close()
+
+
+def test_a_stream_the_api_server_never_answers_ends_its_connection(
+    pod: str, stalling_kube: tuple[FlakyProxy, KubernetesConfig]
+) -> None:
+    proxy, behind = stalling_kube
+    # join_timeout: the unanswered stream's thread waits on the proxy until the test's end
+    with PortForward(behind, CONTEXT, NS, pod, open_timeout=0.5, join_timeout=0.5) as fwd:
+        proxy.stall_after(0, match=b"GET /api/v1/namespaces/")
+        with pytest.raises(psycopg.OperationalError):
+            connect(fwd)
+        assert proxy.stalls == 1
+        with connect(fwd) as conn:  # the next stream is answered
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert fwd.error is not None
+    assert "the API server did not answer within 0.5 s" in str(fwd.error)
+
+
 def test_closing_the_forward_ends_live_connections_and_its_threads(
     kube_cfg: KubernetesConfig, pod: str
 ) -> None:
@@ -201,10 +257,7 @@ def test_closing_the_forward_ends_live_connections_and_its_threads(
 
     sleeper = threading.Thread(target=busy)
     sleeper.start()
-    for _ in range(1000):  # until the listener, two pumps and two client proxies run
-        if len(our_threads()) >= 5:
-            break
-        threading.Event().wait(0.02)
+    wait_for(lambda: len(our_threads()) >= 5)  # the listener, two pumps, two client proxies
     fwd.close()
     sleeper.join(10)
     assert not sleeper.is_alive() and len(ended) == 1
@@ -241,3 +294,27 @@ def test_the_fake_api_speaks_the_kubelets_port_forward_protocol(
         assert (opcode, answer.data) == (websocket.ABNF.OPCODE_BINARY, b"\x00N")
     finally:
         ws.close()
+
+
+def test_the_fake_api_refuses_a_port_forward_it_cannot_serve(kube: Any, pod: str) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    def status(query: str, **headers: str) -> tuple[int, str]:
+        req = urllib.request.Request(
+            f"{kube.url}/api/v1/namespaces/{NS}/pods/{pod}/portforward{query}",
+            headers={"Authorization": f"Bearer {kube.token}", **headers},
+        )
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=10)
+        return exc.value.code, json.loads(exc.value.read())["message"]
+
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "a2V5"}
+    assert status("?ports=5432") == (400, "Upgrade request required")
+    assert status("", **upgrade) == (400, 'query parameter "ports" is required')
+    assert status("?ports=x", **upgrade) == (400, 'unable to parse "x" as a port')
+    code, message = status(
+        "?ports=5432", **upgrade, **{"Sec-WebSocket-Protocol": "v5.channel.k8s.io"}
+    )
+    assert code == 400 and "requested protocol(s) are not supported" in message
