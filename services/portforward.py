@@ -21,7 +21,8 @@ Two things about the client shape this: its ``portforward`` swaps ``call_api`` o
 ``ApiClient`` it is given while it connects, so concurrent opens on one client would trip over
 each other (each stream gets its own ``ApiClient`` on the one loaded configuration); and its
 WebSocket handshake has no timeout of its own, so an open that does not finish within
-``open_timeout`` is abandoned (its local connection closed, the error recorded).
+``open_timeout`` is abandoned: on entering that is a ``KubeError`` (``close()`` from another
+thread ends the wait too), later the local connection is closed and the error recorded.
 """
 
 from __future__ import annotations
@@ -104,13 +105,17 @@ class PortForward:
 
     def start(self) -> PortForward:
         """Check that the pod's port can be forwarded, then listen; a ``KubeError`` if not."""
-        self._configuration = LiveSource(self.kube_cfg, self.context).api().configuration
-        _end_stream(self._check(), self.remote_port)
-        listener = socket.create_server((self.host, 0))
-        listener.settimeout(_TICK)
-        self._listener = listener
-        self.port = listener.getsockname()[1]
-        self._spawn(self._accept, "pgdeck port-forward listener")
+        try:
+            self._configuration = LiveSource(self.kube_cfg, self.context).api().configuration
+            _end_stream(self._check(), self.remote_port)
+            listener = socket.create_server((self.host, 0))
+            listener.settimeout(_TICK)
+            self._listener = listener
+            self.port = listener.getsockname()[1]
+            self._spawn(self._accept, "pgdeck port-forward listener")
+        except BaseException:  # Ctrl-C included: no `with` body runs, so no __exit__ either
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
@@ -181,12 +186,14 @@ class PortForward:
 
         threading.Thread(target=attempt, name="pgdeck port-forward check", daemon=True).start()
         deadline = time.monotonic() + self.open_timeout
-        while not done.wait(_TICK):
-            if self._stop.is_set() or time.monotonic() >= deadline:
-                break
-        with lock:
-            if "result" not in got:
-                got["abandoned"] = True
+        try:
+            while not done.wait(_TICK):
+                if self._stop.is_set() or time.monotonic() >= deadline:
+                    break
+        finally:
+            with lock:
+                if "result" not in got:
+                    got["abandoned"] = True
         if got.get("abandoned"):
             if self._stop.is_set():
                 raise KubeError(
@@ -299,7 +306,8 @@ class PortForward:
             try:
                 stream = self._open()
             except KubeError as exc:
-                self._fail(exc)
+                if not self._stop.is_set():
+                    self._fail(exc)
                 return
             finally:
                 late.cancel()

@@ -224,6 +224,17 @@ def test_an_api_server_that_never_answers_the_check_fails_it_in_time(
     fwd.close()
 
 
+def test_close_from_another_thread_cancels_a_check_that_waits(
+    pod: str, stalling_kube: tuple[FlakyProxy, KubernetesConfig]
+) -> None:
+    proxy, behind = stalling_kube
+    proxy.stall_after(0, match=b"GET /api/v1/namespaces/")
+    fwd = PortForward(behind, CONTEXT, NS, pod, open_timeout=60, join_timeout=0.5)
+    threading.Thread(target=lambda: wait_for(lambda: proxy.stalls > 0) and fwd.close()).start()
+    with pytest.raises(KubeError, match="was cancelled before it started"):
+        fwd.start()
+
+
 def test_a_stream_the_api_server_never_answers_ends_its_connection(
     pod: str, stalling_kube: tuple[FlakyProxy, KubernetesConfig]
 ) -> None:
