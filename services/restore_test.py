@@ -294,10 +294,13 @@ class _Test:
         self.note(staging=ready, staging_seconds=seconds)
         self.emit(RestoreLog("info", f"{where} ready after {seconds:.1f} s"))
         creds = clusters.credentials(ready)
-        with _reach(run, clusters, ready, req.port_forward) as (host, port, connect):
-            self.note(connect=connect, address=f"{host}:{port}")
-            target = _target(ready, creds, host, port)
-            self.note(restore=_restore(run, chosen, target, self.emit))
+        with _reach(run, clusters, ready, req.port_forward, self.emit) as at:
+            self.note(connect=at.connect, address=f"{at.host}:{at.port}")
+            report = _restore(run, chosen, _target(ready, creds, at.host, at.port), self.emit)
+            self.note(restore=report)
+            broken = at.broken()
+            if broken and report.status != "succeeded":  # the cause, not psycopg's echo of it
+                self.note(error=f"the port-forward broke: {broken}")
 
     def teardown(self) -> Teardown:
         made, clusters = self.facts.staging, self.clusters
@@ -336,17 +339,51 @@ def _restore(
         return exc.report
 
 
+@dataclass(frozen=True, slots=True)
+class _Reached:
+    host: str
+    port: int
+    connect: str  # service or port-forward
+    broken: Callable[[], str | None] = lambda: None  # why the port-forward broke, if it did
+
+
 @contextlib.contextmanager
 def _reach(
-    run: _Run, clusters: StagingClusters, cluster: StagingCluster, port_forward: bool
-) -> Iterator[tuple[str, int, str]]:
+    run: _Run,
+    clusters: StagingClusters,
+    cluster: StagingCluster,
+    port_forward: bool,
+    emit: Callable[[RestoreEvent], None],
+) -> Iterator[_Reached]:
     """Where the staging primary answers: its Service (``staging.address``), or a local
-    port forwarded to its master pod through the Kubernetes API."""
+    port forwarded to its master pod through the Kubernetes API (from a workstation)."""
     if not port_forward:
         host, port = split_address(clusters.address(cluster))
-        yield host, port, "service"
+        yield _Reached(host, port, "service")
         return
-    raise PgdeckError("reaching staging clusters through a port-forward is not built yet")
+    from services.portforward import PortForward
+    from services.staging import StagingError
+
+    pod = clusters.master_pod(cluster.name)
+    if pod is None:
+        raise StagingError(f"staging cluster {cluster.namespace}/{cluster.name} has no master pod")
+    with PortForward(
+        run.config.kubernetes,
+        clusters.context,
+        cluster.namespace,
+        pod,
+        on_error=lambda exc: emit(RestoreLog("error", f"port-forward: {exc}")),
+    ) as fwd:
+        emit(
+            RestoreLog(
+                "info", f"port-forward {fwd.host}:{fwd.port} -> {cluster.namespace}/{pod}:5432"
+            )
+        )
+        yield _Reached(fwd.host, fwd.port, "port-forward", lambda: _text(fwd.error))
+
+
+def _text(error: object) -> str | None:
+    return None if error is None else str(error)
 
 
 def split_address(address: str) -> tuple[str, int]:

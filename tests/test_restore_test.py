@@ -47,6 +47,7 @@ def setup(
     bucket: str,
     endpoint: str,
     target_pg: Any,
+    address: str | None = None,
     **extra: Any,
 ) -> Path:
     kube.add(
@@ -59,7 +60,7 @@ def setup(
             "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": endpoint}],
             "staging": {
                 "namespace": STAGING,
-                "address": f"127.0.0.1:{target_pg.port}",
+                "address": address or f"127.0.0.1:{target_pg.port}",
                 "ready_timeout_seconds": 30,
             },
             "restore_tests": {"rto_minutes": 60},
@@ -392,3 +393,32 @@ def test_a_cancel_while_waiting_for_the_staging_cluster_deletes_it(
     assert outcome.document["run_id"] == "20261120t120000-abcdef"
     assert kube.get("postgresql", STAGING, op.seen[0]) is None
     assert lines[-1].endswith("deleted")
+
+
+def test_from_a_workstation_the_primary_is_reached_through_a_port_forward(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_pg: Any,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed(bucket, {backup_at(1): gzip.compress(source_dump)})
+    # The Service's address does not resolve from here: only the forward can reach the pod.
+    cfg = setup(
+        tmp_path, kube, kubeconfig, bucket, s3_endpoint, target_pg, address="{cluster}.invalid:5432"
+    )
+    primary = ("127.0.0.1", target_pg.port)
+    with StandinOperator(kube, username="postgres", primary=primary):
+        code, [doc], err = run_json(
+            ["--config", str(cfg), "restore-test", "acid-shop", "--port-forward", "--json"], capsys
+        )
+    assert code == 0, err
+    assert doc["result"] == "passed" and doc["staging"]["connect"] == "port-forward"
+    assert doc["staging"]["address"].startswith("127.0.0.1:")
+    assert doc["staging"]["address"] != f"127.0.0.1:{target_pg.port}"  # a local port of its own
+    assert "port-forward 127.0.0.1:" in err
+    assert table_digests(target_pg, "shop") == table_digests(source_pg, "shop")
