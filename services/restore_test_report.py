@@ -266,7 +266,8 @@ def _round(value: float | None) -> float | None:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min"
+    """Minutes, as objectives are set; a short span in seconds."""
+    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _met(met: bool | None) -> str:

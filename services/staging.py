@@ -234,6 +234,8 @@ class StagingClusters:
         limit = self.cfg.ready_timeout_seconds if timeout is None else timeout
         deadline = self.clock() + timedelta(seconds=limit)
         where = f"staging cluster {cluster.namespace}/{cluster.name}"
+        # Quick polls first (a stand-in or a warm operator is fast), then every poll_seconds.
+        delay = min(0.1, self.poll_seconds)
         while True:
             now = self.get(cluster.name)
             if now is None:
@@ -253,7 +255,8 @@ class StagingClusters:
                     "see the operator's log and the namespace's events, "
                     "or raise staging.ready_timeout_seconds",
                 )
-            self.sleep(self.poll_seconds)
+            self.sleep(delay)
+            delay = min(self.poll_seconds, delay * 2)
 
     def master_pod_state(self, name: str) -> str:
         """``ready``, ``not ready`` or ``missing``: the pod labelled as the cluster's master."""

@@ -21,6 +21,7 @@ from services.errors import UsageError
 from services.jsonable import iso
 from services.restore_events import RestoreEvent, RestoreProgress
 from services.text import safe_text
+from tui import present
 from tui.cli.render import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, print_json, table
 
 DEFAULT_OLDER_THAN = timedelta(days=1)  # longer than any restore test runs
@@ -125,8 +126,8 @@ def _row(o: Any) -> list[str]:
     return [
         o.cluster,
         o.result,
-        "-" if ttr is None else f"{ttr / 60:.1f} min",
-        "-" if rto is None else f"{rto / 60:.0f} min",
+        "-" if ttr is None else present.duration(ttr),
+        "-" if rto is None else present.duration(rto),
         backup or "-",
         (doc.get("teardown") or {}).get("status", "-"),
         o.archived.get("markdown") or o.error or "-",
