@@ -96,8 +96,14 @@ def test_build_reports_progress_and_cleans_up(built: Built) -> None:
     assert any("pg_dumpall" in m for m in built.messages)
     assert any(m.startswith("acid-billing: dump") for m in built.messages)
     assert built.leftover_servers == set(), "the throwaway servers' directories must be gone"
-    # only the store, manifests, config and stamp; no build directories beside the root
-    assert {p.name for p in sb.root.iterdir()} == {"store", "manifests", "config.yaml", "SANDBOX"}
+    # only the store, manifests, archive, config and stamp; no build directories beside the root
+    assert {p.name for p in sb.root.iterdir()} == {
+        "store",
+        "manifests",
+        "archive",
+        "config.yaml",
+        "SANDBOX",
+    }
     assert [p.name for p in sb.root.parent.iterdir()] == ["demo"]
     stamp = json.loads((sb.root / "SANDBOX").read_text())
     assert stamp["format"] == demo.FORMAT_VERSION
@@ -646,3 +652,23 @@ def test_pgdeck_demo_in_a_real_terminal(demo_home: Path, tmp_path: Path) -> None
         assert done.read_text().strip() == "0"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_the_sandbox_has_a_year_of_restore_tests_archived_and_audited(built: Built) -> None:
+    from services.archive import open_archive, verify_audit
+
+    archive = open_archive(built.sandbox.root / "archive")
+    assert verify_audit(archive).ok
+    items = archive.list("restore-test")
+    by_cluster: dict[str, list[dict]] = {}
+    for item in items:  # newest first
+        by_cluster.setdefault(item.document["source"]["cluster"], []).append(item.document)
+    assert {c: len(d) for c, d in by_cluster.items()} == {
+        "acid-orders": 5,
+        "acid-inventory": 2,
+        "acid-billing": 3,
+    }
+    assert by_cluster["acid-inventory"][0]["result"] == "failed"
+    assert all(d["result"] == "passed" for d in by_cluster["acid-orders"])
+    ttrs = [d["time_to_restore"]["total_seconds"] for d in reversed(by_cluster["acid-orders"])]
+    assert ttrs == sorted(ttrs)  # grows with the data

@@ -24,6 +24,7 @@ from sandbox import localpg
 from sandbox.demo.dumps import build_cluster
 from sandbox.demo.layout import STAMP, Progress, store_keys, write_sidecar
 from sandbox.demo.manifests import kube_runs, write_manifests
+from sandbox.demo.restore_tests import write_restore_tests
 from sandbox.demo.story import FORMAT_VERSION, cluster_specs, dump_groups, planted, scheduled_slots
 from services.operator import DEFAULT_S3_PREFIX, backup_key
 
@@ -99,6 +100,8 @@ def build_sandbox(build: Path, root: Path, now: datetime, say: Progress) -> tupl
         if spec.live is not None
     }
     write_manifests(build / "manifests", specs, runs, now)
+    say("writing a year of restore-test reports into the archive")
+    write_restore_tests(build / "archive", specs, now)
     _write_config(build, root)
     clusters = tuple(spec.name for spec in specs)
     stamp = {
