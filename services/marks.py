@@ -1,5 +1,5 @@
 """The words pgdeck judges with: a finding's severity, a checklist cell, a cluster's health
-mark and an hour of the coverage grid.
+mark, an hour of the coverage grid and a cluster's restore tests.
 
 Each vocabulary is declared here once, as a ``StrEnum`` whose values are the words the
 JSON and Markdown reports have always carried, so archived reports read the same. How a
@@ -70,3 +70,12 @@ class CoverageCell(StrEnum):
     NONE = "none"  # nothing was expected
     BEFORE = "before"  # before the cluster's creation or first backup
     FUTURE = "future"  # not come yet
+
+
+class RestoreTestMark(StrEnum):
+    """A cluster's restore tests at a glance (``services.restore_test_history``), worst first."""
+
+    FAILED = "failed"  # its last test with a verdict did not pass
+    STALE = "stale"  # it passed, longer ago than a quarter
+    NEVER = "never"  # no test of it reached a verdict
+    OK = "ok"
