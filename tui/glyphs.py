@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from services.health import Health
-from services.marks import CheckMark, CoverageCell, HealthMark, Severity
+from services.marks import CheckMark, CoverageCell, HealthMark, RestoreTestMark, Severity
 from widgets.glyph import Glyph
 
 M = TypeVar("M", bound=StrEnum)
@@ -48,6 +48,29 @@ HEALTH: dict[HealthMark, Glyph] = _drawn(
     }
 )
 NO_HEALTH = Glyph("?", "")  # a cluster not judged
+
+# A cluster's restore tests: "never" shares the sign of what is not known.
+RESTORE_TEST: dict[RestoreTestMark, Glyph] = _drawn(
+    {
+        RestoreTestMark.OK: ("✓", "green"),
+        RestoreTestMark.STALE: ("!", "bold yellow"),
+        RestoreTestMark.NEVER: ("?", "yellow"),
+        RestoreTestMark.FAILED: ("✗", "bold red"),
+    }
+)
+# A test's own result, as its report names it (an unknown word is drawn as itself).
+TEST_RESULT: dict[str, Glyph] = {
+    "passed": Glyph("✓", "passed", "green"),
+    "failed": Glyph("✗", "failed", "bold red"),
+    "error": Glyph("✗", "error", "bold red"),
+    "cancelled": Glyph("-", "cancelled", "yellow"),
+    "interrupted": Glyph("-", "interrupted", "yellow"),
+}
+
+
+def test_result(result: str) -> Glyph:
+    return TEST_RESULT.get(result) or Glyph("?", result or "-", "")
+
 
 _COVERAGE: dict[CoverageCell, Glyph] = _drawn(
     {

@@ -259,6 +259,11 @@ def add_restore_test(sub: Any, parents: Parents) -> None:
         "(from a workstation; the default is staging.address)",
     )
     t.add_argument("--run-id", help=argparse.SUPPRESS)  # a launcher's run id (in-cluster Jobs)
+    mode.add_argument(
+        "--history",
+        action="store_true",
+        help="list the archived restore tests, newest first (of the first CLUSTER given, if any)",
+    )
     t.add_argument(
         "--older-than",
         type=duration,

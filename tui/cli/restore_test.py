@@ -23,11 +23,14 @@ from services.restore_events import RestoreEvent, RestoreProgress
 from services.text import safe_text
 from tui import present
 from tui.cli.render import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, print_json, table
+from tui.cli.restore_test_history import cmd_history
 
 DEFAULT_OLDER_THAN = timedelta(days=1)  # longer than any restore test runs
 
 
 def cmd_restore_test(args: argparse.Namespace) -> int:
+    if args.history:
+        return cmd_history(args)
     config = load_config(args.config)
     if args.cleanup:
         return _cleanup(args, config)

@@ -1,0 +1,65 @@
+"""``pgdeck restore-test --history [CLUSTER] [--json]``: the restore tests archived so far,
+newest first, as a table or (``--json``) a list of their fields.
+
+Exit 0 when the archive was read, a test listed or not; an archive that cannot be read
+is the archive's error (its exit code, one line)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+from services.config import load_config
+from services.restore_test_history import PastTest, read_tests
+from tui import present
+from tui.cli.render import EXIT_OK, err, print_json, table
+
+HEADERS = ["CLUSTER", "WHEN (UTC)", "AGE", "RESULT", "TTR / OBJECTIVE", "BACKUP", "TEARDOWN"]
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from services.archive import describe, open_archive, recover_quietly
+
+    config = load_config(args.config)
+    archive = open_archive(config, args.clock)
+    recover_quietly(archive)  # a test whose process is gone is listed as interrupted
+    tests = read_tests(archive)
+    wanted = (getattr(args, "clusters", None) or [None])[0]
+    if wanted:
+        tests = [t for t in tests if t.cluster == wanted]
+    if args.json:
+        print_json(tests)
+        return EXIT_OK
+    if not tests:
+        what = f"of {wanted} " if wanted else ""
+        err(f"pgdeck: no restore tests {what}in {describe(config.archive)} yet")
+        return EXIT_OK
+    now = args.clock()
+    table(HEADERS + ["REPORT"], [row(t, now) for t in tests])
+    return EXIT_OK
+
+
+def row(t: PastTest, now: datetime) -> list[str]:
+    where = f"{t.namespace}/{t.cluster}" if t.namespace else t.cluster
+    return [
+        where,
+        stamp(t.when),
+        present.age(t.when, now),
+        t.result or "-",
+        ttr_against(t.ttr_seconds, t.objective_seconds),
+        stamp(t.backup_time),
+        t.teardown or "-",
+        t.report_url or "-",
+    ]
+
+
+def stamp(when: datetime | None) -> str:
+    return "-" if when is None else f"{when:%Y-%m-%d %H:%M}"
+
+
+def ttr_against(ttr: float | None, objective: float | None) -> str:
+    """ "13m32s / 1h00m", a measured time against its objective (either may be "-")."""
+    measured = "-" if ttr is None else present.duration(ttr)
+    if objective is None:
+        return measured
+    return f"{measured} / {present.duration(objective)}"
