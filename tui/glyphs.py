@@ -68,6 +68,10 @@ TEST_RESULT: dict[str, Glyph] = {
 }
 
 
+def restore_test(mark: RestoreTestMark) -> Glyph:
+    return RESTORE_TEST[mark]
+
+
 def test_result(result: str) -> Glyph:
     return TEST_RESULT.get(result) or Glyph("?", result or "-", "")
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # for annotations only: importing the engine costs the start 
     from services.catalog_state import CatalogState
     from services.report import RestoreReport
     from services.restore_events import RestoreEvent
+    from services.restore_test_history import ClusterTests
     from services.review import ArchivedReview, Review
     from services.target import ServerIdentity
     from services.timeline import Timeline
@@ -163,3 +164,11 @@ class ArchiveListed(Message):
 class ArchiveReportRead(Message):
     location: str
     markdown: str
+
+
+@dataclass
+class RestoreTestsRead(Message):
+    """The archive's restore tests, per cluster (``services.restore_test_history``)."""
+
+    histories: list[ClusterTests]
+    where: str  # the archive, as the user named it

@@ -27,3 +27,14 @@ def duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def minute(when: datetime | None) -> str:
+    """An instant to the minute, as tables show it (UTC: callers say so in the header)."""
+    return "-" if when is None else f"{when:%Y-%m-%d %H:%M}"
+
+
+def against(measured: float | None, objective: float | None) -> str:
+    """A measured duration against its objective: "13m32s / 1h00m" (either may be "-")."""
+    shown = "-" if measured is None else duration(measured)
+    return shown if objective is None else f"{shown} / {duration(objective)}"

@@ -4,11 +4,15 @@ Refreshes update cells in place (``update_cell``) and add or remove only the row
 that changed, so the cursor and scroll stay where the user left them. The health cell
 arrives drawn (a ``Glyph``): the table shows a status column without knowing what
 statuses there are.
+
+A second mark per row (restore tests) comes apart from the rows, when it is known, as a
+``Glyph`` per row key (``set_marks``): its column appears beside the health the first time,
+and the marks outlive every ``set_rows`` of a refresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -30,6 +34,8 @@ COLUMNS = (
     ("size", "Size"),
     ("trend", "Sizes"),
 )
+MARK_COLUMN = ("test", "Test")
+NO_MARK = Glyph("", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +82,46 @@ class ClusterTable(FittingTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for key, label in COLUMNS:
+        self._columns: tuple[tuple[str, str], ...] = COLUMNS
+        for key, label in self._columns:
             self.add_column(label, key=key)
         self._rows_by_key: dict[str, ClusterRow] = {}  # what the table shows
         self._pending: list[ClusterRow] = []  # rows still to add
-        self._sorted_by: int | None = None
+        self._sorted_by: str | None = None  # a column's key
+        self._marks: dict[str, Glyph] | None = None  # None: no mark column
+
+    @property
+    def column_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self._columns)
+
+    def set_marks(self, marks: Mapping[str, Glyph]) -> None:
+        """The mark of each row key (a row not named has none). The first call adds the
+        column after the health: a DataTable cannot insert one, so the columns are laid out
+        again and the rows added again, the cursor kept on its row."""
+        if self._marks is None:
+            self._marks = dict(marks)
+            self._relayout()
+            return
+        changed = [k for k in self._rows_by_key if self._marks.get(k) != marks.get(k)]
+        self._marks = dict(marks)
+        for key in changed:
+            self.update_cell(key, MARK_COLUMN[0], self._mark(key), update_width=True)
+
+    def _mark(self, key: str) -> Text:
+        return (self._marks or {}).get(key, NO_MARK).text()
+
+    def _relayout(self) -> None:
+        selected = self.selected_key()
+        rows = [*self._rows_by_key.values(), *self._pending]
+        self.clear(columns=True)
+        at = self.column_keys.index("health") + 1
+        self._columns = (*COLUMNS[:at], MARK_COLUMN, *COLUMNS[at:])
+        for key, label in self._columns:
+            self.add_column(label, key=key)
+        self._rows_by_key, self._pending = {}, []
+        self.set_rows(rows)
+        if selected in self._rows_by_key:
+            self.move_cursor(row=self.get_row_index(selected))
 
     def set_rows(self, rows: Iterable[ClusterRow]) -> None:
         """Merge ``rows`` in: new rows added, changed cells updated, missing rows removed.
@@ -118,10 +159,12 @@ class ClusterTable(FittingTable):
         step, self._pending = self._pending[:n], self._pending[n:]
         for row in step:
             cells = row.cells()
-            self.add_row(*(cells[c] for c, _ in COLUMNS), key=row.key)
+            if self._marks is not None:
+                cells[MARK_COLUMN[0]] = self._mark(row.key)
+            self.add_row(*(cells[c] for c, _ in self._columns), key=row.key)
             self._rows_by_key[row.key] = row
         if step and self._sorted_by is not None:
-            self.sort_by(self._sorted_by)
+            self._sort(self._sorted_by)
 
     def _add_rest(self) -> None:
         self._add_some(self.ROWS_PER_STEP)
@@ -130,8 +173,10 @@ class ClusterTable(FittingTable):
 
     def sort_by(self, column_index: int) -> None:
         """Sort by one column: counts as numbers, everything else as text."""
-        column, _ = COLUMNS[column_index]
-        self._sorted_by = column_index
+        self._sort(self._columns[column_index][0])
+
+    def _sort(self, column: str) -> None:
+        self._sorted_by = column
 
         def key(cell: object) -> tuple[int, object]:
             text = str(cell)

@@ -43,23 +43,11 @@ def row(t: PastTest, now: datetime) -> list[str]:
     where = f"{t.namespace}/{t.cluster}" if t.namespace else t.cluster
     return [
         where,
-        stamp(t.when),
+        present.minute(t.when),
         present.age(t.when, now),
         t.result or "-",
-        ttr_against(t.ttr_seconds, t.objective_seconds),
-        stamp(t.backup_time),
+        present.against(t.ttr_seconds, t.objective_seconds),
+        present.minute(t.backup_time),
         t.teardown or "-",
         t.report_url or "-",
     ]
-
-
-def stamp(when: datetime | None) -> str:
-    return "-" if when is None else f"{when:%Y-%m-%d %H:%M}"
-
-
-def ttr_against(ttr: float | None, objective: float | None) -> str:
-    """ "13m32s / 1h00m", a measured time against its objective (either may be "-")."""
-    measured = "-" if ttr is None else present.duration(ttr)
-    if objective is None:
-        return measured
-    return f"{measured} / {present.duration(objective)}"

@@ -6,19 +6,25 @@ The app reads and refreshes the catalog; this screen shows each state it announc
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from services.catalog import Catalog
+from services.marks import RestoreTestMark
 from services.models import ClusterSummary
+from services.restore_test_history import ClusterTests, find
 from services.text import safe_text
-from tui.messages import CatalogFailed, CatalogRefreshed
+from tui import glyphs
+from tui.messages import CatalogFailed, CatalogRefreshed, RestoreTestsRead
 from widgets.cluster_table import ClusterRow, ClusterTable
+from widgets.glyph import Glyph
 from widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
@@ -53,6 +59,13 @@ class ClustersScreen(Screen[None]):
         Binding(
             "a", "archive", "Archive", id="archive", tooltip="Earlier reviews and restore reports"
         ),
+        Binding(
+            "t",
+            "restore_tests",
+            "Tests",
+            id="restore_tests",
+            tooltip="Each cluster's restore tests: the last result, time-to-restore by quarter",
+        ),
         Binding("escape", "clear_filter", "Clear filter", id="clear_filter", show=False),
     ]
 
@@ -66,6 +79,7 @@ class ClustersScreen(Screen[None]):
         self.contexts: list[str] = []
         self.context: str | None = None  # None: every context
         self._status_text = "loading the catalog ..."
+        self._tests: list[ClusterTests] | None = None  # None: not read yet
 
     @property
     def pgdeck(self) -> PgdeckApp:
@@ -149,6 +163,11 @@ class ClustersScreen(Screen[None]):
             # The refresh (CPU-heavy: it parses every manifest) waits until the rows are
             # painted and the table has been filled in, then runs behind.
             self.set_timer(REFRESH_DELAY, self.pgdeck.cached_catalog_shown)
+        if self._tests is None:
+            # The restore tests' marks wait for the first rows too: the archive is read behind.
+            self.set_timer(REFRESH_DELAY, self.load_test_marks)
+        else:
+            self._show_test_marks()
 
     def _update_status(self) -> None:
         text = self._status_text
@@ -195,6 +214,51 @@ class ClustersScreen(Screen[None]):
         from tui.screens.archive import ArchiveScreen
 
         self.app.push_screen(ArchiveScreen(self.catalog))
+
+    def action_restore_tests(self) -> None:
+        from tui.screens.restore_tests import RestoreTestsScreen
+
+        self.app.push_screen(RestoreTestsScreen(self.catalog))
+
+    # --- restore tests' marks ----------------------------------------------------------
+    @work(thread=True, exclusive=True, group="test-marks", exit_on_error=False)
+    def load_test_marks(self) -> None:
+        from services.archive import open_archive
+        from services.restore_test_history import by_cluster, read_tests
+
+        try:
+            archive = open_archive(self.catalog.config, self.catalog.clock)
+            histories = by_cluster(read_tests(archive), self.catalog.clock())
+        except Exception as exc:  # the restore tests' screen says what is wrong with it
+            logging.getLogger(__name__).warning("restore tests not read: %s", exc)
+            return
+        self.post_message(RestoreTestsRead(histories, archive.where))
+
+    def on_restore_tests_read(self, message: RestoreTestsRead) -> None:
+        self._tests = message.histories
+        self._show_test_marks()
+
+    def on_screen_resume(self) -> None:
+        if self._tests is not None:  # back from another screen: a test may have run
+            self.load_test_marks()
+
+    def _show_test_marks(self) -> None:
+        """The marks column, once the archive holds any restore test: a cluster whose last
+        test failed or is stale, ok, or never tested (only one that has backups to test)."""
+        if not self._tests:
+            return
+        named: dict[str, list[ClusterTests]] = {}
+        for h in self._tests:
+            named.setdefault(h.cluster, []).append(h)
+        never = glyphs.restore_test(RestoreTestMark.NEVER)
+        marks: dict[str, Glyph] = {}
+        for key, s in self._summaries.items():
+            found = find(named.get(s.cluster.name, ()), *s.cluster.key)
+            if found is not None:
+                marks[key] = glyphs.restore_test(found.mark)
+            elif s.cluster.in_kubernetes and s.backups:
+                marks[key] = never
+        self.query_one(ClusterTable).set_marks(marks)
 
     def on_catalog_failed(self, message: CatalogFailed) -> None:
         self.notify(message.error, severity="error", markup=False)
