@@ -10,6 +10,7 @@ from tui import glyphs
 from widgets.cluster_table import COLUMNS, ClusterRow, ClusterTable
 from widgets.coverage_grid import CoverageGrid, GridDay
 from widgets.size_sparkline import SizeSparkline
+from widgets.sparkline_text import sparkline_against
 
 
 def row(i: int, **kw: object) -> ClusterRow:
@@ -148,3 +149,11 @@ def test_every_mark_of_services_is_drawn_by_one_glyph() -> None:
         for table in (glyphs.CHECK, glyphs.HEALTH, glyphs.COVERAGE)
         for m, g in table.items()
     )
+
+
+def test_a_sparkline_against_an_objective_reads_without_colour() -> None:
+    text = sparkline_against([None, 0.0, 1800.0, 3600.0, 3601.0], 3600.0)
+    assert text.plain == "·▁▅█▲"  # none, nothing, half, the objective, over it
+    assert [span.style for span in text.spans if span.start == 4] == ["bold red"]
+    assert sparkline_against([1.0, 2.0], None).plain == "▅█"  # no objective: the largest tops
+    assert sparkline_against([None, None], None).plain == "··"
