@@ -20,6 +20,7 @@ from services.config import load_config
 from tests.conftest import write_config
 from tests.restore_test_docs import archive_test, document
 from tui.app import PgdeckApp
+from tui.screens.clusters import ClustersScreen
 from tui.screens.restore_tests import RestoreTestsScreen
 from widgets.cluster_table import ClusterTable
 from widgets.fitting_table import FittingTable
@@ -108,10 +109,11 @@ async def test_the_clusters_screen_marks_failed_stale_and_never_tested_clusters(
 async def test_no_restore_test_in_the_archive_no_column(tmp_path: Path) -> None:
     app = app_for(world(tmp_path, tests=False))
     async with app.run_test(size=(80, 24)) as pilot:
-        table = app.screen.query_one(ClusterTable)
-        await until(pilot, lambda: table.row_count == 5)
-        await pilot.pause(0.7)  # the marks are read after the first rows
-        await app.workers.wait_for_complete()
+        screen = app.screen
+        assert isinstance(screen, ClustersScreen)
+        table = screen.query_one(ClusterTable)
+        await until(pilot, lambda: table.row_count == 5 and screen.test_histories == [])
+        await pilot.pause()
         assert "test" not in table.column_keys
 
 

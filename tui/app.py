@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -27,6 +28,10 @@ from tui.messages import CatalogFailed, CatalogProgressed, CatalogRefreshed
 from tui.rows import cluster_row
 from tui.screens.clusters import ClustersScreen
 from widgets.cluster_table import ClusterRow
+
+if TYPE_CHECKING:
+    from tui.screens.restore import RestoreScreen
+    from tui.screens.restore_tests import RestoreTestsScreen
 
 # How long the first refresh waits, at most, for the cached rows to be on screen.
 PAINT_TIMEOUT = 5.0
@@ -267,16 +272,23 @@ class PgdeckApp(App[None]):
             self.action_show_help_panel()
 
     def restore_running(self) -> bool:
-        from tui.screens.restore import RestoreScreen
+        return bool(self._running_restores())
 
-        return any(isinstance(s, RestoreScreen) and s.running for s in self.screen_stack)
+    def _running_restores(self) -> list[RestoreScreen | RestoreTestsScreen]:
+        """The screens whose restore (or restore test) runs."""
+        from tui.screens.restore import RestoreScreen
+        from tui.screens.restore_tests import RestoreTestsScreen
+
+        return [
+            s
+            for s in self.screen_stack
+            if isinstance(s, RestoreScreen | RestoreTestsScreen) and s.running
+        ]
 
     def _cancel_restores(self) -> bool:
-        """Cancel every running restore; each screen exits the app once its report is
-        archived. False when none was running."""
-        from tui.screens.restore import RestoreScreen
-
-        running = [s for s in self.screen_stack if isinstance(s, RestoreScreen) and s.running]
+        """Cancel every running restore (and restore test: its staging cluster is deleted);
+        each screen exits the app once its report is archived. False when none was running."""
+        running = self._running_restores()
         for screen in running:
             screen.exit_when_done = True
             screen.cancel_now()

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # for annotations only: importing the engine costs the start 
     from services.catalog_state import CatalogState
     from services.report import RestoreReport
     from services.restore_events import RestoreEvent
+    from services.restore_test import TestOutcome
     from services.restore_test_history import ClusterTests
     from services.review import ArchivedReview, Review
     from services.target import ServerIdentity
@@ -172,3 +173,12 @@ class RestoreTestsRead(Message):
 
     histories: list[ClusterTests]
     where: str  # the archive, as the user named it
+
+
+@dataclass
+class RestoreTestFinished(Message):
+    """A restore test run from the console ended (its events came as ``RestoreProgressed``)."""
+
+    cluster: str
+    outcome: TestOutcome | None  # None: it could not start
+    error: str | None = None

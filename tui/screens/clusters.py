@@ -79,7 +79,7 @@ class ClustersScreen(Screen[None]):
         self.contexts: list[str] = []
         self.context: str | None = None  # None: every context
         self._status_text = "loading the catalog ..."
-        self._tests: list[ClusterTests] | None = None  # None: not read yet
+        self.test_histories: list[ClusterTests] | None = None  # None: not read yet
 
     @property
     def pgdeck(self) -> PgdeckApp:
@@ -163,7 +163,7 @@ class ClustersScreen(Screen[None]):
             # The refresh (CPU-heavy: it parses every manifest) waits until the rows are
             # painted and the table has been filled in, then runs behind.
             self.set_timer(REFRESH_DELAY, self.pgdeck.cached_catalog_shown)
-        if self._tests is None:
+        if self.test_histories is None:
             # The restore tests' marks wait for the first rows too: the archive is read behind.
             self.set_timer(REFRESH_DELAY, self.load_test_marks)
         else:
@@ -235,20 +235,20 @@ class ClustersScreen(Screen[None]):
         self.post_message(RestoreTestsRead(histories, archive.where))
 
     def on_restore_tests_read(self, message: RestoreTestsRead) -> None:
-        self._tests = message.histories
+        self.test_histories = message.histories
         self._show_test_marks()
 
     def on_screen_resume(self) -> None:
-        if self._tests is not None:  # back from another screen: a test may have run
+        if self.test_histories is not None:  # back from another screen: a test may have run
             self.load_test_marks()
 
     def _show_test_marks(self) -> None:
         """The marks column, once the archive holds any restore test: a cluster whose last
         test failed or is stale, ok, or never tested (only one that has backups to test)."""
-        if not self._tests:
+        if not self.test_histories:
             return
         named: dict[str, list[ClusterTests]] = {}
-        for h in self._tests:
+        for h in self.test_histories:
             named.setdefault(h.cluster, []).append(h)
         never = glyphs.restore_test(RestoreTestMark.NEVER)
         marks: dict[str, Glyph] = {}
