@@ -108,7 +108,7 @@ async def test_r_runs_a_test_with_its_live_log_and_the_row_shows_it(
 
 
 @pytest.mark.asyncio
-async def test_escape_cancels_a_running_test_and_its_staging_cluster_is_deleted(
+async def test_escape_or_ctrl_c_cancels_a_running_test_and_its_staging_cluster_is_deleted(
     tmp_path: Path,
     kube: Any,
     kubeconfig: Path,
@@ -123,6 +123,11 @@ async def test_escape_cancels_a_running_test_and_its_staging_cluster_is_deleted(
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await start_test(pilot)
             await until(pilot, lambda: op.seen)  # its staging cluster exists, never Running
+            await pilot.press("ctrl+c")  # asks, as escape does; "n" keeps the test running
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("n")
+            await until(pilot, lambda: app.screen is screen)
+            assert screen.running == "acid-shop"
             await pilot.press("escape")
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("y")
