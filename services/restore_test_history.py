@@ -44,6 +44,7 @@ class PastTest:
     cluster: str
     namespace: str  # "" when the report does not say
     context: str
+    uid: str  # the source cluster's uid
     run_id: str
     result: str  # passed | failed | error | cancelled | interrupted | "" (unknown)
     started: datetime | None
@@ -73,6 +74,7 @@ class PastTest:
             "cluster": self.cluster,
             "namespace": self.namespace or None,
             "context": self.context or None,
+            "uid": self.uid or None,
             "run_id": self.run_id or None,
             "result": self.result or None,
             "started_at": iso(self.started),
@@ -158,6 +160,7 @@ def parse(doc: Any, markdown: str = "", markdown_url: str = "") -> PastTest | No
         cluster=cluster,
         namespace=_text(source.get("namespace")),
         context=_text(source.get("context")),
+        uid=_text(source.get("uid")),
         run_id=_text(doc.get("run_id")),
         result=result,
         started=_time(doc.get("test_started_at")) or _time(doc.get("started_at")),
@@ -179,10 +182,13 @@ def parse(doc: Any, markdown: str = "", markdown_url: str = "") -> PastTest | No
 
 # --- judging ---------------------------------------------------------------------------------
 def by_cluster(tests: Sequence[PastTest], now: datetime) -> list[ClusterTests]:
-    """The tests grouped per cluster (context, namespace, name), sorted by name."""
-    groups: dict[tuple[str, str, str], list[PastTest]] = {}
+    """The tests grouped per cluster, sorted by name: by its uid where the report names it
+    (the same cluster tested from a workstation and from a Job names two contexts), else by
+    context, namespace and name."""
+    groups: dict[tuple[str, ...], list[PastTest]] = {}
     for t in tests:
-        groups.setdefault((t.context, t.namespace, t.cluster), []).append(t)
+        key = (t.namespace, t.cluster, t.uid) if t.uid else (t.context, t.namespace, t.cluster, "")
+        groups.setdefault(key, []).append(t)
     out = [summarise(group, now) for group in groups.values()]
     out.sort(key=lambda c: (c.cluster, c.namespace, c.context))
     return out
@@ -246,17 +252,25 @@ def quarter_series(
 
 
 def find(
-    histories: Iterable[ClusterTests], context: str, namespace: str, name: str
+    histories: Iterable[ClusterTests], context: str, namespace: str, name: str, uid: str = ""
 ) -> ClusterTests | None:
-    """The tests of a cluster of the catalog. A report that does not name the context or
-    namespace matches any; of several that match, the one naming most wins."""
+    """The tests of a cluster of the catalog. The uid decides when both sides know it (a
+    test run in a Job names the cluster's context as the Job sees it, not as a workstation
+    does; a re-created cluster is another, untested one). Otherwise a namespace or context
+    the report names must be the cluster's; of several that match, the one naming most wins."""
     best: tuple[int, ClusterTests] | None = None
     for h in histories:
-        if h.cluster != name:
+        if h.cluster != name or (h.namespace and h.namespace != namespace):
             continue
-        if (h.namespace and h.namespace != namespace) or (h.context and h.context != context):
+        last_uid = h.last.uid
+        if last_uid and uid:
+            if last_uid != uid:
+                continue
+            score = 3
+        elif h.context and h.context != context:
             continue
-        score = bool(h.namespace) + bool(h.context)
+        else:
+            score = bool(h.namespace) + bool(h.context)
         if best is None or score > best[0]:
             best = (score, h)
     return best[1] if best else None

@@ -19,6 +19,7 @@ def document(
     rto: float = 3600.0,
     namespace: str = "shop",
     context: str = "test",
+    uid: str = "u",
     teardown: str = "deleted",
 ) -> dict[str, Any]:
     started = finished - timedelta(seconds=ttr + 20)
@@ -32,7 +33,7 @@ def document(
         "result": result,
         "reasons": [] if result == "passed" else [f"the test {result}"],
         "started_by": {"user": "ada", "command": "pgdeck restore-test --all"},
-        "source": {"cluster": cluster, "namespace": namespace, "uid": "u", "context": context},
+        "source": {"cluster": cluster, "namespace": namespace, "uid": uid, "context": context},
         "backup_object": {
             "url": f"s3://b/spilo/{cluster}/u/logical_backups/1763640000.sql.gz",
             "time": iso(finished - timedelta(hours=3)),

@@ -175,3 +175,20 @@ def test_clusters_of_the_catalog_find_their_tests_by_name_namespace_and_context(
     assert find(histories, "staging", "shop", "acid-main") is None
     assert find(histories, "prod", "anywhere", "acid-solo") is not None
     assert find(histories, "prod", "shop", "acid-other") is None
+
+
+def test_the_uid_decides_when_both_know_it_whatever_context_the_report_names() -> None:
+    def with_uid(uid: str, context: str, finished: datetime) -> dict[str, Any]:
+        doc = document("acid-main", finished, context=context)
+        return {**doc, "source": {**doc["source"], "uid": uid}}
+
+    tests = [
+        parse(with_uid("uid-1", "in-cluster", NOW - DAY)),  # tested from a Job
+        parse(with_uid("uid-1", "prod", NOW - 30 * DAY)),  # and from a workstation
+    ]
+    [history] = by_cluster([t for t in tests if t is not None], NOW)  # one cluster
+    assert len(history.tests) == 2
+    found = find([history], "prod", "shop", "acid-main", "uid-1")
+    assert found is history
+    # Re-created under the same name: another cluster, never tested.
+    assert find([history], "prod", "shop", "acid-main", "uid-2") is None

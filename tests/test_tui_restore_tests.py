@@ -60,7 +60,9 @@ def world(tmp_path: Path, *, tests: bool = True) -> Path:
             (NOW - 3 * DAY, "acid-shop", "failed", 4000.0),
             (NOW - 100 * DAY, "acid-old", "passed", 600.0),
         ):
-            doc = document(name, finished, result, ttr=ttr, context="")
+            # Written from elsewhere (another context's name): the uid finds the cluster.
+            uid = f"0e500000-0000-4000-8000-00000000000{NAMES.index(name)}"
+            doc = document(name, finished, result, ttr=ttr, context="in-cluster", uid=uid)
             archive_test(archive, doc, f"# Restore test {result}: {name} at {finished:%F}\n")
     return write_config(
         tmp_path / "config.yaml",

@@ -253,7 +253,7 @@ class ClustersScreen(Screen[None]):
         never = glyphs.restore_test(RestoreTestMark.NEVER)
         marks: dict[str, Glyph] = {}
         for key, s in self._summaries.items():
-            found = find(named.get(s.cluster.name, ()), *s.cluster.key)
+            found = find(named.get(s.cluster.name, ()), *s.cluster.key, s.cluster.uid)
             if found is not None:
                 marks[key] = glyphs.restore_test(found.mark)
             elif s.cluster.in_kubernetes and s.backups:

@@ -78,7 +78,7 @@ def rows_for(
     matched: set[int] = set()
     for c in clusters:
         key = "/".join(c.key)
-        h = find(named.get(c.name, ()), *c.key)
+        h = find(named.get(c.name, ()), *c.key, c.uid)
         if h is None and key not in backups:
             continue
         if h is not None:
