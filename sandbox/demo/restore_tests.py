@@ -58,7 +58,7 @@ def write_restore_tests(archive_dir: Path, specs: tuple[Spec, ...], now: datetim
         days, minutes, failure = plan
         for i, (ago, restore_min) in enumerate(zip(days, minutes, strict=True)):
             last = i == len(days) - 1
-            started = now - timedelta(days=ago)
+            started = (now - timedelta(days=ago)).replace(microsecond=0)
             every.append(_facts(spec, life.uid, started, restore_min, failure if last else None, i))
     every.sort(key=lambda f: f.test_finished_at)  # the audit log in the order it happened
     for facts in every:
