@@ -212,14 +212,44 @@ class RtoOverride:
     rto_minutes: float = field(metadata={"at_least": 0})
 
 
+def _dns_subdomain(name: str) -> str:
+    # The names of a Secret, a ConfigMap or a service account (RFC 1123 subdomains).
+    if len(name) > 253 or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", name):
+        raise Invalid(f"{name!r} is not a Kubernetes object name")
+    return name
+
+
+def _image(ref: str) -> str:
+    # A reference the Job can pull, nothing a shell or YAML could read as more than one.
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$", ref) or len(ref) > 512:
+        raise Invalid(f"{ref!r} is not an image reference (e.g. registry.example.com/pgdeck:0.1.0)")
+    return ref
+
+
+def _file_name(name: str) -> str:
+    if not re.match(r"^[-._A-Za-z0-9]+$", name) or name in (".", ".."):
+        raise Invalid(f"{name!r} is not a key of a ConfigMap")
+    return name
+
+
 @dataclass(frozen=True, slots=True)
 class RestoreTestsConfig:
-    """The recovery time objective a restore test measures its time-to-restore against."""
+    """The recovery time objective a restore test measures its time-to-restore against,
+    and how ``restore-test --in-cluster`` runs each test as a Kubernetes Job."""
 
     rto_minutes: float = field(default=60.0, metadata={"at_least": 0})  # every cluster's
     clusters: tuple[RtoOverride, ...] = field(
         default=(), metadata={"named": "name", "items": "clusters"}
     )
+    # the image built from the Dockerfile; --in-cluster needs it
+    image: str | None = field(default=None, metadata={"check": _image})
+    service_account: str = field(default="pgdeck", metadata={"check": _dns_subdomain})
+    # a Secret of AWS_* variables the Jobs load (envFrom); None: the pod's identity only
+    secret: str | None = field(default=None, metadata={"check": _dns_subdomain})
+    # the Jobs read pgdeck's configuration from this ConfigMap's key config_file
+    config_map: str = field(default="pgdeck-config", metadata={"check": _dns_subdomain})
+    config_file: str = field(default="restore-test.yaml", metadata={"check": _file_name})
+    job_deadline_seconds: int = field(default=43200, metadata={"at_least": 60})
 
     def rto_for(self, cluster: str) -> float:
         """Minutes: the cluster's own objective, else the default."""

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from tui.cli.render import EXIT_USAGE
+from tui.cli.restore_test_jobs import add_in_cluster_options
 
 CONFIG_HELP = "configuration file (default: $PGDECK_CONFIG, then the XDG config dir)"
 DEBUG_HELP = "show tracebacks and debug logs"
@@ -264,6 +265,7 @@ def add_restore_test(sub: Any, parents: Parents) -> None:
         action="store_true",
         help="list the archived restore tests, newest first (of the first CLUSTER given, if any)",
     )
+    add_in_cluster_options(t)
     t.add_argument(
         "--older-than",
         type=duration,

@@ -24,6 +24,7 @@ from services.text import safe_text
 from tui import present
 from tui.cli.render import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, print_json, table
 from tui.cli.restore_test_history import cmd_history
+from tui.cli.restore_test_jobs import cmd_in_cluster
 
 DEFAULT_OLDER_THAN = timedelta(days=1)  # longer than any restore test runs
 
@@ -34,6 +35,8 @@ def cmd_restore_test(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.cleanup:
         return _cleanup(args, config)
+    if args.in_cluster or args.dry_run:
+        return cmd_in_cluster(args, config)
     return _run(args, config)
 
 

@@ -1,0 +1,184 @@
+"""``pgdeck restore-test CLUSTER... | --all --in-cluster [--dry-run]``: each test as a Job.
+
+The tests run in the cluster (``services.restore_test_launcher``), so dumps never travel
+through this machine: each Job's pod log is printed live, each line prefixed by its
+cluster, then one row per test (result, time-to-restore against the objective, the
+report's URL in the archive). ``--dry-run`` prints the Jobs as one YAML stream (what
+``kubectl apply -f -`` takes) and creates nothing. Ctrl-C deletes the running Jobs; their
+pods get SIGTERM and pgdeck inside them tears its staging clusters down. Exit 0 when every
+test passed, 1 when one did not, 2 when none could run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from services.config import Config
+from services.errors import UsageError
+from services.text import safe_text
+from tui.cli.render import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, print_json, table
+
+
+def add_in_cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="run each test as a Kubernetes Job in staging.namespace (restore_tests.image)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --in-cluster: print the Jobs as YAML (for kubectl apply -f -), create nothing",
+    )
+
+
+def cmd_in_cluster(args: argparse.Namespace, config: Config) -> int:
+    from services.backup_choice import parse_choice
+    from services.restore_test_jobs import job_manifest, require_image, yaml_stream
+    from services.restore_test_launcher import JobTest
+    from services.staging_spec import new_run_id
+
+    if not args.in_cluster:
+        raise UsageError("--dry-run goes with --in-cluster")
+    require_image(config.restore_tests)  # exit 2 before anything else
+    choice = str(parse_choice(getattr(args, "backup", None) or "latest"))
+    seed, keep = getattr(args, "seed", None), bool(getattr(args, "keep", False))
+    run_id = getattr(args, "run_id", None) or new_run_id(args.clock())
+    tests = [
+        JobTest(name, namespace or None, choice, seed, keep)
+        for name, namespace in _clusters(args, config)
+    ]
+    if args.dry_run:
+        sys.stdout.write(
+            yaml_stream(
+                job_manifest(
+                    config.restore_tests,
+                    config.staging.namespace,
+                    source=t.cluster,
+                    run_id=run_id,
+                    backup=t.backup,
+                    seed=t.seed,
+                    keep=t.keep,
+                    source_namespace=t.namespace or "",
+                )
+                for t in tests
+            )
+        )
+        return EXIT_OK
+    return _run(args, config, tests, run_id)
+
+
+def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str) -> int:
+    from services.archive import open_archive
+    from services.restore_test_launcher import JobLauncher, JobsCancel
+
+    archive = open_archive(config, args.clock)
+    launcher = JobLauncher(config, clock=args.clock, archive=archive)
+    cancel = JobsCancel()
+    out = sys.stderr if args.json else sys.stdout
+    width = max(len(t.cluster) for t in tests)
+
+    def on_line(cluster: str, line: str) -> None:
+        # Log lines come from a pod: never a live escape sequence on this terminal.
+        print(f"{cluster:<{width}} | {safe_text(line)}", file=out, flush=True)
+
+    err(
+        f"pgdeck: run {run_id}: {len(tests)} restore test(s) as Jobs in "
+        f"{launcher.context}/{config.staging.namespace}, {config.staging.max_parallel} at once"
+    )
+    with _cancel_on_signals(cancel):
+        outcomes = launcher.run(tests, run_id=run_id, on_line=on_line, cancel=cancel)
+    if args.json:
+        print_json(outcomes)
+    else:
+        table(
+            ["CLUSTER", "RESULT", "TTR", "OBJECTIVE", "REPORT"],
+            [
+                [
+                    o.cluster,
+                    o.result,
+                    _ttr(o.document),
+                    _objective(o.document),
+                    o.archived.get("json", "-"),
+                ]
+                for o in outcomes
+            ],
+        )
+        for o in outcomes:
+            if o.error:
+                err(f"pgdeck: {o.cluster}: {o.error}")
+    if cancel.cancelled:
+        err("pgdeck: interrupted; the running Jobs were deleted")
+        return 130
+    if not launcher.created:
+        return EXIT_USAGE
+    return EXIT_OK if all(o.result == "passed" for o in outcomes) else EXIT_PROBLEMS
+
+
+@contextmanager
+def _cancel_on_signals(cancel: Any) -> Iterator[None]:
+    """Ctrl-C (and a SIGTERM, as a CronJob's pod gets) cancels instead of raising."""
+
+    def handler(signum: int, frame: object) -> None:
+        cancel.cancel()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _clusters(args: argparse.Namespace, config: Config) -> list[tuple[str, str]]:
+    """(name, namespace) of every cluster to test: those named, or with --all every
+    ``postgresql`` Kubernetes lists (but the staging clusters)."""
+    named = list(getattr(args, "clusters", None) or [])
+    if named and getattr(args, "all", False):
+        raise UsageError("name clusters or give --all, not both")
+    if named:
+        return [(n, "") for n in dict.fromkeys(named)]
+    if not getattr(args, "all", False):
+        raise UsageError("name the clusters to test, or give --all")
+    from services.kube import open_kube_sources
+    from services.staging_spec import MANAGED_BY, MANAGER
+
+    found: dict[tuple[str, str], None] = {}
+    for source in open_kube_sources(config.kubernetes):
+        for pg in source.snapshot().postgresqls:
+            md = pg.get("metadata") if isinstance(pg, dict) else None
+            if not isinstance(md, dict) or not isinstance(md.get("name"), str):
+                continue
+            labels = md.get("labels") if isinstance(md.get("labels"), dict) else {}
+            if labels.get(MANAGED_BY) == MANAGER:
+                continue  # a staging cluster of an earlier test
+            found[(md["name"], str(md.get("namespace") or ""))] = None
+    if not found:
+        raise UsageError("no postgresql clusters found to test", "check kubernetes.contexts")
+    return sorted(found)
+
+
+def _ttr(doc: dict[str, Any]) -> str:
+    ttr = doc.get("time_to_restore")
+    total = ttr.get("total_seconds") if isinstance(ttr, dict) else None
+    return _seconds(total)
+
+
+def _objective(doc: dict[str, Any]) -> str:
+    obj = doc.get("objective")
+    if not isinstance(obj, dict):
+        return "-"
+    met = obj.get("met")
+    verdict = "met" if met is True else "missed" if met is False else "?"
+    return f"{_seconds(obj.get('rto_seconds'))} {verdict}"
+
+
+def _seconds(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return "-"
+    return f"{value:.0f}s"
