@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ FIRST_POLL = 0.1  # seconds; polls then back off to poll_seconds
 FOLLOW_GRACE = 10.0  # seconds a finished Job's log may take to reach its end
 
 OnLine = Callable[[str, str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,11 +231,17 @@ class JobLauncher:
         created = _answer(resp)
         uid = str(_dict(created.get("metadata")).get("uid") or "")
         self.created.append(name)
-        self._note("restore-test-job-create", name, uid, test, body)
         deadline = (
             self.clock() + timedelta(seconds=self.config.restore_tests.job_deadline_seconds) + GRACE
         )
         r = _Running(i, test, name, uid, deadline)
+        try:
+            self._note("restore-test-job-create", name, uid, test, body)
+        except BaseException:
+            # No Job may run that the audit log does not name.
+            with contextlib.suppress(Exception):
+                self._delete(r, audit=False)
+            raise
         r.follower = threading.Thread(
             target=self._follow, args=(r, on_line), name=f"follow-{name}", daemon=True
         )
@@ -248,8 +256,11 @@ class JobLauncher:
         item = self._report(run_id, r.test)
         if not r.last:
             self._tail(r)
-        if not r.test.keep or verdict[0] == "gone":
-            self._delete(r)
+        if not r.test.keep and verdict[0] != "gone":
+            try:
+                self._delete(r)
+            except PgdeckError as exc:  # the test's outcome stands; the Job stays behind
+                log.warning("%s", exc)
         if item is not None:
             doc = item.document
             result = doc.get("result") if doc.get("result") in RESULTS else "error"
@@ -373,7 +384,7 @@ class JobLauncher:
                 return (name, str(phase or "")) if isinstance(name, str) else None
         return None
 
-    def _delete(self, r: _Running) -> None:
+    def _delete(self, r: _Running, *, audit: bool = True) -> None:
         from kubernetes import client
 
         body = self._call(
@@ -383,8 +394,9 @@ class JobLauncher:
             self.namespace,
             propagation_policy="Background",  # its pods go too
         )
-        action = "restore-test-job-delete" if body is not None else "restore-test-job-delete-gone"
-        self._note(action, r.name, r.uid, r.test, None)
+        if audit:
+            gone = "" if body is not None else "-gone"
+            self._note(f"restore-test-job-delete{gone}", r.name, r.uid, r.test, None)
 
     def _report(self, run_id: str, test: JobTest) -> Any:
         """The newest restore-test report of this run and source, or None."""

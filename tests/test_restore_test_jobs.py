@@ -3,9 +3,14 @@ controller beside it, reports in a real archive, the command line end to end."""
 
 from __future__ import annotations
 
+import json
 import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +18,7 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient
 
+from sandbox import kube as ko
 from services.archive import open_archive
 from services.config import parse_config
 from services.errors import ConfigError
@@ -292,3 +298,90 @@ def test_a_cancel_deletes_the_running_jobs_and_starts_no_more(
     assert outcomes[2].error == "cancelled before it started"
     entries = [e for _, e in archive.store.audit_entries()]
     assert sum(b'"action":"restore-test-job-delete"' in e for e in entries) == 2
+
+
+# -- the command line --------------------------------------------------------------------
+
+
+def test_all_makes_one_job_per_cluster_but_the_staging_ones(
+    config_path: Path, kube: Any, capsys: Any
+) -> None:
+    created = datetime(2026, 11, 1, tzinfo=UTC)
+    kube.add(
+        ko.postgresql("acid-main", "db", created=created),
+        ko.postgresql("acid-shop", "shop", created=created),
+        ko.postgresql(
+            "acid-restore-test-acid-main-a1b2c3",
+            NS,
+            created=created,
+            labels={"app.kubernetes.io/managed-by": "pgdeck"},
+        ),
+    )
+    argv = ["restore-test", "--all", "--in-cluster", "--dry-run", "--config", str(config_path)]
+    assert main(argv) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    sources = [
+        (
+            d["metadata"]["labels"][SOURCE_LABEL],
+            d["metadata"]["labels"].get("pgdeck.io/source-namespace"),
+        )
+        for d in docs
+    ]
+    assert sources == [("acid-main", "db"), ("acid-shop", "shop")]
+    assert jobs_of(kube) == []
+
+
+def test_json_prints_the_outcomes_alone_and_keep_keeps_the_jobs(
+    config_path: Path, kube: Any, standin: StandinJobs, capsys: Any
+) -> None:
+    argv = ["restore-test", "acid-main", "--in-cluster", "--keep", "--json"]
+    assert main([*argv, "--config", str(config_path)]) == 0
+    out, err = capsys.readouterr()
+    (outcome,) = json.loads(out)
+    assert outcome["cluster"] == "acid-main" and outcome["result"] == "passed"
+    assert outcome["document"]["kind"] == "restore-test" and outcome["archived"]["json"]
+    assert "acid-main | restore test running" in err  # the log, beside the JSON
+    (job,) = jobs_of(kube)
+    assert "--keep" in job["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_no_job_could_be_created_is_exit_2(
+    config_path: Path, kube: Any, standin: StandinJobs, capsys: Any
+) -> None:
+    kube.forbid(r"/apis/batch/v1/namespaces/.*/jobs")
+    argv = ["restore-test", "acid-main", "--in-cluster", "--config", str(config_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if "acid-main:" in x]
+    assert "forbidden (403)" in line
+    assert standin.seen == []
+
+
+def test_ctrl_c_deletes_the_running_jobs(
+    config_path: Path, kube: Any, standin: StandinJobs
+) -> None:
+    never = threading.Event()
+    standin.plan = lambda job: PodRun(["restoring\n"], hold=never)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "restore-test", "acid-main", "acid-shop"]
+        + ["--in-cluster", "--config", str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = set()
+        while len(seen) < 2:  # both Jobs' logs are followed
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            seen.add(line.split("|")[0].strip())
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "the running Jobs were deleted" in err
+    assert sorted(standin.deleted) == sorted(standin.seen) and len(standin.seen) == 2
+    assert jobs_of(kube) == []
