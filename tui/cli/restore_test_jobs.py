@@ -110,8 +110,9 @@ def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str
             ],
         )
         for o in outcomes:
-            if o.error:
-                err(f"pgdeck: {o.cluster}: {o.error}")
+            why = o.error or _first_reason(o.document)
+            if why and o.result != "passed":
+                err(f"pgdeck: {o.cluster}: {why}")
     if cancel.cancelled:
         err("pgdeck: interrupted; the running Jobs were deleted")
         return 130
@@ -182,3 +183,8 @@ def _seconds(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         return "-"
     return f"{value:.0f}s"
+
+
+def _first_reason(doc: dict[str, Any]) -> str | None:
+    reasons = doc.get("reasons")
+    return str(reasons[0]) if isinstance(reasons, list) and reasons else None
