@@ -10,7 +10,7 @@ What it does as a real API server does: bearer-token auth (401), 403/404/400 ``S
 bodies, lists sorted by namespace/name with ``labelSelector``, ``fieldSelector``, ``limit``
 and ``continue`` (``remainingItemCount`` only without selectors, as the real one), list items
 of built-in types without ``apiVersion``/``kind`` (CRD items keep them), pod logs whole or
-followed in chunks, ``/version`` and minimal discovery. It creates (POST) and deletes
+followed in chunks (400 while the pod is Pending), ``/version`` and minimal discovery. It creates (POST) and deletes
 (DELETE) namespaced objects as the real server does: the created object comes back with
 ``uid``, ``resourceVersion`` and ``creationTimestamp``, a second create of one name is 409
 ``AlreadyExists``, a delete of a missing one 404 ``NotFound``; hooks (``on_create``,
@@ -916,6 +916,14 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _BadRequest(
                     f"a container name must be specified for pod {name}, "
                     f"choose one of: [{' '.join(containers)}]"
+                )
+            if (pod.get("status") or {}).get("phase") == "Pending":
+                # As the kubelet answers through the API server until the container starts.
+                statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+                waiting = (statuses[0].get("state") or {}).get("waiting") or {}
+                raise _BadRequest(
+                    f'container "{container or containers[0]}" in pod "{name}" is waiting to '
+                    f"start: {waiting.get('reason') or 'ContainerCreating'}"
                 )
         chunks, delay = log if log is not None else ([""], 0.0)
         follow = query.get("follow") in ("true", "1")

@@ -3,7 +3,8 @@
 When a ``batch/v1`` Job is created over the fake API it does, in short, what Kubernetes
 does: the API server's defaults (selector and template labels with the controller uid),
 ``status.active`` 1 and a pod labelled ``job-name`` / ``batch.kubernetes.io/job-name`` /
-``controller-uid``, running; the pod's log is written in chunks, as a container prints;
+``controller-uid``, Pending (ContainerCreating, its log a 400) for ``pending_for``
+seconds, then running; the pod's log is written in chunks, as a container prints;
 then the container "exits": the pod becomes Succeeded or Failed and the Job gets the
 conditions the 1.31 controller sets (``SuccessCriteriaMet`` + ``Complete``, or
 ``FailureTarget`` + ``Failed`` with ``BackoffLimitExceeded``). What each Job's pod does is
@@ -20,6 +21,7 @@ pod is "killed" and archives nothing. ``peak`` is the most Jobs running at once.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,11 +95,13 @@ class StandinJobs:
         plan: Callable[[dict[str, Any]], PodRun] = lambda job: PodRun(),
         archive: Archive | None = None,
         start_after: float = 0.02,
+        pending_for: float = 0.05,
     ) -> None:
         self.kube = kube
         self.plan = plan
         self.archive = archive
         self.start_after = start_after
+        self.pending_for = pending_for
         self.seen: list[str] = []  # names of the Jobs created, in order
         self.deleted: list[str] = []
         self.running: set[str] = set()
@@ -172,6 +176,13 @@ class StandinJobs:
         pod = ko.pod(job, started=started)
         pod_name = pod["metadata"]["name"]
         run = self.plan(job)
+        with self.kube._lock:
+            if not self._current(ns, name, uid):
+                return
+            self.kube.add(_pending(pod))
+            self._set_status(job, {"startTime": ko.rfc3339(started), "active": 1, "ready": 0})
+        if killed.wait(self.pending_for):  # the image is pulled, the container created
+            return
         with self.kube._lock:
             if not self._current(ns, name, uid):
                 return
@@ -257,6 +268,22 @@ class StandinJobs:
                 if (gv, plural, pns) == ("/v1", "pods", ns)
                 and (o["metadata"].get("labels") or {}).get("job-name") == job
             ]
+
+
+def _pending(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod as it is before its container starts: Pending, ContainerCreating."""
+    pod = copy.deepcopy(pod)
+    status = pod["status"]
+    status["phase"] = "Pending"
+    for key in ("podIP", "podIPs"):
+        status.pop(key, None)
+    for cond in status["conditions"]:
+        if cond["type"] in ("Ready", "ContainersReady", "PodReadyToStartContainers"):
+            cond["status"] = "False"
+    for cs in status["containerStatuses"]:
+        cs.update(ready=False, started=False, state={"waiting": {"reason": "ContainerCreating"}})
+        cs.pop("containerID", None)
+    return pod
 
 
 def _final(started: datetime, finished: datetime, succeeded: bool) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +17,13 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, BatchV1Api
 
 from sandbox import kube as ko
 from services.archive import open_archive
-from services.config import parse_config
-from services.errors import ConfigError
+from services.config import KubernetesConfig, parse_config
+from services.errors import ConfigError, KubeError
+from services.kube import LiveSource
 from services.restore_test_jobs import job_manifest, job_name, yaml_stream
 from services.restore_test_launcher import JobLauncher, JobsCancel, JobTest
 from services.staging_spec import RUN_ID_LABEL, SOURCE_LABEL
@@ -205,6 +207,27 @@ def test_jobs_run_at_most_max_parallel_at_once_and_every_report_is_collected(
     entries = [e for _, e in archive.store.audit_entries()]
     assert sum(b'"action":"restore-test-job-create"' in e for e in entries) == 5
     assert sum(b'"action":"restore-test-job-delete"' in e for e in entries) == 5
+
+
+def test_a_pending_pods_log_is_a_400_until_its_container_starts(
+    kube: Any, kubeconfig: Path, config: Any, standin: StandinJobs
+) -> None:
+    standin.pending_for = 30.0
+    body = job_manifest(config.restore_tests, NS, source="acid-main", run_id=RUN, backup="latest")
+    kube_source = LiveSource(KubernetesConfig(kubeconfig=kubeconfig), "test")
+    BatchV1Api(kube_source.api()).create_namespaced_job(NS, body)
+    for _ in range(200):
+        pods = [o for k, o in list(kube._objects.items()) if k[1] == "pods"]
+        if pods:
+            break
+        time.sleep(0.01)
+    (pod,) = pods
+    assert pod["status"]["phase"] == "Pending"
+    with pytest.raises(KubeError) as exc:
+        list(kube_source.read_log(NS, pod["metadata"]["name"], follow=True))
+    assert "HTTP 400" in str(exc.value) and "is waiting to start: ContainerCreating" in str(
+        exc.value
+    )
 
 
 def test_log_lines_reach_the_callback_while_the_job_still_runs(
