@@ -5,8 +5,8 @@ Plain functions, no I/O: ``services.restore_test_launcher`` creates what these d
 ``deploy/cronjob-restore-test.yaml`` (non-root, read-only root filesystem, no privileges,
 ``backoffLimit`` 0 because pgdeck cleans up after itself and a retry would test again, an
 active deadline) and runs in the staging namespace beside pgdeck's service account. Its
-container runs ``pgdeck restore-test CLUSTER --run-id RUN --backup CHOICE [--seed N]
-[--keep]``, so the report it archives carries the run id the launcher looks for. Credentials
+container runs ``pgdeck restore-test CLUSTER --run-id RUN --backup CHOICE [--namespace NS]
+[--seed N] [--keep]``, so the report it archives carries the run id the launcher looks for. Credentials
 come from the pod's identity or a Secret named in the config (``envFrom``): only names ever
 appear in a Job, never a value.
 """
@@ -22,22 +22,13 @@ import yaml
 
 from services.config import RestoreTestsConfig
 from services.errors import ConfigError
-from services.staging_spec import (
-    COMPONENT,
-    COMPONENT_VALUE,
-    MANAGED_BY,
-    MANAGER,
-    RUN_ID_LABEL,
-    SOURCE_LABEL,
-    labels,
-)
+from services.staging_spec import labels
 
 CONTAINER = "pgdeck"
 CONFIG_DIR = "/etc/pgdeck"
 RUN_AS = 10001  # the Dockerfile's user
 NAME_MAX = 63  # the Job's name is also the value of its pods' job-name label
 JOB_ENV = "PGDECK_JOB"  # tells the pgdeck inside which Job it runs as (the report's started_by)
-SELECTOR = f"{MANAGED_BY}={MANAGER},{COMPONENT}={COMPONENT_VALUE}"
 
 
 def require_image(cfg: RestoreTestsConfig) -> str:
@@ -63,10 +54,17 @@ def job_name(source: str, run_id: str, source_namespace: str = "") -> str:
 
 
 def job_args(
-    source: str, run_id: str, backup: str, seed: int | None = None, keep: bool = False
+    source: str,
+    run_id: str,
+    backup: str,
+    seed: int | None = None,
+    keep: bool = False,
+    source_namespace: str = "",
 ) -> list[str]:
     """The container's arguments: the image's entry point is ``pgdeck``."""
     args = ["restore-test", source, "--run-id", run_id, "--backup", backup]
+    if source_namespace:
+        args += ["--namespace", source_namespace]
     if seed is not None:
         args += ["--seed", str(seed)]
     if keep:
@@ -95,7 +93,7 @@ def job_manifest(
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
-        "args": job_args(source, run_id, backup, seed, keep),
+        "args": job_args(source, run_id, backup, seed, keep, source_namespace),
         "env": [
             {"name": "PGDECK_CONFIG", "value": f"{CONFIG_DIR}/{cfg.config_file}"},
             {"name": "HOME", "value": "/tmp"},
@@ -147,14 +145,6 @@ def job_manifest(
             },
         },
     }
-
-
-def run_of(job: dict[str, Any]) -> tuple[str, str]:
-    """(run id, source cluster) from a Job's labels; empty strings when absent."""
-    md = job.get("metadata")
-    found = md.get("labels") if isinstance(md, dict) else None
-    found = found if isinstance(found, dict) else {}
-    return str(found.get(RUN_ID_LABEL) or ""), str(found.get(SOURCE_LABEL) or "")
 
 
 def yaml_stream(objects: Iterable[dict[str, Any]]) -> str:

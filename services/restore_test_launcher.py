@@ -31,6 +31,7 @@ from services.clock import Clock, system_clock
 from services.config import Config
 from services.errors import KubeError, PgdeckError
 from services.kube import LiveSource, LogStream, _contexts, kube_error
+from services.restore_test import TestCancelled, TestOutcome, TestRequest, TestsCancel
 from services.restore_test_jobs import job_manifest, require_image
 from services.staging_spec import RUN_ID_LABEL
 from services.text import safe_line
@@ -46,58 +47,10 @@ OnLine = Callable[[str, str], None]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class JobTest:
-    """One test to run in the cluster: the source cluster and how to pick its backup."""
-
-    cluster: str
-    namespace: str | None = None
-    backup: str = "latest"  # as --backup takes it: latest, random:30d or a backup's name
-    seed: int | None = None
-    keep: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TestOutcome:
-    """The contract's ``TestOutcome`` (services.restore_test), until that lands on main."""
-
-    cluster: str
-    result: str  # passed | failed | error | cancelled
-    document: dict[str, Any]  # the archived restore-test report; {} when none was found
-    archived: dict[str, str]  # {"json": url, "markdown": url} or {}
-    error: str | None  # one line, when result is error or cancelled
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cluster": self.cluster,
-            "result": self.result,
-            "error": self.error,
-            "archived": dict(self.archived),
-            "document": self.document,
-        }
-
-
-class JobsCancel:
-    """Set from any thread or a signal handler; the launcher then deletes its running Jobs."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        return self._event.wait(seconds)
-
-
 @dataclass(eq=False)
 class _Running:
     index: int
-    test: JobTest
+    test: TestRequest
     name: str
     uid: str
     deadline: datetime
@@ -139,16 +92,16 @@ class JobLauncher:
         self._emit = threading.Lock()
 
     # --- what would be created ------------------------------------------------------
-    def manifests(self, tests: Sequence[JobTest], run_id: str) -> list[dict[str, Any]]:
+    def manifests(self, tests: Sequence[TestRequest], run_id: str) -> list[dict[str, Any]]:
         return [self._manifest(t, run_id) for t in tests]
 
-    def _manifest(self, test: JobTest, run_id: str) -> dict[str, Any]:
+    def _manifest(self, test: TestRequest, run_id: str) -> dict[str, Any]:
         return job_manifest(
             self.config.restore_tests,
             self.namespace,
             source=test.cluster,
             run_id=run_id,
-            backup=test.backup,
+            backup=str(test.choice),
             seed=test.seed,
             keep=test.keep,
             source_namespace=test.namespace or "",
@@ -157,11 +110,11 @@ class JobLauncher:
     # --- the run --------------------------------------------------------------------
     def run(
         self,
-        tests: Sequence[JobTest],
+        tests: Sequence[TestRequest],
         *,
         run_id: str,
         on_line: OnLine,
-        cancel: JobsCancel,
+        cancel: TestsCancel,
         max_parallel: int | None = None,
     ) -> list[TestOutcome]:
         """Every test's outcome, in the order of ``tests``."""
@@ -190,7 +143,7 @@ class JobLauncher:
                     misses += 1
                     if misses >= 3:
                         raise
-                    cancel.wait(self.poll_seconds)
+                    _pause(cancel, self.poll_seconds)
                     continue
                 ended = False
                 for i, r in list(running.items()):
@@ -204,7 +157,7 @@ class JobLauncher:
                 # Quick Jobs are seen ending quickly, long ones cost a poll every few seconds.
                 pause = FIRST_POLL if ended else min(pause * 2, self.poll_seconds)
                 if running and not (ended and pending):
-                    cancel.wait(pause)
+                    _pause(cancel, pause)
         finally:
             for r in running.values():
                 outcomes[r.index] = self._cancel(r)
@@ -214,7 +167,7 @@ class JobLauncher:
                 )
         return [outcomes[i] for i in range(len(tests))]
 
-    def _start(self, i: int, test: JobTest, body: dict[str, Any], on_line: OnLine) -> _Running:
+    def _start(self, i: int, test: TestRequest, body: dict[str, Any], on_line: OnLine) -> _Running:
         from kubernetes import client
 
         name = body["metadata"]["name"]
@@ -398,7 +351,7 @@ class JobLauncher:
             gone = "" if body is not None else "-gone"
             self._note(f"restore-test-job-delete{gone}", r.name, r.uid, r.test, None)
 
-    def _report(self, run_id: str, test: JobTest) -> Any:
+    def _report(self, run_id: str, test: TestRequest) -> Any:
         """The newest restore-test report of this run and source, or None."""
         for item in self.archive.list("restore-test"):
             doc = item.document
@@ -411,7 +364,7 @@ class JobLauncher:
         return None
 
     def _note(
-        self, action: str, name: str, uid: str, test: JobTest, body: dict[str, Any] | None
+        self, action: str, name: str, uid: str, test: TestRequest, body: dict[str, Any] | None
     ) -> None:
         fields: dict[str, Any] = {
             "action": action,
@@ -425,6 +378,11 @@ class JobLauncher:
             fields["run_id"] = _dict(_dict(body["metadata"]).get("labels")).get(RUN_ID_LABEL)
             fields["image"] = self.config.restore_tests.image
         self.archive.note(fields)
+
+
+def _pause(cancel: TestsCancel, seconds: float) -> None:
+    with contextlib.suppress(TestCancelled):  # the loop sees the cancel and stops
+        cancel.sleep(seconds)
 
 
 def _verdict(job: dict[str, Any] | None) -> tuple[str, str] | None:

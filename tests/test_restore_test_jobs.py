@@ -20,12 +20,13 @@ import yaml
 from kubernetes.client import ApiClient, BatchV1Api
 
 from sandbox import kube as ko
+from services import restore_test as rt
 from services.archive import open_archive
 from services.config import KubernetesConfig, parse_config
 from services.errors import ConfigError, KubeError
 from services.kube import LiveSource
 from services.restore_test_jobs import job_manifest, job_name, yaml_stream
-from services.restore_test_launcher import JobLauncher, JobsCancel, JobTest
+from services.restore_test_launcher import JobLauncher
 from services.staging_spec import RUN_ID_LABEL, SOURCE_LABEL
 from tests.conftest import write_config
 from tests.standin_jobs import PodRun, StandinJobs
@@ -47,6 +48,14 @@ def config_data(tmp_path: Path, kubeconfig: Path, **tests: Any) -> dict[str, Any
         "staging": {"namespace": NS, "team": "acid", "max_parallel": 2},
         "restore_tests": {"image": IMAGE, **tests},
     }
+
+
+CREATED = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def add_sources(kube: Any, *names: str, namespace: str = "db") -> None:
+    """Source clusters in Kubernetes, as the command line finds them."""
+    kube.add(*(ko.postgresql(n, namespace, created=CREATED) for n in names))
 
 
 @pytest.fixture
@@ -92,6 +101,7 @@ def test_dry_run_prints_valid_jobs_that_hold_no_secret_and_creates_nothing(
     path = write_config(
         tmp_path / "config.yaml", config_data(tmp_path, kubeconfig, secret="pgdeck-aws")
     )
+    add_sources(kube, "acid-main", "acid-" + "x" * 53)
     argv = ["restore-test", "acid-main", "acid-" + "x" * 53, "--in-cluster", "--dry-run"]
     argv += ["--backup", "random:30d", "--seed", "42", "--run-id", RUN, "--config", str(path)]
     assert main(argv) == 0
@@ -122,6 +132,7 @@ def test_dry_run_prints_valid_jobs_that_hold_no_secret_and_creates_nothing(
         assert args.command == "restore-test" and args.run_id == RUN
         assert args.clusters == [labels[SOURCE_LABEL]]  # the whole name, though the Job's is cut
         assert (args.backup, args.seed, args.keep) == ("random:30d", 42, False)
+        assert args.namespace == "db" == labels["pgdeck.io/source-namespace"]
         # credentials: a Secret's name, never a value
         assert c["envFrom"] == [{"secretRef": {"name": "pgdeck-aws", "optional": True}}]
         for env in c["env"]:
@@ -191,10 +202,10 @@ def test_jobs_run_at_most_max_parallel_at_once_and_every_report_is_collected(
     kube: Any, config: Any, archive: Any, standin: StandinJobs
 ) -> None:
     standin.plan = lambda job: PodRun(["restoring\n", "done\n"], delay=0.05)
-    tests = [JobTest(f"acid-db{i}") for i in range(5)]
+    tests = [rt.TestRequest(f"acid-db{i}") for i in range(5)]
     lines: list[tuple[str, str]] = []
     outcomes = launcher(config, archive).run(
-        tests, run_id=RUN, on_line=lambda c, line: lines.append((c, line)), cancel=JobsCancel()
+        tests, run_id=RUN, on_line=lambda c, line: lines.append((c, line)), cancel=rt.TestsCancel()
     )
     assert [o.result for o in outcomes] == ["passed"] * 5
     assert [o.cluster for o in outcomes] == [t.cluster for t in tests]
@@ -244,7 +255,7 @@ def test_log_lines_reach_the_callback_while_the_job_still_runs(
             hold.set()
 
     (outcome,) = launcher(config, archive).run(
-        [JobTest("acid-main")], run_id=RUN, on_line=on_line, cancel=JobsCancel()
+        [rt.TestRequest("acid-main")], run_id=RUN, on_line=on_line, cancel=rt.TestsCancel()
     )
     assert seen == [("phase 1: staging ready", False), ("phase 2: restoring", False)]
     assert outcome.result == "passed"
@@ -263,6 +274,7 @@ def test_a_job_that_fails_is_a_failed_test_naming_its_last_log_line(
         return PodRun(["fine\n"])
 
     standin.plan = plan
+    add_sources(kube, "acid-main", "acid-bad")
     argv = ["restore-test", "acid-main", "acid-bad", "--in-cluster", "--config", str(config_path)]
     assert main(argv) == 1
     out, err = capsys.readouterr()
@@ -280,7 +292,10 @@ def test_a_job_that_succeeds_without_a_report_is_not_a_pass(
 ) -> None:
     standin.plan = lambda job: PodRun(["wrote it elsewhere\n"], report=None)
     (outcome,) = launcher(config, archive).run(
-        [JobTest("acid-main")], run_id=RUN, on_line=lambda c, line: None, cancel=JobsCancel()
+        [rt.TestRequest("acid-main")],
+        run_id=RUN,
+        on_line=lambda c, line: None,
+        cancel=rt.TestsCancel(),
     )
     assert outcome.result == "error" and outcome.document == {}
     assert (
@@ -295,7 +310,10 @@ def test_a_failed_report_is_the_tests_result(
 ) -> None:
     standin.plan = lambda job: PodRun(["validation failed\n"], exit_code=1, report="failed")
     (outcome,) = launcher(config, archive).run(
-        [JobTest("acid-main")], run_id=RUN, on_line=lambda c, line: None, cancel=JobsCancel()
+        [rt.TestRequest("acid-main")],
+        run_id=RUN,
+        on_line=lambda c, line: None,
+        cancel=rt.TestsCancel(),
     )
     assert outcome.result == "failed" and outcome.document["reasons"]
     assert outcome.error is None and outcome.archived
@@ -306,14 +324,17 @@ def test_a_cancel_deletes_the_running_jobs_and_starts_no_more(
 ) -> None:
     never = threading.Event()
     standin.plan = lambda job: PodRun(["restoring\n"], hold=never)
-    cancel = JobsCancel()
+    cancel = rt.TestsCancel()
 
     def on_line(cluster: str, line: str) -> None:
         if len(jobs_of(kube)) == 2:
             threading.Timer(0.05, cancel.cancel).start()  # as a signal handler would
 
     outcomes = launcher(config, archive).run(
-        [JobTest(f"acid-db{i}") for i in range(3)], run_id=RUN, on_line=on_line, cancel=cancel
+        [rt.TestRequest(f"acid-db{i}") for i in range(3)],
+        run_id=RUN,
+        on_line=on_line,
+        cancel=cancel,
     )
     assert [o.result for o in outcomes] == ["cancelled"] * 3
     assert sorted(standin.deleted) == sorted(standin.seen) and len(standin.seen) == 2
@@ -329,15 +350,17 @@ def test_a_cancel_deletes_the_running_jobs_and_starts_no_more(
 def test_all_makes_one_job_per_cluster_but_the_staging_ones(
     config_path: Path, kube: Any, capsys: Any
 ) -> None:
-    created = datetime(2026, 11, 1, tzinfo=UTC)
+    add_sources(kube, "acid-main")
+    add_sources(kube, "acid-shop", namespace="shop")
     kube.add(
-        ko.postgresql("acid-main", "db", created=created),
-        ko.postgresql("acid-shop", "shop", created=created),
         ko.postgresql(
             "acid-restore-test-acid-main-a1b2c3",
             NS,
-            created=created,
-            labels={"app.kubernetes.io/managed-by": "pgdeck"},
+            created=CREATED,
+            labels={
+                "app.kubernetes.io/managed-by": "pgdeck",
+                "app.kubernetes.io/component": "restore-test",
+            },
         ),
     )
     argv = ["restore-test", "--all", "--in-cluster", "--dry-run", "--config", str(config_path)]
@@ -357,12 +380,13 @@ def test_all_makes_one_job_per_cluster_but_the_staging_ones(
 def test_json_prints_the_outcomes_alone_and_keep_keeps_the_jobs(
     config_path: Path, kube: Any, standin: StandinJobs, capsys: Any
 ) -> None:
+    add_sources(kube, "acid-main")
     argv = ["restore-test", "acid-main", "--in-cluster", "--keep", "--json"]
     assert main([*argv, "--config", str(config_path)]) == 0
     out, err = capsys.readouterr()
-    (outcome,) = json.loads(out)
-    assert outcome["cluster"] == "acid-main" and outcome["result"] == "passed"
-    assert outcome["document"]["kind"] == "restore-test" and outcome["archived"]["json"]
+    (outcome,) = json.loads(out)  # the report, as restore-test without --in-cluster prints it
+    assert outcome["source"]["cluster"] == "acid-main" and outcome["result"] == "passed"
+    assert outcome["kind"] == "restore-test" and outcome["archived"]["json"]
     assert "acid-main | restore test running" in err  # the log, beside the JSON
     (job,) = jobs_of(kube)
     assert "--keep" in job["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -371,7 +395,8 @@ def test_json_prints_the_outcomes_alone_and_keep_keeps_the_jobs(
 def test_no_job_could_be_created_is_exit_2(
     config_path: Path, kube: Any, standin: StandinJobs, capsys: Any
 ) -> None:
-    kube.forbid(r"/apis/batch/v1/namespaces/.*/jobs")
+    add_sources(kube, "acid-main")
+    kube.forbid(rf"/apis/batch/v1/namespaces/{NS}/jobs")
     argv = ["restore-test", "acid-main", "--in-cluster", "--config", str(config_path)]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -385,6 +410,7 @@ def test_ctrl_c_deletes_the_running_jobs(
 ) -> None:
     never = threading.Event()
     standin.plan = lambda job: PodRun(["restoring\n"], hold=never)
+    add_sources(kube, "acid-main", "acid-shop")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", "restore-test", "acid-main", "acid-shop"]
         + ["--in-cluster", "--config", str(config_path)],

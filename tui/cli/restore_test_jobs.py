@@ -39,18 +39,19 @@ def add_in_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_in_cluster(args: argparse.Namespace, config: Config) -> int:
     from services.backup_choice import parse_choice
+    from services.restore_test import TestRequest
     from services.restore_test_jobs import job_manifest, require_image, yaml_stream
-    from services.restore_test_launcher import JobTest
     from services.staging_spec import new_run_id
 
     if not args.in_cluster:
         raise UsageError("--dry-run goes with --in-cluster")
+    if bool(args.clusters) == bool(args.all):
+        raise UsageError("name the clusters to test, or pass --all")
     require_image(config.restore_tests)  # exit 2 before anything else
-    choice = str(parse_choice(getattr(args, "backup", None) or "latest"))
-    seed, keep = getattr(args, "seed", None), bool(getattr(args, "keep", False))
-    run_id = getattr(args, "run_id", None) or new_run_id(args.clock())
+    choice = parse_choice(args.backup)
+    run_id = args.run_id or new_run_id(args.clock())
     tests = [
-        JobTest(name, namespace or None, choice, seed, keep)
+        TestRequest(name, namespace or None, choice, args.seed, args.keep)
         for name, namespace in _clusters(args, config)
     ]
     if args.dry_run:
@@ -61,7 +62,7 @@ def cmd_in_cluster(args: argparse.Namespace, config: Config) -> int:
                     config.staging.namespace,
                     source=t.cluster,
                     run_id=run_id,
-                    backup=t.backup,
+                    backup=str(t.choice),
                     seed=t.seed,
                     keep=t.keep,
                     source_namespace=t.namespace or "",
@@ -75,11 +76,12 @@ def cmd_in_cluster(args: argparse.Namespace, config: Config) -> int:
 
 def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str) -> int:
     from services.archive import open_archive
-    from services.restore_test_launcher import JobLauncher, JobsCancel
+    from services.restore_test import TestsCancel
+    from services.restore_test_launcher import JobLauncher
 
     archive = open_archive(config, args.clock)
     launcher = JobLauncher(config, clock=args.clock, archive=archive)
-    cancel = JobsCancel()
+    cancel = TestsCancel()
     out = sys.stderr if args.json else sys.stdout
     width = max(len(t.cluster) for t in tests)
 
@@ -93,8 +95,8 @@ def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str
     )
     with _cancel_on_signals(cancel):
         outcomes = launcher.run(tests, run_id=run_id, on_line=on_line, cancel=cancel)
-    if args.json:
-        print_json(outcomes)
+    if args.json:  # as restore-test without --in-cluster prints them
+        print_json([{**o.document, "archived": o.archived, "error": o.error} for o in outcomes])
     else:
         table(
             ["CLUSTER", "RESULT", "TTR", "OBJECTIVE", "REPORT"],
@@ -109,10 +111,10 @@ def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str
                 for o in outcomes
             ],
         )
-        for o in outcomes:
-            why = o.error or _first_reason(o.document)
-            if why and o.result != "passed":
-                err(f"pgdeck: {o.cluster}: {why}")
+    for o in outcomes:
+        why = o.error or _first_reason(o.document)
+        if why and o.result != "passed":
+            err(f"pgdeck: {o.cluster}: {why}")
     if cancel.cancelled:
         err("pgdeck: interrupted; the running Jobs were deleted")
         return 130
@@ -137,31 +139,20 @@ def _cancel_on_signals(cancel: Any) -> Iterator[None]:
 
 
 def _clusters(args: argparse.Namespace, config: Config) -> list[tuple[str, str]]:
-    """(name, namespace) of every cluster to test: those named, or with --all every
-    ``postgresql`` Kubernetes lists (but the staging clusters)."""
-    named = list(getattr(args, "clusters", None) or [])
-    if named and getattr(args, "all", False):
-        raise UsageError("name clusters or give --all, not both")
-    if named:
-        return [(n, "") for n in dict.fromkeys(named)]
-    if not getattr(args, "all", False):
-        raise UsageError("name the clusters to test, or give --all")
-    from services.kube import open_kube_sources
-    from services.staging_spec import MANAGED_BY, MANAGER
+    """(name, namespace) of every cluster to test, as restore-test finds them without
+    --in-cluster: a name that is not there is refused before any Job runs."""
+    from services.restore_test import testable
+    from tui.cli.sources import open_catalog
 
-    found: dict[tuple[str, str], None] = {}
-    for source in open_kube_sources(config.kubernetes):
-        for pg in source.snapshot().postgresqls:
-            md = pg.get("metadata") if isinstance(pg, dict) else None
-            if not isinstance(md, dict) or not isinstance(md.get("name"), str):
-                continue
-            labels = md.get("labels") if isinstance(md.get("labels"), dict) else {}
-            if labels.get(MANAGED_BY) == MANAGER:
-                continue  # a staging cluster of an earlier test
-            found[(md["name"], str(md.get("namespace") or ""))] = None
-    if not found:
-        raise UsageError("no postgresql clusters found to test", "check kubernetes.contexts")
-    return sorted(found)
+    catalog, _ = open_catalog(args, config)
+    if args.all:
+        found = [(c.name, c.namespace) for c in testable(catalog)]
+        if not found:
+            raise UsageError(
+                "no cluster in Kubernetes has logical backups enabled: nothing to test"
+            )
+        return found
+    return [(name, catalog.find(name, args.namespace).namespace) for name in args.clusters]
 
 
 def _ttr(doc: dict[str, Any]) -> str:
