@@ -10,7 +10,8 @@ conditions the 1.31 controller sets (``SuccessCriteriaMet`` + ``Complete``, or
 ``FailureTarget`` + ``Failed`` with ``BackoffLimitExceeded``). What each Job's pod does is
 decided by ``plan(job)`` (a ``PodRun``): its log chunks, its exit code, the restore-test
 report it archives (written with ``Archive.complete`` into ``archive``, as pgdeck in the
-pod would) and an optional ``hold`` event it waits for before exiting. Deleting a Job
+pod would) and an optional ``hold`` event it waits for before exiting; or, given
+``pgdeck_config``, it runs pgdeck itself with the container's arguments. Deleting a Job
 removes its pods (the garbage collector, propagation Background) and stops its run: the
 pod is "killed" and archives nothing. ``peak`` is the most Jobs running at once.
 
@@ -22,10 +23,14 @@ pod is "killed" and archives nothing. ``peak`` is the most Jobs running at once.
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sandbox import kube as ko
@@ -43,6 +48,9 @@ class PodRun:
     report: str | None = "passed"  # the result of the report it archives; None: none
     delay: float = 0.02  # between log chunks
     hold: threading.Event | None = None  # exits only once this is set
+    # Run pgdeck for real: ``python -m tui.cli`` with the container's arguments, this file
+    # standing in for the mounted config; its output is the log, its exit the pod's.
+    pgdeck_config: Path | None = None
 
 
 def report_document(job: dict[str, Any], result: str) -> dict[str, Any]:
@@ -183,6 +191,14 @@ class StandinJobs:
             self._set_status(job, {"startTime": ko.rfc3339(started), "active": 1, "ready": 0})
         if killed.wait(self.pending_for):  # the image is pulled, the container created
             return
+        if run.pgdeck_config is not None:
+            # The log is whole once the process ends (the fake API serves fixed chunks):
+            # the pod counts as starting until then.
+            done = _run_pgdeck(job, run.pgdeck_config, killed)
+            if done is None:
+                return
+            output, code = done
+            run = PodRun(output.splitlines(keepends=True), code, report=None, delay=0.01)
         with self.kube._lock:
             if not self._current(ns, name, uid):
                 return
@@ -268,6 +284,30 @@ class StandinJobs:
                 if (gv, plural, pns) == ("/v1", "pods", ns)
                 and (o["metadata"].get("labels") or {}).get("job-name") == job
             ]
+
+
+def _run_pgdeck(
+    job: dict[str, Any], config: Path, killed: threading.Event
+) -> tuple[str, int] | None:
+    """(output, exit code) of pgdeck run as the Job's container; None when the Job was
+    deleted meanwhile (the process got SIGTERM, as the kubelet sends it)."""
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    env = {**os.environ, "PGDECK_JOB": env.get("PGDECK_JOB", ""), "PGDECK_CONFIG": str(config)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", *container["args"]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    while proc.poll() is None:
+        if killed.wait(0.05):
+            proc.terminate()
+            proc.communicate(timeout=60)
+            return None
+    out, _ = proc.communicate()
+    return out, proc.returncode
 
 
 def _pending(pod: dict[str, Any]) -> dict[str, Any]:
