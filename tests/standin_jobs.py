@@ -135,7 +135,7 @@ class StandinJobs:
         for event in killed:
             event.set()
         for t in self._threads:
-            t.join(5)
+            t.join(60)  # a pgdeck sent SIGTERM tears its staging cluster down first
 
     def __enter__(self) -> StandinJobs:
         return self.start()

@@ -485,3 +485,54 @@ def test_a_job_running_pgdeck_restores_and_its_report_is_collected(
     assert table_digests(target_pg, "shop") == table_digests(source_pg, "shop")
     assert kube.get("postgresql", STAGING, operator.seen[0]) is None
     assert jobs_of(kube) == []
+
+
+def test_a_cancel_stops_pgdeck_in_the_job_which_deletes_its_staging_cluster(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_dump: bytes,
+    target_pg: Any,
+) -> None:
+    from tests.test_restore_test import STAGING, backup_at
+    from tests.test_restore_test import setup as restore_test_setup
+
+    seed(bucket, {backup_at(1): gzip.compress(source_dump)})
+    cfg = restore_test_setup(
+        tmp_path,
+        kube,
+        kubeconfig,
+        bucket,
+        s3_endpoint,
+        target_pg,
+        restore_tests={"rto_minutes": 60, "image": IMAGE},
+    )
+    config = parse_config(cfg.read_text(), cfg)
+    archive = open_archive(tmp_path / "archive")
+    cancel = rt.TestsCancel()
+    # The staging cluster never gets ready: pgdeck in the Job waits for it until cancelled.
+    operator = StandinOperator(kube, username="postgres", ready_after=None).start()
+    jobs = StandinJobs(kube, plan=lambda job: PodRun(pgdeck_config=cfg)).start()
+    try:
+
+        def cancel_once_staging_exists() -> None:
+            while not operator.seen:
+                time.sleep(0.05)
+            cancel.cancel()
+
+        threading.Thread(target=cancel_once_staging_exists, daemon=True).start()
+        (outcome,) = launcher(config, archive).run(
+            [rt.TestRequest("acid-shop", "shop")],
+            run_id=RUN,
+            on_line=lambda cluster, line: None,
+            cancel=cancel,
+        )
+    finally:
+        jobs.stop()  # waits for pgdeck, sent SIGTERM, to end
+        operator.stop()
+    assert outcome.result == "cancelled" and jobs.deleted == jobs.seen
+    assert kube.get("postgresql", STAGING, operator.seen[0]) is None  # torn down inside
+    (item,) = archive.list("restore-test")
+    assert item.document["run_id"] == RUN and item.document["result"] == "cancelled"
