@@ -4,18 +4,15 @@ The tests run in the cluster (``services.restore_test_launcher``), so dumps neve
 through this machine: each Job's pod log is printed live, each line prefixed by its
 cluster, then one row per test (result, time-to-restore against the objective, the
 report's URL in the archive). ``--dry-run`` prints the Jobs as one YAML stream (what
-``kubectl apply -f -`` takes) and creates nothing. Ctrl-C deletes the running Jobs; their
-pods get SIGTERM and pgdeck inside them tears its staging clusters down. Exit 0 when every
-test passed, 1 when one did not, 2 when none could run.
+``kubectl apply -f -`` takes) and creates nothing. Ctrl-C (SIGTERM, SIGHUP) deletes the
+running Jobs, whose pods get SIGTERM: pgdeck inside them tears its staging clusters down.
+Exit 0 when every test passed, 1 when one did not, 2 when none could run.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from services.config import Config
@@ -78,6 +75,7 @@ def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str
     from services.archive import open_archive
     from services.restore_test import TestsCancel
     from services.restore_test_launcher import JobLauncher
+    from tui.cli.restore import _Signals
 
     archive = open_archive(config, args.clock)
     launcher = JobLauncher(config, clock=args.clock, archive=archive)
@@ -93,8 +91,10 @@ def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str
         f"pgdeck: run {run_id}: {len(tests)} restore test(s) as Jobs in "
         f"{launcher.context}/{config.staging.namespace}, {config.staging.max_parallel} at once"
     )
-    with _cancel_on_signals(cancel):
-        outcomes = launcher.run(tests, run_id=run_id, on_line=on_line, cancel=cancel)
+    with _Signals(cancel) as signals:  # as restore-test without --in-cluster
+        outcomes = signals.run(
+            lambda: launcher.run(tests, run_id=run_id, on_line=on_line, cancel=cancel)
+        )
     if args.json:  # as restore-test without --in-cluster prints them
         print_json([{**o.document, "archived": o.archived, "error": o.error} for o in outcomes])
     else:
@@ -115,27 +115,12 @@ def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str
         why = o.error or _first_reason(o.document)
         if why and o.result != "passed":
             err(f"pgdeck: {o.cluster}: {why}")
-    if cancel.cancelled:
+    if signals.received:
         err("pgdeck: interrupted; the running Jobs were deleted")
-        return 130
+        return 128 + signals.received
     if not launcher.created:
         return EXIT_USAGE
     return EXIT_OK if all(o.result == "passed" for o in outcomes) else EXIT_PROBLEMS
-
-
-@contextmanager
-def _cancel_on_signals(cancel: Any) -> Iterator[None]:
-    """Ctrl-C (and a SIGTERM, as a CronJob's pod gets) cancels instead of raising."""
-
-    def handler(signum: int, frame: object) -> None:
-        cancel.cancel()
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 def _clusters(args: argparse.Namespace, config: Config) -> list[tuple[str, str]]:
