@@ -387,6 +387,7 @@ def test_json_prints_the_outcomes_alone_and_keep_keeps_the_jobs(
     (outcome,) = json.loads(out)  # the report, as restore-test without --in-cluster prints it
     assert outcome["source"]["cluster"] == "acid-main" and outcome["result"] == "passed"
     assert outcome["kind"] == "restore-test" and outcome["archived"]["json"]
+    assert outcome["cluster"] == "acid-main" and outcome["error"] is None
     assert "acid-main | restore test running" in err  # the log, beside the JSON
     (job,) = jobs_of(kube)
     assert "--keep" in job["spec"]["template"]["spec"]["containers"][0]["args"]

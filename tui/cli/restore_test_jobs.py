@@ -95,8 +95,13 @@ def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str
         outcomes = signals.run(
             lambda: launcher.run(tests, run_id=run_id, on_line=on_line, cancel=cancel)
         )
-    if args.json:  # as restore-test without --in-cluster prints them
-        print_json([{**o.document, "archived": o.archived, "error": o.error} for o in outcomes])
+    if args.json:  # as restore-test without --in-cluster prints them, named when no report
+        print_json(
+            [
+                {"cluster": o.cluster, **o.document, "archived": o.archived, "error": o.error}
+                for o in outcomes
+            ]
+        )
     else:
         table(
             ["CLUSTER", "RESULT", "TTR", "OBJECTIVE", "REPORT"],
