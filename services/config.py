@@ -250,6 +250,9 @@ class RestoreTestsConfig:
     config_map: str = field(default="pgdeck-config", metadata={"check": _dns_subdomain})
     config_file: str = field(default="restore-test.yaml", metadata={"check": _file_name})
     job_deadline_seconds: int = field(default=43200, metadata={"at_least": 60})
+    # a Job's pod that cannot start (its image not pulled, its Secret or ConfigMap
+    # missing) fails the test after this long, not at the deadline hours later
+    pod_start_timeout_seconds: float = field(default=300.0, metadata={"at_least": 1})
 
     def rto_for(self, cluster: str) -> float:
         """Minutes: the cluster's own objective, else the default."""

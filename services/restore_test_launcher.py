@@ -33,7 +33,7 @@ from services.errors import KubeError, PgdeckError
 from services.kube import LiveSource, LogStream, _contexts, kube_error
 from services.restore_test import TestCancelled, TestOutcome, TestRequest, TestsCancel
 from services.restore_test_jobs import job_manifest, require_image
-from services.staging_spec import RUN_ID_LABEL
+from services.staging_spec import RUN_ID_LABEL, SOURCE_LABEL
 from services.text import safe_line
 
 _TIMEOUT = (5, 30)  # connect, read
@@ -42,6 +42,17 @@ TAIL = 3  # log lines a failure names
 GRACE = timedelta(minutes=2)  # past the active deadline, the launcher stops waiting itself
 FIRST_POLL = 0.1  # seconds; polls then back off to poll_seconds
 FOLLOW_GRACE = 10.0  # seconds a finished Job's log may take to reach its end
+# The kubelet's reasons for a container that waits and will not start by waiting longer.
+CANNOT_START = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
 
 OnLine = Callable[[str, str], None]
 log = logging.getLogger(__name__)
@@ -59,6 +70,16 @@ class _Running:
     last: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL))
     stream: LogStream | None = None
     follower: threading.Thread | None = None
+    started: bool = False  # its pod got past Pending
+    stuck_since: datetime | None = None  # its pod has waited for a reason in CANNOT_START
+
+
+@dataclass(frozen=True, slots=True)
+class _Pod:
+    name: str
+    phase: str
+    waiting: str  # the reason its container waits, if it does
+    message: str
 
 
 class JobLauncher:
@@ -150,6 +171,8 @@ class JobLauncher:
                     verdict = _verdict(jobs.get(r.name))
                     if verdict is None and self.clock() >= r.deadline:
                         verdict = ("failed", "still running past its active deadline")
+                    if verdict is None and not r.started:
+                        verdict = self._cannot_start(r)
                     if verdict is not None:
                         del running[i]
                         outcomes[i] = self._finish(r, verdict, run_id)
@@ -253,8 +276,8 @@ class JobLauncher:
             ended = r.finished.is_set()
             try:
                 pod = self._pod(r.name)
-                if pod is not None and (pod[1] != "Pending" or ended):
-                    r.stream = self._source.read_log(self.namespace, pod[0], follow=True)
+                if pod is not None and (pod.phase != "Pending" or ended):
+                    r.stream = self._source.read_log(self.namespace, pod.name, follow=True)
                     for line in r.stream:
                         r.last.append(line)
                         with self._emit:
@@ -270,6 +293,30 @@ class JobLauncher:
             r.stop.wait(pause)
             pause = min(pause * 2, self.poll_seconds)
 
+    def _cannot_start(self, r: _Running) -> tuple[str, str] | None:
+        """A verdict for a Job whose pod has waited for a reason that waiting will not
+        mend (an image that cannot be pulled, a missing Secret) for
+        ``restore_tests.pod_start_timeout_seconds``; None while it may still start."""
+        try:
+            pod = self._pod(r.name)
+        except KubeError:
+            return None
+        if pod is None:
+            return None
+        if pod.phase != "Pending":
+            r.started = True
+            return None
+        if pod.waiting not in CANNOT_START:
+            r.stuck_since = None
+            return None
+        now = self.clock()
+        r.stuck_since = r.stuck_since or now
+        limit = self.config.restore_tests.pod_start_timeout_seconds
+        if (now - r.stuck_since).total_seconds() < limit:
+            return None
+        why = f"its pod {pod.name} cannot start: {pod.waiting}"
+        return ("failed", f"{why}: {pod.message}" if pod.message else why)
+
     def _stop_following(self, r: _Running) -> None:
         r.stop.set()
         if r.stream is not None:
@@ -282,7 +329,7 @@ class JobLauncher:
         try:
             pod = self._pod(r.name)
             if pod is not None:
-                stream = self._source.read_log(self.namespace, pod[0], tail_lines=TAIL)
+                stream = self._source.read_log(self.namespace, pod.name, tail_lines=TAIL)
                 for line in stream:
                     r.last.append(line)
         except Exception:  # only a better message was at stake
@@ -297,6 +344,53 @@ class JobLauncher:
                 return None
             raise kube_error(exc, self.context, what) from None
         return _answer(resp)
+
+    def cleanup(self, older_than: timedelta) -> list[str]:
+        """Delete the restore-test Jobs created longer than ``older_than`` ago (those a
+        killed launcher left; their deadline stops them, but they stay listed); their
+        names, each deletion audited."""
+        from kubernetes import client
+
+        from services.clock import parse_instant
+        from services.staging_spec import SELECTOR
+
+        batch = client.BatchV1Api(self._source.api())
+        body = self._call(
+            f"list Jobs in {self.namespace}",
+            batch.list_namespaced_job,
+            self.namespace,
+            label_selector=SELECTOR,
+        )
+        cutoff = self.clock() - older_than
+        deleted = []
+        for job in _dict(body).get("items") or []:
+            md = _dict(_dict(job).get("metadata"))
+            name, stamp = md.get("name"), md.get("creationTimestamp")
+            if not isinstance(name, str) or not isinstance(stamp, str):
+                continue
+            try:
+                if parse_instant(stamp, "creationTimestamp") > cutoff:
+                    continue
+            except PgdeckError:
+                continue
+            gone = self._call(
+                f"delete Job {self.namespace}/{name}",
+                batch.delete_namespaced_job,
+                name,
+                self.namespace,
+                propagation_policy="Background",
+            )
+            if gone is not None:
+                source = str(_dict(md.get("labels")).get(SOURCE_LABEL) or "")
+                self._note(
+                    "restore-test-job-delete",
+                    name,
+                    str(md.get("uid") or ""),
+                    TestRequest(source),
+                    None,
+                )
+                deleted.append(name)
+        return deleted
 
     def _jobs(self, run_id: str) -> dict[str, dict[str, Any]]:
         from kubernetes import client
@@ -314,8 +408,8 @@ class JobLauncher:
                 out[name] = job
         return out
 
-    def _pod(self, job: str) -> tuple[str, str] | None:
-        """(name, phase) of the Job's newest pod, found by the labels the Job controller
+    def _pod(self, job: str) -> _Pod | None:
+        """The Job's newest pod, found by the labels the Job controller
         sets (``batch.kubernetes.io/job-name`` since Kubernetes 1.27, ``job-name`` before)."""
         from kubernetes import client
 
@@ -333,8 +427,18 @@ class JobLauncher:
                     pods, key=lambda p: str(_dict(p.get("metadata")).get("creationTimestamp"))
                 )
                 name = _dict(newest.get("metadata")).get("name")
-                phase = _dict(newest.get("status")).get("phase")
-                return (name, str(phase or "")) if isinstance(name, str) else None
+                status = _dict(newest.get("status"))
+                waiting: dict[str, Any] = {}
+                for cs in status.get("containerStatuses") or []:
+                    waiting = _dict(_dict(_dict(cs).get("state")).get("waiting")) or waiting
+                if not isinstance(name, str):
+                    return None
+                return _Pod(
+                    name,
+                    str(status.get("phase") or ""),
+                    str(waiting.get("reason") or ""),
+                    safe_line(str(waiting.get("message") or ""))[:300],
+                )
         return None
 
     def _delete(self, r: _Running, *, audit: bool = True) -> None:

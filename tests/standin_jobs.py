@@ -51,6 +51,8 @@ class PodRun:
     # Run pgdeck for real: ``python -m tui.cli`` with the container's arguments, this file
     # standing in for the mounted config; its output is the log, its exit the pod's.
     pgdeck_config: Path | None = None
+    # The container never starts: the kubelet's waiting reason (ImagePullBackOff, ...).
+    cannot_start: str | None = None
 
 
 def report_document(job: dict[str, Any], result: str) -> dict[str, Any]:
@@ -189,6 +191,12 @@ class StandinJobs:
                 return
             self.kube.add(_pending(pod))
             self._set_status(job, {"startTime": ko.rfc3339(started), "active": 1, "ready": 0})
+        if run.cannot_start is not None:
+            with self.kube._lock:
+                if self._current(ns, name, uid):
+                    self.kube.add(_pending(pod, run.cannot_start))
+            killed.wait()  # Pending until the Job is deleted (or its deadline, not modelled)
+            return
         if killed.wait(self.pending_for):  # the image is pulled, the container created
             return
         if run.pgdeck_config is not None:
@@ -310,8 +318,9 @@ def _run_pgdeck(
     return out, proc.returncode
 
 
-def _pending(pod: dict[str, Any]) -> dict[str, Any]:
-    """The pod as it is before its container starts: Pending, ContainerCreating."""
+def _pending(pod: dict[str, Any], reason: str = "ContainerCreating") -> dict[str, Any]:
+    """The pod as it is before its container starts: Pending, ContainerCreating (or the
+    kubelet's reason for a container that cannot start, with its message)."""
     pod = copy.deepcopy(pod)
     status = pod["status"]
     status["phase"] = "Pending"
@@ -321,7 +330,10 @@ def _pending(pod: dict[str, Any]) -> dict[str, Any]:
         if cond["type"] in ("Ready", "ContainersReady", "PodReadyToStartContainers"):
             cond["status"] = "False"
     for cs in status["containerStatuses"]:
-        cs.update(ready=False, started=False, state={"waiting": {"reason": "ContainerCreating"}})
+        waiting = {"reason": reason}
+        if reason != "ContainerCreating":
+            waiting["message"] = f'Back-off pulling image "{cs.get("image", "")}"'
+        cs.update(ready=False, started=False, state={"waiting": waiting})
         cs.pop("containerID", None)
     return pod
 

@@ -79,3 +79,32 @@ def test_restore_test_needs_clusters_all_or_cleanup(
     with pytest.raises(SystemExit) as exc:
         main(["restore-test", "--all", "--cleanup"])
     assert exc.value.code == 2
+
+
+def test_cleanup_deletes_restore_test_jobs_a_killed_launcher_left(
+    tmp_path: Path, kube: Any, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.config import RestoreTestsConfig
+    from services.restore_test_jobs import job_manifest
+
+    cfg = RestoreTestsConfig(image="registry.example.com/pgdeck:1")
+    names = []
+    for run, age in (
+        ("20261101t000000-aaaaaa", timedelta(days=2)),
+        ("20261120t110000-bbbbbb", timedelta(hours=1)),
+    ):
+        job = job_manifest(cfg, NS, source="acid-main", run_id=run, backup="latest")
+        job["metadata"]["creationTimestamp"] = (NOW - age).strftime("%Y-%m-%dT%H:%M:%SZ")
+        kube.add(job)
+        names.append(job["metadata"]["name"])
+    path = config(tmp_path, kubeconfig)
+    assert main(["--config", str(path), "restore-test", "--cleanup"], clock=lambda: NOW) == 0
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if "Job" in x]
+    assert "aaaaaa" in line and "left behind" in line
+    assert kube.get("Job", NS, names[0]) is None and kube.get("Job", NS, names[1]) is not None
+    archive = open_archive(tmp_path / "archive")
+    entries = [json.loads(e) for _, e in archive.store.audit_entries()]
+    assert [(e["action"], e["source_cluster"]) for e in entries] == [
+        ("restore-test-job-delete", "acid-main")
+    ]

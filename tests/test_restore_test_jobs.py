@@ -435,3 +435,23 @@ def test_ctrl_c_deletes_the_running_jobs(
     assert "the running Jobs were deleted" in err
     assert sorted(standin.deleted) == sorted(standin.seen) and len(standin.seen) == 2
     assert jobs_of(kube) == []
+
+
+def test_a_job_whose_pod_cannot_start_fails_before_its_deadline(
+    tmp_path: Path, kubeconfig: Path, kube: Any, archive: Any, standin: StandinJobs
+) -> None:
+    data = config_data(tmp_path, kubeconfig, pod_start_timeout_seconds=1)
+    path = write_config(tmp_path / "config.yaml", data)
+    config = parse_config(path.read_text(), path)
+    standin.plan = lambda job: PodRun(cannot_start="ImagePullBackOff")
+    (outcome,) = launcher(config, archive).run(
+        [rt.TestRequest("acid-main")],
+        run_id=RUN,
+        on_line=lambda c, line: None,
+        cancel=rt.TestsCancel(),
+    )
+    assert outcome.result == "error"
+    assert outcome.error is not None
+    assert "cannot start: ImagePullBackOff: Back-off pulling image" in outcome.error
+    assert IMAGE in outcome.error
+    assert jobs_of(kube) == []  # deleted, not left to wait out its deadline

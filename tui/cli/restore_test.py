@@ -183,6 +183,7 @@ def _job_name() -> str | None:
 
 def _cleanup(args: argparse.Namespace, config: Config) -> int:
     from services.archive import open_archive
+    from services.restore_test_launcher import JobLauncher
     from services.staging import StagingClusters
 
     archive = open_archive(config, args.clock)
@@ -192,6 +193,11 @@ def _cleanup(args: argparse.Namespace, config: Config) -> int:
     )
     older = args.older_than or DEFAULT_OLDER_THAN
     deleted = staging.cleanup(older_than=older)
+    launcher = JobLauncher(config, context=staging.context, clock=args.clock, archive=archive)
+    for job in launcher.cleanup(older_than=older):
+        err(
+            f"pgdeck: deleted Job {config.staging.namespace}/{job} (a restore-test Job left behind)"
+        )
     if args.json:
         print_json(deleted)
     elif deleted:
