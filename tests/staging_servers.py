@@ -23,6 +23,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class StagingServers:
         self.before_release: Callable[[str, localpg.LocalPostgres], None] | None = None
         self.servers: dict[str, localpg.LocalPostgres] = {}
         self.started = 0
+        self.start_seconds: list[float] = []  # each server's copy and start
         self._lock = threading.Lock()
 
     @property
@@ -56,6 +58,7 @@ class StagingServers:
 
     def start(self, name: str) -> tuple[str, int]:
         """A running server for the staging cluster ``name``: (its socket directory, port)."""
+        begun = time.monotonic()
         datadir = self.base / "d" / name
         datadir.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cp", "-a", str(self.template.datadir), str(datadir)], check=True)
@@ -69,6 +72,7 @@ class StagingServers:
         with self._lock:
             self.servers[name] = pg
             self.started += 1
+            self.start_seconds.append(time.monotonic() - begun)
         return pg.host, pg.port
 
     def release(self, name: str) -> None:
