@@ -8,6 +8,7 @@ cluster deleted, each report archived under its own cluster's name."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import tempfile
@@ -21,9 +22,13 @@ import psycopg
 import pytest
 
 from sandbox import kube as ko
+from services import restore_test as rt  # its Test* classes are no pytest tests
 from services.archive import open_archive
+from services.catalog import Catalog
 from services.clock import starting_at
+from services.config import load_config
 from services.operator import backup_key
+from services.restore import RestoreEngine
 from tests.conftest import seed, table_digests, write_config
 from tests.staging_servers import StagingServers
 from tests.standin_operator import StandinOperator
@@ -53,6 +58,46 @@ def servers() -> Iterator[StagingServers]:
     made.close()
 
 
+def world(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    endpoint: str,
+    source_dump: bytes,
+    servers: StagingServers,
+    clusters: list[str],
+    max_parallel: int,
+) -> Path:
+    """The source clusters in Kubernetes, a backup of each (its own) in the bucket; the config."""
+    when = int((NOW - timedelta(hours=1)).timestamp())
+    for i, name in enumerate(clusters):
+        kube.add(ko.postgresql(name, NS, created=NOW - timedelta(days=9), uid=uid(i), version="16"))
+    seed(
+        bucket,
+        {
+            f"spilo/{backup_key(name, uid(i), when)}": gzip.compress(own_dump(source_dump, name))
+            for i, name in enumerate(clusters)
+        },
+    )
+    return write_config(
+        tmp_path / "config.yaml",
+        {
+            "kubernetes": {"kubeconfig": str(kubeconfig)},
+            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": endpoint}],
+            "staging": {
+                "namespace": STAGING,
+                "address": servers.address,
+                "ready_timeout_seconds": 60,
+                "max_parallel": max_parallel,
+            },
+            "restore_tests": {"rto_minutes": 60},
+            "cache": str(tmp_path / "cache"),
+            "archive": str(tmp_path / "archive"),
+        },
+    )
+
+
 def test_tests_run_side_by_side_each_in_its_own_staging_server(
     tmp_path: Path,
     kube: Any,
@@ -64,32 +109,7 @@ def test_tests_run_side_by_side_each_in_its_own_staging_server(
     servers: StagingServers,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    when = int((NOW - timedelta(hours=1)).timestamp())
-    for i, name in enumerate(CLUSTERS):
-        kube.add(ko.postgresql(name, NS, created=NOW - timedelta(days=9), uid=uid(i), version="16"))
-    seed(
-        bucket,
-        {
-            f"spilo/{backup_key(name, uid(i), when)}": gzip.compress(own_dump(source_dump, name))
-            for i, name in enumerate(CLUSTERS)
-        },
-    )
-    cfg = write_config(
-        tmp_path / "config.yaml",
-        {
-            "kubernetes": {"kubeconfig": str(kubeconfig)},
-            "storage": [{"url": f"s3://{bucket}/spilo", "endpoint_url": s3_endpoint}],
-            "staging": {
-                "namespace": STAGING,
-                "address": servers.address,
-                "ready_timeout_seconds": 60,
-                "max_parallel": 2,
-            },
-            "restore_tests": {"rto_minutes": 60},
-            "cache": str(tmp_path / "cache"),
-            "archive": str(tmp_path / "archive"),
-        },
-    )
+    cfg = world(tmp_path, kube, kubeconfig, bucket, s3_endpoint, source_dump, servers, CLUSTERS, 2)
     found: dict[str, tuple[str, dict[str, tuple[int, str]]]] = {}
 
     def read_before_release(name: str, pg: Any) -> None:
@@ -98,7 +118,6 @@ def test_tests_run_side_by_side_each_in_its_own_staging_server(
         found[name] = (row[0] if row else "", table_digests(pg, "shop"))
 
     servers.before_release = read_before_release
-    op = StandinOperator(kube, primary_factory=servers.start, release=servers.release)
     first = [True]
 
     def start_when_two_exist(name: str) -> tuple[str, int]:
@@ -111,7 +130,7 @@ def test_tests_run_side_by_side_each_in_its_own_staging_server(
                 time.sleep(0.02)
         return servers.start(name)
 
-    op.primary_factory = start_when_two_exist
+    op = StandinOperator(kube, primary_factory=start_when_two_exist, release=servers.release)
     with op:
         code = main(
             ["--config", str(cfg), "restore-test", "--all", "--json"], clock=starting_at(NOW)
@@ -147,3 +166,37 @@ def test_tests_run_side_by_side_each_in_its_own_staging_server(
         cluster = item.document["source"]["cluster"]
         assert f"-{cluster}-" in item.location
         assert item.document["run_id"] == docs[0]["run_id"]
+
+
+def test_a_run_holds_no_finished_restore(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_dump: bytes,
+    servers: StagingServers,
+) -> None:
+    """A finished test's restore engine (its S3 client, its test: ~13 MB) is let go while
+    the run goes on: a run of hundreds of clusters stays as small as one of four."""
+    clusters = CLUSTERS[:2]
+    cfg = world(tmp_path, kube, kubeconfig, bucket, s3_endpoint, source_dump, servers, clusters, 1)
+    config = load_config(cfg)
+    clock = starting_at(NOW)
+    catalog = Catalog(config, clock=clock)
+    catalog.refresh()
+    cancel = rt.TestsCancel()  # alive as long as the run (a signal may come at any time)
+    with StandinOperator(kube, primary_factory=servers.start, release=servers.release):
+        outcomes = rt.run_restore_tests(
+            [rt.TestRequest(name, NS) for name in clusters],
+            config=config,
+            catalog=catalog,
+            run_id="20261120t120000-abc123",
+            on_event=lambda _cluster, _event: None,
+            cancel=cancel,
+            clock=clock,
+            started_by={"command": "pytest"},
+        )
+    assert [o.result for o in outcomes] == ["passed", "passed"], [o.error for o in outcomes]
+    gc.collect()
+    assert [o for o in gc.get_objects() if isinstance(o, RestoreEngine)] == []
