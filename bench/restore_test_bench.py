@@ -8,9 +8,9 @@ the stand-in operator (``tests/standin_operator.py``) making each staging cluste
 its own real PostgreSQL (``tests/staging_servers.py``: one initdb, copied per cluster).
 
 The operator's latency model: a new ``postgresql`` is ``Running`` (pod and Secret there,
-pod not Ready) ``--running-after`` seconds (2) after its creation plus the time to start
-its server (a copy of the template and ``pg_ctl start``), and its pod Ready
-``--ready-after`` seconds (1) later. A real operator takes minutes (a volume, a pod
+pod not Ready) ``--running-after`` seconds (2) after its creation, or once its server is
+up when starting it (a copy of the template and ``pg_ctl start``, begun at the creation)
+takes longer; its pod is Ready ``--ready-after`` seconds (1) later. A real operator takes minutes (a volume, a pod
 scheduled, Spilo's bootstrap): the longer the wait, the more the overlap counts.
 
 Each run is ``python -m tui.cli restore-test --all --json`` in its own process (its peak
@@ -265,7 +265,7 @@ def rounds(args: argparse.Namespace) -> int:
         sides = {"serial": 1, "parallel": args.parallel}
         print(
             f"{args.clusters} clusters, {args.rounds} round(s); operator: Running "
-            f"{args.running_after:g} s after creation (+ the server's start), Ready "
+            f"{args.running_after:g} s after creation (or when its server is up), Ready "
             f"{args.ready_after:g} s later (a real operator: minutes)\n",
             flush=True,
         )
@@ -305,7 +305,8 @@ def print_round(r: int, row: dict[str, dict[str, Any]]) -> None:
         f"round {r + 1}: serial {s['wall']:.1f} s  parallel {p['wall']:.1f} s  "
         f"ratio {p['wall'] / s['wall']:.3f}  overlap {p['busy'] / p['wall']:.2f} "
         f"(serial {s['busy'] / s['wall']:.2f})  in flight {p['in_flight']} "
-        f"(staging alive {p['alive']})  rss {p['rss_mb']:.0f} / {s['rss_mb']:.0f} MB",
+        f"(staging alive {p['alive']})  peak RSS parallel {p['rss_mb']:.0f} MB, "
+        f"serial {s['rss_mb']:.0f} MB",
         flush=True,
     )
 
@@ -342,7 +343,8 @@ def print_medians(results: list[dict[str, dict[str, Any]]], args: argparse.Names
     )
     model = args.running_after + args.ready_after
     print(
-        f"| of which the model's Running + Ready, the stand-in's server start (mean) "
+        f"| of which the model's Running + Ready; the stand-in's server start (mean, "
+        f"hidden in Running up to {args.running_after:g} s) "
         f"| {model:g} + {med('serial', lambda x: x['server_start']):.2f} s "
         f"| {model:g} + {med('parallel', lambda x: x['server_start']):.2f} s |"
     )

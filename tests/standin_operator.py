@@ -9,10 +9,11 @@ seconds the credentials Secret and the master pod (not yet Ready) exist and the 
 Deleting the ``postgresql`` removes its pod and Secret, as the operator's finaliser-free
 delete does. ``primary`` optionally names a real PostgreSQL (``host``, ``port``) the pod
 stands for, written as the pod's IP and a ``pgdeck.io/test-port`` annotation.
-``primary_factory`` instead gives each cluster its own: called with the cluster's name when
-its pod appears, it returns that cluster's (``host``, ``port``); ``release`` is called with
-the name when the cluster is deleted (or the stand-in stops). ``alive`` holds the clusters
-that exist now and ``peak_alive`` the most that ever existed at once.
+``primary_factory`` instead gives each cluster its own: called with the cluster's name as
+it is created (during the ``running_after`` wait, as a real pod starts while the operator
+works; ``Running`` waits for it), it returns that cluster's (``host``, ``port``).
+``release`` is called with the name when the cluster is deleted (or the stand-in stops).
+``alive`` holds the clusters that exist now, ``peak_alive`` the most that ever did at once.
 
     operator = StandinOperator(kube).start()
     ...
@@ -59,6 +60,7 @@ class StandinOperator:
         self.alive: set[str] = set()
         self.peak_alive = 0
         self._primaries: dict[str, tuple[str, int]] = {}  # from primary_factory, by name
+        self._making: dict[str, threading.Event] = {}  # set when the factory has answered
         self._timers: list[threading.Timer] = []
         self._lock = threading.Lock()
         self._stopped = False
@@ -73,8 +75,11 @@ class StandinOperator:
             self._stopped = True
             timers, self._timers = self._timers, []
             made = list(self._primaries)
+            making = list(self._making.values())
         for t in timers:
             t.cancel()
+        for event in making:  # a Running that waits for a factory cancelled with it
+            event.set()
         for name in made:  # clusters kept (--keep) or never deleted
             self._release(name)
         for hooks, hook in (
@@ -107,6 +112,10 @@ class StandinOperator:
         self._set_status(ns, name, uid, "Creating")
         if self.never_running:
             return
+        if self.primary_factory is not None:
+            with self._lock:
+                self._making[name] = threading.Event()
+            self._later(0, self._make_primary, ns, name, uid)
         self._later(self.running_after, self._running, ns, name, uid)
 
     def _deleted(self, obj: dict) -> None:
@@ -123,16 +132,12 @@ class StandinOperator:
         if self.fail_with:
             self._set_status(ns, name, uid, self.fail_with)
             return
-        if self.primary_factory is not None:
-            if self._current(ns, name, uid) is None:
-                return
-            made = self.primary_factory(name)  # slow: outside every lock
+        with self._lock:
+            making = self._making.get(name)
+        if making is not None:
+            making.wait()
             with self._lock:
-                self._primaries[name] = made
-                stopped = self._stopped
-            if stopped or self._current(ns, name, uid) is None:
-                self._release(name)  # deleted (or stopped) while its primary was made
-                return
+                self._making.pop(name, None)
         with self.kube._lock:  # the cluster may have been deleted meanwhile
             pg = self._current(ns, name, uid)
             if pg is None:
@@ -152,6 +157,23 @@ class StandinOperator:
             pg = self._current(ns, name, uid)
             if pg is not None:
                 self.kube.add(self._pod(pg, ready=True))
+
+    def _make_primary(self, ns: str, name: str, uid: str) -> None:
+        try:
+            factory = self.primary_factory
+            if factory is None or self._current(ns, name, uid) is None:
+                return
+            made = factory(name)  # slow: outside every lock
+            with self._lock:
+                self._primaries[name] = made
+                stopped = self._stopped
+            if stopped or self._current(ns, name, uid) is None:
+                self._release(name)  # deleted (or stopped) while its primary was made
+        finally:
+            with self._lock:
+                making = self._making.get(name)
+            if making is not None:
+                making.set()
 
     def _release(self, name: str) -> None:
         with self._lock:
