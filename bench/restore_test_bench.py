@@ -345,8 +345,8 @@ def print_medians(results: list[dict[str, dict[str, Any]]], args: argparse.Names
     print(
         f"| of which the model's Running + Ready; the stand-in's server start (mean, "
         f"hidden in Running up to {args.running_after:g} s) "
-        f"| {model:g} + {med('serial', lambda x: x['server_start']):.2f} s "
-        f"| {model:g} + {med('parallel', lambda x: x['server_start']):.2f} s |"
+        f"| {model:g} s; {med('serial', lambda x: x['server_start']):.2f} s "
+        f"| {model:g} s; {med('parallel', lambda x: x['server_start']):.2f} s |"
     )
     print(
         f"| a test's restore (mean) | {med('serial', lambda x: x['restore']):.2f} s "
