@@ -25,6 +25,7 @@ bench: venv postgres
 	$(BIN)/python bench/restore_bench.py
 	$(BIN)/python bench/tui_bench.py
 	$(BIN)/python bench/review_bench.py
+	$(BIN)/python bench/restore_test_bench.py
 
 venv: $(STAMP)
 

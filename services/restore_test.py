@@ -122,6 +122,13 @@ class TestsCancel:
             rc.cancel()
         return rc
 
+    def forget(self, rc: RestoreCancel) -> None:
+        """A restore that ended: not held any longer (its engine holds its S3 client and
+        its test, ~13 MB, which a run of hundreds of tests must not keep)."""
+        with self._lock:
+            if rc in self._restores:
+                self._restores.remove(rc)
+
     def sleep(self, seconds: float) -> None:
         """A pause between polls that a cancel cuts short."""
         if self._event.wait(seconds):
@@ -337,6 +344,8 @@ def _restore(
     except ReportNotArchived as exc:  # the restore ran: the test's report still says how
         emit(RestoreLog("error", f"the restore's own report was not archived: {exc}"))
         return exc.report
+    finally:
+        run.cancel.forget(rc)
 
 
 @dataclass(frozen=True, slots=True)

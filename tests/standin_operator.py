@@ -9,6 +9,11 @@ seconds the credentials Secret and the master pod (not yet Ready) exist and the 
 Deleting the ``postgresql`` removes its pod and Secret, as the operator's finaliser-free
 delete does. ``primary`` optionally names a real PostgreSQL (``host``, ``port``) the pod
 stands for, written as the pod's IP and a ``pgdeck.io/test-port`` annotation.
+``primary_factory`` instead gives each cluster its own: called with the cluster's name as
+it is created (during the ``running_after`` wait, as a real pod starts while the operator
+works; ``Running`` waits for it), it returns that cluster's (``host``, ``port``).
+``release`` is called with the name when the cluster is deleted (or the stand-in stops).
+``alive`` holds the clusters that exist now, ``peak_alive`` the most that ever did at once.
 
     operator = StandinOperator(kube).start()
     ...
@@ -18,6 +23,7 @@ stands for, written as the pod's IP and a ``pgdeck.io/test-port`` annotation.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sandbox import kube as ko
@@ -37,6 +43,8 @@ class StandinOperator:
         username: str = "postgres",
         password: str = "standin-secret-password",
         primary: tuple[str, int] | None = None,
+        primary_factory: Callable[[str], tuple[str, int]] | None = None,
+        release: Callable[[str], None] | None = None,
     ) -> None:
         self.kube = kube
         self.running_after = running_after
@@ -46,7 +54,13 @@ class StandinOperator:
         self.username = username
         self.password = password
         self.primary = primary
+        self.primary_factory = primary_factory
+        self.release = release
         self.seen: list[str] = []  # names of the postgresqls it handled, in order
+        self.alive: set[str] = set()
+        self.peak_alive = 0
+        self._primaries: dict[str, tuple[str, int]] = {}  # from primary_factory, by name
+        self._making: dict[str, threading.Event] = {}  # set when the factory has answered
         self._timers: list[threading.Timer] = []
         self._lock = threading.Lock()
         self._stopped = False
@@ -60,8 +74,14 @@ class StandinOperator:
         with self._lock:
             self._stopped = True
             timers, self._timers = self._timers, []
+            made = list(self._primaries)
+            making = list(self._making.values())
         for t in timers:
             t.cancel()
+        for event in making:  # a Running that waits for a factory cancelled with it
+            event.set()
+        for name in made:  # clusters kept (--keep) or never deleted
+            self._release(name)
         for hooks, hook in (
             (self.kube.on_create, self._created),
             (self.kube.on_delete, self._deleted),
@@ -86,9 +106,16 @@ class StandinOperator:
             obj["metadata"]["uid"],
         )
         self.seen.append(name)
+        with self._lock:
+            self.alive.add(name)
+            self.peak_alive = max(self.peak_alive, len(self.alive))
         self._set_status(ns, name, uid, "Creating")
         if self.never_running:
             return
+        if self.primary_factory is not None:
+            with self._lock:
+                self._making[name] = threading.Event()
+            self._later(0, self._make_primary, ns, name, uid)
         self._later(self.running_after, self._running, ns, name, uid)
 
     def _deleted(self, obj: dict) -> None:
@@ -97,11 +124,20 @@ class StandinOperator:
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         self.kube.remove("Pod", ns, f"{name}-0")
         self.kube.remove("Secret", ns, credentials_secret_name(name))
+        with self._lock:
+            self.alive.discard(name)
+        self._release(name)
 
     def _running(self, ns: str, name: str, uid: str) -> None:
         if self.fail_with:
             self._set_status(ns, name, uid, self.fail_with)
             return
+        with self._lock:
+            making = self._making.get(name)
+        if making is not None:
+            making.wait()
+            with self._lock:
+                self._making.pop(name, None)
         with self.kube._lock:  # the cluster may have been deleted meanwhile
             pg = self._current(ns, name, uid)
             if pg is None:
@@ -121,6 +157,29 @@ class StandinOperator:
             pg = self._current(ns, name, uid)
             if pg is not None:
                 self.kube.add(self._pod(pg, ready=True))
+
+    def _make_primary(self, ns: str, name: str, uid: str) -> None:
+        try:
+            factory = self.primary_factory
+            if factory is None or self._current(ns, name, uid) is None:
+                return
+            made = factory(name)  # slow: outside every lock
+            with self._lock:
+                self._primaries[name] = made
+                stopped = self._stopped
+            if stopped or self._current(ns, name, uid) is None:
+                self._release(name)  # deleted (or stopped) while its primary was made
+        finally:
+            with self._lock:
+                making = self._making.get(name)
+            if making is not None:
+                making.set()
+
+    def _release(self, name: str) -> None:
+        with self._lock:
+            made = self._primaries.pop(name, None)
+        if made is not None and self.release is not None:
+            self.release(name)
 
     # -- helpers
 
@@ -145,8 +204,9 @@ class StandinOperator:
                     cond["reason"] = "ContainersNotReady"
             for cs in status["containerStatuses"]:
                 cs["ready"] = False
-        if self.primary is not None:
-            host, port = self.primary
+        primary = self._primaries.get(pg["metadata"]["name"], self.primary)
+        if primary is not None:
+            host, port = primary
             status["podIP"] = host
             status["podIPs"] = [{"ip": host}]
             pod["metadata"].setdefault("annotations", {})["pgdeck.io/test-port"] = str(port)
