@@ -29,7 +29,7 @@ from services.errors import PgdeckError, StorageStalled, UsageError
 from services.kube import KubeSnapshot, KubeSource, LogStream, open_kube_sources
 from services.models import Backup, Cluster, JobRun, OperatorSettings, SourceProblem
 from services.operator import DEFAULT_S3_PREFIX
-from services.storage import BackupStore, StoredObject, open_store
+from services.storage import BackupStore, S3Store, StoredObject, open_store
 from services.text import safe_text
 
 __all__ = [
@@ -66,6 +66,10 @@ class Catalog:
         # copied (read-only) into each state it builds.
         self._snapshots: dict[str, KubeSnapshot] = {}
         self._loading = threading.Lock()  # one load or refresh at a time
+        # Stores of buckets named by URL, one per bucket: a botocore client costs ~13 MB
+        # and restore tests side by side resolve many URLs of one bucket.
+        self._by_url: dict[str, S3Store] = {}
+        self._by_url_lock = threading.Lock()
         self.state = CatalogState()  # replaced whole, never changed in place
 
     # --- sources ------------------------------------------------------------------------
@@ -410,7 +414,7 @@ class Catalog:
         as part of it (links may not leave that root), any other from its own directory."""
         from urllib.parse import urlsplit
 
-        from services.storage import FileStore, S3Store
+        from services.storage import FileStore
 
         parts = urlsplit(spec)
         if parts.scheme == "file":
@@ -423,12 +427,20 @@ class Catalog:
             fstore = FileStore(StorageLocation(url=f"file://{path.parent}"))
             return fstore, path.name, fstore.url(path.name)
         if parts.scheme == "s3":
-            same = [loc.storage for loc in self.locations() if loc.storage.bucket == parts.netloc]
-            base = same[0] if same else StorageLocation(url=f"s3://{parts.netloc}")
-            s3 = S3Store(
-                dataclasses.replace(base, url=f"s3://{parts.netloc}"),
-                timeout=self.config.catalog.storage_timeout_seconds,
-            )
+            with self._by_url_lock:
+                s3 = self._by_url.get(parts.netloc)
+                if s3 is None:
+                    same = [
+                        loc.storage
+                        for loc in self.locations()
+                        if loc.storage.bucket == parts.netloc
+                    ]
+                    base = same[0] if same else StorageLocation(url=f"s3://{parts.netloc}")
+                    s3 = S3Store(
+                        dataclasses.replace(base, url=f"s3://{parts.netloc}"),
+                        timeout=self.config.catalog.storage_timeout_seconds,
+                    )
+                    self._by_url[parts.netloc] = s3
             key = parts.path.lstrip("/")
             return s3, key, s3.url(key)
         name, sep, when = spec.partition("@")
