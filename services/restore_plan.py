@@ -62,6 +62,9 @@ class Scope:
 
     databases: dict[str, str] = field(default_factory=dict)  # dump name -> target name; empty = all
     roles: str = "no-passwords"
+    # With the whole cluster: the target's own databases restored too, beside them under
+    # new names (a restore test restores the backup's postgres as pgdeck_postgres).
+    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, database_args: Iterable[str] = (), roles: str | None = None) -> Scope:
@@ -87,10 +90,12 @@ class Scope:
         """Restored by this scope: the whole cluster is every database the backup creates;
         the target's own postgres and template1 are written to only when named."""
         if not self.databases:
-            return name not in TARGETS_OWN and name != "template0"
+            return (name not in TARGETS_OWN and name != "template0") or name in self.extra
         return name in self.databases
 
     def target_name(self, name: str) -> str:
+        if not self.databases:
+            return self.extra.get(name, name)
         return self.databases.get(name, name)
 
     @property
@@ -100,9 +105,12 @@ class Scope:
     def describe(self) -> str:
         """For people: "shop, billing as billing_restored" or "the whole cluster"."""
         chosen = (f"{k} as {v}" if k != v else k for k, v in self.databases.items())
-        return (
-            ", ".join(chosen) or "the whole cluster (but the target's own postgres and template1)"
-        )
+        if self.databases:
+            return ", ".join(chosen)
+        if self.extra:
+            beside = ", ".join(f"{k} as {v}" for k, v in self.extra.items())
+            return f"the whole cluster, the backup's {beside}"
+        return "the whole cluster (but the target's own postgres and template1)"
 
 
 @dataclass

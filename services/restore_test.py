@@ -38,6 +38,7 @@ from services.restore_flow import (
     RestoreRequest,
     run_restore,
 )
+from services.restore_plan import Scope
 from services.restore_test_report import (
     CANCELLED,
     ERROR,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from services.report import RestoreReport
 
 log = logging.getLogger(__name__)
+RESTORED_POSTGRES = "pgdeck_postgres"  # the backup's postgres database, in the staging cluster
 
 OnEvent = Callable[[str, RestoreEvent], None]
 
@@ -331,7 +333,10 @@ def _restore(
     run: _Run, chosen: Chosen, target: ResolvedTarget, emit: Callable[[RestoreEvent], None]
 ) -> RestoreReport:
     rc = run.cancel.restore_cancel()
-    request = RestoreRequest(backup=chosen.backup.url, target=target)
+    # Everything the backup holds is tested: its postgres database (where some teams keep
+    # their tables) too, beside the staging cluster's own.
+    scope = Scope(extra={"postgres": RESTORED_POSTGRES})
+    request = RestoreRequest(backup=chosen.backup.url, target=target, scope=scope)
     try:
         return run_restore(
             request,

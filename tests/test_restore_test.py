@@ -422,3 +422,49 @@ def test_from_a_workstation_the_primary_is_reached_through_a_port_forward(
     assert doc["staging"]["address"] != f"127.0.0.1:{target_pg.port}"  # a local port of its own
     assert "port-forward 127.0.0.1:" in err
     assert table_digests(target_pg, "shop") == table_digests(source_pg, "shop")
+
+
+def test_the_backups_postgres_database_is_restored_and_validated_too(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    s3_endpoint: str,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Some teams keep their tables in postgres: a test that left them out would pass on
+    a backup whose data never came back."""
+    from sandbox import localpg
+
+    src = localpg.create(tmp_path / "src")
+    src.start()
+    try:
+        with psycopg.connect(src.dsn(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE orders (id int PRIMARY KEY)")
+            conn.execute("INSERT INTO orders SELECT generate_series(1, 1000)")
+        dump = subprocess.run(
+            [str(src.bindir / "pg_dumpall")],
+            env={**os.environ, **src.env()},
+            check=True,
+            capture_output=True,
+        ).stdout
+    finally:
+        src.destroy()
+    seed(bucket, {backup_at(1): gzip.compress(dump)})
+    cfg = setup(tmp_path, kube, kubeconfig, bucket, s3_endpoint, target_pg)
+    with StandinOperator(kube, username="postgres"):
+        code, [doc], err = run_json(
+            ["--config", str(cfg), "restore-test", "acid-shop", "--json"], capsys
+        )
+    assert code == 0, err
+    assert doc["tables"] == [
+        {
+            "database": "pgdeck_postgres",
+            "table": "public.orders",
+            "expected": 1000,
+            "restored": 1000,
+        }
+    ]
+    with psycopg.connect(target_pg.dsn("pgdeck_postgres")) as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1000,)
