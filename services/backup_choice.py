@@ -53,6 +53,9 @@ class Chosen:
     choice: BackupChoice
     seed: int | None = None
     among: int = 1
+    # A random pick's window ended here: the same seed repeats the pick only with the
+    # same window (later, name the backup itself: the report has its URL).
+    window_end: datetime | None = None
 
 
 def parse_choice(text: str) -> BackupChoice:
@@ -109,4 +112,5 @@ def choose(
     seed = draw_seed() if seed is None else seed
     # Oldest first, so a seed picks the same backup whatever order the listing had.
     window.reverse()
-    return Chosen(random.Random(seed).choice(window), choice, seed=seed, among=len(window))
+    picked = random.Random(seed).choice(window)
+    return Chosen(picked, choice, seed=seed, among=len(window), window_end=now)

@@ -19,6 +19,7 @@ import concurrent.futures as cf
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from services.report import RestoreReport
 
 log = logging.getLogger(__name__)
+DELETE_ATTEMPTS = 3
 RESTORED_POSTGRES = "pgdeck_postgres"  # the backup's postgres database, in the staging cluster
 
 OnEvent = Callable[[str, RestoreEvent], None]
@@ -72,6 +74,7 @@ class TestRequest:
     seed: int | None = None
     keep: bool = False
     port_forward: bool = False  # reach the staging primary through the Kubernetes API
+    context: str | None = None  # its Kubernetes context, when it is in several
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +254,7 @@ class _Test:
     def __init__(self, run: _Run, req: TestRequest, facts: TestFacts) -> None:
         self.run_, self.req, self.facts = run, req, facts
         self.clusters: StagingClusters | None = None
+        self.planned: str | None = None  # the staging cluster's name, once it is asked for
 
     def emit(self, event: RestoreEvent) -> None:
         self.run_.on_event(self.req.cluster, event)
@@ -260,7 +264,7 @@ class _Test:
 
     def run(self) -> None:
         run, req = self.run_, self.req
-        source = run.catalog.find(req.cluster, req.namespace)
+        source = run.catalog.find(req.cluster, req.namespace, req.context)
         self.note(source=source)
         backups = run.catalog.backups(source, with_sse=True)
         chosen = choose(req.choice, backups, run.clock(), cluster=req.cluster, seed=req.seed)
@@ -288,6 +292,9 @@ class _Test:
             audit=run.archive.note,
         )
         begun = run.clock()
+        # Known before the create: one that raises may still have made it (a timeout, an
+        # audit entry not written), and the teardown must find it.
+        self.planned = clusters.name_for(req.cluster, run.run_id, source.namespace)
         made = clusters.create(
             source=req.cluster,
             version=source.version,
@@ -313,6 +320,8 @@ class _Test:
 
     def teardown(self) -> Teardown:
         made, clusters = self.facts.staging, self.clusters
+        if made is None and clusters is not None and self.planned is not None:
+            made = self._created_anyway(clusters, self.planned)
         if made is None:
             return Teardown("not-created")
         where = f"staging cluster {made.namespace}/{made.name}"
@@ -320,13 +329,33 @@ class _Test:
             self.emit(RestoreLog("info", f"{where} kept (--keep)"))
             return Teardown("kept")
         assert clusters is not None  # made through it
-        try:
-            deleted = clusters.delete(made)
-        except PgdeckError as exc:
-            self.emit(RestoreLog("error", f"{where} not deleted: {exc}"))
-            return Teardown("failed", f"{exc}; run `pgdeck restore-test --cleanup`")
+        for attempt in range(DELETE_ATTEMPTS):
+            try:
+                deleted = clusters.delete(made)
+            except ArchiveError as exc:  # deleted; only its audit entry is missing
+                self.emit(RestoreLog("error", f"{where} deleted, not audited: {exc}"))
+                return Teardown("deleted", f"its audit entry was not written: {exc}")
+            except PgdeckError as exc:
+                if attempt + 1 < DELETE_ATTEMPTS:  # an API blip must not leave it behind
+                    time.sleep(2**attempt)
+                    continue
+                self.emit(RestoreLog("error", f"{where} not deleted: {exc}"))
+                return Teardown("failed", f"{exc}; run `pgdeck restore-test --cleanup`")
+            break
         self.emit(RestoreLog("info", f"{where} deleted"))
         return Teardown("deleted" if deleted else "gone")
+
+    def _created_anyway(self, clusters: StagingClusters, name: str) -> StagingCluster | None:
+        """The staging cluster of this run, if a create that raised made it after all."""
+        try:
+            found = clusters.get(name)
+        except PgdeckError as exc:
+            self.emit(RestoreLog("error", f"cannot tell whether {name} was created: {exc}"))
+            return None
+        if found is None or found.run_id != self.run_.run_id:
+            return None  # not there, or another run's: never ours to delete
+        self.note(staging=found)
+        return found
 
 
 def _restore(
@@ -418,6 +447,12 @@ def _target(cluster: StagingCluster, creds: Credentials, host: str, port: int) -
         dbname="postgres",
         connect_timeout="10",
         application_name="pgdeck-restore-test",
+        # A staging primary gone mid-restore (its node, a partition) is noticed in about
+        # 90 s, not the OS's two hours.
+        keepalives="1",
+        keepalives_idle="30",
+        keepalives_interval="10",
+        keepalives_count="6",
     )
     return ResolvedTarget(
         name=f"staging {cluster.name}",

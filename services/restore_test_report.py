@@ -138,6 +138,7 @@ def document(facts: TestFacts) -> dict[str, Any]:
             "choice": str(chosen.choice),
             "seed": chosen.seed,
             "among": chosen.among,
+            "window_end": iso(chosen.window_end),
         },
         "staging": staging,
         "test_started_at": iso(facts.test_started_at),
@@ -177,7 +178,11 @@ def markdown(doc: dict[str, Any]) -> str:
         f"context {src['context'] or '-'}, PostgreSQL {src['version'] or '-'})",
     ]
     if bk:
-        seed = f", seed {bk['seed']}, one of {bk['among']}" if bk["seed"] is not None else ""
+        seed = (
+            f", seed {bk['seed']}, one of {bk['among']} in the window ending {bk.get('window_end')}"
+            if bk["seed"] is not None
+            else ""
+        )
         lines.append(
             f"- Backup: {bk['url']} of {bk['time']}, "
             f"{humanize.naturalsize(bk['size'] or 0, binary=True)}, SSE {bk['sse'] or 'unknown'} "

@@ -176,9 +176,11 @@ class StagingClusters:
         run_id: str,
         source_namespace: str = "",
     ) -> StagingCluster:
-        """Create the staging cluster of ``run_id`` for ``source``; it is not ready yet."""
+        """Create the staging cluster of ``run_id`` for ``source``; it is not ready yet.
+        When this raises, the cluster may still exist (a create that timed out, an audit
+        entry not written): ``name_for`` names it, for the caller's teardown."""
         version = checked_version(version, source)
-        name = staging_name(self.cfg.team, source, run_id)
+        name = self.name_for(source, run_id, source_namespace)
         body = manifest(
             self.cfg,
             name=name,
@@ -203,7 +205,8 @@ class StagingClusters:
             if getattr(exc, "status", None) == 409:
                 raise StagingError(
                     f"staging cluster {self.cfg.namespace}/{name} exists already",
-                    "another run uses this run id; start again",
+                    "a run with this run id made it; delete it, or run "
+                    "`pgdeck restore-test --cleanup` once that run is over",
                 ) from None
             raise kube_error(exc, self.context, what) from None
         try:
@@ -215,6 +218,10 @@ class StagingClusters:
         cluster = self._cluster(created if isinstance(created, dict) else {}, fallback=body)
         self._note("staging-create", cluster)
         return cluster
+
+    def name_for(self, source: str, run_id: str, source_namespace: str = "") -> str:
+        """The name ``create`` gives the staging cluster of ``run_id`` for ``source``."""
+        return staging_name(self.cfg.team, source, run_id, f"{self.context}/{source_namespace}")
 
     def get(self, name: str) -> StagingCluster | None:
         obj = self._call(

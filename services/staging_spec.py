@@ -10,6 +10,7 @@ untrusted: a name is reduced to what a DNS label allows, a version must be a num
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import secrets
@@ -45,13 +46,17 @@ def is_dns_1035(name: str) -> bool:
     return len(name) <= 63 and bool(_DNS_1035.match(name))
 
 
-def staging_name(team: str, source: str, run_id: str) -> str:
-    """``{team}-restore-test-{source}-{run}`` within the operator's rules; the source's
-    name is reduced to DNS characters and cut (the run's suffix is never cut)."""
+def staging_name(team: str, source: str, run_id: str, where: str = "") -> str:
+    """``{team}-restore-test-{source}-{hash}-{run}`` within the operator's rules; the
+    source's name is reduced to DNS characters and cut (the run's suffix is never cut).
+    ``hash`` (4 hex digits of ``where``/source: its context and namespace) tells apart
+    sources that reduce or cut to the same text (``acid_main`` and ``acid.main``, two
+    long names, one name in two namespaces), which would otherwise meet in one run."""
     if not is_dns_1035(team):
         raise UsageError(f"staging.team {team!r} is not a DNS label", "use e.g. pgdeck")
     run = re.sub(r"[^a-z0-9]", "", run_id.lower())[-6:] or "0"
-    head, tail = f"{team}-restore-test-", f"-{run}"
+    mark = hashlib.sha256(f"{where}/{source}".encode()).hexdigest()[:4]
+    head, tail = f"{team}-restore-test-", f"-{mark}-{run}"
     room = NAME_MAX - len(head) - len(tail)
     if room < 1:
         head = f"{team}-rt-"

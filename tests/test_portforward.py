@@ -110,7 +110,8 @@ def stalling_kube(kube: Any, tmp_path: Path) -> Iterator[tuple[FlakyProxy, Kuber
 
 def test_the_master_pod_is_found_by_its_labels(kube: Any, staging: StagingClusters) -> None:
     pod = primary_pod(kube, staging, ("127.0.0.1", 1))
-    assert pod == "pgdeck-restore-test-acid-main-a1b2c3-0"
+    assert pod is not None and pod.startswith("pgdeck-restore-test-acid-main-")
+    assert pod.endswith("-a1b2c3-0")
     assert staging.master_pod("pgdeck-restore-test-other-a1b2c3") is None
 
 

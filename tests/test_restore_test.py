@@ -224,6 +224,7 @@ def test_random_within_a_window_is_reproducible_with_its_seed(
     assert doc["backup_object"]["url"].endswith(expected)
     assert (doc["backup_object"]["choice"], doc["backup_object"]["seed"]) == ("random:30d", 7)
     assert doc["backup_object"]["among"] == 5
+    assert doc["backup_object"]["window_end"].startswith(NOW.strftime("%Y-%m-%dT%H:%M"))
 
 
 def test_unknown_clusters_and_no_choice_are_usage_errors(
@@ -468,3 +469,73 @@ def test_the_backups_postgres_database_is_restored_and_validated_too(
     ]
     with psycopg.connect(target_pg.dsn("pgdeck_postgres")) as conn:
         assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1000,)
+
+
+def test_a_staging_cluster_made_by_a_create_that_raised_is_still_deleted(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The POST succeeded, then its audit entry could not be written (a full disk, an S3
+    blip): the cluster exists though ``create`` raised, and must not be left behind."""
+    from services.archive import Archive
+    from services.errors import ArchiveError
+
+    seed(bucket, {backup_at(1): gzip.compress(source_dump)})
+    cfg = setup(tmp_path, kube, kubeconfig, bucket, s3_endpoint, target_pg)
+    real = Archive.note
+
+    def note(self: Archive, fields: dict[str, Any]) -> int:
+        if fields.get("action") == "staging-create":
+            raise ArchiveError("archive: disk full")
+        return real(self, fields)
+
+    monkeypatch.setattr(Archive, "note", note)
+    with StandinOperator(kube, username="postgres") as op:
+        code, [doc], err = run_json(
+            ["--config", str(cfg), "restore-test", "acid-shop", "--json"], capsys
+        )
+    assert op.seen, "the staging cluster was created"
+    assert kube.get("postgresql", STAGING, op.seen[0]) is None
+    assert doc["teardown"]["status"] == "deleted" and doc["staging"]["name"] == op.seen[0]
+    assert doc["result"] == "error" and "disk full" in doc["reasons"][0]
+    assert code == 2
+
+
+def test_a_pass_whose_report_is_not_archived_does_not_exit_0(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.archive import Archive
+    from services.errors import ArchiveError
+
+    seed(bucket, {backup_at(1): gzip.compress(source_dump)})
+    cfg = setup(tmp_path, kube, kubeconfig, bucket, s3_endpoint, target_pg)
+    real = Archive.complete
+
+    def complete(self: Archive, pending: Any, kind: str, *a: Any, **k: Any) -> Any:
+        if kind == "restore-test":
+            raise ArchiveError("archive: write refused")
+        return real(self, pending, kind, *a, **k)
+
+    monkeypatch.setattr(Archive, "complete", complete)
+    with StandinOperator(kube, username="postgres"):
+        code, [doc], err = run_json(
+            ["--config", str(cfg), "restore-test", "acid-shop", "--json"], capsys
+        )
+    assert doc["archived"] == {} and doc["cluster"] == "acid-shop"
+    assert code == 1
+    assert "pgdeck: acid-shop: archive: write refused" in err

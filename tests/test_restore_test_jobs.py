@@ -455,3 +455,13 @@ def test_a_job_whose_pod_cannot_start_fails_before_its_deadline(
     assert "cannot start: ImagePullBackOff: Back-off pulling image" in outcome.error
     assert IMAGE in outcome.error
     assert jobs_of(kube) == []  # deleted, not left to wait out its deadline
+
+
+def test_when_no_job_reached_its_restore_none_could_run(
+    config_path: Path, kube: Any, standin: StandinJobs, capsys: Any
+) -> None:
+    standin.plan = lambda job: PodRun(["pgdeck: no backup in storage to test\n"], 2, report=None)
+    add_sources(kube, "acid-main")
+    argv = ["restore-test", "acid-main", "--in-cluster", "--config", str(config_path)]
+    assert main(argv) == 2  # as without --in-cluster: no test could run
+    assert "no backup in storage to test" in capsys.readouterr().err

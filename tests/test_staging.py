@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -76,7 +77,8 @@ def test_a_staging_cluster_is_created_waited_for_read_and_deleted(
     kube: Any, staging: StagingClusters, operator: StandinOperator, archive: Any
 ) -> None:
     cluster = create(staging)
-    assert cluster.name == "pgdeck-restore-test-acid-main-a1b2c3"
+    assert cluster.name == staging.name_for("acid-main", RUN, "shop")
+    assert re.fullmatch(r"pgdeck-restore-test-acid-main-[0-9a-f]{4}-a1b2c3", cluster.name)
     assert cluster.uid and cluster.created is not None
     stored = kube.get("postgresql", NS, cluster.name)
     assert stored["spec"] == {

@@ -27,7 +27,25 @@ RUN = "20261120t120000-a1b2c3"
 
 
 def test_the_name_says_what_it_is() -> None:
-    assert staging_name("pgdeck", "acid-main", RUN) == "pgdeck-restore-test-acid-main-a1b2c3"
+    name = staging_name("pgdeck", "acid-main", RUN, "prod/shop")
+    assert re.fullmatch(r"pgdeck-restore-test-acid-main-[0-9a-f]{4}-a1b2c3", name), name
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("acid_main", "prod/shop"), ("acid.main", "prod/shop")),  # reduced alike
+        (("payments-ledger-reconciliation-eu", ""), ("payments-ledger-reconciliation-us", "")),
+        (("acid-main", "prod/shop"), ("acid-main", "prod/billing")),  # one name, two namespaces
+    ],
+)
+def test_sources_that_reduce_to_one_text_get_two_names(
+    a: tuple[str, str], b: tuple[str, str]
+) -> None:
+    first = staging_name("pgdeck", a[0], RUN, a[1])
+    second = staging_name("pgdeck", b[0], RUN, b[1])
+    assert first != second
+    assert len(first) <= NAME_MAX and len(second) <= NAME_MAX
 
 
 @pytest.mark.parametrize(

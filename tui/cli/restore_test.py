@@ -59,15 +59,14 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     choice = parse_choice(args.backup)
     catalog, _ = open_catalog(args, config)
     if args.all:
-        clusters = [(c.name, c.namespace) for c in testable(catalog)]
+        clusters = [(c.name, c.namespace or None, c.context or None) for c in testable(catalog)]
         if not clusters:
             err("pgdeck: no cluster in Kubernetes has logical backups enabled: nothing to test")
             return EXIT_USAGE
     else:
         # A name that is not there is a typo, not a failed test: refused before anything runs.
-        clusters = [
-            (name, catalog.find(name, args.namespace).namespace or None) for name in args.clusters
-        ]
+        found = [catalog.find(name, args.namespace) for name in args.clusters]
+        clusters = [(c.name, c.namespace or None, c.context or None) for c in found]
     run_id = args.run_id or new_run_id(args.clock())
     requests = [
         TestRequest(
@@ -77,8 +76,9 @@ def _run(args: argparse.Namespace, config: Config) -> int:
             seed=args.seed,
             keep=args.keep,
             port_forward=args.port_forward or config.staging.port_forward,
+            context=context,
         )
-        for name, namespace in clusters
+        for name, namespace, context in clusters
     ]
     cancel = TestsCancel()
     lines = _Lines(quiet=False)
@@ -106,7 +106,12 @@ def _run(args: argparse.Namespace, config: Config) -> int:
             )
         )
     if args.json:
-        print_json([{**o.document, "archived": o.archived, "error": o.error} for o in outcomes])
+        print_json(
+            [
+                {**o.document, "cluster": o.cluster, "archived": o.archived, "error": o.error}
+                for o in outcomes
+            ]
+        )
     else:
         table(
             ["CLUSTER", "RESULT", "TTR", "OBJECTIVE", "BACKUP", "TEARDOWN", "REPORT / WHY"],
@@ -117,7 +122,8 @@ def _run(args: argparse.Namespace, config: Config) -> int:
             err(f"pgdeck: {o.cluster}: {safe_text(str(reason))}")
     if signals.received:
         return 128 + signals.received
-    if all(o.result == "passed" for o in outcomes):
+    # A pass without its archived report is no evidence: the audit must hold every test.
+    if all(o.result == "passed" and o.archived for o in outcomes):
         return EXIT_OK
     if not any(o.ran for o in outcomes):
         return EXIT_USAGE
@@ -182,32 +188,43 @@ def _job_name() -> str | None:
 
 
 def _cleanup(args: argparse.Namespace, config: Config) -> int:
+    """In every configured context: restore tests create their staging clusters in the
+    source cluster's."""
     from services.archive import open_archive
+    from services.kube import _contexts
     from services.restore_test_launcher import JobLauncher
     from services.staging import StagingClusters
 
     archive = open_archive(config, args.clock)
     archive.check_writable()  # every deletion is audited: refuse before deleting any
-    staging = StagingClusters(
-        config.kubernetes, config.staging, clock=args.clock, audit=archive.note
-    )
     older = args.older_than or DEFAULT_OLDER_THAN
-    deleted = staging.cleanup(older_than=older)
-    launcher = JobLauncher(config, context=staging.context, clock=args.clock, archive=archive)
-    for job in launcher.cleanup(older_than=older):
-        err(
-            f"pgdeck: deleted Job {config.staging.namespace}/{job} (a restore-test Job left behind)"
+    contexts = _contexts(config.kubernetes) or [None]
+    deleted = []
+    for context in contexts:
+        staging = StagingClusters(
+            config.kubernetes, config.staging, context=context, clock=args.clock, audit=archive.note
         )
+        deleted += staging.cleanup(older_than=older)
+        launcher = JobLauncher(config, context=staging.context, clock=args.clock, archive=archive)
+        for job in launcher.cleanup(older_than=older):
+            err(
+                f"pgdeck: deleted Job {staging.context}/{config.staging.namespace}/{job} "
+                "(a restore-test Job left behind)"
+            )
     if args.json:
         print_json(deleted)
     elif deleted:
         table(
-            ["DELETED", "NAMESPACE", "SOURCE", "RUN", "CREATED"],
-            [[c.name, c.namespace, c.source, c.run_id, iso(c.created) or "-"] for c in deleted],
+            ["DELETED", "CONTEXT", "NAMESPACE", "SOURCE", "RUN", "CREATED"],
+            [
+                [c.name, c.context, c.namespace, c.source, c.run_id, iso(c.created) or "-"]
+                for c in deleted
+            ],
         )
     else:
+        where = ", ".join(f"{c}/{config.staging.namespace}" for c in contexts if c)
         err(
             f"pgdeck: no staging clusters older than {older.total_seconds() / 3600:g}h in "
-            f"{staging.context}/{config.staging.namespace}"
+            f"{where or config.staging.namespace}"
         )
     return EXIT_OK

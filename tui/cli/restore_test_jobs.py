@@ -123,9 +123,12 @@ def _run(args: argparse.Namespace, config: Config, tests: list[Any], run_id: str
     if signals.received:
         err("pgdeck: interrupted; the running Jobs were deleted")
         return 128 + signals.received
-    if not launcher.created:
+    if all(o.result == "passed" and o.archived for o in outcomes):
+        return EXIT_OK
+    # As without --in-cluster: 2 when no test reached its restore (no Job, or none that did).
+    if not launcher.created or not any(o.ran for o in outcomes):
         return EXIT_USAGE
-    return EXIT_OK if all(o.result == "passed" for o in outcomes) else EXIT_PROBLEMS
+    return EXIT_PROBLEMS
 
 
 def _clusters(args: argparse.Namespace, config: Config) -> list[tuple[str, str]]:
