@@ -24,6 +24,8 @@ from services.config import RestoreTestsConfig
 from services.errors import ConfigError
 from services.staging_spec import labels
 
+GRACE_SECONDS = 120
+
 CONTAINER = "pgdeck"
 CONFIG_DIR = "/etc/pgdeck"
 RUN_AS = 10001  # the Dockerfile's user
@@ -129,6 +131,9 @@ def job_manifest(
                 "spec": {
                     "serviceAccountName": cfg.service_account,
                     "restartPolicy": "Never",
+                    # On SIGTERM (a cancel, the deadline) pgdeck archives its reports and
+                    # deletes its staging cluster: room for that before SIGKILL.
+                    "terminationGracePeriodSeconds": GRACE_SECONDS,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": RUN_AS,

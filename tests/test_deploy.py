@@ -295,6 +295,12 @@ def test_the_restore_test_cronjob_runs_every_cluster_in_the_staging_namespace() 
     assert c["args"] == ["restore-test", "--all"]
     args = build_parser().parse_args(c["args"])
     assert args.command == "restore-test" and args.all and args.backup == "latest"
+    spec = pod_spec(one("CronJob", "pgdeck-restore-test"))
+    (first,) = spec["initContainers"]  # what a killed run left, cleaned up first
+    assert build_parser().parse_args(first["args"]).cleanup
+    assert first["image"] == c["image"] and first["volumeMounts"] == c["volumeMounts"]
+    assert first["securityContext"] == c["securityContext"]
+    assert spec["terminationGracePeriodSeconds"] >= 60  # room to tear down on SIGTERM
     data = one("ConfigMap", "pgdeck-config")["data"]
     conf = yaml.safe_load(data["restore-test.yaml"])
     assert conf["staging"]["namespace"] == STAGING_NS
