@@ -301,6 +301,7 @@ class _Test:
             dump_size=chosen.backup.size,
             run_id=run.run_id,
             source_namespace=source.namespace,
+            keep=req.keep,
         )
         self.note(staging=made)
         where = f"staging cluster {made.namespace}/{made.name}"

@@ -34,6 +34,7 @@ from services.operator import (
     credentials_secret_name,
 )
 from services.staging_spec import (
+    KEEP_LABEL,
     RUN_ID_LABEL,
     SELECTOR,
     SOURCE_LABEL,
@@ -67,6 +68,7 @@ class StagingCluster:
     version: str
     volume: str  # as the manifest asks, e.g. "8Gi"
     status: str | None = None  # PostgresClusterStatus when it was read
+    kept: bool = False  # labelled as kept on purpose (--keep)
 
     def to_dict(self) -> dict[str, Any]:
         from services.jsonable import iso
@@ -82,6 +84,7 @@ class StagingCluster:
             "version": self.version,
             "volume": self.volume,
             "status": self.status,
+            "kept": self.kept,
         }
 
 
@@ -175,6 +178,7 @@ class StagingClusters:
         dump_size: int,
         run_id: str,
         source_namespace: str = "",
+        keep: bool = False,
     ) -> StagingCluster:
         """Create the staging cluster of ``run_id`` for ``source``; it is not ready yet.
         When this raises, the cluster may still exist (a create that timed out, an audit
@@ -189,6 +193,7 @@ class StagingClusters:
             run_id=run_id,
             source=source,
             source_namespace=source_namespace,
+            keep=keep,
         )
         what = f"create postgresql {self.cfg.namespace}/{name}"
         try:
@@ -349,9 +354,14 @@ class StagingClusters:
 
     def cleanup(self, older_than: timedelta) -> list[StagingCluster]:
         """Delete the staging clusters created longer than ``older_than`` ago (a crashed
-        run's); those without a creation time are left alone. The deleted, oldest first."""
+        run's); those without a creation time, and those kept on purpose (``--keep``), are
+        left alone. The deleted, oldest first."""
         cutoff = self.clock() - older_than
-        old = [c for c in self.managed() if c.created is not None and c.created <= cutoff]
+        old = [
+            c
+            for c in self.managed()
+            if c.created is not None and c.created <= cutoff and not c.kept
+        ]
         old.sort(key=lambda c: (c.created, c.name))
         return [c for c in old if self.delete(c)]
 
@@ -371,6 +381,7 @@ class StagingClusters:
             created=_time(md.get("creationTimestamp")),
             run_id=str(labels.get(RUN_ID_LABEL) or ""),
             source=str(labels.get(SOURCE_LABEL) or ""),
+            kept=labels.get(KEEP_LABEL) == "true",
             version=str(_dict(spec.get("postgresql")).get("version") or ""),
             volume=str(_dict(spec.get("volume")).get("size") or ""),
             status=_status(obj.get("status")),

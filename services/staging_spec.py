@@ -29,6 +29,7 @@ COMPONENT_VALUE = "restore-test"
 RUN_ID_LABEL = "pgdeck.io/run-id"
 SOURCE_LABEL = "pgdeck.io/source-cluster"
 SOURCE_NAMESPACE_LABEL = "pgdeck.io/source-namespace"
+KEEP_LABEL = "pgdeck.io/keep"  # kept on purpose (--keep): --cleanup leaves it
 SELECTOR = f"{MANAGED_BY}={MANAGER},{COMPONENT}={COMPONENT_VALUE}"
 
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -112,6 +113,7 @@ def manifest(
     run_id: str,
     source: str,
     source_namespace: str = "",
+    keep: bool = False,
 ) -> dict[str, Any]:
     """The ``postgresql`` resource of a staging cluster: one instance, no logical backups."""
     return {
@@ -120,7 +122,8 @@ def manifest(
         "metadata": {
             "name": name,
             "namespace": cfg.namespace,
-            "labels": labels(run_id, source, source_namespace),
+            "labels": labels(run_id, source, source_namespace)
+            | ({KEEP_LABEL: "true"} if keep else {}),
         },
         "spec": {
             "teamId": cfg.team,

@@ -108,3 +108,17 @@ def test_cleanup_deletes_restore_test_jobs_a_killed_launcher_left(
     assert [(e["action"], e["source_cluster"]) for e in entries] == [
         ("restore-test-job-delete", "acid-main")
     ]
+
+
+def test_cleanup_leaves_a_staging_cluster_kept_on_purpose(
+    tmp_path: Path, kube: Any, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = staging_pg("pgdeck-restore-test-acid-main-cccccc", timedelta(days=3))
+    kept["metadata"]["labels"]["pgdeck.io/keep"] = "true"  # restore-test --keep
+    kube.add(kept, staging_pg("pgdeck-restore-test-acid-main-dddddd", timedelta(days=3)))
+    path = config(tmp_path, kubeconfig)
+    argv = ["--config", str(path), "restore-test", "--cleanup", "--json"]
+    assert main(argv, clock=lambda: NOW) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in out] == ["pgdeck-restore-test-acid-main-dddddd"]
+    assert kube.get("postgresql", NS, "pgdeck-restore-test-acid-main-cccccc") is not None

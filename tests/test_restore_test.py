@@ -539,3 +539,26 @@ def test_a_pass_whose_report_is_not_archived_does_not_exit_0(
     assert doc["archived"] == {} and doc["cluster"] == "acid-shop"
     assert code == 1
     assert "pgdeck: acid-shop: archive: write refused" in err
+
+
+def test_keep_leaves_the_staging_cluster_labelled_as_kept(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed(bucket, {backup_at(1): gzip.compress(source_dump)})
+    cfg = setup(tmp_path, kube, kubeconfig, bucket, s3_endpoint, target_pg)
+    with StandinOperator(kube, username="postgres") as op:
+        code, [doc], err = run_json(
+            ["--config", str(cfg), "restore-test", "acid-shop", "--keep", "--json"], capsys
+        )
+    assert code == 0, err
+    assert doc["teardown"]["status"] == "kept" and doc["staging"]["kept"] is True
+    left = kube.get("postgresql", STAGING, op.seen[0])
+    assert left is not None and left["metadata"]["labels"]["pgdeck.io/keep"] == "true"
+    assert "kept (--keep)" in err
