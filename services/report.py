@@ -133,9 +133,6 @@ class RestoreReport:
     def to_markdown(self) -> str:
         # From the archived document itself: the JSON and the Markdown never disagree.
         d = self.to_dict()
-        v = d["validation"] or {}
-        comp = v.get("completeness", {})
-        integ = v.get("integrity", {})
         lines = [
             f"# Restore {d['status']}: {d['backup']}",
             "",
@@ -162,44 +159,54 @@ class RestoreReport:
                 )
         lines += ["", "## Phases", "", "| phase | seconds |", "|---|---:|"]
         lines += [f"| {p['name']} | {p['seconds']:.2f} |" for p in d["phases"]]
-        if v:
-            lines += [
-                "",
-                "## Validation",
-                "",
-                f"- Completeness: {'passed' if comp.get('passed') else 'FAILED'} "
-                f"({comp.get('tables_checked', 0)} tables checked)",
-                f"- Integrity: {'passed' if integ.get('passed') else 'FAILED'} "
-                f"({len(integ.get('foreign_keys', []))} foreign keys, {len(integ.get('checks', []))} checks)",
-            ]
-            for kind_map in (comp.get("missing_objects") or {}).items():
-                lines.append(f"- Missing in {kind_map[0]}: {json.dumps(kind_map[1])}")
-            for fk in integ.get("foreign_keys", []):
-                if fk["orphans"]:
-                    lines.append(
-                        f"- {fk['database']}: {fk['constraint']} on {fk['table']}: {fk['orphans']} orphan rows"
-                    )
-            for c in integ.get("checks", []):
-                lines.append(
-                    f"- check {c['name']} ({c['database']}): {'passed' if c['passed'] else 'FAILED'}"
-                )
-        if d["tables"]:
-            lines += [
-                "",
-                "## Tables",
-                "",
-                "| database | table | expected rows | restored rows |",
-                "|---|---|---:|---:|",
-            ]
-            lines += [
-                f"| {_cell(t['database'])} | {_cell(t['table'])} | {t['expected']} | {'' if t['restored'] is None else t['restored']} |"
-                for t in d["tables"]
-            ]
+        lines += validation_markdown(d)
         if d["warnings"]:
             lines += ["", "## Warnings", ""] + [f"- {w}" for w in d["warnings"]]
         # Names, messages and errors come from the backup and the server: the archived
         # document never carries a terminal's control sequence.
         return safe_text("\n".join(lines) + "\n", keep="\t\n")
+
+
+def validation_markdown(d: Mapping[str, Any]) -> list[str]:
+    """The validation and tables sections of a restore's document (a restore test's
+    report keeps the same fields), for its Markdown."""
+    lines: list[str] = []
+    v = d.get("validation") or {}
+    if v:
+        comp, integ = v.get("completeness", {}), v.get("integrity", {})
+        lines += [
+            "",
+            "## Validation",
+            "",
+            f"- Completeness: {'passed' if comp.get('passed') else 'FAILED'} "
+            f"({comp.get('tables_checked', 0)} tables checked)",
+            f"- Integrity: {'passed' if integ.get('passed') else 'FAILED'} "
+            f"({len(integ.get('foreign_keys', []))} foreign keys, {len(integ.get('checks', []))} checks)",
+        ]
+        for kind_map in (comp.get("missing_objects") or {}).items():
+            lines.append(f"- Missing in {kind_map[0]}: {json.dumps(kind_map[1])}")
+        for fk in integ.get("foreign_keys", []):
+            if fk["orphans"]:
+                lines.append(
+                    f"- {fk['database']}: {fk['constraint']} on {fk['table']}: {fk['orphans']} orphan rows"
+                )
+        for c in integ.get("checks", []):
+            lines.append(
+                f"- check {c['name']} ({c['database']}): {'passed' if c['passed'] else 'FAILED'}"
+            )
+    if d.get("tables"):
+        lines += [
+            "",
+            "## Tables",
+            "",
+            "| database | table | expected rows | restored rows |",
+            "|---|---|---:|---:|",
+        ]
+        lines += [
+            f"| {_cell(t['database'])} | {_cell(t['table'])} | {t['expected']} | {'' if t['restored'] is None else t['restored']} |"
+            for t in d["tables"]
+        ]
+    return lines
 
 
 def check_archive_writable(archive: ArchiveSpec | Archive) -> None:

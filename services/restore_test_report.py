@@ -20,7 +20,7 @@ import humanize
 from services.backup_choice import Chosen
 from services.jsonable import iso
 from services.models import Cluster
-from services.report import RestoreReport
+from services.report import RestoreReport, validation_markdown
 from services.staging import StagingCluster
 from services.text import safe_text
 
@@ -217,34 +217,7 @@ def markdown(doc: dict[str, Any]) -> str:
             continue
         share = f"{100 * seconds / objective:.1f}%" if objective else "-"
         lines.append(f"| {_cell(name)} | {seconds:.2f} | {share} |")
-    v = doc.get("validation") or {}
-    if v:
-        comp, integ = v.get("completeness", {}), v.get("integrity", {})
-        lines += [
-            "",
-            "## Validation",
-            "",
-            f"- Completeness: {'passed' if comp.get('passed') else 'FAILED'} "
-            f"({comp.get('tables_checked', 0)} tables checked)",
-            f"- Integrity: {'passed' if integ.get('passed') else 'FAILED'}",
-        ]
-        for c in integ.get("checks", []):
-            lines.append(
-                f"- check {c['name']} ({c['database']}): {'passed' if c['passed'] else 'FAILED'}"
-            )
-    if doc.get("tables"):
-        lines += [
-            "",
-            "## Tables",
-            "",
-            "| database | table | expected rows | restored rows |",
-            "|---|---|---:|---:|",
-        ]
-        lines += [
-            f"| {_cell(t['database'])} | {_cell(t['table'])} | {t['expected']} | "
-            f"{'' if t['restored'] is None else t['restored']} |"
-            for t in doc["tables"]
-        ]
+    lines += validation_markdown(doc)
     for title, items in (
         ("Unexpected errors", doc["errors"]["unexpected"]),
         ("Expected", doc["errors"]["expected"]),
