@@ -52,9 +52,14 @@ if TYPE_CHECKING:
 KINDS = {"restore": "restores", "review": "reviews", "restore-test": "restore-tests"}
 RUNNING = "running"
 FOREIGN_LIMIT = timedelta(hours=48)
+# The most of one report or running record that is read. pgdeck's own are a few KiB (a
+# review with thousands of findings a few MiB): a bigger file is not one pgdeck wrote, and
+# reading it whole would let one planted file exhaust the memory of every reader.
+MAX_REPORT = 16 << 20
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 ArchiveSpec = Path | StorageLocation
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,39 +237,60 @@ class Archive:
         )
 
     # --- reports whose process is gone -------------------------------------------------------
-    def recover_interrupted(self, clock: Clock | None = None) -> list[Recovered]:
+    def recover_interrupted(
+        self, clock: Clock | None = None, *, quiet: bool = False
+    ) -> list[Recovered]:
         """``running`` records whose process is gone become ``interrupted`` reports with
         an audit entry. A record whose final report exists (its process ended between
-        the two) is cleared, its report logged if no entry names it."""
+        the two) is cleared, its report logged if no entry names it. A record that cannot
+        be read, or that fails in a way no ``ArchiveError`` names, is skipped with a
+        warning; an ``ArchiveError`` (the archive refuses a write) is raised, or with
+        ``quiet`` logged and the next record tried."""
         now = (clock or self.clock)()
         out: list[Recovered] = []
-        logged: set[str] | None = None
+        logged: list[set[str]] = []  # the audit log's reports, read once when first needed
         for location in self.store.keys(RUNNING):
             if not location.endswith(".json"):
                 continue
-            record = _json(self.store.get(location))
-            if record is None or record.get("kind") not in KINDS:
+            record = _json(self._read_quietly(location))
+            kind = record.get("kind") if record else None
+            if record is None or not isinstance(kind, str) or kind not in KINDS:
+                continue  # not a record pgdeck wrote (or unreadable now): nothing to complete
+            try:
+                done = self._recover(location, record, now, logged)
+            except ArchiveError as exc:
+                if not quiet:
+                    raise
+                _log.warning("running record %s not completed: %s", self.url(location), exc)
                 continue
-            gone = why_gone(record, now)
-            if gone is None:
+            except Exception as exc:
+                # A field no pgdeck writes (a pid past any int's range, a document nested
+                # too deep to write back): this record stays, the others are recovered.
+                _log.warning("running record %s skipped: %r", self.url(location), exc)
                 continue
-            kind, name = record["kind"], location.removeprefix(f"{RUNNING}/").removesuffix(".json")
-            json_loc = f"{folder(kind)}/{name}.json"
-            final = self.store.get(json_loc)
-            if final is not None:
-                if logged is None:
-                    logged = self._logged()
-                done = None
-                if json_loc not in logged:
-                    done = self._log_found(kind, json_loc, final)
-                self.store.delete(location)
-                if done is not None:
-                    out.append(Recovered(kind, name, "logged", done))
-                continue
-            done = self._complete_interrupted(record, name, gone, now)  # clears the record
             if done is not None:
-                out.append(Recovered(kind, name, "interrupted", done))
+                out.append(done)
         return out
+
+    def _recover(
+        self, location: str, record: dict[str, Any], now: datetime, logged: list[set[str]]
+    ) -> Recovered | None:
+        gone = why_gone(record, now)
+        if gone is None:
+            return None
+        kind, name = record["kind"], location.removeprefix(f"{RUNNING}/").removesuffix(".json")
+        json_loc = f"{folder(kind)}/{name}.json"
+        final = self.store.get(json_loc)
+        if final is not None:
+            if not logged:
+                logged.append(self._logged())
+            done = None
+            if json_loc not in logged[0]:
+                done = self._log_found(kind, json_loc, final)
+            self.store.delete(location)
+            return None if done is None else Recovered(kind, name, "logged", done)
+        done = self._complete_interrupted(record, name, gone, now)  # clears the record
+        return None if done is None else Recovered(kind, name, "interrupted", done)
 
     def _complete_interrupted(
         self, record: dict[str, Any], name: str, reason: str, now: datetime
@@ -343,9 +369,12 @@ class Archive:
         return out
 
     def _read_quietly(self, location: str) -> bytes | None:
+        """A report's bytes, None when it cannot be read; past ``MAX_REPORT`` only as much
+        as tells ``_json`` it is too big."""
         try:
-            return self.store.get(location)
-        except ArchiveError:
+            return self.store.get(location, MAX_REPORT + 1)
+        except ArchiveError as exc:
+            _log.warning("%s", exc)
             return None
 
     def read(self, location: str) -> bytes:
@@ -370,9 +399,9 @@ def recover_quietly(archive: Archive) -> list[Recovered]:
     """``recover_interrupted`` where failing to write must not stop a read (an auditor
     with read-only access opening reports): the failure is logged, the read goes on."""
     try:
-        return archive.recover_interrupted()
-    except ArchiveError as exc:
-        logging.getLogger(__name__).warning("interrupted reports not completed: %s", exc)
+        return archive.recover_interrupted(quiet=True)
+    except Exception as exc:  # whatever one record does, the read goes on
+        _log.warning("interrupted reports not completed: %s", exc)
         return []
 
 
@@ -398,11 +427,13 @@ def _is_report(location: str) -> bool:
 
 
 def _json(data: bytes | None) -> dict[str, Any] | None:
-    if data is None:
+    """A JSON object, or None for anything else: missing, too big, not UTF-8, not JSON,
+    nested deeper than the parser recurses (``[`` * 100000), or not an object."""
+    if data is None or len(data) > MAX_REPORT:
         return None
     try:
         obj = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):
         return None
     return obj if isinstance(obj, dict) else None
 

@@ -53,7 +53,9 @@ class ArchiveStore(Protocol):
 
     def put_new(self, key: str, data: bytes) -> None: ...
 
-    def get(self, key: str) -> bytes | None: ...
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
+        """The object's bytes (at most ``limit`` of them), or None when there is none."""
+        ...
 
     def keys(self, folder: str) -> list[str]: ...
 
@@ -131,9 +133,10 @@ class LocalStore:
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
         try:
-            return (self.root / key).read_bytes()
+            with open(self.root / key, "rb") as f:
+                return f.read(-1 if limit is None else limit)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -338,13 +341,16 @@ class S3ArchiveStore:
                 raise Exists(key) from None
             raise _failure(exc, "write", self.url(key), self.location) from exc
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, limit: int | None = None) -> bytes | None:
+        extra = {} if limit is None else {"Range": f"bytes=0-{max(limit, 1) - 1}"}
         try:
-            r = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            r = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key, **extra)
             return bytes(r["Body"].read())
         except Exception as exc:
             if _status(exc) == 404 and _code(exc) != "NoSuchBucket":
                 return None
+            if limit is not None and _status(exc) == 416:  # a range of an empty object
+                return b""
             raise _failure(exc, "read", self.url(key), self.location) from exc
 
     def keys(self, folder: str, start_after: str | None = None) -> list[str]:

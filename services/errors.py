@@ -54,3 +54,11 @@ class StorageStalled(StorageError):
 
 class KubeError(SourceError):
     """The Kubernetes API (or a manifests directory standing in for it) could not be read."""
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line for a failure no ``PgdeckError`` describes (a bug, a file no pgdeck wrote):
+    what it was, never a traceback on a screen."""
+    from services.text import safe_line
+
+    return safe_line(f"unexpected {type(exc).__name__}: {exc}")

@@ -13,6 +13,7 @@ time-to-restore per calendar quarter, the series the console draws against the o
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -134,12 +135,20 @@ def read_tests(archive: Archive) -> list[PastTest]:
 
 def parse_items(items: Iterable[ArchivedItem], url: Callable[[str], str]) -> list[PastTest]:
     """``url`` makes a location of the archive what the user reaches (``Archive.url``)."""
-    found = (parse(i.document, i.markdown, url(i.markdown)) for i in items)
-    tests = [t for t in found if t is not None]
+    tests = [t for i in items if (t := _parse_quietly(i, url)) is not None]
     # Newest first by the test's own time (an archive's names sort by when the report was
     # begun; a document without a time goes last).
     tests.sort(key=lambda t: t.when or datetime.min.replace(tzinfo=UTC), reverse=True)
     return tests
+
+
+def _parse_quietly(item: ArchivedItem, url: Callable[[str], str]) -> PastTest | None:
+    """``parse``, where one report no parser foresaw is left out, not every report."""
+    try:
+        return parse(item.document, item.markdown, url(item.markdown))
+    except Exception as exc:
+        logging.getLogger(__name__).warning("%s left out: %r", item.location, exc)
+        return None
 
 
 def parse(doc: Any, markdown: str = "", markdown_url: str = "") -> PastTest | None:
@@ -174,7 +183,7 @@ def parse(doc: Any, markdown: str = "", markdown_url: str = "") -> PastTest | No
         backup_time=_time(backup.get("time")),
         staging=_text(staging.get("name")),
         teardown=_text(_map(doc.get("teardown")).get("status")),
-        reasons=tuple(_text(r) for r in _list(doc.get("reasons")) if _text(r))[:20],
+        reasons=tuple(t for t in map(_text, _list(doc.get("reasons"))[:100]) if t)[:20],
         report_url=markdown_url,
         report_location=markdown,
     )
@@ -292,17 +301,24 @@ def _text(value: Any) -> str:
 
 
 def _seconds(value: Any) -> float | None:
+    """A non-negative finite number of seconds; anything else (NaN, inf, an int past any
+    float, a bool) is unknown."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    value = float(value)
-    return value if math.isfinite(value) and value >= 0 else None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _time(value: Any) -> datetime | None:
+    """An ISO time as UTC (a naive one read as UTC); unknown when it does not parse or
+    falls outside what a datetime holds in UTC (year 1 at +01:00)."""
     if not isinstance(value, str) or len(value) > 40:
         return None
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -229,7 +229,7 @@ class JobLauncher:
         if r.follower is not None:
             r.follower.join(FOLLOW_GRACE)  # the log's end comes just after the container's
         self._stop_following(r)
-        item = self._report(run_id, r.test)
+        item, unread = self._report(run_id, r.test)
         if not r.last:
             self._tail(r)
         if not r.test.keep and verdict[0] != "gone":
@@ -239,7 +239,8 @@ class JobLauncher:
                 log.warning("%s", exc)
         if item is not None:
             doc = item.document
-            result = doc.get("result") if doc.get("result") in RESULTS else "error"
+            found = doc.get("result")
+            result = found if isinstance(found, str) and found in RESULTS else "error"
             error = None
             if result in ("error", "cancelled"):
                 error = safe_line(str(doc.get("error") or _first(doc.get("reasons")) or result))
@@ -256,6 +257,8 @@ class JobLauncher:
             head = f"{where} disappeared before it ended (deleted by someone else?)"
         else:
             head = f"{where} failed ({why}) and archived no report"
+        if unread:
+            head += f"; the archive's reports could not be read ({unread})"
         tail = " | ".join(r.last) if r.last else "none"
         line = safe_line(f"{r.test.cluster}: {head}; its last log lines: {tail}")
         return TestOutcome(r.test.cluster, "error", {}, {}, line)
@@ -455,17 +458,23 @@ class JobLauncher:
             gone = "" if body is not None else "-gone"
             self._note(f"restore-test-job-delete{gone}", r.name, r.uid, r.test, None)
 
-    def _report(self, run_id: str, test: TestRequest) -> Any:
-        """The newest restore-test report of this run and source, or None."""
-        for item in self.archive.list("restore-test"):
-            doc = item.document
-            source = _dict(doc.get("source"))
-            if doc.get("run_id") != run_id or source.get("cluster") != test.cluster:
-                continue
-            if test.namespace and source.get("namespace") not in (None, "", test.namespace):
-                continue
-            return item
-        return None
+    def _report(self, run_id: str, test: TestRequest) -> tuple[Any, str]:
+        """The newest restore-test report of this run and source (or None), and why the
+        archive could not be read ("" when it could). Nothing escapes: ``run`` must go on
+        following the other tests' Jobs whatever one lookup meets."""
+        try:
+            for item in self.archive.list("restore-test"):
+                doc = item.document
+                source = _dict(doc.get("source"))
+                if doc.get("run_id") != run_id or source.get("cluster") != test.cluster:
+                    continue
+                if test.namespace and source.get("namespace") not in (None, "", test.namespace):
+                    continue
+                return item, ""
+        except Exception as exc:
+            log.warning("restore-test reports not read: %r", exc)
+            return None, safe_line(str(exc) or type(exc).__name__)
+        return None, ""
 
     def _note(
         self, action: str, name: str, uid: str, test: TestRequest, body: dict[str, Any] | None

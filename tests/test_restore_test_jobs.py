@@ -4,6 +4,7 @@ controller beside it, reports in a real archive, the command line end to end."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -465,3 +466,20 @@ def test_when_no_job_reached_its_restore_none_could_run(
     argv = ["restore-test", "acid-main", "--in-cluster", "--config", str(config_path)]
     assert main(argv) == 2  # as without --in-cluster: no test could run
     assert "no backup in storage to test" in capsys.readouterr().err
+
+
+def test_an_archive_the_launcher_cannot_list_is_no_report_not_a_crash(
+    kube: Any, config: Any, archive: Any, standin: StandinJobs, tmp_path: Path
+) -> None:
+    folder = tmp_path / "archive" / "restore-tests"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(folder, folder)  # listing it loops: the archive cannot be read
+    standin.plan = lambda job: PodRun(["done\n"], report=None)
+    tests = [rt.TestRequest("acid-a"), rt.TestRequest("acid-b")]
+    outcomes = launcher(config, archive).run(
+        tests, run_id=RUN, on_line=lambda c, line: None, cancel=rt.TestsCancel()
+    )
+    assert [o.cluster for o in outcomes] == ["acid-a", "acid-b"]
+    for o in outcomes:
+        assert o.result == "error" and o.error is not None
+        assert "the archive's reports could not be read" in o.error

@@ -6,6 +6,7 @@ archive alike); reports of processes that are gone are completed as ``interrupte
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rich.text import Text
@@ -18,7 +19,7 @@ from textual.widgets import DataTable, Header, Markdown, Static
 
 from services.archive import ArchivedItem, describe, open_archive, recover_quietly
 from services.catalog import Catalog
-from services.errors import PgdeckError
+from services.errors import PgdeckError, unexpected
 from services.text import safe_text
 from tui import glyphs
 from tui.messages import ArchiveListed, ArchiveReportRead, ServiceFailed
@@ -53,8 +54,13 @@ def item_row(item: ArchivedItem) -> tuple[str, str, Text, str]:
     return stamp, item.kind, outcome, what
 
 
-def _sort_key(item: ArchivedItem) -> str:
-    return f"{item_row(item)[0]} {item.name}"
+def _sort_key(item: ArchivedItem) -> str | None:
+    """The newest-first key of a report, None when its row cannot be made."""
+    try:
+        return f"{item_row(item)[0]} {item.name}"
+    except Exception as exc:
+        logging.getLogger(__name__).warning("%s left out: %r", item.url, exc)
+        return None
 
 
 class ArchiveScreen(Screen[None]):
@@ -101,10 +107,16 @@ class ArchiveScreen(Screen[None]):
             archive = open_archive(self.catalog.config, self.catalog.clock)
             recovered = recover_quietly(archive)
             items = archive.list("review") + archive.list("restore")
+            # A report whose row cannot be made is left out, not every report with it.
+            keyed = [(key, item) for item in items if (key := _sort_key(item)) is not None]
         except PgdeckError as exc:
             self.post_message(ServiceFailed("archive", exc.message))
             return
-        items.sort(key=_sort_key, reverse=True)
+        except Exception as exc:  # never leave "reading the archive ..." standing
+            self.post_message(ServiceFailed("archive", unexpected(exc)))
+            return
+        keyed.sort(key=lambda pair: pair[0], reverse=True)
+        items = [item for _, item in keyed]
         self.post_message(ArchiveListed(items, archive.where, len(recovered)))
 
     def on_archive_listed(self, message: ArchiveListed) -> None:
@@ -147,6 +159,9 @@ class ArchiveScreen(Screen[None]):
             data = open_archive(self.catalog.config).read(location)
         except PgdeckError as exc:
             self.post_message(ServiceFailed("archive", exc.message))
+            return
+        except Exception as exc:
+            self.post_message(ServiceFailed("archive", unexpected(exc)))
             return
         self.post_message(ArchiveReportRead(location, data.decode("utf-8", errors="replace")))
 

@@ -22,7 +22,7 @@ from services.models import ClusterSummary
 from services.restore_test_history import ClusterTests, find
 from services.text import safe_text
 from tui import glyphs
-from tui.messages import CatalogFailed, CatalogRefreshed, RestoreTestsRead
+from tui.messages import CatalogFailed, CatalogRefreshed, RestoreTestsRead, ServiceFailed
 from widgets.cluster_table import ClusterRow, ClusterTable
 from widgets.glyph import Glyph
 from widgets.key_footer import KeyFooter
@@ -80,6 +80,7 @@ class ClustersScreen(Screen[None]):
         self.context: str | None = None  # None: every context
         self._status_text = "loading the catalog ..."
         self.test_histories: list[ClusterTests] | None = None  # None: not read yet
+        self._tests_problem = ""  # why the restore tests' marks could not be read
 
     @property
     def pgdeck(self) -> PgdeckApp:
@@ -171,6 +172,8 @@ class ClustersScreen(Screen[None]):
 
     def _update_status(self) -> None:
         text = self._status_text
+        if self._tests_problem:
+            text += f" - {self._tests_problem}"
         if len(self.contexts) > 1 or self.context:
             text = f"context {self.context or 'all'} (c switches)  " + text
         elif self.contexts:
@@ -229,14 +232,25 @@ class ClustersScreen(Screen[None]):
         try:
             archive = open_archive(self.catalog.config, self.catalog.clock)
             histories = by_cluster(read_tests(archive), self.catalog.clock())
-        except Exception as exc:  # the restore tests' screen says what is wrong with it
-            logging.getLogger(__name__).warning("restore tests not read: %s", exc)
+        except Exception as exc:
+            # One line in the status (the marks keep what they showed): the restore
+            # tests' screen says the rest.
+            logging.getLogger(__name__).warning("restore tests not read: %r", exc)
+            self.post_message(ServiceFailed("restore tests", str(exc) or type(exc).__name__))
             return
         self.post_message(RestoreTestsRead(histories, archive.where))
 
     def on_restore_tests_read(self, message: RestoreTestsRead) -> None:
         self.test_histories = message.histories
+        if self._tests_problem:
+            self._tests_problem = ""
+            self._update_status()
         self._show_test_marks()
+
+    def on_service_failed(self, message: ServiceFailed) -> None:
+        if message.where == "restore tests":
+            self._tests_problem = f"restore tests not read: {message.error}"
+            self._update_status()
 
     def on_screen_resume(self) -> None:
         if self.test_histories is not None:  # back from another screen: a test may have run

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Header, Log, Markdown, Static
 from textual.worker import get_current_worker
 
 from services.catalog import Catalog
-from services.errors import PgdeckError
+from services.errors import PgdeckError, unexpected
 from services.marks import RestoreTestMark
 from services.models import Cluster
 from services.restore_events import RestoreEvent, RestoreProgress, VerifyProgress
@@ -209,6 +209,9 @@ class RestoreTestsScreen(Screen[None]):
         except PgdeckError as exc:
             self.post_message(ServiceFailed("archive", exc.message))
             return
+        except Exception as exc:  # never leave "reading the archive ..." standing
+            self.post_message(ServiceFailed("archive", unexpected(exc)))
+            return
         self.post_message(RestoreTestsRead(histories, archive.where))
 
     def on_restore_tests_read(self, message: RestoreTestsRead) -> None:
@@ -265,6 +268,9 @@ class RestoreTestsScreen(Screen[None]):
             data = open_archive(self.catalog.config).read(location)
         except PgdeckError as exc:
             self.post_message(ServiceFailed("archive", exc.message))
+            return
+        except Exception as exc:
+            self.post_message(ServiceFailed("archive", unexpected(exc)))
             return
         self.post_message(ArchiveReportRead(location, data.decode("utf-8", errors="replace")))
 
