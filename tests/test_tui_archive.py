@@ -168,3 +168,32 @@ async def test_names_with_markup_and_escape_sequences_are_shown_as_written_and_e
         what = str(table.get_row_at(0)[3])
         assert "ada[/b][@click=app.quit]" in what  # a "[" stays a "["
         assert "\x1b" not in what and "\\x1b]0;owned\\x07" in what
+
+
+@pytest.mark.asyncio
+async def test_hostile_files_in_the_archive_hide_no_other_report(
+    tmp_path: Path, where: Path | StorageLocation
+) -> None:
+    archive = open_archive(where, clock)
+    seed_archive(archive)
+    deep = b"[" * 100_000
+    archive.store.put_new("restores/20261120T130000Z-x-deadbeef.json", deep)
+    archive.store.put_new("running/20261120T130000Z-x-deadbeef.json", deep)
+    # JSON that parses, but whose row cannot be drawn (its counts nest past any repr).
+    nested = b"[" * 990 + b"]" * 990
+    archive.store.put_new(
+        "reviews/20261120T140000Z-review-deadbeef.json",
+        b'{"signed_off": {"at": "2026-11-20T14:00:00Z"}, "summary": {"error": ' + nested + b"}}",
+    )
+    app = app_for(tmp_path, where)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen.items)
+        screen = app.screen
+        assert isinstance(screen, ArchiveScreen)
+        table = screen.query_one("#items", DataTable)
+        rows = [[str(c) for c in table.get_row_at(r)] for r in range(table.row_count)]
+        assert [(r[1], r[2]) for r in rows] == [("restore", "failed"), ("review", "✗ 0 ! 0 i 0")]
+        status = str(screen.query_one("#status").render())
+        assert status.startswith("1 reviews and 1 restore reports in")

@@ -154,3 +154,52 @@ async def test_t_opens_the_restore_tests_with_the_quarters_and_the_latest_report
         assert "Restore test failed: acid-shop at 2026-11-28" in shown.source
         await pilot.press("escape")
         assert not isinstance(app.screen, RestoreTestsScreen)
+
+
+@pytest.mark.asyncio
+async def test_a_hostile_report_hides_no_mark_and_no_row(tmp_path: Path) -> None:
+    config = world(tmp_path)
+    deep = b"[" * 100_000
+    (tmp_path / "archive" / "restore-tests" / "20261130T000000Z-x-deadbeef.json").write_bytes(deep)
+    (tmp_path / "archive" / "running").mkdir(exist_ok=True)
+    (tmp_path / "archive" / "running" / "20261130T000000Z-x-deadbeef.json").write_bytes(deep)
+    archive = open_archive(tmp_path / "archive", lambda: NOW)
+    evil = document("acid-new", NOW - DAY, uid="0e500000-0000-4000-8000-000000000003")
+    evil["test_finished_at"] = "0001-01-01T00:00:00+01:00"
+    evil["time_to_restore"]["total_seconds"] = 10**400
+    archive_test(archive, evil)
+    app = app_for(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(ClusterTable)
+        await until(pilot, lambda: "test" in table.column_keys and table.row_count == 5)
+        got = marks(table)
+        assert (got["acid-main"], got["acid-shop"], got["acid-new"]) == (
+            "✓ ok",
+            "✗ failed",
+            "✓ ok",
+        )
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, RestoreTestsScreen) and app.screen.rows)
+        screen = app.screen
+        assert isinstance(screen, RestoreTestsScreen)
+        status = str(screen.query_one("#status", Static).render())
+        assert status.startswith("4 cluster(s) tested: 1 failed, 1 stale")
+
+
+@pytest.mark.asyncio
+async def test_an_archive_that_cannot_be_read_is_one_line_in_each_status(tmp_path: Path) -> None:
+    config = world(tmp_path, tests=False)
+    folder = tmp_path / "archive" / "restore-tests"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.symlink_to(folder)  # listing it loops
+    app = app_for(config)
+    async with app.run_test(size=(160, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ClustersScreen)
+        status = screen.query_one("#status", Static)
+        await until(pilot, lambda: "restore tests not read: cannot read" in str(status.render()))
+        assert "5 clusters" in str(status.render())
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, RestoreTestsScreen))
+        tests_status = app.screen.query_one("#status", Static)
+        await until(pilot, lambda: str(tests_status.render()).startswith("✗ cannot read"))
