@@ -22,6 +22,10 @@ since it started.
 Every entry records the process's real OS user (from the passwd database, not from
 variables a user can set); a name a person types (a reviewer) is recorded beside it.
 Nothing secret is written: callers pass targets as user@host:port/db.
+
+Anything in the archive may have been put there by hand: a file that is no report pgdeck
+wrote (not a JSON object, nested past the parser's recursion, bigger than ``MAX_REPORT``)
+is left out wherever reports are listed, and recovery skips a record it cannot handle.
 """
 
 from __future__ import annotations
