@@ -389,6 +389,24 @@ def _ns_name(obj: dict[str, Any]) -> tuple[str, str]:
     return (md.get("namespace") or "", md.get("name") or "")
 
 
+def call_json(context: str, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``call``'s JSON answer (a dict; {} for one that is not an object); None for 404
+    Not Found; a ``KubeError`` naming ``what`` for the rest, a body not JSON included."""
+    try:
+        resp = call(*args, _preload_content=False, _request_timeout=_TIMEOUT, **kwargs)
+    except Exception as exc:
+        if getattr(exc, "status", None) == 404:
+            return None
+        raise kube_error(exc, context, what) from None
+    try:
+        body = json.loads(resp.data)
+    except ValueError:
+        raise KubeError(f"kubernetes context {context!r}: {what}: not JSON") from None
+    finally:
+        resp.release_conn()
+    return body if isinstance(body, dict) else {}
+
+
 def kube_error(exc: BaseException, context: str, what: str) -> KubeError:
     """One line for what the client raised; never the token or the request headers."""
     status = getattr(exc, "status", None)

@@ -30,7 +30,7 @@ from services.archive import Archive, open_archive
 from services.clock import Clock, system_clock
 from services.config import Config
 from services.errors import KubeError, PgdeckError
-from services.kube import LiveSource, LogStream, _contexts, kube_error
+from services.kube import LiveSource, LogStream, _contexts, call_json, kube_error
 from services.restore_test import TestCancelled, TestOutcome, TestRequest, TestsCancel
 from services.restore_test_jobs import job_manifest, require_image
 from services.staging_spec import RUN_ID_LABEL, SOURCE_LABEL
@@ -340,13 +340,7 @@ class JobLauncher:
 
     # --- reading and deleting -----------------------------------------------------------
     def _call(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            resp = call(*args, _preload_content=False, _request_timeout=_TIMEOUT, **kwargs)
-        except Exception as exc:
-            if getattr(exc, "status", None) == 404:
-                return None
-            raise kube_error(exc, self.context, what) from None
-        return _answer(resp)
+        return call_json(self.context, what, call, *args, **kwargs)
 
     def cleanup(self, older_than: timedelta) -> list[str]:
         """Delete the restore-test Jobs created longer than ``older_than`` ago (those a

@@ -24,8 +24,8 @@ from typing import Any
 
 from services.clock import Clock, system_clock
 from services.config import KubernetesConfig, StagingConfig
-from services.errors import KubeError, PgdeckError
-from services.kube import LiveSource, _contexts, kube_error
+from services.errors import PgdeckError
+from services.kube import LiveSource, _contexts, call_json, kube_error
 from services.operator import (
     API_GROUP,
     API_VERSION,
@@ -131,19 +131,7 @@ class StagingClusters:
     # --- plumbing -------------------------------------------------------------------
     def _call(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``call``'s JSON answer; None for 404 Not Found; a ``KubeError`` for the rest."""
-        try:
-            resp = call(*args, _preload_content=False, _request_timeout=_TIMEOUT, **kwargs)
-        except Exception as exc:
-            if getattr(exc, "status", None) == 404:
-                return None
-            raise kube_error(exc, self.context, what) from None
-        try:
-            body = json.loads(resp.data)
-        except ValueError:
-            raise KubeError(f"kubernetes context {self.context!r}: {what}: not JSON") from None
-        finally:
-            resp.release_conn()
-        return body if isinstance(body, dict) else {}
+        return call_json(self.context, what, call, *args, **kwargs)
 
     def _custom(self) -> Any:
         from kubernetes import client
