@@ -113,3 +113,8 @@ def test_an_archive_that_cannot_be_read_is_one_line_and_exit_1(
     assert captured.out == ""
     [line] = captured.err.strip().splitlines()
     assert line.startswith("pgdeck: ") and "no-such-bucket" in line
+
+
+def test_history_takes_one_cluster_at_most(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["restore-test", "--history", "acid-a", "acid-b"]) == 2
+    assert "--history takes one cluster at most" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import argparse
 from datetime import datetime
 
 from services.config import load_config
+from services.errors import UsageError
 from services.restore_test_history import PastTest, read_tests
 from tui import present
 from tui.cli.render import EXIT_OK, err, print_json, table
@@ -20,11 +21,14 @@ HEADERS = ["CLUSTER", "WHEN (UTC)", "AGE", "RESULT", "TTR / OBJECTIVE", "BACKUP"
 def cmd_history(args: argparse.Namespace) -> int:
     from services.archive import describe, open_archive, recover_quietly
 
+    named = getattr(args, "clusters", None) or []
+    if len(named) > 1:
+        raise UsageError("--history takes one cluster at most", "leave it out to list them all")
     config = load_config(args.config)
     archive = open_archive(config, args.clock)
     recover_quietly(archive)  # a test whose process is gone is listed as interrupted
     tests = read_tests(archive)
-    wanted = (getattr(args, "clusters", None) or [None])[0]
+    wanted = named[0] if named else None
     if wanted:
         tests = [t for t in tests if t.cluster == wanted]
     if args.json:
