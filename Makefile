@@ -12,8 +12,11 @@ demo: venv postgres
 	@$(BIN)/python -m compileall -q services sandbox tui widgets
 	$(BIN)/pgdeck demo
 
+# Two workers: the suite mostly waits on its servers. A test marked serial (a real
+# terminal driven by tmux, timing-sensitive) runs alone afterwards.
 test: venv postgres lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 
 lint: venv
 	$(BIN)/ruff check services sandbox tui widgets tests bench

@@ -598,6 +598,7 @@ def test_a_sandbox_older_than_a_week_is_built_again(built: Built, objects: dict)
     assert os.path.isfile(sb.config_path)
 
 
+@pytest.mark.serial
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 def test_pgdeck_demo_in_a_real_terminal(demo_home: Path, tmp_path: Path) -> None:
     """`pgdeck demo` in tmux: the clusters, a cluster's coverage grid, the wizard, then quit."""
