@@ -190,6 +190,7 @@ def run_restore_tests(
     """Run the tests, at most ``max_parallel`` (default ``staging.max_parallel``) at once;
     an outcome per request, in the requests' order. The archive must be writable first
     (an ``ArchiveError`` otherwise): every creation, deletion and result is audited."""
+    require_kubernetes_api(config)
     archive = open_archive(config, clock)
     recover_quietly(archive)
     archive.check_writable()
@@ -210,6 +211,21 @@ def run_restore_tests(
     with cf.ThreadPoolExecutor(workers, thread_name_prefix="restore-test") as pool:
         futures = [pool.submit(_one, run, req) for req in requests]
         return [f.result() for f in futures]
+
+
+def require_kubernetes_api(config: Config) -> None:
+    """Restore tests create staging clusters: they need a Kubernetes API, not manifests
+    read from files (the demo's) nor storage alone (``ConfigError``, exit 2)."""
+    from services.errors import ConfigError
+
+    k = config.kubernetes
+    if not k.enabled or k.manifests is not None:
+        how = "reads it from manifests (kubernetes.manifests)" if k.enabled else "has none"
+        raise ConfigError(
+            f"restore tests create staging clusters through a Kubernetes API; this "
+            f"configuration {how}",
+            "point kubernetes.kubeconfig at the cluster where the Postgres Operator runs",
+        )
 
 
 def _one(run: _Run, req: TestRequest) -> TestOutcome:

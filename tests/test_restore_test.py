@@ -562,3 +562,24 @@ def test_keep_leaves_the_staging_cluster_labelled_as_kept(
     left = kube.get("postgresql", STAGING, op.seen[0])
     assert left is not None and left["metadata"]["labels"]["pgdeck.io/keep"] == "true"
     assert "kept (--keep)" in err
+
+
+def test_without_a_kubernetes_api_it_says_so_and_archives_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's sandbox reads Kubernetes from manifests: no staging cluster can be made."""
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    cfg = write_config(
+        tmp_path / "config.yaml",
+        {
+            "kubernetes": {"manifests": str(manifests)},
+            "cache": str(tmp_path / "cache"),
+            "archive": str(tmp_path / "archive"),
+        },
+    )
+    assert main(["--config", str(cfg), "restore-test", "--all"], clock=starting_at(NOW)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pgdeck: restore tests create staging clusters through a Kubernetes API")
+    assert "kubernetes.manifests" in err and "\n" not in err
+    assert not (tmp_path / "archive" / "restore-tests").exists()

@@ -46,6 +46,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     from services.restore_test import (
         TestRequest,
         TestsCancel,
+        require_kubernetes_api,
         run_restore_tests,
         started_by,
         testable,
@@ -57,6 +58,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     if bool(args.clusters) == bool(args.all):
         raise UsageError("name the clusters to test, or pass --all")
     choice = parse_choice(args.backup)
+    require_kubernetes_api(config)
     catalog, _ = open_catalog(args, config)
     if args.all:
         clusters = [(c.name, c.namespace or None, c.context or None) for c in testable(catalog)]

@@ -36,7 +36,7 @@ def add_in_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_in_cluster(args: argparse.Namespace, config: Config) -> int:
     from services.backup_choice import parse_choice
-    from services.restore_test import TestRequest
+    from services.restore_test import TestRequest, require_kubernetes_api
     from services.restore_test_jobs import job_manifest, require_image, yaml_stream
     from services.staging_spec import new_run_id
 
@@ -46,6 +46,8 @@ def cmd_in_cluster(args: argparse.Namespace, config: Config) -> int:
         raise UsageError("name the clusters to test, or pass --all")
     require_image(config.restore_tests)  # exit 2 before anything else
     choice = parse_choice(args.backup)
+    if not args.dry_run:  # a dry run only prints the Jobs
+        require_kubernetes_api(config)
     run_id = args.run_id or new_run_id(args.clock())
     tests = [
         TestRequest(name, namespace or None, choice, args.seed, args.keep)
