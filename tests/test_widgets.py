@@ -157,3 +157,37 @@ def test_a_sparkline_against_an_objective_reads_without_colour() -> None:
     assert [span.style for span in text.spans if span.start == 4] == ["bold red"]
     assert sparkline_against([1.0, 2.0], None).plain == "▅█"  # no objective: the largest tops
     assert sparkline_against([None, None], None).plain == "··"
+
+
+@pytest.mark.asyncio
+async def test_check_boxes_and_radio_buttons_read_without_colour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under NO_COLOR a state is its glyph alone: on and off never look the same."""
+    from textual.widgets import RadioSet
+
+    from widgets.toggles import Check, Radio
+
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    class Toggles(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Check("drop databases that already exist on the target", id="drop")
+            yield Check("thorough validation", value=True, id="thorough")
+            with RadioSet(id="scope"):
+                yield Radio("the whole cluster", value=True, id="whole")
+                yield Radio("chosen databases", id="chosen")
+
+    def plain(app: App[None], selector: str) -> str:
+        return app.query_one(selector).render().plain  # type: ignore[union-attr]
+
+    app = Toggles()
+    async with app.run_test() as pilot:
+        assert app.no_color
+        assert plain(app, "#drop").startswith("▐ ▌") and plain(app, "#thorough").startswith("▐X▌")
+        assert plain(app, "#whole").startswith("▐●▌") and plain(app, "#chosen").startswith("▐ ▌")
+        app.query_one("#drop", Check).toggle()
+        app.query_one("#chosen", Radio).toggle()
+        await pilot.pause()
+        assert plain(app, "#drop").startswith("▐X▌")
+        assert plain(app, "#chosen").startswith("▐●▌") and plain(app, "#whole").startswith("▐ ▌")

@@ -50,6 +50,7 @@ from tui.messages import PreflightChecked, RestoreFinished, RestoreProgressed
 from tui.restore_view import event_line, progress_text, result_text
 from tui.screens.confirm import ConfirmScreen
 from widgets.key_footer import KeyFooter
+from widgets.toggles import Check, Radio
 
 if TYPE_CHECKING:
     from services.restore_flow import RestoreRequest
@@ -90,7 +91,7 @@ class RestoreScreen(Screen[None]):
         with ContentSwitcher(initial="step-backup", id="wizard"):
             with VerticalScroll(id="step-backup"):
                 yield Static(self._backup_text(), id="backup-info")
-                yield Checkbox(
+                yield Check(
                     "Read the whole backup before writing anything (verify first)",
                     id="verify-first",
                 )
@@ -113,12 +114,12 @@ class RestoreScreen(Screen[None]):
                 yield Static("", id="preflight")
             with VerticalScroll(id="step-scope"):
                 with RadioSet(id="scope-kind"):
-                    yield RadioButton(
+                    yield Radio(
                         "the whole cluster (not the target's own postgres, template1)",
                         value=True,
                         id="whole",
                     )
-                    yield RadioButton("chosen databases", id="chosen")
+                    yield Radio("chosen databases", id="chosen")
                 yield Input(
                     placeholder="databases: orders, billing:billing_restored (NAME or OLD:NEW)",
                     id="databases",
@@ -127,18 +128,16 @@ class RestoreScreen(Screen[None]):
                 yield Static(self._known_databases(), id="known-dbs")
                 yield Label("Roles:")
                 with RadioSet(id="roles"):
-                    yield RadioButton(
+                    yield Radio(
                         "create missing roles without passwords (keep existing ones)",
                         value=True,
                         id="roles-no-passwords",
                     )
-                    yield RadioButton("replay the dump's roles, passwords included", id="roles-all")
-                    yield RadioButton("no role statements at all", id="roles-skip")
-                yield Checkbox(
-                    "drop databases that already exist on the target", id="drop-existing"
-                )
-                yield Checkbox("thorough validation (recount every table and key)", id="thorough")
-                yield Checkbox(
+                    yield Radio("replay the dump's roles, passwords included", id="roles-all")
+                    yield Radio("no role statements at all", id="roles-skip")
+                yield Check("drop databases that already exist on the target", id="drop-existing")
+                yield Check("thorough validation (recount every table and key)", id="thorough")
+                yield Check(
                     "if the run fails, drop the databases it created and left incomplete",
                     id="on-failure-drop",
                 )
