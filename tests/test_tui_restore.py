@@ -307,3 +307,28 @@ async def test_a_burst_of_restore_events_arrives_merged_each_event_once_in_order
         await pilot.pause()
         assert [e for batch in sink.batches for e in batch] == events
         assert len(sink.batches) < len(events)
+
+
+@pytest.mark.asyncio
+async def test_at_80x24_the_live_log_keeps_a_readable_height_after_the_run(
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    target_pg: Any,
+    source_dump: bytes,
+) -> None:
+    app = PgdeckApp(catalog(tmp_path, bucket, s3_endpoint, target_pg, source_dump))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_wizard(pilot)
+        await pilot.press("enter")
+        await choose_target(pilot, screen, "staging")
+        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n")  # Restore
+        assert screen.step == 4
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "restore succeeded" in str(screen.query_one("#result", Static).render())
+        log = screen.query_one("#run-log")
+        assert log.region.height >= 7  # 5 lines inside its border
+        assert screen.query_one("#result").region.height >= 1  # and the result is on screen
