@@ -42,6 +42,7 @@ class CronJobState:
     last_schedule: datetime | None
     last_successful: datetime | None
     active: int
+    time_zone: str | None = None  # spec.timeZone (an IANA name); None: the controller's UTC
 
     def to_dict(self) -> dict[str, Any]:
         return {

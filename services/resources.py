@@ -46,6 +46,7 @@ def cronjob_state(obj: Obj) -> CronJobState:
         last_schedule=parse_time(status.get("lastScheduleTime")),
         last_successful=parse_time(status.get("lastSuccessfulTime")),
         active=len(status.get("active") or []),
+        time_zone=str(spec["timeZone"]) if spec.get("timeZone") else None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -205,3 +207,42 @@ async def test_question_mark_shows_and_hides_the_keys(
         await pilot.press("question_mark")
         await pilot.pause()
         assert not app.screen.query("HelpPanel")
+
+
+@pytest.fixture
+def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A local time zone that is not UTC, so that both times show."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.asyncio
+async def test_the_line_under_the_table_says_the_selected_cluster_s_last_and_next_run(
+    tmp_path: Path, kubeconfig: Path, kube: Any, bucket: str, s3_endpoint: str, berlin: None
+) -> None:
+    now = datetime(2026, 12, 31, 23, 40, tzinfo=UTC)
+    daily = ko.postgresql("acid-a", "shop", uid=UID, created=now - timedelta(days=2))
+    paused = ko.postgresql("acid-b", "shop", uid=UID[:-1] + "2", created=now - timedelta(days=2))
+    kube.add(daily, ko.cronjob(daily, schedule="0 0 * * *"))
+    kube.add(paused, ko.cronjob(paused, schedule="0 0 * * *", suspend=True))
+    backup = int((now - timedelta(hours=5, minutes=5)).timestamp())
+    seed(bucket, {f"spilo/acid-a/{UID}/logical_backups/{backup}.sql.gz": 1000})
+    config = catalog(tmp_path, kubeconfig, bucket, s3_endpoint).config
+    app = PgdeckApp(Catalog(config, clock=lambda: now))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(ClusterTable)
+        line = app.screen.query_one("#selected")
+        table.move_cursor(row=table.get_row_index("test/shop/acid-a"))
+        await pilot.pause()
+        text = str(line.render())
+        # Daily at midnight UTC, on a clock pinned before the new year's midnight.
+        assert text.startswith("acid-a: last backup 5 hours ago, next run ")
+        assert text.endswith("next run Fri 01:00 = 00:00Z (in 20 minutes)")  # local first
+        table.move_cursor(row=table.get_row_index("test/shop/acid-b"))
+        await pilot.pause()
+        assert str(line.render()) == "acid-b: last backup -, CronJob suspended"

@@ -162,3 +162,23 @@ async def test_escape_goes_back_to_the_clusters(
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.query(ClusterTable)
+
+
+@pytest.mark.asyncio
+async def test_the_cronjob_line_says_the_next_run_beside_the_last(
+    tmp_path: Path, kubeconfig: Path, kube: Any, bucket: str, s3_endpoint: str, source_dump: bytes
+) -> None:
+    app = PgdeckApp(world(tmp_path, kubeconfig, kube, bucket, s3_endpoint, source_dump))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_timeline(pilot)
+        await pilot.press("j")
+        await pilot.pause()
+        line = str(screen.query_one("#cronjob").render())
+        # Hourly, on the catalog's pinned clock: the run after NOW is the next full hour.
+        last, _, after = line.partition("last success")
+        assert "last scheduled" in last
+        assert "; next run " in after
+        at = TOP + timedelta(hours=1)
+        local = at.astimezone()
+        shown = f"{local:%H:%M}" + (f" = {at:%H:%MZ}" if local.utcoffset() else "")
+        assert f"{shown} (in " in after

@@ -38,3 +38,15 @@ def against(measured: float | None, objective: float | None) -> str:
     """A measured duration against its objective: "13m32s / 1h00m" (either may be "-")."""
     shown = "-" if measured is None else duration(measured)
     return shown if objective is None else f"{shown} / {duration(objective)}"
+
+
+def next_run(when: datetime | None, now: datetime) -> str:
+    """When a schedule runs next: "next run Fri 14:00 = 13:00Z (in 40 minutes)", local time
+    first as people plan by it, UTC beside it (as schedules are read) only where they differ."""
+    if when is None:
+        return "next run -"
+    local = when.astimezone()
+    at = f"{local:%a %H:%M}"
+    if local.utcoffset():
+        at += f" = {when:%H:%MZ}"
+    return f"next run {at} (in {humanize.naturaldelta(when - now)})"

@@ -20,8 +20,9 @@ from services.catalog import Catalog
 from services.marks import RestoreTestMark
 from services.models import ClusterSummary
 from services.restore_test_history import ClusterTests, find
+from services.schedule import next_backup_run
 from services.text import safe_text
-from tui import glyphs
+from tui import glyphs, present
 from tui.messages import CatalogFailed, CatalogRefreshed, RestoreTestsRead, ServiceFailed
 from widgets.cluster_table import ClusterRow, ClusterTable
 from widgets.glyph import Glyph
@@ -91,6 +92,7 @@ class ClustersScreen(Screen[None]):
         yield Static("loading the catalog ...", id="status")
         yield Input(placeholder="filter: name, namespace, team, status", id="filter")
         yield ClusterTable(id="clusters")
+        yield Static("", id="selected")
         yield KeyFooter()
 
     def action_refresh(self) -> None:
@@ -133,6 +135,7 @@ class ClustersScreen(Screen[None]):
         table.set_rows(rows)
         if self._sort_index >= 0:
             table.sort_by(self._sort_index)
+        self._show_selected()
 
     def action_sort(self) -> None:
         table = self.query_one(ClusterTable)
@@ -194,6 +197,29 @@ class ClustersScreen(Screen[None]):
     def selected(self) -> ClusterSummary | None:
         key = self.query_one(ClusterTable).selected_key()
         return self._summaries.get(key) if key else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        """The line under the table: the selected cluster's last backup and next run,
+        which on-call people ask first and which a narrow table may not show."""
+        summary = self.selected()
+        line = self.query_one("#selected", Static)
+        if summary is None:
+            line.update("")
+            return
+        now = self.catalog.clock()
+        last = summary.last_backup
+        text = (
+            f"{summary.cluster.name}: last backup {present.age(last.time if last else None, now)}"
+        )
+        cj = summary.cluster.cronjob
+        if cj is not None and cj.suspended:
+            text += ", CronJob suspended"
+        elif summary.cluster.logical_backup and summary.cluster.in_kubernetes:
+            text += ", " + present.next_run(next_backup_run(summary.cluster, now), now)
+        line.update(Text(safe_text(text)))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()

@@ -22,6 +22,7 @@ from services.catalog import Catalog
 from services.kube import LogStream
 from services.marks import CoverageCell
 from services.models import Backup, ClusterSummary, JobRun
+from services.schedule import next_backup_run
 from services.text import safe_text
 from services.timeline import Timeline, load_timeline
 from tui import glyphs, present
@@ -272,7 +273,8 @@ class TimelineScreen(Screen[None]):
             line = Text(safe_text(f"CronJob {cj.namespace}/{cj.name} "), style="bold")
             line.append(safe_text(f"{cj.schedule}{' SUSPENDED' if cj.suspended else ''}; "))
             line.append(f"last scheduled {present.age(cj.last_schedule, now)}, ")
-            line.append(f"last success {present.age(cj.last_successful, now)}")
+            line.append(f"last success {present.age(cj.last_successful, now)}; ")
+            line.append(present.next_run(next_backup_run(self.cluster, now), now))
             if cj.active:
                 line.append(f"; {cj.active} running", style="cyan")
         self.query_one("#cronjob", Static).update(line)
