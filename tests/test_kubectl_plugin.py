@@ -204,3 +204,18 @@ def test_a_context_or_kubeconfig_means_the_live_api(tmp_path: Path) -> None:
     # a namespace alone narrows what the file names, manifests included
     narrowed = KubernetesOverride(namespace="books").apply(manifests)
     assert narrowed == KubernetesConfig(enabled=False, manifests=tmp_path, namespaces=("books",))
+
+
+def test_the_demo_refuses_kubectls_flags_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # refused before the sandbox is built: the sandbox is its own Kubernetes
+    code, out, err = run(capsys, "--context", "prod", "demo", "--print")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "do not apply to the demo sandbox" in err
+
+
+def test_a_report_names_the_plugins_command_line() -> None:
+    args = parse(build_parser(kubectl=True), ["-n", "shop", "restore-test", "acid-main"])
+    assert (args.prog, args.argv) == ("kubectl pgdeck", ["-n", "shop", "restore-test", "acid-main"])
+    assert parse(build_parser(), ["clusters"]).prog == "pgdeck"

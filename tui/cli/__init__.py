@@ -50,9 +50,10 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """The command's arguments, with what every command's ``load_config`` applies (``kube``)
-    and what a report says started it (``argv``)."""
+    and what a report says started it (``prog`` and ``argv``)."""
     args = parser.parse_args(argv)
     args.kube = kube_override(args)
+    args.prog = parser.prog  # "pgdeck" or "kubectl pgdeck"
     args.argv = None if argv is None else list(argv)
     return args
 

@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     ]
     cancel = TestsCancel()
     lines = _Lines(quiet=False)
-    command = "pgdeck " + shlex.join(sys.argv[1:] if args.argv is None else args.argv)
+    command = f"{args.prog} {shlex.join(sys.argv[1:] if args.argv is None else args.argv)}"
     who = started_by(
         command,
         in_cluster=_in_cluster(),
