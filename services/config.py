@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -310,6 +310,32 @@ class Config:
         return next((t for t in self.targets if t.name == name), None)
 
 
+@dataclass(frozen=True, slots=True)
+class KubernetesOverride:
+    """The Kubernetes a run reads instead of the file's ``kubernetes`` section's choice:
+    ``kubectl pgdeck``'s ``--context``, ``-n``, ``-A`` and ``--kubeconfig``."""
+
+    context: str | None = None
+    namespace: str | None = None
+    all_namespaces: bool = False
+    kubeconfig: Path | None = None
+
+    def apply(self, cfg: KubernetesConfig) -> KubernetesConfig:
+        changes: dict[str, Any] = {}
+        if self.context is not None or self.kubeconfig is not None:
+            # a context or a kubeconfig names a live API: not the file's manifests, not off
+            changes.update(enabled=True, manifests=None)
+        if self.context is not None:
+            changes["contexts"] = (self.context,)
+        if self.kubeconfig is not None:
+            changes["kubeconfig"] = self.kubeconfig
+        if self.namespace is not None:
+            changes["namespaces"] = (self.namespace,)
+        if self.all_namespaces:
+            changes["namespaces"] = ()
+        return replace(cfg, **changes)
+
+
 def find_config_file(explicit: str | None) -> Path | None:
     """``--config FILE``, then ``$PGDECK_CONFIG``, then the user's XDG config dir."""
     if explicit:
@@ -330,7 +356,18 @@ def find_config_file(explicit: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
-def load_config(explicit: str | None = None) -> Config:
+def load_config(
+    explicit: str | None = None, kubernetes: KubernetesOverride | None = None
+) -> Config:
+    """The configuration file found (or the defaults), with ``kubernetes`` applied over
+    its ``kubernetes`` section."""
+    config = _load_file(explicit)
+    if kubernetes is None:
+        return config
+    return replace(config, kubernetes=kubernetes.apply(config.kubernetes))
+
+
+def _load_file(explicit: str | None) -> Config:
     path = find_config_file(explicit)
     if path is None:
         return Config(path=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from services.catalog import Catalog
 from services.config import load_config
@@ -13,6 +14,9 @@ from services.text import safe_text
 from tui import present
 from tui.cli.render import EXIT_OK, err, print_json, table
 from tui.cli.sources import catalog_status, open_catalog
+
+if TYPE_CHECKING:
+    from tui.app import PgdeckApp
 
 
 def cmd_clusters(args: argparse.Namespace) -> int:
@@ -150,9 +154,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     """``pgdeck`` alone: the full-screen console."""
-    from tui.app import PgdeckApp
-
-    config = load_config(args.config)
-    app = PgdeckApp(Catalog(config, clock=args.clock))
+    app = console(args)
     app.run()
     return app.return_code or EXIT_OK
+
+
+def console(args: argparse.Namespace) -> PgdeckApp:
+    """The console ``cmd_tui`` runs, on the configuration the command line asks for."""
+    from tui.app import PgdeckApp
+
+    return PgdeckApp(Catalog(load_config(args.config, args.kube), clock=args.clock))

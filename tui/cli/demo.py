@@ -10,7 +10,7 @@ from pathlib import Path
 from services.catalog import Catalog
 from services.clock import Clock
 from services.config import load_config
-from services.errors import PgdeckError
+from services.errors import PgdeckError, UsageError
 from tui.cli.browse import cmd_clusters
 from tui.cli.render import EXIT_OK, err
 
@@ -22,6 +22,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from sandbox.demo import prepare_sandbox
 
+    if args.kube is not None:  # the sandbox is its own Kubernetes: the flags cannot apply
+        raise UsageError(
+            "demo: kubectl's --context, -n, -A and --kubeconfig do not apply to the demo sandbox",
+            "run `kubectl pgdeck demo` alone",
+        )
     root = Path(user_cache_dir("pgdeck")) / "demo"
     sandbox = prepare_sandbox(
         root, rebuild=args.rebuild, now=args.clock(), progress=lambda line: err(f"demo: {line}")

@@ -7,8 +7,10 @@ import argparse
 import re
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 
+from services.config import KubernetesOverride
 from tui.cli.render import EXIT_USAGE
 from tui.cli.restore_test_jobs import add_in_cluster_options
 
@@ -32,15 +34,20 @@ class Parents(NamedTuple):
     out: argparse.ArgumentParser  # --json
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, kubectl: bool = False) -> argparse.ArgumentParser:
+    """pgdeck's grammar; ``kubectl``: as ``kubectl pgdeck`` (the plugin), with kubectl's
+    flags before the command."""
     top = argparse.ArgumentParser(add_help=False)
     top.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     top.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     p = _Parser(
-        prog="pgdeck",
-        description="Backups of Zalando Postgres Operator clusters: browse, verify, restore.",
+        prog="kubectl pgdeck" if kubectl else "pgdeck",
+        description="Backups of Zalando Postgres Operator clusters: browse, verify, restore."
+        + (" With no command: the console." if kubectl else ""),
         parents=[top],
     )
+    if kubectl:
+        add_kubectl(p)
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     parents = _parents()
     add_browse(sub, parents)
@@ -49,6 +56,53 @@ def build_parser() -> argparse.ArgumentParser:
     add_restore_test(sub, parents)
     add_demo(sub, parents)
     return p
+
+
+def add_kubectl(p: argparse.ArgumentParser) -> None:
+    """kubectl's flags, which override the config's ``kubernetes`` section for this run.
+    Their own dests: a subcommand's ``-n``/``--context`` chooses among the clusters read."""
+    k = p.add_argument_group("kubectl's flags (before the command)")
+    k.add_argument("--context", dest="kube_context", metavar="CTX", help="the kubeconfig context")
+    ns = k.add_mutually_exclusive_group()
+    ns.add_argument(
+        "-n",
+        "--namespace",
+        dest="kube_namespace",
+        metavar="NS",
+        type=namespace,
+        help="only this namespace",
+    )
+    ns.add_argument(
+        "-A",
+        "--all-namespaces",
+        dest="kube_all_namespaces",
+        action="store_true",
+        help="every namespace",
+    )
+    k.add_argument("--kubeconfig", dest="kube_kubeconfig", metavar="PATH", help="the kubeconfig")
+
+
+def kube_override(args: argparse.Namespace) -> KubernetesOverride | None:
+    """What ``add_kubectl``'s flags ask of the config (None: nothing, or plain ``pgdeck``)."""
+    context = getattr(args, "kube_context", None)
+    ns = getattr(args, "kube_namespace", None)
+    every = getattr(args, "kube_all_namespaces", False)
+    kubeconfig = getattr(args, "kube_kubeconfig", None)
+    if context is None and ns is None and not every and kubeconfig is None:
+        return None
+    return KubernetesOverride(
+        context=context,
+        namespace=ns,
+        all_namespaces=every,
+        kubeconfig=None if kubeconfig is None else Path(kubeconfig).expanduser(),
+    )
+
+
+def namespace(text: str) -> str:
+    """``-n``: a Kubernetes namespace name."""
+    if len(text) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Kubernetes namespace name")
+    return text
 
 
 def _parents() -> Parents:

@@ -41,7 +41,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from services.target import read_password_file, resolve_target
     from tui.restore_view import RestoreView, incomplete_lines
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.kube)
     scope = Scope.parse(args.database, args.roles)
     if not args.yes and not sys.stdin.isatty():
         raise ConfigError(

@@ -32,7 +32,7 @@ DEFAULT_OLDER_THAN = timedelta(days=1)  # longer than any restore test runs
 def cmd_restore_test(args: argparse.Namespace) -> int:
     if args.history:
         return cmd_history(args)
-    config = load_config(args.config)
+    config = load_config(args.config, args.kube)
     if args.cleanup:
         return _cleanup(args, config)
     if args.in_cluster or args.dry_run:
@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     ]
     cancel = TestsCancel()
     lines = _Lines(quiet=False)
-    command = "pgdeck " + shlex.join(sys.argv[1:] if args.argv is None else args.argv)
+    command = f"{args.prog} {shlex.join(sys.argv[1:] if args.argv is None else args.argv)}"
     who = started_by(
         command,
         in_cluster=_in_cluster(),

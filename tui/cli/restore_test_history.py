@@ -24,7 +24,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     named = getattr(args, "clusters", None) or []
     if len(named) > 1:
         raise UsageError("--history takes one cluster at most", "leave it out to list them all")
-    config = load_config(args.config)
+    config = load_config(args.config, args.kube)
     archive = open_archive(config, args.clock)
     recover_quietly(archive)  # a test whose process is gone is listed as interrupted
     tests = read_tests(archive)

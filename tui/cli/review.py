@@ -95,7 +95,7 @@ def _archive(args: argparse.Namespace, *, write: bool, recover: bool = True) -> 
     auditor with read access), a recovery that cannot write is a warning."""
     from services.archive import open_archive
 
-    archive = open_archive(load_config(args.config), args.clock)
+    archive = open_archive(load_config(args.config, args.kube), args.clock)
     if write:
         archive.check_writable()
     if recover:

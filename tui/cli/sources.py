@@ -16,7 +16,7 @@ from tui.cli.render import EXIT_OK, EXIT_PROBLEMS, Progress, err
 def open_catalog(
     args: argparse.Namespace, config: Config | None = None
 ) -> tuple[Catalog, CatalogState]:
-    config = config or load_config(args.config)
+    config = config or load_config(args.config, args.kube)
     if config.path is None and not config.storage:
         from services.kube import _in_cluster, _kubeconfig_path
 
@@ -45,7 +45,7 @@ def resolve_backup(args: argparse.Namespace, config: Config | None = None) -> tu
     """The store, key and URL of ``args.backup``. A URL needs no listing (the cache knows
     the endpoints); ``CLUSTER@...`` needs the catalog, refreshed unless --cached."""
     if "://" in args.backup:
-        catalog = Catalog(config or load_config(args.config), clock=args.clock)
+        catalog = Catalog(config or load_config(args.config, args.kube), clock=args.clock)
         catalog.load_cached()
     else:
         catalog, _ = open_catalog(args, config)
