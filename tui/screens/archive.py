@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Header, Markdown, Static
 
 from services.archive import ArchivedItem, describe, open_archive, recover_quietly
 from services.catalog import Catalog
+from services.config import Config
 from services.errors import PgdeckError, unexpected
 from services.text import safe_text
 from tui import glyphs
@@ -155,15 +156,7 @@ class ArchiveScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="archive-read", exit_on_error=False)
     def read(self, location: str) -> None:
-        try:
-            data = open_archive(self.catalog.config).read(location)
-        except PgdeckError as exc:
-            self.post_message(ServiceFailed("archive", exc.message))
-            return
-        except Exception as exc:
-            self.post_message(ServiceFailed("archive", unexpected(exc)))
-            return
-        self.post_message(ArchiveReportRead(location, data.decode("utf-8", errors="replace")))
+        self.post_message(read_report(self.catalog.config, location))
 
     def on_archive_report_read(self, message: ArchiveReportRead) -> None:
         self.shown = message.location
@@ -179,3 +172,14 @@ class ArchiveScreen(Screen[None]):
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def read_report(config: Config, location: str) -> ArchiveReportRead | ServiceFailed:
+    """A report of the archive, read (in a worker) for a screen to show, or why not."""
+    try:
+        data = open_archive(config).read(location)
+    except PgdeckError as exc:
+        return ServiceFailed("archive", exc.message)
+    except Exception as exc:
+        return ServiceFailed("archive", unexpected(exc))
+    return ArchiveReportRead(location, data.decode("utf-8", errors="replace"))

@@ -262,17 +262,9 @@ class RestoreTestsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="restore-tests-read", exit_on_error=False)
     def read(self, location: str) -> None:
-        from services.archive import open_archive
+        from tui.screens.archive import read_report
 
-        try:
-            data = open_archive(self.catalog.config).read(location)
-        except PgdeckError as exc:
-            self.post_message(ServiceFailed("archive", exc.message))
-            return
-        except Exception as exc:
-            self.post_message(ServiceFailed("archive", unexpected(exc)))
-            return
-        self.post_message(ArchiveReportRead(location, data.decode("utf-8", errors="replace")))
+        self.post_message(read_report(self.catalog.config, location))
 
     def on_archive_report_read(self, message: ArchiveReportRead) -> None:
         self.shown = message.location
