@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,6 +286,46 @@ class BackupCache:
                 "INSERT OR REPLACE INTO heads VALUES (?,?,?)",
                 [(location, rel, sse) for rel, sse in values.items()],
             )
+
+    def unknown_sse(self, locations: Sequence[str], limit: int) -> list[tuple[str, str]]:
+        """(location, rel) of up to ``limit`` listed objects no HEAD has answered yet, newest
+        first (by the key's epoch)."""
+        if not locations or limit <= 0:
+            return []
+        marks = ",".join("?" * len(locations))
+        return self._read(
+            "SELECT o.location, o.rel FROM objects o LEFT JOIN heads h "
+            "ON h.location=o.location AND h.rel=o.rel "
+            f"WHERE o.location IN ({marks}) AND h.rel IS NULL "
+            "ORDER BY o.epoch DESC, o.rel DESC LIMIT ?",
+            (*locations, limit),
+        )
+
+    def count_unknown_sse(self, locations: Sequence[str]) -> int:
+        """How many listed objects of ``locations`` no HEAD has answered yet."""
+        if not locations:
+            return 0
+        marks = ",".join("?" * len(locations))
+        rows = self._read(
+            "SELECT count(*) FROM objects o LEFT JOIN heads h "
+            "ON h.location=o.location AND h.rel=o.rel "
+            f"WHERE o.location IN ({marks}) AND h.rel IS NULL",
+            tuple(locations),
+        )
+        return int(rows[0][0])
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """A long read (a scan of every object: about a second at 500,000) on a connection
+        of its own, so it holds neither the shared lock nor, under WAL, any writer up. An
+        in-memory cache has no second connection: it is read under the lock."""
+        if not isinstance(self.path, Path):
+            with self._lock:
+                return self._db.execute(sql, params).fetchall()
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
 
     # --- Kubernetes snapshots ---------------------------------------------------------
     def store_kube(self, context: str, snapshot: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from services.errors import PgdeckError, StorageStalled, UsageError
 from services.kube import KubeSnapshot, KubeSource, LogStream, open_kube_sources
 from services.models import Backup, Cluster, JobRun, OperatorSettings, SourceProblem
 from services.operator import DEFAULT_S3_PREFIX
+from services.sse_check import SseCheck, check_new
 from services.storage import BackupStore, S3Store, StoredObject, open_store
 from services.text import safe_text
 
@@ -39,6 +40,7 @@ __all__ = [
     "CatalogRow",
     "CatalogState",
     "Location",
+    "SseCheck",
     "location_from_operator",
 ]
 
@@ -71,6 +73,8 @@ class Catalog:
         self._by_url: dict[str, S3Store] = {}
         self._by_url_lock = threading.Lock()
         self.state = CatalogState()  # replaced whole, never changed in place
+        self._sse_checking = threading.Lock()  # one encryption check at a time
+        self._sse_gone: set[tuple[str, str]] = set()  # (location id, rel) HEAD found deleted
 
     # --- sources ------------------------------------------------------------------------
     @property
@@ -340,6 +344,23 @@ class Catalog:
             out = self.with_sse(out)
         return out
 
+    def cached_sse(self, backups: list[Backup]) -> list[Backup]:
+        """``backups`` with ``sse`` filled from the cache alone (no request): what earlier
+        HEADs (``with_sse``, ``check_new_sse``) told of S3 objects; the others unchanged."""
+        remote = {loc.storage.url: loc for loc in self.locations() if loc.storage.scheme == "s3"}
+        by_loc: dict[str, list[Backup]] = {}
+        for b in backups:
+            if b.sse is None and b.location in remote:
+                by_loc.setdefault(b.location, []).append(b)
+        known: dict[str, str] = {}
+        for url, items in by_loc.items():
+            rels = {b.url: _rel(b) for b in items}
+            cached = self.cache.sse(remote[url].id, rels.values())
+            known.update({u: cached[r] for u, r in rels.items() if r in cached})
+        if not known:
+            return list(backups)
+        return [dataclasses.replace(b, sse=known[b.url]) if b.url in known else b for b in backups]
+
     def with_sse(self, backups: list[Backup]) -> list[Backup]:
         """Fill ``sse`` from HEADs, in parallel and cached (objects never change).
 
@@ -398,6 +419,41 @@ class Catalog:
             for b in backups
             if b.url not in deleted
         ]
+
+    def check_new_sse(
+        self,
+        *,
+        limit: int | None = None,
+        progress: Callable[[CatalogProgress], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> SseCheck:
+        """HEAD the listed objects of S3 locations whose encryption the cache does not know
+        yet, newest first, up to ``limit`` (default ``catalog.sse_check_per_refresh``; 0
+        checks none), ``catalog.workers`` at a time, and cache every answer for good: a
+        later ``with_sse`` (the review, a timeline) finds them there. A second call goes on
+        where the first stopped; a location the last refresh failed to list is skipped.
+        See ``services.sse_check``."""
+        if limit is None:
+            limit = self.config.catalog.sse_check_per_refresh
+        # A location the last refresh could not list is left alone: its HEADs would wait
+        # out the same timeout, to say the same failure again.
+        failed = {p.source for p in self.state.problems if p.fatal_for_source}
+        stores = {
+            loc.id: (loc, self.store(loc))
+            for loc in self.locations()
+            # a local copy has no server-side encryption
+            if loc.storage.scheme == "s3" and loc.storage.url not in failed
+        }
+        with self._sse_checking:
+            return check_new(
+                self.cache,
+                stores,
+                limit=limit,
+                workers=self.config.catalog.workers,
+                gone=self._sse_gone,
+                progress=progress,
+                cancel=cancel,
+            )
 
     def operator_settings(self, context: str) -> OperatorSettings | None:
         """The logical-backup settings of the operator in ``context``, when known."""

@@ -106,6 +106,8 @@ class CatalogConfig:
     full_refresh_hours: float = field(default=6.0, metadata={"at_least": 0})
     # a storage endpoint silent this long has failed
     storage_timeout_seconds: float = field(default=60.0, metadata={"at_least": 1})
+    # objects whose encryption is HEADed after each refresh in the console, newest first
+    sse_check_per_refresh: int = field(default=5000, metadata={"at_least": 0})
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@
 ``load_timeline`` reads one catalog state for the cluster's backups and kept Jobs, and
 works out from them the coverage grid (counted since the cluster was created, so a
 re-created cluster's predecessor covers none of its hours), the size outliers and the
-future-dated keys. The server-side encryption of each backup is asked separately
-(``Catalog.with_sse``): it takes a HEAD per object, and the timeline is shown before.
+future-dated keys. The server-side encryption of each backup comes from the cache (what
+earlier HEADs told, see ``Catalog.check_new_sse``); what it does not know yet is asked
+separately (``Catalog.with_sse``): a HEAD per object, and the timeline is shown before.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Timeline:
 def load_timeline(catalog: Catalog, cluster: Cluster) -> Timeline:
     """The timeline of ``cluster`` as the catalog's current state knows it."""
     state = catalog.state
-    backups = tuple(catalog.backups(cluster, state=state))
+    backups = tuple(catalog.cached_sse(catalog.backups(cluster, state=state)))
     now = catalog.clock()
     try:
         days, caption = _coverage(cluster, backups, now)

@@ -2,6 +2,8 @@
 
 The app owns the catalog's state: it reads the cache, runs the refreshes (one at a time)
 and announces each new state to every screen with one message, ``CatalogRefreshed``.
+Behind each refresh it checks the encryption of the objects new to the cache
+(``Catalog.check_new_sse``) and says when that ended, ``EncryptionChecked``.
 Opening a cluster's timeline or a restore are the app's actions, whoever asks (a
 screen, the command palette).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,10 +24,17 @@ from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerFailed, get_current_worker
 
 from services.catalog import Catalog, CatalogProgress, CatalogState
-from services.models import Backup, Cluster
+from services.models import Backup, Cluster, SourceProblem
+from services.sse_check import SseCheck
 from services.text import safe_text
 from tui.commands import ClusterCommands, ScreenActions
-from tui.messages import CatalogFailed, CatalogProgressed, CatalogRefreshed
+from tui.messages import (
+    CatalogFailed,
+    CatalogProgressed,
+    CatalogRefreshed,
+    EncryptionChecked,
+    EncryptionCheckProgressed,
+)
 from tui.rows import cluster_row
 from tui.screens.clusters import ClustersScreen
 from widgets.cluster_table import ClusterRow
@@ -35,6 +45,9 @@ if TYPE_CHECKING:
 
 # How long the first refresh waits, at most, for the cached rows to be on screen.
 PAINT_TIMEOUT = 5.0
+# The encryption check behind a refresh says how far it is once it has run this long: a
+# short one is never mentioned.
+SSE_PROGRESS_AFTER = 1.0
 
 
 class _Cancelled(Exception):
@@ -211,6 +224,29 @@ class PgdeckApp(App[None]):
     def _set_state(self, state: CatalogState, rows: tuple[ClusterRow, ...]) -> None:
         self.catalog_state = state
         self._announce(lambda: CatalogRefreshed(state, rows))
+        if not state.from_cache and self.catalog.config.catalog.sse_check_per_refresh:
+            self.check_encryption()
+
+    @work(thread=True, exclusive=True, group="sse-check", exit_on_error=False)
+    def check_encryption(self) -> None:
+        """HEAD the objects the refresh found whose encryption is not cached yet (newest
+        first, ``catalog.sse_check_per_refresh`` at most), so a timeline and the review find
+        it known. A new refresh's check replaces this one; quitting cancels it."""
+        worker = get_current_worker()
+        started = time.monotonic()
+
+        def progress(p: CatalogProgress) -> None:
+            if time.monotonic() - started >= SSE_PROGRESS_AFTER and not worker.is_cancelled:
+                self.post_message(EncryptionCheckProgressed(p.done, p.total))
+
+        try:
+            result = self.catalog.check_new_sse(
+                progress=progress, cancel=lambda: worker.is_cancelled
+            )
+        except Exception as exc:  # the cache, say: one line, never a traceback
+            result = SseCheck(problems=(SourceProblem("encryption check", str(exc)),))
+        if not worker.is_cancelled:
+            self.post_message(EncryptionChecked(result))
 
     def _announce(self, make: Callable[[], Message]) -> None:
         """A message to every screen on the stack (each its own: a message is handled once)."""
@@ -220,6 +256,12 @@ class PgdeckApp(App[None]):
     def on_catalog_progressed(self, message: CatalogProgressed) -> None:
         # Posted to the app by the refresh's thread; the screens hear it from here.
         self._announce(lambda: CatalogProgressed(message.stage, message.done, message.total))
+
+    def on_encryption_check_progressed(self, message: EncryptionCheckProgressed) -> None:
+        self._announce(lambda: EncryptionCheckProgressed(message.done, message.total))
+
+    def on_encryption_checked(self, message: EncryptionChecked) -> None:
+        self._announce(lambda: EncryptionChecked(message.result))
 
     # --- opening screens --------------------------------------------------------------
     def action_open_cluster(

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # for annotations only: importing the engine costs the start 
     from services.restore_test import TestOutcome
     from services.restore_test_history import ClusterTests
     from services.review import ArchivedReview, Review
+    from services.sse_check import SseCheck
     from services.target import ServerIdentity
     from services.timeline import Timeline
     from widgets.cluster_table import ClusterRow
@@ -77,6 +78,22 @@ class JobLogRead(Message):
 @dataclass
 class EncryptionKnown(Message):
     sse: dict[str, str]  # url -> algorithm, "" for none
+
+
+@dataclass
+class EncryptionCheckProgressed(Message, bubble=False):
+    """The encryption check behind a refresh, once it takes a while: sent to every screen."""
+
+    done: int
+    total: int
+
+
+@dataclass
+class EncryptionChecked(Message, bubble=False):
+    """The encryption check behind a refresh ended (its answers are in the cache): sent to
+    every screen on the stack."""
+
+    result: SseCheck
 
 
 @dataclass

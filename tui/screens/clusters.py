@@ -23,7 +23,14 @@ from services.restore_test_history import ClusterTests, find
 from services.schedule import next_backup_run
 from services.text import safe_text
 from tui import glyphs, present
-from tui.messages import CatalogFailed, CatalogRefreshed, RestoreTestsRead, ServiceFailed
+from tui.messages import (
+    CatalogFailed,
+    CatalogRefreshed,
+    EncryptionChecked,
+    EncryptionCheckProgressed,
+    RestoreTestsRead,
+    ServiceFailed,
+)
 from widgets.cluster_table import ClusterRow, ClusterTable
 from widgets.glyph import Glyph
 from widgets.key_footer import KeyFooter
@@ -82,6 +89,7 @@ class ClustersScreen(Screen[None]):
         self._status_text = "loading the catalog ..."
         self.test_histories: list[ClusterTests] | None = None  # None: not read yet
         self._tests_problem = ""  # why the restore tests' marks could not be read
+        self._sse_status = ""  # the encryption check behind a refresh, while it runs long
 
     @property
     def pgdeck(self) -> PgdeckApp:
@@ -177,6 +185,8 @@ class ClustersScreen(Screen[None]):
         text = self._status_text
         if self._tests_problem:
             text += f" - {self._tests_problem}"
+        if self._sse_status:
+            text += f" - {self._sse_status}"
         if len(self.contexts) > 1 or self.context:
             text = f"context {self.context or 'all'} (c switches)  " + text
         elif self.contexts:
@@ -299,6 +309,19 @@ class ClustersScreen(Screen[None]):
             elif s.cluster.in_kubernetes and s.backups:
                 marks[key] = never
         self.query_one(ClusterTable).set_marks(marks)
+
+    def on_encryption_check_progressed(self, message: EncryptionCheckProgressed) -> None:
+        self._sse_status = f"encryption checked {message.done:,}/{message.total:,}"
+        self._update_status()
+
+    def on_encryption_checked(self, message: EncryptionChecked) -> None:
+        problems = message.result.problems
+        self._sse_status = f"encryption check stopped: {problems[0].message}" if problems else ""
+        if problems:
+            self.notify(
+                problems[0].message, title="encryption check", severity="warning", markup=False
+            )
+        self._update_status()
 
     def on_catalog_failed(self, message: CatalogFailed) -> None:
         self.notify(message.error, severity="error", markup=False)

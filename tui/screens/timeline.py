@@ -1,7 +1,8 @@
 """A cluster's timeline: sizes over time, every backup, the coverage grid, the backup jobs.
 
-The screen draws what ``services.timeline.load_timeline`` gathers (in a worker); the
-encryption of each backup, a job's log and a verify arrive later, as messages.
+The screen draws what ``services.timeline.load_timeline`` gathers (in a worker), with
+the encryption the cache knows; what it does not know yet (HEADs), a job's log and a
+verify arrive later, as messages, and so does what the app's encryption check found.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from services.text import safe_text
 from services.timeline import Timeline, load_timeline
 from tui import glyphs, present
 from tui.messages import (
+    EncryptionChecked,
     EncryptionKnown,
     JobLogRead,
     ServiceFailed,
@@ -172,14 +174,33 @@ class TimelineScreen(Screen[None]):
             self.post_message(ServiceFailed("backups", str(exc)))
             return
         self.post_message(TimelineLoaded(timeline))
-        if not timeline.backups or worker.is_cancelled:
+        # The cache's answers are in the timeline already: only the others are HEADed.
+        unknown = [b for b in timeline.backups if b.sse is None]
+        if not unknown or worker.is_cancelled:
             return
         try:
-            known = self.catalog.with_sse(list(timeline.backups))
+            known = self.catalog.with_sse(unknown)
         except Exception as exc:
             self.post_message(ServiceFailed("encryption", str(exc)))
             return
         self.post_message(EncryptionKnown({b.url: b.sse for b in known if b.sse is not None}))
+
+    def on_encryption_checked(self, message: EncryptionChecked) -> None:
+        unknown = [b for b in self.backups if b.sse is None]
+        if unknown:
+            self.read_cached_sse(unknown)
+
+    @work(thread=True, exclusive=True, group="sse-cached", exit_on_error=False)
+    def read_cached_sse(self, backups: list[Backup]) -> None:
+        """What the app's encryption check told of ``backups``, from the cache (no HEAD)."""
+        try:
+            known = self.catalog.cached_sse(backups)
+        except Exception as exc:
+            self.post_message(ServiceFailed("encryption", str(exc)))
+            return
+        found = {b.url: b.sse for b in known if b.sse is not None}
+        if found:
+            self.post_message(EncryptionKnown(found))
 
     def on_timeline_loaded(self, message: TimelineLoaded) -> None:
         t = self.timeline = message.timeline
