@@ -318,14 +318,17 @@ class BackupCache:
         """A long read (a scan of every object: about a second at 500,000) on a connection
         of its own, so it holds neither the shared lock nor, under WAL, any writer up. An
         in-memory cache has no second connection: it is read under the lock."""
-        if not isinstance(self.path, Path):
-            with self._lock:
-                return self._db.execute(sql, params).fetchall()
-        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
+        if isinstance(self.path, Path):
+            try:
+                db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    return db.execute(sql, params).fetchall()
+                finally:
+                    db.close()
+            except sqlite3.OperationalError:
+                pass  # no second connection here (a read-only directory): the shared one
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     # --- Kubernetes snapshots ---------------------------------------------------------
     def store_kube(self, context: str, snapshot: dict[str, Any]) -> None:

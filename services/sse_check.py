@@ -36,13 +36,9 @@ class SseCheck:
     unencrypted: int = 0  # of those, stored without server-side encryption
     gone: int = 0  # deleted since the last listing: skipped, not an error
     failed: int = 0  # not checked because their location failed (see ``problems``)
-    remaining: int = 0  # listed objects whose encryption is still unknown afterwards
+    remaining: int = 0  # listed objects of the locations checked still unknown afterwards
     problems: tuple[SourceProblem, ...] = ()  # one per location that failed
     cancelled: bool = False  # stopped by ``cancel`` before the end
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 class _Skipped:
