@@ -172,3 +172,24 @@ async def test_quitting_cancels_the_check_under_way(
     # Ended within its poll, not after the 30 s the stalled HEADs may wait; nothing said.
     assert check.is_cancelled and check.is_finished
     assert not [m for m in posted if isinstance(m, EncryptionChecked)]
+
+
+@pytest.mark.asyncio
+async def test_a_long_check_shows_its_progress_in_the_status_line_until_it_ends(
+    tmp_path: Path, bucket: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tui.app
+
+    monkeypatch.setattr(tui.app, "SSE_PROGRESS_AFTER", 0.0)  # every check counts as long
+    seed_world(bucket)
+    app = PgdeckApp(make_catalog(tmp_path, bucket, s3_endpoint))
+    shown: list[str] = []  # the status line as each end of the check arrives
+
+    def hook(message: Message) -> None:
+        if isinstance(message, EncryptionChecked):
+            shown.append(str(app.screen.query_one("#status", Static).render()))
+
+    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+        await settle(pilot)
+        assert shown[-1].endswith(" - encryption checked 12/12")  # the app's, then the screen's
+        assert "encryption" not in str(app.screen.query_one("#status", Static).render())

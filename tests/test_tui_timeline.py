@@ -105,7 +105,8 @@ async def test_timeline_shows_backups_sizes_coverage_and_encryption(
         grid = screen.query_one(CoverageGrid).counts()
         assert grid["missing"] == 1 and grid["unusual"] == 1
         assert grid["present"] == 71 - 1  # 71 objects, one of them unusual
-        # Encryption arrives from HEADs in a worker: the unencrypted object is marked.
+        # Encryption comes from the cache (the app HEADs new objects behind its refresh), else
+        # from HEADs in a worker: the unencrypted object is marked.
         sse = [str(table.get_cell_at((r, 6))) for r in range(table.row_count)]
         assert sse.count("✗ none") == 1 and sse.count("AES256") == 70
 
