@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from services import sse_check
 from services.cache import BackupCache, CachedObject
 from services.catalog_join import RECENT_SIZES, join
 from services.catalog_state import CatalogProgress, CatalogRow, CatalogState, Location
@@ -29,7 +30,7 @@ from services.errors import PgdeckError, StorageStalled, UsageError
 from services.kube import KubeSnapshot, KubeSource, LogStream, open_kube_sources
 from services.models import Backup, Cluster, JobRun, OperatorSettings, SourceProblem
 from services.operator import DEFAULT_S3_PREFIX
-from services.sse_check import SseCheck, check_new
+from services.sse_check import SseCheck, rel_of
 from services.storage import BackupStore, S3Store, StoredObject, open_store
 from services.text import safe_text
 
@@ -347,78 +348,14 @@ class Catalog:
     def cached_sse(self, backups: list[Backup]) -> list[Backup]:
         """``backups`` with ``sse`` filled from the cache alone (no request): what earlier
         HEADs (``with_sse``, ``check_new_sse``) told of S3 objects; the others unchanged."""
-        remote = {loc.storage.url: loc for loc in self.locations() if loc.storage.scheme == "s3"}
-        by_loc: dict[str, list[Backup]] = {}
-        for b in backups:
-            if b.sse is None and b.location in remote:
-                by_loc.setdefault(b.location, []).append(b)
-        known: dict[str, str] = {}
-        for url, items in by_loc.items():
-            rels = {b.url: _rel(b) for b in items}
-            cached = self.cache.sse(remote[url].id, rels.values())
-            known.update({u: cached[r] for u, r in rels.items() if r in cached})
-        if not known:
-            return list(backups)
-        return [dataclasses.replace(b, sse=known[b.url]) if b.url in known else b for b in backups]
+        return sse_check.from_cache(self.cache, self.locations(), backups)
 
     def with_sse(self, backups: list[Backup]) -> list[Backup]:
-        """Fill ``sse`` from HEADs, in parallel and cached (objects never change).
-
-        A file:// location answers only when it keeps a metadata sidecar (see
-        ``FileStore``); it is read afresh each time (a local file, and a copy may be
-        replaced), and an object the sidecar does not name keeps ``sse`` None (unknown).
-        """
-        by_loc: dict[str, list[Backup]] = {}
-        for b in backups:
-            by_loc.setdefault(b.location, []).append(b)
-        known: dict[str, str] = {}
-        deleted: set[str] = set()  # gone from storage since the last listing
-        for loc in self.locations():
-            items = by_loc.get(loc.storage.url, [])
-            if not items:
-                continue
-            store = self.store(loc)
-            remote = loc.storage.scheme == "s3"
-            if not remote and not store.can_tell_sse():
-                continue  # a plain local copy has no server-side encryption to speak of
-            rels = {b.url: _rel(b) for b in items}
-            cached = self.cache.sse(loc.id, rels.values()) if remote else {}
-            missing = [r for r in rels.values() if r not in cached]
-            fresh: dict[str, str] = {}
-
-            def head_sse(rel: str, store: BackupStore = store) -> str | None | _Gone:
-                try:
-                    return store.head(rel).sse
-                except PgdeckError as exc:
-                    if "not found" in str(exc):
-                        return _GONE  # deleted since the last listing (retention)
-                    raise
-
-            gone: set[str] = set()
-            pool = cf.ThreadPoolExecutor(self.config.catalog.workers if remote else 1)
-            try:
-                for rel, sse in zip(missing, pool.map(head_sse, missing), strict=True):
-                    if isinstance(sse, _Gone):
-                        gone.add(rel)
-                    elif sse is not None:
-                        fresh[rel] = sse
-            finally:
-                # After a failure (a stalled endpoint) the HEADs still queued are dropped,
-                # not each left to wait out the timeout in turn.
-                pool.shutdown(wait=True, cancel_futures=True)
-            if remote:
-                self.cache.store_sse(loc.id, fresh)
-            cached.update(fresh)
-            for b in items:
-                if rels[b.url] in gone:
-                    deleted.add(b.url)
-                elif rels[b.url] in cached:
-                    known[b.url] = cached[rels[b.url]]
-        return [
-            dataclasses.replace(b, sse=known.get(b.url, b.sse))
-            for b in backups
-            if b.url not in deleted
-        ]
+        """Fill ``sse`` from HEADs, in parallel and cached (objects never change); an object
+        deleted since the last listing is dropped. See ``sse_check.from_heads``."""
+        return sse_check.from_heads(
+            self.cache, self.locations(), self.store, backups, self.config.catalog.workers
+        )
 
     def check_new_sse(
         self,
@@ -445,7 +382,7 @@ class Catalog:
             if loc.storage.scheme == "s3" and loc.storage.url not in failed
         }
         with self._sse_checking:
-            return check_new(
+            return sse_check.check_new(
                 self.cache,
                 stores,
                 limit=limit,
@@ -526,7 +463,7 @@ class Catalog:
             )
         b = backups[0]
         loc = next(loc for loc in self.locations() if loc.storage.url == b.location)
-        return self.store(loc), _rel(b), b.url
+        return self.store(loc), rel_of(b), b.url
 
     def read_log(
         self, context: str, namespace: str, pod: str, *, follow: bool = False
@@ -535,18 +472,6 @@ class Catalog:
             if source.context == context:
                 return source.read_log(namespace, pod, follow=follow)
         raise UsageError(f"no Kubernetes source for context {context!r}")
-
-
-class _Gone:
-    """What a HEAD of an object deleted since the last listing answers."""
-
-
-_GONE = _Gone()
-
-
-def _rel(b: Backup) -> str:
-    # Keys end in <cluster>/<uid>/logical_backups/<epoch>.sql.gz whatever the prefix.
-    return "/".join(b.key.split("/")[-4:])
 
 
 def _utc(epoch: int) -> datetime:

@@ -1,25 +1,30 @@
-"""Encryption checked as objects appear: one HEAD for each listed object whose server-side
-encryption the cache does not know yet, newest first, a bounded number per call.
+"""The server-side encryption of backup objects: from the cache, by HEAD, and checked in
+bulk as objects appear.
 
 A listing never says how an object is encrypted, and an object never changes: each costs
-one HEAD, once, and the answer is cached for good (the cache's ``heads``). The console runs
-``Catalog.check_new_sse`` behind every refresh, so the timeline's SSE column and the weekly
-review (``Catalog.with_sse``) find the answers already there and HEAD only what is left.
-Newest first because the recent objects are the ones the review's window and the top of a
-timeline show. Local ``file://`` copies have no server-side encryption: never checked.
+one HEAD, once, and the answer is cached for good (the cache's ``heads``). ``from_heads``
+(``Catalog.with_sse``) HEADs what given backups' cache entries lack; ``from_cache``
+(``Catalog.cached_sse``) asks nothing. ``check_new`` (``Catalog.check_new_sse``), which the
+console runs behind every refresh, HEADs the listed objects the cache does not know yet,
+newest first (the recent ones are what the review's window and the top of a timeline
+show), a bounded number per call, so that the timeline and the review find them known.
+Local ``file://`` copies have no server-side encryption; one may keep a sidecar saying
+what S3 said (see ``FileStore``), read afresh each time and never cached.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
+import functools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from services.cache import BackupCache
 from services.catalog_state import CatalogProgress, Location
 from services.errors import PgdeckError
-from services.models import SourceProblem
+from services.models import Backup, SourceProblem
 from services.storage import BackupStore
 
 STAGE = "encryption"  # the CatalogProgress stage of a check
@@ -50,6 +55,97 @@ class _Gone:
 
 
 _SKIPPED, _GONE = _Skipped(), _Gone()
+
+
+def rel_of(b: Backup) -> str:
+    """A backup's key relative to its location (as the cache keeps it)."""
+    # Keys end in <cluster>/<uid>/logical_backups/<epoch>.sql.gz whatever the prefix.
+    return "/".join(b.key.split("/")[-4:])
+
+
+def from_cache(
+    cache: BackupCache, locations: Iterable[Location], backups: list[Backup]
+) -> list[Backup]:
+    """``backups`` with ``sse`` filled from the cache alone (no request) where earlier
+    HEADs told it (S3 locations); the others unchanged."""
+    remote = {loc.storage.url: loc for loc in locations if loc.storage.scheme == "s3"}
+    by_loc: dict[str, list[Backup]] = {}
+    for b in backups:
+        if b.sse is None and b.location in remote:
+            by_loc.setdefault(b.location, []).append(b)
+    known: dict[str, str] = {}
+    for url, items in by_loc.items():
+        rels = {b.url: rel_of(b) for b in items}
+        cached = cache.sse(remote[url].id, rels.values())
+        known.update({u: cached[r] for u, r in rels.items() if r in cached})
+    if not known:
+        return list(backups)
+    return [dataclasses.replace(b, sse=known[b.url]) if b.url in known else b for b in backups]
+
+
+def from_heads(
+    cache: BackupCache,
+    locations: Iterable[Location],
+    store_of: Callable[[Location], BackupStore],
+    backups: list[Backup],
+    workers: int,
+) -> list[Backup]:
+    """``backups`` with ``sse`` filled from the cache, and from HEADs (``workers`` at a
+    time) for what it lacks, their answers cached; an object deleted since the last
+    listing is dropped. A file:// location answers only when it keeps a metadata sidecar
+    (see ``FileStore``); it is read afresh each time (a local file, and a copy may be
+    replaced), and an object the sidecar does not name keeps ``sse`` None (unknown)."""
+    by_loc: dict[str, list[Backup]] = {}
+    for b in backups:
+        by_loc.setdefault(b.location, []).append(b)
+    known: dict[str, str] = {}
+    deleted: set[str] = set()  # gone from storage since the last listing
+    for loc in locations:
+        items = by_loc.get(loc.storage.url, [])
+        if not items:
+            continue
+        store = store_of(loc)
+        remote = loc.storage.scheme == "s3"
+        if not remote and not store.can_tell_sse():
+            continue  # a plain local copy has no server-side encryption to speak of
+        rels = {b.url: rel_of(b) for b in items}
+        cached = cache.sse(loc.id, rels.values()) if remote else {}
+        missing = [r for r in rels.values() if r not in cached]
+        fresh: dict[str, str] = {}
+        gone: set[str] = set()
+        pool = cf.ThreadPoolExecutor(workers if remote else 1)
+        try:
+            heads = pool.map(functools.partial(_head_sse, store), missing)
+            for rel, sse in zip(missing, heads, strict=True):
+                if isinstance(sse, _Gone):
+                    gone.add(rel)
+                elif sse is not None:
+                    fresh[rel] = sse
+        finally:
+            # After a failure (a stalled endpoint) the HEADs still queued are dropped,
+            # not each left to wait out the timeout in turn.
+            pool.shutdown(wait=True, cancel_futures=True)
+        if remote:
+            cache.store_sse(loc.id, fresh)
+        cached.update(fresh)
+        for b in items:
+            if rels[b.url] in gone:
+                deleted.add(b.url)
+            elif rels[b.url] in cached:
+                known[b.url] = cached[rels[b.url]]
+    return [
+        dataclasses.replace(b, sse=known.get(b.url, b.sse)) for b in backups if b.url not in deleted
+    ]
+
+
+def _head_sse(store: BackupStore, rel: str) -> str | None | _Gone:
+    """What a HEAD says of ``rel``'s encryption ("" none; None: the store cannot tell)."""
+    try:
+        return store.head(rel).sse
+    except PgdeckError as exc:
+        if "not found" in str(exc):
+            return _GONE  # deleted since the last listing (retention)
+        raise
 
 
 def check_new(
@@ -84,15 +180,13 @@ def check_new(
         if stop.is_set() or loc_id in failed:
             return _SKIPPED
         try:
-            sse = stores[loc_id][1].head(rel).sse
+            sse = _head_sse(stores[loc_id][1], rel)
         except Exception as exc:  # botocore's own classes too: never a traceback
-            if isinstance(exc, PgdeckError) and "not found" in str(exc):
-                return _GONE  # deleted since the last listing (retention)
             # Said here, in the thread, before it takes the next HEAD: the location's
             # queued HEADs are skipped at once, not started as one more wave.
             failed.setdefault(loc_id, SourceProblem(stores[loc_id][0].storage.url, str(exc)))
             return _SKIPPED
-        return _SKIPPED if sse is None else sse  # None: this store cannot tell
+        return _SKIPPED if sse is None else sse
 
     fresh: dict[str, dict[str, str]] = {}
     answered: dict[str, int] = {}  # location id -> HEADs answered (encryption or 404)
