@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.filter import LineFilter, Monochrome
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerFailed, get_current_worker
@@ -35,6 +36,7 @@ from tui.messages import (
     EncryptionChecked,
     EncryptionCheckProgressed,
 )
+from tui.monochrome import ReadableMonochrome
 from tui.rows import cluster_row
 from tui.screens.clusters import ClustersScreen
 from widgets.cluster_table import ClusterRow
@@ -72,6 +74,14 @@ class PgdeckApp(App[None]):
         self._cache_shown = asyncio.Event()
         self._signals: list[int] = []
         self.exit_code: int | None = None  # what a signal asks the process to exit with
+        self._readable_monochrome = ReadableMonochrome()
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        # Without colour, Textual's grey leaves red text (every failure) unreadable.
+        return [
+            self._readable_monochrome if type(f) is Monochrome else f
+            for f in super().get_line_filters()
+        ]
 
     def on_mount(self) -> None:
         # SIGTERM and SIGHUP (a closed SSH session) act as quitting does: a running

@@ -60,7 +60,8 @@ class SizeSparkline(Widget):
         width, height = self.size.width, self.size.height
         cols, cursor = self._columns(width)
         if not cols:
-            return Strip.blank(width)
+            # Styled: Textual's NO_COLOR filter fails on a segment with no style at all.
+            return Strip.blank(width, self.rich_style)
         # Scaled between the smallest usual value and the largest, so that a few percent of
         # growth shows; a value far below the usual (under half the median) gets the
         # lowest eighth alone, so a near-empty backup stands out as a dip.

@@ -50,6 +50,7 @@ from tui.messages import PreflightChecked, RestoreFinished, RestoreProgressed
 from tui.restore_view import event_line, progress_text, result_text
 from tui.screens.confirm import ConfirmScreen
 from widgets.key_footer import KeyFooter
+from widgets.marked_options import MarkedOptionList
 from widgets.toggles import Check, Radio
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class RestoreScreen(Screen[None]):
                     for t in config.targets
                 ]
                 options.append(Option("a DSN typed in below", id=DSN_OPTION))
-                yield OptionList(*options, id="targets")
+                yield MarkedOptionList(*options, id="targets")
                 yield Input(
                     placeholder="host=... port=5432 user=postgres dbname=postgres",
                     id="dsn",
@@ -165,8 +166,14 @@ class RestoreScreen(Screen[None]):
     def _steps_text(self) -> Text:
         text = Text()
         for i, title in enumerate(TITLES):
-            style = "bold reverse" if i == self.step else ("" if i < self.step else "dim")
-            text.append(f" {i + 1} {title} ", style=style)
+            # A sign as well as a style, so that done, here and to come read without colour.
+            if i == self.step:
+                sign, style = "▸", "bold reverse"
+            elif i < self.step:
+                sign, style = "✓", ""
+            else:
+                sign, style = " ", "dim"
+            text.append(f" {sign} {i + 1} {title} ", style=style)
             if i < len(TITLES) - 1:
                 text.append(" › ", style="dim")
         return text

@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 
 from services.review import ArchivedReview
 from tui import glyphs
+from widgets.marked_options import MarkedOptionList
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ class EarlierReviewsScreen(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Label("Earlier reviews", id="heading")
             if self.reviews:
-                yield OptionList(*(self._option(r) for r in self.reviews), id="reviews")
+                yield MarkedOptionList(*(self._option(r) for r in self.reviews), id="reviews")
             else:
                 yield Static(Text(f"No review is archived under {self.archive} yet."), id="none")
             yield Static(Text("enter opens one read-only, esc goes back", style="dim"))

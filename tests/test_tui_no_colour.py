@@ -1,0 +1,194 @@
+"""Without colour (``NO_COLOR``) every state reads from a sign, a word or a text style.
+
+Each test reads what the screen shows (its text, or a text style such as reverse video,
+never a colour) and tells a state from its opposite; the snapshots at 80x24 are the
+wizard's steps and a review dialog as a monochrome terminal shows them. The world is the
+snapshot tests' own (fixed manifests, a file:// store, a pinned clock).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import Button, DataTable, Input, OptionList, Static, Tab
+
+from tests.test_tui_snapshots import app_for, run, settle
+from tests.test_tui_snapshots import world as world  # the snapshot tests' fixture, shared
+from tui.app import PgdeckApp
+from widgets.marked_options import MarkedOptionList
+from widgets.size_sparkline import SizeSparkline
+
+
+@pytest.fixture
+def scene(world: Path) -> Path:
+    """The snapshot tests' world: its config file."""
+    return world
+
+
+@pytest.fixture(autouse=True)
+def no_colour(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("NO_COLOR", "1")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def screen_text(app: App[Any]) -> str:
+    """The screen as a terminal shows it, without any style."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def line_with(app: App[Any], text: str) -> str:
+    return next(line for line in screen_text(app).splitlines() if text in line)
+
+
+ATTRIBUTES = ("bold", "italic", "reverse", "underline")
+
+
+def styles_of(app: App[Any], text: str) -> set[str]:
+    """The text styles (bold, reverse, ...) the screen draws the first cell of ``text`` with."""
+    for strip in app.screen._compositor.render_strips():
+        at = strip.text.find(text)
+        if at < 0:
+            continue
+        for segment in strip:
+            if at < len(segment.text):
+                style = segment.style
+                return {a for a in ATTRIBUTES if style is not None and getattr(style, a)}
+            at -= len(segment.text)
+    raise AssertionError(f"{text!r} is not on the screen:\n{screen_text(app)}")
+
+
+async def wizard_at_target(app: PgdeckApp, pilot: Any) -> None:
+    await run("r", "ctrl+n")(pilot)
+    assert app.no_color
+
+
+# --- widgets -------------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_the_size_sparkline_draws_without_colour_before_it_has_values() -> None:
+    """Textual's NO_COLOR filter failed on the empty sparkline's unstyled line, so the
+    timeline crashed on opening before its backups were read."""
+
+    class Spark(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("sizes")
+            yield SizeSparkline(id="spark")
+
+    app = Spark()
+    async with app.run_test(size=(40, 5)) as pilot:
+        await pilot.pause()
+        assert app.no_color and app.return_code is None
+        assert screen_text(app).splitlines()[:4] == ["sizes".ljust(40), *[" " * 40] * 3]
+
+
+@pytest.mark.asyncio
+async def test_the_highlighted_option_is_marked_by_a_sign() -> None:
+    class Options(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MarkedOptionList("staging", "demo-local", "a DSN typed in below", id="opts")
+
+    app = Options()
+    async with app.run_test(size=(40, 8)) as pilot:
+        await pilot.pause()
+        assert "▸ staging" in line_with(app, "staging")
+        assert "▸" not in line_with(app, "demo-local")
+        await pilot.press("down")
+        assert "▸" not in line_with(app, "staging")
+        assert "▸ demo-local" in line_with(app, "demo-local")
+        assert app.query_one(OptionList).highlighted_option.prompt == "demo-local"  # type: ignore[union-attr]
+
+
+# --- the console ---------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_the_wizard_marks_its_steps_done_here_and_to_come(scene: Path) -> None:
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run("r")(pilot)
+        assert "▸ 1 Backup  ›    2 Target" in line_with(app, "1 Backup")
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        steps = line_with(app, "1 Backup")
+        assert "✓ 1 Backup  ›  ▸ 2 Target  ›    3 Scope" in steps
+        assert "▸ 1" not in steps
+
+
+@pytest.mark.asyncio
+async def test_a_focused_field_draws_a_heavy_border(scene: Path) -> None:
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wizard_at_target(app, pilot)
+        assert isinstance(app.focused, OptionList)
+        assert line_with(app, "staging").lstrip().startswith("┃ ▸ staging")
+        assert "━━━" not in line_with(app, "Next").replace(" ", "")  # the button's own line
+        app.set_focus(app.screen.query_one("#next", Button))
+        await pilot.pause()
+        assert line_with(app, "staging").lstrip().startswith("▊ ▸ staging")
+        nav = screen_text(app).splitlines()
+        at = next(i for i, line in enumerate(nav) if "Next" in line and "^n" not in line)
+        assert "━━━━" in nav[at - 1] and "━━━━" in nav[at + 1]
+
+
+@pytest.mark.asyncio
+async def test_a_placeholder_does_not_read_as_typed_text(scene: Path) -> None:
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wizard_at_target(app, pilot)
+        await pilot.press("down", "enter")  # a DSN typed in below
+        await settle(pilot)
+        dsn = app.screen.query_one("#dsn", Input)
+        assert dsn.display and dsn.value == ""
+        assert "italic" in styles_of(app, "host=... port=5432")
+        dsn.value = "host=db.example port=5432"  # a password field: drawn as dots
+        await pilot.pause()
+        assert "host=..." not in screen_text(app)
+        assert "italic" not in styles_of(app, "•••")
+
+
+@pytest.mark.asyncio
+async def test_the_table_cursor_and_the_active_tab_are_in_reverse_video(scene: Path) -> None:
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run()(pilot)
+        table = app.screen.query_one(DataTable)
+        assert table.cursor_row == 0
+        assert "reverse" in styles_of(app, "acid-orders")
+        assert "reverse" not in styles_of(app, "acid-billing")
+        await pilot.press("down")
+        assert "reverse" in styles_of(app, "acid-billing")
+        assert "reverse" not in styles_of(app, "acid-orders")
+        await run("enter")(pilot)  # the timeline: the Backups tab is the active one
+        assert app.screen.query_one("Tab.-active", Tab).label_text == "Backups"
+        assert "reverse" in styles_of(app, "Backups")
+        assert "reverse" not in styles_of(app, "Coverage")
+
+
+# --- snapshots at 80x24 --------------------------------------------------------------------
+def _at_step(step: int) -> Any:
+    async def before(pilot: Any) -> None:
+        await run("r")(pilot)
+        screen = pilot.app.screen
+        screen.step = step  # as the step looks once a target passed its checks
+        screen._show_step()
+        await settle(pilot)
+
+    return before
+
+
+@pytest.mark.parametrize("step", [0, 1, 2], ids=["backup", "target", "scope"])
+def test_restore_wizard_without_colour(scene: Path, snap_compare: Any, step: int) -> None:
+    app = app_for(scene)
+    assert app.no_color
+    before = run("r") if step == 0 else run("r", "ctrl+n") if step == 1 else _at_step(2)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_review_sign_off_without_colour(scene: Path, snap_compare: Any) -> None:
+    assert snap_compare(app_for(scene), terminal_size=(80, 24), run_before=run("v", "s"))
