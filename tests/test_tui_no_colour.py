@@ -153,6 +153,24 @@ async def test_a_placeholder_does_not_read_as_typed_text(scene: Path) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_disabled_field_draws_a_dashed_border(scene: Path) -> None:
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _at_step(2)(pilot)
+        databases = app.screen.query_one("#databases", Input)
+        assert databases.disabled
+        lines = screen_text(app).splitlines()
+        at = next(i for i, line in enumerate(lines) if "databases: orders" in line)
+        assert "╍╍╍" in lines[at - 1] and "╏" in lines[at]
+        await pilot.click("#chosen")
+        await settle(pilot)
+        assert not databases.disabled
+        lines = screen_text(app).splitlines()
+        at = next(i for i, line in enumerate(lines) if "databases: orders" in line)
+        assert "╍" not in lines[at - 1] and "╏" not in lines[at]
+
+
+@pytest.mark.asyncio
 async def test_the_table_cursor_and_the_active_tab_are_in_reverse_video(scene: Path) -> None:
     app = app_for(scene)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -168,6 +186,26 @@ async def test_the_table_cursor_and_the_active_tab_are_in_reverse_video(scene: P
         assert app.screen.query_one("Tab.-active", Tab).label_text == "Backups"
         assert "reverse" in styles_of(app, "Backups")
         assert "reverse" not in styles_of(app, "Coverage")
+
+
+@pytest.mark.asyncio
+async def test_the_focused_table_is_told_from_the_others_by_its_cursor(scene: Path) -> None:
+    """The review's checklist and findings both have a cursor row: the focused table's is
+    in reverse video, the other's underlined."""
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run("v")(pilot)
+        checklist = app.screen.query_one("#checklist", DataTable)
+        findings = app.screen.query_one("#findings", DataTable)
+        assert app.focused is checklist
+        first = str(checklist.get_row_at(0)[0])
+        finding = str(findings.get_row_at(0)[1])
+        assert {"reverse"} <= styles_of(app, first) and "underline" not in styles_of(app, first)
+        assert {"underline"} <= styles_of(app, finding) and "reverse" not in styles_of(app, finding)
+        app.set_focus(findings)
+        await pilot.pause()
+        assert {"underline"} <= styles_of(app, first) and "reverse" not in styles_of(app, first)
+        assert {"reverse"} <= styles_of(app, finding)
 
 
 # --- snapshots at 80x24 --------------------------------------------------------------------
@@ -192,3 +230,41 @@ def test_restore_wizard_without_colour(scene: Path, snap_compare: Any, step: int
 
 def test_review_sign_off_without_colour(scene: Path, snap_compare: Any) -> None:
     assert snap_compare(app_for(scene), terminal_size=(80, 24), run_before=run("v", "s"))
+
+
+def test_red_text_keeps_its_contrast_without_colour() -> None:
+    """Textual's grey of red is a shade from the dark background: a failure's sign and word
+    are lifted to the text grey; muted text and the lines that blend in keep theirs."""
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.color import Color
+    from textual.filter import Monochrome
+
+    from tui.monochrome import ReadableMonochrome
+
+    dark = Color(30, 30, 30)
+
+    def greys(f: Monochrome, text: str, style: str) -> int:
+        (segment,) = f.apply([Segment(text, Style.parse(style))], dark)
+        assert segment.style is not None and segment.style.color is not None
+        return Color.from_rich_color(segment.style.color).r
+
+    assert greys(Monochrome(), "✗ failed", "bold red") - dark.r < 64  # Textual's own
+    assert greys(ReadableMonochrome(), "✗ failed", "bold red") - dark.r >= 64
+    assert greys(ReadableMonochrome(), "4 critical", "#ff0000 on #1e1e1e") - dark.r >= 64
+    muted = greys(Monochrome(), "24 Nov 07:23", "#909090")
+    assert greys(ReadableMonochrome(), "24 Nov 07:23", "#909090") == muted
+    assert greys(ReadableMonochrome(), "▐▌━━", "red") == greys(Monochrome(), "▐▌━━", "red")
+
+
+@pytest.mark.asyncio
+async def test_a_failing_check_reads_without_colour(scene: Path) -> None:
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wizard_at_target(app, pilot)
+        assert line_with(app, "cannot connect").startswith(" ✗ target")
+        for strip in app.screen._compositor.render_strips():
+            if "cannot connect" in strip.text:
+                (fg,) = {s.style.color for s in strip if s.text.strip() and s.style}
+                (bg,) = {s.style.bgcolor for s in strip if s.text.strip() and s.style}
+                assert abs(fg.get_truecolor().red - bg.get_truecolor().red) >= 64
