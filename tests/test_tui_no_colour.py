@@ -228,6 +228,28 @@ def test_restore_wizard_without_colour(scene: Path, snap_compare: Any, step: int
     assert snap_compare(app, terminal_size=(80, 24), run_before=before)
 
 
+def test_restore_wizard_confirm_without_colour(scene: Path, snap_compare: Any) -> None:
+    """The confirm step of a production target, with drop existing on: its warnings are
+    words (PRODUCTION, DROPPED), the name box a focused field."""
+    import dataclasses
+
+    from widgets.toggles import Check
+
+    async def before(pilot: Any) -> None:
+        await run("r")(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#drop-existing", Check).value = True
+        screen.target = dataclasses.replace(screen._chosen_target(), production=True)
+        screen.scope = screen._chosen_scope()
+        screen.step = 3
+        screen._show_step()
+        await settle(pilot)
+        screen.query_one("#confirm-name", Input).focus()
+        await settle(pilot)
+
+    assert snap_compare(app_for(scene), terminal_size=(80, 24), run_before=before)
+
+
 def test_review_sign_off_without_colour(scene: Path, snap_compare: Any) -> None:
     assert snap_compare(app_for(scene), terminal_size=(80, 24), run_before=run("v", "s"))
 
