@@ -655,6 +655,60 @@ def test_pgdeck_demo_in_a_real_terminal(demo_home: Path, tmp_path: Path) -> None
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
+@pytest.mark.serial
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_pgdeck_demo_without_colour_in_a_real_terminal(demo_home: Path, tmp_path: Path) -> None:
+    """`NO_COLOR=1 pgdeck demo` at 80x24: the timeline opens (it crashed on its first frame
+    without colour), the wizard says its step and the highlighted target by signs."""
+    import shlex
+    import subprocess
+    import sys
+
+    session = f"pgdeck-nocolor-{os.getpid()}"
+    exe = Path(sys.executable).parent / "pgdeck"
+    done = tmp_path / "exit-status"
+    env = (
+        f"XDG_CACHE_HOME={shlex.quote(os.environ['XDG_CACHE_HOME'])} TERM=xterm-256color NO_COLOR=1"
+    )
+    command = f"env {env} {shlex.quote(str(exe))} demo; echo $? > {shlex.quote(str(done))}"
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", *args], check=True, capture_output=True, text=True, timeout=30
+        ).stdout
+
+    def screen_shows(text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            pane = tmux("capture-pane", "-p", "-t", session)
+            if text in pane:
+                return pane
+            if done.exists() or time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the screen was:\n{pane}")
+            time.sleep(0.2)
+
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
+    try:
+        screen_shows("acid-inventory")
+        tmux("send-keys", "-t", session, "Enter")  # at once: before the backups are read
+        screen_shows("Local time")
+        tmux("send-keys", "-t", session, "r")
+        screen_shows("▸ 1 Backup")
+        tmux("send-keys", "-t", session, "C-n")
+        screen_shows("✓ 1 Backup  ›  ▸ 2 Target")
+        screen_shows("┃ ▸ demo-local")  # the focused list (heavy border), its highlighted target
+        screen_shows("✓ target answers")
+        tmux("send-keys", "-t", session, "Escape")
+        screen_shows("Local time")
+        tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 30
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert done.read_text().strip() == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
 def test_the_sandbox_has_a_year_of_restore_tests_archived_and_audited(built: Built) -> None:
     from services.archive import open_archive, verify_audit
 
