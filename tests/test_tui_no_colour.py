@@ -208,6 +208,24 @@ async def test_the_focused_table_is_told_from_the_others_by_its_cursor(scene: Pa
         assert {"reverse"} <= styles_of(app, finding)
 
 
+@pytest.mark.asyncio
+async def test_a_notification_says_its_severity_in_words(scene: Path) -> None:
+    """A toast's severity was its colour alone: an error's and a warning's title say it."""
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await run()(pilot)
+        app.notify("storage answered 403 for acid-orders", severity="error")
+        app.notify("acid-legacy has no backup to restore", severity="warning")
+        app.notify("restore succeeded in 12.0 s")
+        app.notify("the refresh failed", title="catalog", severity="error")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "✗ error" in text and "! warning" in text and "✗ error: catalog" in text
+        assert "restore succeeded" in text
+        toasts = text[text.index("✗ error") :]
+        assert toasts.count("✗ error") == 2 and toasts.count("! warning") == 1
+
+
 # --- snapshots at 80x24 --------------------------------------------------------------------
 def _at_step(step: int) -> Any:
     async def before(pilot: Any) -> None:

@@ -28,6 +28,7 @@ from services.catalog import Catalog, CatalogProgress, CatalogState
 from services.models import Backup, Cluster, SourceProblem
 from services.sse_check import SseCheck
 from services.text import safe_text
+from tui import glyphs
 from tui.commands import ClusterCommands, ScreenActions
 from tui.messages import (
     CatalogFailed,
@@ -120,10 +121,14 @@ class PgdeckApp(App[None]):
     ) -> None:
         """Every notification (screens' and widgets' too: theirs come here) with control
         characters escaped: error messages quote object keys, names and log lines, and a
-        toast must not carry an escape sequence to the terminal."""
+        toast must not carry an escape sequence to the terminal. Without colour, an error's
+        or a warning's title says so ("✗ error: ..."): the toast's colour said it."""
+        title = safe_text(title)
+        if self.no_color and severity in glyphs.NOTICE:
+            title = ": ".join(part for part in (glyphs.NOTICE[severity].label, title) if part)
         super().notify(
             safe_text(message, keep="\t\n"),
-            title=safe_text(title),
+            title=title,
             severity=severity,
             timeout=timeout,
             markup=markup,

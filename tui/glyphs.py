@@ -68,6 +68,13 @@ TEST_RESULT: dict[str, Glyph] = {
 }
 
 
+# A notification's severity: its toast's title without colour (an information has none).
+NOTICE: dict[str, Glyph] = {
+    "error": Glyph("✗", "error", "bold red"),
+    "warning": Glyph("!", "warning", "bold yellow"),
+}
+
+
 def restore_test(mark: RestoreTestMark) -> Glyph:
     return RESTORE_TEST[mark]
 
