@@ -260,7 +260,14 @@ def test_review_sign_off_without_colour(
     config = yaml.safe_load(scene.read_text())
     config["archive"] = "/srv/pgdeck/archive"
     fixed = write_config(tmp_path / "config.yaml", config)
-    assert snap_compare(app_for(fixed), terminal_size=(80, 24), run_before=run("v", "s"))
+
+    async def before(pilot: Any) -> None:
+        await run("v", "s")(pilot)
+        # A blinking cursor would be caught shown or hidden as the machine is loaded.
+        pilot.app.screen.query_one("#reviewer", Input).cursor_blink = False
+        await settle(pilot)
+
+    assert snap_compare(app_for(fixed), terminal_size=(80, 24), run_before=before)
     assert not Path(config["archive"]).exists()
 
 
