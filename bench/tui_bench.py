@@ -93,7 +93,7 @@ COLUMNS += ["Size", "Sizes"]  # the clusters table's headers, for the bare basel
 # most every 1/60 s, and the follow-up frames of a press come within ~35 ms).
 QUIET = 0.05
 
-TARGET_START_S = 1.0
+TARGET_START_S = 0.5
 TARGET_KEY_MS = 50.0
 TARGET_RSS_MB = 250.0
 
@@ -322,6 +322,8 @@ def child_start(args: argparse.Namespace) -> int:
                 done.set()
 
     def hook(message: Any) -> None:
+        if type(message).__name__ == "RowsRecalled":
+            marks.setdefault("rows_recalled", time.monotonic())
         if type(message).__name__ == "CatalogRefreshed":
             marks.setdefault("catalog_loaded", time.monotonic())
 
@@ -554,6 +556,10 @@ def rounds(args: argparse.Namespace) -> int:
                 errors.append(f"seeding {name}: {got['stored']} backups, {got['rows']} rows")
             errors += [f"seeding {name}: problem {p}" for p in got["problems"]]
         compile_bytecode()
+        # A console session before these runs left its rows in the cache (the seeding
+        # writes the cache as the catalog does, not as the console does): one untimed
+        # start keeps them, as any earlier ``pgdeck`` would have.
+        run_child(["start", "pgdeck", "--config", info["config"]], "warm-up start")
         profile_dir = Path(args.profile) if args.profile else None
         if profile_dir:
             profile_dir.mkdir(parents=True, exist_ok=True)
@@ -671,8 +677,9 @@ def report(
         ("imported", "textual + pgdeck imported, app built"),
         ("running", "app running (run_test ready)"),
         ("first_frame", "first frame (loading ...)"),
-        ("catalog_loaded", "CatalogRefreshed (cache read) dispatched"),
+        ("rows_recalled", "RowsRecalled (rows kept) dispatched"),
         ("rows_frame", "frame with the rows"),
+        ("catalog_loaded", "CatalogRefreshed (cache joined) dispatched"),
         ("all_rows", "all rows in the table (added a step per frame)"),
     ):
         vals = [r["start_pgdeck"][key] for r in rows if key in r["start_pgdeck"]]
@@ -767,7 +774,12 @@ def report(
     )
     print()
     verdict = [
-        ("start to rows (median)", f"{med(sp):.3f} s", f"< {TARGET_START_S:.0f} s", med(sp) < 1),
+        (
+            "start to rows (median)",
+            f"{med(sp):.3f} s",
+            f"< {TARGET_START_S} s",
+            med(sp) < TARGET_START_S,
+        ),
         ("key to repaint (median)", f"{med(kp):.1f} ms", f"< {TARGET_KEY_MS:.0f} ms", med(kp) < 50),
         ("peak RSS", f"{peak:.0f} MB", f"< {TARGET_RSS_MB:.0f} MB", peak < TARGET_RSS_MB),
     ]

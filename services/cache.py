@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS heads (
 CREATE TABLE IF NOT EXISTS kube (
     context TEXT PRIMARY KEY, snapshot TEXT NOT NULL, taken_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS views (
+    name TEXT PRIMARY KEY, key TEXT NOT NULL, payload TEXT NOT NULL, written_at REAL NOT NULL
+);
 """
 
 
@@ -342,3 +345,27 @@ class BackupCache:
         with self._lock:
             rows = self._db.execute("SELECT context, snapshot, taken_at FROM kube").fetchall()
         return {c: (json.loads(s), t) for c, s, t in rows}
+
+    # --- views: what a screen last showed, to show again at start ---------------------
+    # The table came after schema 3 and is created beside the others (IF NOT EXISTS), so
+    # a cache written before it keeps its objects and merely has no view to show yet.
+    def store_view(self, name: str, key: str, payload: str) -> None:
+        """Keep ``payload`` (opaque text) as view ``name``, valid for ``key`` only (what
+        the view was built from: a configuration's sources, the payload's format). A
+        cache that cannot take it (read-only, full) keeps none: a view is disposable."""
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.execute(
+                "INSERT OR REPLACE INTO views VALUES (?,?,?,?)", (name, key, payload, time.time())
+            )
+
+    def view(self, name: str, key: str) -> str | None:
+        """The payload last stored as ``name`` for ``key``; None when there is none, it was
+        stored for another key, or the cache cannot say (a view is only a head start)."""
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT payload FROM views WHERE name=? AND key=?", (name, key)
+                ).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row else None

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -98,6 +100,17 @@ class Catalog:
     def locations(self) -> list[Location]:
         """The storage locations of the current state's Kubernetes view (or configured)."""
         return locations_of(self.config, self.state.snapshots)
+
+    def sources_key(self) -> str:
+        """What the catalog's rows are built from, as a digest: the configuration's
+        Kubernetes and storage sections (with a kubeconfig's current context when the
+        configuration names none). A view of the rows kept under another key is of
+        another configuration and is never shown."""
+        kube = self.config.kubernetes
+        parts = [repr(kube), repr(self.config.storage)]
+        if kube.enabled and kube.manifests is None and not kube.contexts:
+            parts.append(_current_context(kube.kubeconfig))
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     # --- loading ------------------------------------------------------------------------
     def load_cached(self) -> CatalogState:
@@ -476,6 +489,19 @@ class Catalog:
 
 def _utc(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
+
+
+def _current_context(kubeconfig: Path | None) -> str:
+    """The kubeconfig's ``current-context`` line as written (no YAML parser, no client:
+    this runs before the first frame), with the file it came from."""
+    env = os.environ.get("KUBECONFIG", "")
+    path = kubeconfig or Path(env.split(os.pathsep)[0] if env else Path.home() / ".kube/config")
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            found = next((line for line in f if line.startswith("current-context:")), "")
+    except OSError:
+        found = ""
+    return f"{path} {found.strip()} {os.environ.get('KUBERNETES_SERVICE_HOST', '')}"
 
 
 def _safe_snapshot(source: KubeSource) -> KubeSnapshot:

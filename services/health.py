@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from croniter import CroniterError, croniter
-
 from services.marks import CoverageCell, HealthMark
 from services.models import Cluster, JobRun
 
+# croniter (and dateutil under it) is imported where a schedule is read, not here: the
+# console's first frame shows health marks read from the cache and reads no schedule.
 GRACE = timedelta(hours=1)
 # An object may be stamped a little before its run's start (a node's clock behind the
 # scheduler's): it still belongs to that run.
@@ -71,6 +71,8 @@ def expected_runs(schedule: str, start: datetime, end: datetime) -> list[datetim
 @functools.lru_cache(maxsize=512)
 def _expected_runs(schedule: str, start: datetime, end: datetime) -> tuple[datetime, ...]:
     # Cached: every cluster of a catalog asks the same few schedules the same question.
+    from croniter import CroniterError, croniter
+
     try:
         if not croniter.is_valid(schedule):
             raise ScheduleError(f"{schedule!r} is not a cron schedule")
@@ -88,6 +90,8 @@ def _expected_runs(schedule: str, start: datetime, end: datetime) -> tuple[datet
 
 @functools.lru_cache(maxsize=512)
 def next_run(schedule: str, after: datetime) -> datetime:
+    from croniter import CroniterError, croniter
+
     try:
         return croniter(schedule, after).get_next(datetime)  # type: ignore[no-any-return]
     except (CroniterError, ValueError, KeyError) as exc:
@@ -97,6 +101,8 @@ def next_run(schedule: str, after: datetime) -> datetime:
 @functools.lru_cache(maxsize=512)
 def previous_runs(schedule: str, before: datetime, n: int) -> tuple[datetime, ...]:
     """The ``n`` runs before ``before``, newest last."""
+    from croniter import CroniterError, croniter
+
     try:
         it = croniter(schedule, before)
         return tuple(reversed([it.get_prev(datetime) for _ in range(n)]))

@@ -28,7 +28,7 @@ from services.catalog import Catalog, CatalogProgress, CatalogState
 from services.models import Backup, Cluster, SourceProblem
 from services.sse_check import SseCheck
 from services.text import safe_text
-from tui import glyphs
+from tui import glyphs, shown_rows
 from tui.commands import ClusterCommands, ScreenActions
 from tui.messages import (
     CatalogFailed,
@@ -36,6 +36,7 @@ from tui.messages import (
     CatalogRefreshed,
     EncryptionChecked,
     EncryptionCheckProgressed,
+    RowsRecalled,
 )
 from tui.monochrome import ReadableMonochrome
 from tui.rows import cluster_row
@@ -72,6 +73,7 @@ class PgdeckApp(App[None]):
         self.catalog = catalog
         self.catalog_state: CatalogState = catalog.state  # the last one announced
         self._refresh: Worker[CatalogState] | None = None
+        self._rows_shown = asyncio.Event()
         self._cache_shown = asyncio.Event()
         self._signals: list[int] = []
         self.exit_code: int | None = None  # what a signal asks the process to exit with
@@ -94,9 +96,9 @@ class PgdeckApp(App[None]):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop_for_signal, int(sig))
                 self._signals.append(int(sig))
-        # The cache is read from here, not from the open_catalog worker: a thread started
-        # now reads it while the first screen is mounted.
-        self.open_catalog(self._read_cache())
+        # The rows last shown are read from here, not from the open_catalog worker: a
+        # thread started now reads them while the first screen is mounted.
+        self.open_catalog(self._recall_rows())
 
     def on_unmount(self) -> None:
         loop = asyncio.get_running_loop()
@@ -142,15 +144,23 @@ class PgdeckApp(App[None]):
 
     # --- the catalog's state ------------------------------------------------------------
     @work(group="catalog", exit_on_error=False)
-    async def open_catalog(
-        self, cache: Worker[tuple[CatalogState, tuple[ClusterRow, ...]]]
-    ) -> None:
-        """The catalog from the cache (read by the worker ``cache``) at once; a refresh once
-        the cached rows are on screen (started at once, it would compete with painting
-        them); then restores left ``running`` by a process that is gone are marked
-        interrupted (and audited), after the first refresh so that it never delays it."""
+    async def open_catalog(self, recalled: Worker[tuple[ClusterRow, ...]]) -> None:
+        """The rows last shown (read by the worker ``recalled``) at once; the catalog from
+        the cache once they are painted (joining it takes most of a second, which the
+        first frame does not wait for), or at once when none were kept; a refresh once the
+        cached rows are on screen (started at once, it would compete with painting them);
+        then restores left ``running`` by a process that is gone are marked interrupted
+        (and audited), after the first refresh so that it never delays it."""
         try:
-            state, rows = await cache.wait()
+            rows = await recalled.wait()
+        except WorkerFailed:  # only a head start: the catalog's own load says what is wrong
+            rows = ()
+        if rows:
+            self._announce(lambda: RowsRecalled(rows))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rows_shown.wait(), PAINT_TIMEOUT)
+        try:
+            state, rows = await self._read_cache(keep=not rows).wait()
         except WorkerFailed as failed:  # an unreadable cache: say so, then ask the sources
             error = f"the cache could not be read: {failed.error}"
             self._announce(lambda: CatalogFailed(error))
@@ -168,6 +178,10 @@ class PgdeckApp(App[None]):
                 severity="warning",
                 markup=False,
             )
+
+    def recalled_rows_shown(self) -> None:
+        """The rows last shown are painted: the catalog may be read from the cache."""
+        self._rows_shown.set()
 
     def cached_catalog_shown(self) -> None:
         """The cached rows are on screen: the first refresh may start."""
@@ -215,12 +229,22 @@ class PgdeckApp(App[None]):
             # On the loop before the worker ends: who waits on the worker finds the new
             # state announced (its messages queued on every screen).
             self.call_from_thread(self._set_state, state, rows)
+            shown_rows.store(self.catalog, state, rows)  # the next start's first rows
         return state
 
+    @work(thread=True, group="catalog-view", exit_on_error=False)
+    def _recall_rows(self) -> tuple[ClusterRow, ...]:
+        return shown_rows.recall(self.catalog, self.catalog.clock())
+
     @work(thread=True, group="catalog-cache", exit_on_error=False)
-    def _read_cache(self) -> tuple[CatalogState, tuple[ClusterRow, ...]]:
+    def _read_cache(self, keep: bool = False) -> tuple[CatalogState, tuple[ClusterRow, ...]]:
+        """The catalog from the cache; with ``keep``, its rows kept for the next start too
+        (none were: a cache written before rows were kept, or another configuration's)."""
         state = self.catalog.load_cached()
-        return state, self._rows(state)
+        rows = self._rows(state)
+        if keep:
+            shown_rows.store(self.catalog, state, rows)
+        return state, rows
 
     def _rows(self, state: CatalogState) -> tuple[ClusterRow, ...]:
         """The clusters table's rows (in the worker: a thousand of them take the loop 30 ms)."""

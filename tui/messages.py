@@ -31,6 +31,15 @@ class CatalogRefreshed(Message, bubble=False):
 
 
 @dataclass
+class RowsRecalled(Message, bubble=False):
+    """The clusters table's rows as the last load or refresh left them (kept in the cache),
+    read before the catalog is: sent to every screen on the stack, at most once, before
+    the first ``CatalogRefreshed``."""
+
+    rows: tuple[ClusterRow, ...]
+
+
+@dataclass
 class CatalogFailed(Message, bubble=False):
     """A load or refresh of the catalog failed: sent to every screen on the stack."""
 

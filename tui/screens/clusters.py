@@ -7,6 +7,7 @@ The app reads and refreshes the catalog; this screen shows each state it announc
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -19,8 +20,6 @@ from textual.widgets import DataTable, Header, Input, Static
 from services.catalog import Catalog
 from services.marks import RestoreTestMark
 from services.models import ClusterSummary
-from services.restore_test_history import ClusterTests, find
-from services.schedule import next_backup_run
 from services.text import safe_text
 from tui import glyphs, present
 from tui.messages import (
@@ -29,6 +28,7 @@ from tui.messages import (
     EncryptionChecked,
     EncryptionCheckProgressed,
     RestoreTestsRead,
+    RowsRecalled,
     ServiceFailed,
 )
 from widgets.cluster_table import ClusterRow, ClusterTable
@@ -36,6 +36,7 @@ from widgets.glyph import Glyph
 from widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
+    from services.restore_test_history import ClusterTests
     from tui.app import PgdeckApp
 
 REFRESH_DELAY = 0.5  # seconds after the cached rows arrive
@@ -154,6 +155,24 @@ class ClustersScreen(Screen[None]):
         self._sort_index = event.column_index
         self.query_one(ClusterTable).sort_by(event.column_index)
 
+    def on_rows_recalled(self, message: RowsRecalled) -> None:
+        """The rows last shown, until the catalog is read (then its own replace them)."""
+        if not self._summaries:
+            self._rows = message.rows
+            self.contexts = sorted({r.context for r in self._rows if r.context})
+            self._show()
+            self._status_text = f"{len(self._rows)} clusters (as last shown, reading the cache ...)"
+            self._update_status()
+        self._when_filled(self.pgdeck.recalled_rows_shown)
+
+    def _when_filled(self, callback: Callable[[], None]) -> None:
+        """``callback`` once every row given to the table is in it and painted: the
+        table adds them a step per frame, which work beside it would slow."""
+        if self.query_one(ClusterTable).complete:
+            self.call_after_refresh(callback)
+        else:
+            self.call_after_refresh(self._when_filled, callback)
+
     def on_catalog_refreshed(self, message: CatalogRefreshed) -> None:
         state = message.state
         self._rows = message.rows
@@ -224,6 +243,8 @@ class ClustersScreen(Screen[None]):
         text = (
             f"{summary.cluster.name}: last backup {present.age(last.time if last else None, now)}"
         )
+        from services.schedule import next_backup_run  # croniter: not before the first frame
+
         cj = summary.cluster.cronjob
         if cj is not None and cj.suspended:
             text += ", CronJob suspended"
@@ -297,6 +318,8 @@ class ClustersScreen(Screen[None]):
         test failed or is stale, ok, or never tested (only one that has backups to test)."""
         if not self.test_histories:
             return
+        from services.restore_test_history import find  # the archive's: not at start
+
         named: dict[str, list[ClusterTests]] = {}
         for h in self.test_histories:
             named.setdefault(h.cluster, []).append(h)
