@@ -140,8 +140,7 @@ class ClusterTable(FittingTable):
             if old is None:
                 pending.append(row)
             elif old != row:
-                for column, value in row.cells().items():
-                    self.update_cell(key, column, value, update_width=True)
+                self._update_row(key, old, row)
                 self._rows_by_key[key] = row
         was_pending = bool(self._pending)
         self._pending = pending
@@ -149,6 +148,20 @@ class ClusterTable(FittingTable):
         self._add_some(room)
         if self._pending and not was_pending:
             self.call_after_refresh(self._add_rest)
+
+    def _update_row(self, key: str, old: ClusterRow, row: ClusterRow) -> None:
+        """Only the cells that changed. A cell updated with ``update_width`` that is not
+        its column's widest makes the DataTable measure the whole column again (a
+        thousand rows, for each such cell): asked only when the column may change width,
+        because the cell grows past it or was the widest and shrinks."""
+        before = old.cells()
+        for column, value in row.cells().items():
+            was = before[column]
+            if value.plain == was.plain and value.style == was.style and value.spans == was.spans:
+                continue
+            width = self.columns[column].content_width  # type: ignore[index]
+            resize = value.cell_len > width or (was.cell_len >= width > value.cell_len)
+            self.update_cell(key, column, value, update_width=resize)
 
     @property
     def complete(self) -> bool:
