@@ -146,8 +146,8 @@ class PgdeckApp(App[None]):
     @work(group="catalog", exit_on_error=False)
     async def open_catalog(self, recalled: Worker[tuple[ClusterRow, ...]]) -> None:
         """The rows last shown (read by the worker ``recalled``) at once; the catalog from
-        the cache once they are painted (joining it takes most of a second, which the
-        first frame does not wait for), or at once when none were kept; a refresh once the
+        the cache once they are all in the table and painted (joining it takes most of a
+        second, which the first frame does not wait for), or at once when none were kept; a refresh once the
         cached rows are on screen (started at once, it would compete with painting them);
         then restores left ``running`` by a process that is gone are marked interrupted
         (and audited), after the first refresh so that it never delays it."""
