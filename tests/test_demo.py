@@ -47,24 +47,25 @@ LIVE = {"acid-orders": "shop", "acid-inventory": "shop", "acid-billing": "financ
 @dataclass
 class Built:
     sandbox: demo.Sandbox
-    seconds: float
     messages: list[str]
     leftover_servers: set[str]
 
 
-def _server_dirs() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("pgdeck-demo-pg-*")}
+def _server_dirs(where: Path) -> set[str]:
+    return {p.name for p in where.glob("pgdeck-demo-pg-*")}
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     root = tmp_path_factory.mktemp("cache") / "demo"
     messages: list[str] = []
-    before = _server_dirs()
-    started = time.monotonic()
-    sandbox = demo.prepare_sandbox(root, now=NOW, progress=messages.append)
-    seconds = time.monotonic() - started
-    return Built(sandbox, seconds, messages, _server_dirs() - before)
+    # The build's throwaway servers go in a temp directory of this test's own: other
+    # builds running at the same time (other workers, other checkouts) leave theirs in /tmp.
+    temp = tmp_path_factory.mktemp("tmp")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tempfile, "tempdir", str(temp))
+        sandbox = demo.prepare_sandbox(root, now=NOW, progress=messages.append)
+    return Built(sandbox, messages, _server_dirs(temp))
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,6 @@ def test_build_reports_progress_and_cleans_up(built: Built) -> None:
     assert sb.clusters == ("acid-orders", "acid-inventory", "acid-billing", "acid-legacy")
     assert sb.config_path == sb.root / "config.yaml" and sb.manifests == sb.root / "manifests"
     assert sb.store_url == f"file://{sb.root}/store/spilo"
-    assert built.seconds < 120, f"the build took {built.seconds:.0f} s"
     assert any("pg_dumpall" in m for m in built.messages)
     assert any(m.startswith("acid-billing: dump") for m in built.messages)
     assert built.leftover_servers == set(), "the throwaway servers' directories must be gone"
@@ -323,10 +323,9 @@ def test_second_call_reuses(built: Built) -> None:
     sb = built.sandbox
     stamp = (sb.root / "SANDBOX").stat()
     messages: list[str] = []
-    started = time.monotonic()
     # later in the same hour: no job has run since, nothing to roll forward
     again = demo.prepare_sandbox(sb.root, now=NOW + timedelta(minutes=20), progress=messages.append)
-    assert time.monotonic() - started < 2
+    assert not any("pg_dumpall" in m or m.startswith("acid-") for m in messages), messages
     assert again == sb
     assert (sb.root / "SANDBOX").stat().st_ino == stamp.st_ino
     assert (sb.root / "SANDBOX").stat().st_mtime_ns == stamp.st_mtime_ns
@@ -441,9 +440,9 @@ def test_a_stale_sandbox_is_rolled_forward(built: Built, tmp_path: Path) -> None
     _copy(built.sandbox, root)
     later = NOW + timedelta(days=2, hours=3)
     messages: list[str] = []
-    started = time.monotonic()
     rolled = demo.prepare_sandbox(root, now=later, progress=messages.append)
-    assert time.monotonic() - started < 5
+    # rolled forward from the dumps it has: no server started, nothing dumped again
+    assert not any("pg_dumpall" in m or m.startswith("acid-") for m in messages), messages
     assert rolled.root == root and any("rolled the demo sandbox forward" in m for m in messages)
     store = root / "store" / "spilo"
     sidecar = json.loads((store / ".pgdeck-meta.json").read_text())
@@ -563,9 +562,11 @@ def test_refuses_to_replace_a_foreign_directory(tmp_path: Path) -> None:
     assert (root / "notes.txt").read_text() == "mine"
 
 
-def test_interrupted_build_leaves_nothing(tmp_path: Path) -> None:
+def test_interrupted_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "cache" / "demo"
-    before = _server_dirs()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # this build's servers alone
 
     def interrupt(message: str) -> None:
         if ": dump " in message:
@@ -575,7 +576,7 @@ def test_interrupted_build_leaves_nothing(tmp_path: Path) -> None:
         demo.prepare_sandbox(root, now=NOW, progress=interrupt)
     assert not root.exists()
     assert list((tmp_path / "cache").iterdir()) == []
-    assert _server_dirs() - before == set()
+    assert _server_dirs(temp) == set()
 
 
 def test_a_sandbox_older_than_a_week_is_built_again(built: Built, objects: dict) -> None:

@@ -530,7 +530,8 @@ def test_pod_log_followed_in_chunks(kube, client):
         resp.release_conn()
     assert b"".join(d for _, d in got).decode() == "".join(chunks)
     assert len(got) == 3  # one read per chunk: they arrive as they are written
-    assert got[0][0] < 0.2 < got[-1][0]
+    # the server waits 0.1 s between chunks: the first was read before the last was written
+    assert got[-1][0] - got[0][0] >= 0.19
     # a whole (non-follow) read of a streamed log gives all of it at once
     whole = core.read_namespaced_pod_log(name, "db", _preload_content=False)
     assert whole.data.decode() == "".join(chunks)
@@ -540,15 +541,11 @@ def test_pod_log_followed_in_chunks(kube, client):
 # --- speed and connection reuse ----------------------------------------------------------
 
 
-def test_lists_are_fast_over_keep_alive(kube, client):
+def test_lists_reuse_one_keep_alive_connection(kube, client):
     batch = kubernetes.client.BatchV1Api(client)
     batch.list_job_for_all_namespaces()
-    n = 50
-    t0 = time.perf_counter()
-    for _ in range(n):
+    for _ in range(50):
         batch.list_job_for_all_namespaces(label_selector="application=spilo-logical-backup")
-    per_call = (time.perf_counter() - t0) / n
-    assert per_call < 0.02, per_call  # about 1-2 ms here; generous for loaded CI
     pool = next(iter(client.rest_client.pool_manager.pools._container.values()))
     assert pool.num_connections == 1  # every call reused one keep-alive connection
 
