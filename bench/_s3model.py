@@ -20,6 +20,7 @@ Pure arithmetic, no I/O: unit tests in ``tests/test_s3model.py``.
 from __future__ import annotations
 
 import heapq
+import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -190,6 +191,7 @@ class Figures:
     modelled_s: float  # under the S3 model, on ``workers`` slots
     replay_s: float  # each request's measured duration on the same schedule, unwidened
     span_s: float  # the first request's start to the last one's end, as measured
+    median_request_s: float  # the median request's measured duration
 
 
 def figures(
@@ -209,4 +211,5 @@ def figures(
         replay_s=makespan(trace, workers, measured_cost),
         span_s=max((r.end for r in trace), default=0.0)
         - min((r.start for r in trace), default=0.0),
+        median_request_s=statistics.median(measured_cost(r) for r in trace) if trace else 0.0,
     )

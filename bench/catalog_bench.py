@@ -581,7 +581,9 @@ def report_model(args: argparse.Namespace, info: dict, rows: list[dict[str, Any]
             "request to its last: "
             + ", ".join(
                 f"{m} {med(m, injected):.2f} s vs "
-                f"{statistics.median(figs(r, m).span_s for r in rows):.2f} s"
+                f"{statistics.median(figs(r, m).span_s for r in rows):.2f} s (replay "
+                f"{statistics.median(figs(r, m).replay_s for r in rows):.2f} s, median "
+                f"request {figs(rows[0], m).median_request_s * 1000:.0f} ms)"
                 for m in modes
             )
         )

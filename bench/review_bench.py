@@ -726,7 +726,9 @@ def report_model(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
             "the run's first request to its last: "
             + ", ".join(
                 f"{m} {med(m, injected, False):.2f} s vs "
-                f"{statistics.median(figs(r, m, wide=False).span_s for r in rows):.2f} s"
+                f"{statistics.median(figs(r, m, wide=False).span_s for r in rows):.2f} s (replay "
+                f"{statistics.median(figs(r, m, wide=False).replay_s for r in rows):.2f} s, median "
+                f"request {figs(rows[0], m, wide=False).median_request_s * 1000:.0f} ms)"
                 for m in modes
             )
         )
