@@ -695,10 +695,12 @@ def report_model(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     cold, warm, base = med("cold"), med("warm"), med("baseline")
     cold_cpu = statistics.median(r["cold"]["review_cpu_s"] for r in rows)
     cold_heads = max(1, rows[0]["cold"]["heads"])
+    bare_cpu = statistics.median(r["baseline"]["heads_cpu_s"] for r in rows) / base_heads
     print(
         f"  pgdeck / baseline under the model: {cold / base:.3f}; the client's own CPU per "
-        f"HEAD of the cold review here: {cold_cpu / cold_heads * 1000:.2f} ms, "
-        f"{cold_cpu * scale:.0f} s at the figure (one process: a floor under any latency)"
+        f"HEAD of the cold review here: {cold_cpu / cold_heads * 1000:.2f} ms (a bare boto3 "
+        f"head_object: {bare_cpu * 1000:.2f} ms), {cold_cpu * scale:.0f} s at the figure "
+        "(one process, one GIL: a floor under any latency and any worker count)"
     )
     verdict = [
         ("cold refresh + review", cold, MODEL_COLD_S),
@@ -716,7 +718,8 @@ def report_model(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
         print(
             f"  the cold review's {heads:,} HEADs alone take {heads * model.latency_s / workers:.0f} s"
             f" on {workers} workers at {model.latency_s * 1000:g} ms; under {MODEL_COLD_S:g} s"
-            f" takes about {need:.0f} requests in flight"
+            f" takes about {need:.0f} requests in flight, and at most "
+            f"{MODEL_COLD_S / heads * 1000:.2f} ms of client CPU per HEAD"
         )
     if args.inject_ms:
         injected = S3Model(latency_s=args.inject_ms / 1000, per_key_s=0.0)
