@@ -19,6 +19,9 @@ Separate processes, so that the server and the measured client run on different 
   RSS as JSON; the parent adds the server's CPU seconds over the same span.
 * the parent runs the rounds (alternating baseline and cold between rounds), checks
   the counts and prints the table.
+* every run reaches the server through the counting proxy (``_s3proxy.py``, its own
+  process), and the S3 model (``_s3model.py``) says what each run's requests would
+  take against S3 (bench/README.md, "The S3 model").
 
 Usage::
 
