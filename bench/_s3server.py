@@ -3,9 +3,11 @@ start, seeded by that child, stopped by a ``quit`` line on its stdin."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +86,36 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_proxy(
+    upstream: str, env: dict[str, str], delay_ms: float = 0.0
+) -> tuple[subprocess.Popen[str], str]:
+    """The counting proxy (``_s3proxy.py``) in its own child process, in front of
+    ``upstream``: the measured runs reach S3 through it. Stopped by ``stop_proxy``."""
+    proxy = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("_s3proxy.py")), "--upstream", upstream]
+        + ["--delay-ms", str(delay_ms)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proxy.stdout is not None
+    line = proxy.stdout.readline()
+    if not line:
+        raise Crash("the counting proxy exited before printing its URL")
+    return proxy, json.loads(line)["url"]
+
+
+def stop_proxy(proxy: subprocess.Popen[str]) -> None:
+    if proxy.poll() is not None:
+        return
+    try:
+        assert proxy.stdin is not None
+        proxy.stdin.close()
+        proxy.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        proxy.kill()
+        proxy.wait()

@@ -19,6 +19,9 @@ Separate processes, so that the server and the measured client run on different 
   RSS as JSON; the parent adds the server's CPU seconds over the same span.
 * the parent runs the rounds (alternating baseline and cold between rounds), checks
   the counts and prints the table.
+* every run reaches the server through the counting proxy (``_s3proxy.py``, its own
+  process), and the S3 model (``_s3model.py``) says what each run's requests would
+  take against S3 (bench/README.md, "The S3 model").
 
 Usage::
 
@@ -50,6 +53,8 @@ from pathlib import Path
 from typing import Any
 
 from _profiling import ThreadProfiles, rss_mb  # bench/_profiling.py, beside this script
+from _s3model import PAGE_KEYS, S3Model, figures  # bench/_s3model.py
+from _s3proxy import take  # bench/_s3proxy.py
 from _s3server import (  # bench/_s3server.py, beside this script
     BUCKET,
     REGION,
@@ -58,7 +63,9 @@ from _s3server import (  # bench/_s3server.py, beside this script
     fake_aws_env,
     s3_backend,
     start_http,
+    start_proxy,
     stop_child,
+    stop_proxy,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +78,11 @@ WAL_SEGMENTS_PER_HOUR = 2
 TARGET_COLD = 0.5  # cold / baseline
 TARGET_REFRESH = 0.1  # refresh / baseline
 TARGET_RSS_MB = 150.0
+# Under the S3 model (bench/_s3model.py), from the request traces:
+MODEL_COLD = 0.2  # cold / baseline
+MODEL_REFRESH = 0.05  # refresh / baseline
+FEW = 10  # a cold catalog's requests beyond one per cluster ("a few")
+SENSITIVITY_PER_KEY_S = 0.0001  # a full page at twice a small request's 100 ms
 
 
 # --- the bucket's layout ---------------------------------------------------------------
@@ -215,7 +227,7 @@ def serve(args: argparse.Namespace) -> int:
 def measure(args: argparse.Namespace) -> int:
     import boto3
 
-    from services.catalog import Catalog
+    from services.catalog import Catalog, CatalogProgress
     from services.config import CatalogConfig, Config, KubernetesConfig, StorageLocation
 
     rss_imported = rss_mb()
@@ -228,9 +240,13 @@ def measure(args: argparse.Namespace) -> int:
         archive=cache / "archive",
         catalog=CatalogConfig(workers=args.workers) if args.workers else CatalogConfig(),
     )
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"workers": config.catalog.workers}
+    # Phase boundaries on the host's monotonic clock, the proxy's: the model runs the
+    # phases in turn (the names listing before the clusters' listings).
+    marks: list[tuple[str, float]] = out.setdefault("marks", [])
 
     def baseline() -> None:
+        marks.append(("list", time.monotonic()))
         client = boto3.client("s3", endpoint_url=args.endpoint, region_name=REGION)
         keys: list[tuple[str, int]] = []
         paginator = client.get_paginator("list_objects_v2")
@@ -240,13 +256,19 @@ def measure(args: argparse.Namespace) -> int:
         out["found"] = len(keys)
 
     def catalog_run() -> None:
+        marks.append(("names", time.monotonic()))
         catalog = Catalog(config)
         if args.mode == "refresh":
             t = time.perf_counter()
             cached = catalog.load_cached()
             out["load_s"] = time.perf_counter() - t
             out["cached"] = sum(c.backups for c in cached.clusters)
-        state = catalog.refresh()
+
+        def progress(p: CatalogProgress) -> None:
+            if p.stage == "storage" and p.done == 0:  # the names are in, the scans start
+                marks.append(("listings", time.monotonic()))
+
+        state = catalog.refresh(progress=progress)
         out["found"] = sum(c.backups for c in state.clusters)
         out["clusters"] = len(state.clusters)
         out["problems"] = [f"{p.source}: {p.message}" for p in state.problems]
@@ -280,6 +302,7 @@ def measure(args: argparse.Namespace) -> int:
 def run_child(
     mode: str, args: argparse.Namespace, endpoint: str, cache: Path, server_pid: int, profile: str
 ) -> dict:
+    """One measured run through the counting proxy at ``endpoint``, its trace attached."""
     cmd = [sys.executable, __file__, "measure", mode, "--endpoint", endpoint]
     cmd += ["--cache-dir", str(cache), "--workers", str(args.workers)]
     if profile:
@@ -292,6 +315,7 @@ def run_child(
         raise Crash(f"{mode} run failed (exit {p.returncode}):\n{p.stderr.strip()}")
     res = json.loads(lines[-1])
     res["server_cpu_s"] = server_cpu
+    res["trace"] = take(endpoint)
     return res
 
 
@@ -315,15 +339,17 @@ def rounds(args: argparse.Namespace) -> int:
     assert server.stdin is not None and server.stdout is not None
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
+    proxy = None
     try:
         line = server.stdout.readline()
         if not line:
             raise Crash("the S3 server child exited before printing its URL")
         info = json.loads(line)
-        endpoint = info["url"]
+        proxy, endpoint = start_proxy(info["url"], env, args.inject_ms)
         print(
             f"seeded {info['backups']:,} backups + {info['objects'] - info['backups']:,} WAL "
-            f"objects in {info['seed_s']:.1f} s; server at {endpoint}",
+            f"objects in {info['seed_s']:.1f} s; server at {info['url']}, reached through "
+            f"the counting proxy at {endpoint}",
             file=sys.stderr,
             flush=True,
         )
@@ -367,8 +393,11 @@ def rounds(args: argparse.Namespace) -> int:
         print(f"crashed: {exc}", file=sys.stderr)
         return 1
     finally:
+        if proxy is not None:
+            stop_proxy(proxy)
         stop_child(server)
     report(args, info, rows)
+    report_model(args, info, rows)
     for e in errors:
         print(f"WRONG: {e}")
     return 1 if errors else 0
@@ -458,6 +487,111 @@ def report(args: argparse.Namespace, info: dict, rows: list[dict[str, Any]]) -> 
         print(f"  {name:<24} {value:<28} target {target:<10} {'PASS' if ok else 'FAIL'}")
 
 
+def report_model(args: argparse.Namespace, info: dict, rows: list[dict[str, Any]]) -> None:
+    """The runs' request traces: what each asked of S3, and what that would take there."""
+    if not rows:
+        return
+    model = S3Model(latency_s=args.latency_ms / 1000, per_key_s=args.per_key_ms / 1000)
+    modes = ("baseline", "cold", "refresh")
+
+    def figs(row: dict[str, Any], mode: str, m: S3Model = model) -> Any:
+        res = row[mode]
+        workers = 1 if mode == "baseline" else res["workers"]
+        return figures(res["trace"], res["marks"], workers, m)
+
+    def med(mode: str, m: S3Model = model) -> float:
+        return statistics.median(figs(r, mode, m).modelled_s for r in rows)
+
+    workers = rows[0]["cold"]["workers"]
+    print()
+    print(
+        f"S3 model: {model.describe()}; a listing page holds at most {PAGE_KEYS:,} keys. "
+        f"Each run's requests as the proxy saw them (round 1), and the seconds that trace "
+        f"takes under the model (median of the rounds) with pgdeck's {workers} workers "
+        "(catalog.workers) and the baseline's 1. 'replay' puts each request's measured "
+        "duration on the same schedule: near the wall time, the schedule is what the client "
+        "did. 'CPU' is the client's own (boto3 parsing the answers, pgdeck's work), one "
+        "process on one GIL: 'with CPU' adds it to the serial baseline's model and takes the "
+        "larger of the two for pgdeck's, a bound the pure model does not see."
+    )
+    head = (
+        f"  {'run':<9} {'requests by kind':<22} {'keys':>8} {'MB out':>7} {'peak':>5}"
+        f" {'wall s':>7} {'replay s':>8} {'CPU s':>6} {'model s':>8} {'model/base':>10}"
+        f" {'with CPU':>8} {'/base':>6}"
+    )
+    print(head)
+    base = med("baseline")
+
+    def cpu(mode: str) -> float:
+        return statistics.median(r[mode]["cpu_s"] for r in rows)
+
+    def bound(mode: str) -> float:
+        return med(mode) + cpu(mode) if mode == "baseline" else max(med(mode), cpu(mode))
+
+    for mode in modes:
+        f = figs(rows[0], mode)
+        c = f.counts
+        wall = statistics.median(r[mode]["seconds"] for r in rows)
+        replay = statistics.median(figs(r, mode).replay_s for r in rows)
+        print(
+            f"  {mode:<9} {c.kinds():<22} {c.keys:>8,} {c.bytes_out / 1e6:>7.2f} {c.peak:>5}"
+            f" {wall:>7.2f} {replay:>8.2f} {cpu(mode):>6.2f} {med(mode):>8.2f}"
+            f" {med(mode) / base:>10.3f} {bound(mode):>8.2f} {bound(mode) / bound('baseline'):>6.3f}"
+        )
+    cold, refresh = figs(rows[0], "cold").counts, figs(rows[0], "refresh").counts
+    n = info["clusters"]
+    verdict = [
+        (
+            "cold: requests",
+            f"{cold.requests:,} for {n} clusters",
+            f"<= {n} + {FEW}",
+            cold.requests <= n + FEW,
+        ),
+        (
+            "cold: model / baseline",
+            f"{med('cold') / base:.3f}",
+            f"<= {MODEL_COLD}",
+            med("cold") / base <= MODEL_COLD,
+        ),
+        (
+            "refresh: keys listed",
+            f"{refresh.keys:,} ({n} new backups)",
+            f"= {n}",
+            refresh.keys == n,
+        ),
+        (
+            "refresh: model / baseline",
+            f"{med('refresh') / base:.3f}",
+            f"<= {MODEL_REFRESH}",
+            med("refresh") / base <= MODEL_REFRESH,
+        ),
+    ]
+    for name, value, target, ok in verdict:
+        print(f"  {name:<26} {value:<26} bar {target:<12} {'PASS' if ok else 'over'}")
+    alt = S3Model(latency_s=model.latency_s, per_key_s=SENSITIVITY_PER_KEY_S)
+    alt_base = med("baseline", alt)
+    print(
+        f"  with {alt.per_key_s * 1000:g} ms per listed key (a full page at "
+        f"{(alt.latency_s + PAGE_KEYS * alt.per_key_s) * 1000:.0f} ms; AWS publishes no such "
+        f"figure): cold / baseline {med('cold', alt) / alt_base:.3f}, refresh / baseline "
+        f"{med('refresh', alt) / alt_base:.3f}"
+    )
+    if args.inject_ms:
+        injected = S3Model(latency_s=args.inject_ms / 1000, per_key_s=0.0)
+        print(
+            f"  check: every request held {args.inject_ms:g} ms in the proxy; the model at "
+            "that latency (no per-key cost) against the measured span from the run's first "
+            "request to its last: "
+            + ", ".join(
+                f"{m} {med(m, injected):.2f} s vs "
+                f"{statistics.median(figs(r, m).span_s for r in rows):.2f} s (replay "
+                f"{statistics.median(figs(r, m).replay_s for r in rows):.2f} s, median "
+                f"request {figs(rows[0], m).median_request_s * 1000:.0f} ms)"
+                for m in modes
+            )
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clusters", type=int, default=100)
@@ -466,6 +600,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wal-per-hour", type=int, default=WAL_SEGMENTS_PER_HOUR)
     ap.add_argument("--workers", type=int, default=0, help="catalog workers (0: pgdeck's default)")
     ap.add_argument("--profile", default="", help="directory for a cProfile of each run")
+    ap.add_argument("--latency-ms", type=float, default=S3Model().latency_s * 1000)
+    ap.add_argument("--per-key-ms", type=float, default=S3Model().per_key_s * 1000)
+    ap.add_argument(
+        "--inject-ms",
+        type=float,
+        default=0.0,
+        help="hold every request this long in the proxy (checks the model against wall time)",
+    )
     sub = ap.add_subparsers(dest="role")
     sp = sub.add_parser("serve", help=argparse.SUPPRESS)
     sp.add_argument("--clusters", type=int, default=100)

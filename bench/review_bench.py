@@ -27,6 +27,13 @@ The measurements, each in a fresh child process (rounds alternate which one goes
 * ``baseline``: what a team's script would do: one boto3 client, a ``list_objects_v2``
   paginator over the whole prefix, then ``head_object`` for each object of the window,
   one after the other, reading ``ServerSideEncryption``.
+* ``discover`` then ``checked`` (when the catalog has ``check_new_sse``): a refresh and
+  ``Catalog.check_new_sse()`` until no object's encryption is unknown, over a fresh cache,
+  then the review in a new process over that cache, which must make no HEAD.
+
+Every run reaches moto through the counting proxy (``_s3proxy.py``), and the S3 model
+(``_s3model.py``) says what each run's requests would take against S3, at the measured
+size and at the figure's; see bench/README.md, "The S3 model".
 
 Sampled by default, and said so in the output: moto spends ~3.5 ms of CPU on each HEAD
 (with a new TCP connection each, since werkzeug's server closes every connection), in
@@ -60,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import resource
@@ -68,7 +76,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -76,6 +83,8 @@ from pathlib import Path
 from typing import Any
 
 from _profiling import ThreadProfiles, rss_mb  # bench/_profiling.py, beside this script
+from _s3model import S3Model, figures  # bench/_s3model.py
+from _s3proxy import take  # bench/_s3proxy.py
 from _s3server import (  # bench/_s3server.py, beside this script
     BUCKET,
     REGION,
@@ -84,7 +93,9 @@ from _s3server import (  # bench/_s3server.py, beside this script
     fake_aws_env,
     s3_backend,
     start_http,
+    start_proxy,
     stop_child,
+    stop_proxy,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +114,9 @@ PLAIN_CLUSTERS = frozenset({3, 13, 23, 33, 43})  # one object each stored withou
 PLAIN_HOUR = 42  # hours before TOP of that object
 
 TARGET_S = 60.0
+# Under the S3 model (bench/_s3model.py), at the figure's size:
+MODEL_COLD_S = 60.0  # refresh + review, every SSE answer from a HEAD
+MODEL_CHECKED_S = 5.0  # refresh + review, the SSE answers checked at discovery
 
 
 # --- the world ---------------------------------------------------------------------------
@@ -209,10 +223,14 @@ def measure(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"mode": args.mode}
     server_pid = args.server_pid
     marks: dict[str, tuple[float, float, float]] = {}  # phase -> (wall, own CPU, server CPU)
+    # The S3 model's phases, on the host's monotonic clock (the proxy's): requests in
+    # one run in turn after those of the one before.
+    phases: list[tuple[str, float]] = out.setdefault("phases", [])
 
     def mark(name: str) -> None:
         u = resource.getrusage(resource.RUSAGE_SELF)
         marks[name] = (time.perf_counter(), u.ru_utime + u.ru_stime, cpu_seconds(server_pid))
+        phases.append((name, time.monotonic()))
 
     run = (baseline_run if args.mode == "baseline" else pgdeck_run)(args, out, mark)
     profiled = ThreadProfiles() if args.profile else None
@@ -241,20 +259,10 @@ def pgdeck_run(args: argparse.Namespace, out: dict[str, Any], mark: Any) -> Any:
     from services.catalog import Catalog, CatalogProgress
     from services.config import load_config
     from services.review import run_review
-    from services.storage import S3Store
 
     config = load_config(args.config)
-    # Counting, not changing: every HEAD pgdeck makes goes through S3Store.head.
-    heads = [0]
-    lock = threading.Lock()
-    real_head = S3Store.head
-
-    def counted_head(self: Any, relative_key: str) -> Any:
-        with lock:
-            heads[0] += 1
-        return real_head(self, relative_key)
-
-    S3Store.head = counted_head  # type: ignore[method-assign]
+    out["workers"] = config.catalog.workers
+    # The HEADs each run makes are counted by the proxy (run_child), not here.
 
     def run() -> None:
         catalog = Catalog(config, clock=lambda: NOW)
@@ -262,12 +270,28 @@ def pgdeck_run(args: argparse.Namespace, out: dict[str, Any], mark: Any) -> Any:
         def progress(p: CatalogProgress) -> None:
             if p.stage == "kubernetes" and p.done == p.total:
                 mark("kube")
+            elif p.stage == "storage" and p.done == 0:  # the names are in, the scans start
+                out["phases"].append(("listings", time.monotonic()))
 
         state = catalog.refresh(progress=progress)
         mark("refresh")
+        if args.mode == "discover":
+            # What the console does after each refresh, here until nothing is left
+            # unknown: the HEADs of the objects whose encryption the cache lacks.
+            checked = unencrypted = 0
+            while True:
+                done = catalog.check_new_sse()  # type: ignore[attr-defined]
+                checked += done.checked
+                unencrypted += done.unencrypted
+                out["problems"] = [f"{p.source}: {p.message}" for p in done.problems]
+                if done.remaining == 0 or done.checked == 0 or done.problems:
+                    break
+            mark("discovered")
+            out.update(checked=checked, unencrypted=unencrypted, remaining=done.remaining)
+            catalog.cache.close()
+            return
         review = run_review(catalog, state=state)
         mark("review")
-        out["heads"] = heads[0]
         out["clusters"] = len(review.clusters)
         out["window_objects"] = sum(c.objects for c in review.clusters)
         out["problems"] = [f"{p.source}: {p.message}" for p in state.problems]
@@ -330,7 +354,11 @@ def run_child(mode: str, args: argparse.Namespace, extra: list[str], profile: st
     lines = p.stdout.strip().splitlines()
     if p.returncode != 0 or not lines:
         raise Crash(f"{mode} run failed (exit {p.returncode}):\n{p.stderr.strip()}")
-    return json.loads(lines[-1])
+    res = json.loads(lines[-1])
+    res["trace"] = take(args.proxy_url)  # every request of this run, from the proxy
+    if mode != "baseline":
+        res["heads"] = sum(1 for r in res["trace"] if r["kind"] == "HEAD")
+    return res
 
 
 def write_config(path: Path, endpoint: str, manifests: Path, cache: Path, hours: int) -> Path:
@@ -386,6 +414,7 @@ def rounds(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     info: dict[str, Any] = {}
+    proxy = None
     try:
         t = time.perf_counter()
         write_manifests(work / "manifests", plan)
@@ -395,11 +424,12 @@ def rounds(args: argparse.Namespace) -> int:
             raise Crash("the S3 server child exited before printing its URL")
         info = json.loads(line)
         info["manifests_s"] = manifests_s
-        endpoint = info["url"]
+        proxy, endpoint = start_proxy(info["url"], env, args.inject_ms)
+        args.proxy_url = endpoint
         print(
             f"seeded {info['objects']:,} objects ({info['plain']} without SSE) in "
             f"{info['seed_s']:.1f} s, wrote the manifests in {manifests_s:.1f} s; "
-            f"server at {endpoint}",
+            f"server at {info['url']}, reached through the counting proxy at {endpoint}",
             file=sys.stderr,
             flush=True,
         )
@@ -427,6 +457,19 @@ def rounds(args: argparse.Namespace) -> int:
                 res = run_child(mode, args, extra, prof(mode, r))
                 check(errors, r, res, args, expected_plain, sample)
                 row[mode] = res
+            if args.discovery:
+                # The encryption checked at discovery: a refresh and its checks in one
+                # process over a fresh cache, then the review in another over that cache.
+                dcache = work / f"cache-d-r{r}"
+                dcache.mkdir()
+                dconfig = write_config(
+                    work / f"config-d-r{r}.yaml", endpoint, work / "manifests", dcache, args.hours
+                )
+                for mode in ("discover", "checked"):
+                    res = run_child(mode, args, ["--config", str(dconfig)], prof(mode, r))
+                    check(errors, r, res, args, expected_plain, sample)
+                    row[mode] = res
+                shutil.rmtree(dcache, ignore_errors=True)
             rows.append(row)
             shutil.rmtree(cache, ignore_errors=True)
             print(
@@ -440,9 +483,12 @@ def rounds(args: argparse.Namespace) -> int:
         print(f"crashed: {exc}", file=sys.stderr)
         return 1
     finally:
+        if proxy is not None:
+            stop_proxy(proxy)
         stop_child(server)
         shutil.rmtree(work, ignore_errors=True)
     report(args, info, rows, sample)
+    report_model(args, rows)
     if args.profile:
         top_functions(Path(args.profile))
     for e in errors:
@@ -460,6 +506,19 @@ def check(
 ) -> None:
     mode = res["mode"]
     window = args.measured * args.hours
+    if mode == "discover":
+        if (res["heads"], res["checked"], res["remaining"]) != (window, window, 0):
+            errors.append(
+                f"round {r} discover: {res['heads']:,} HEADs, {res['checked']:,} checked, "
+                f"{res['remaining']:,} left, expected {window:,}, {window:,} and 0"
+            )
+        if res["unencrypted"] != len(expected_plain):
+            errors.append(
+                f"round {r} discover: {res['unencrypted']} unencrypted, not {len(expected_plain)}"
+            )
+        for p in res["problems"]:
+            errors.append(f"round {r} discover: problem {p}")
+        return
     if res["window_objects"] != window:
         errors.append(
             f"round {r} {mode}: {res['window_objects']:,} objects in the window, not {window:,}"
@@ -473,7 +532,7 @@ def check(
         return
     if res["clusters"] != args.measured:
         errors.append(f"round {r} {mode}: {res['clusters']} clusters reviewed, not {args.measured}")
-    want_heads = window if mode == "cold" else 0
+    want_heads = window if mode == "cold" else 0  # warm, checked: every answer cached
     if res["heads"] != want_heads:
         errors.append(f"round {r} {mode}: {res['heads']:,} HEADs, expected {want_heads:,}")
     if res["plain"] != expected_plain:
@@ -617,6 +676,122 @@ def report(
     print(f"  {'pgdeck / baseline':<24} {mv['cold'] / mv['base']:7.3f}")
 
 
+def report_model(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """The runs' request traces: what each asked of S3, and what that would take there,
+    at the figure's size."""
+    if not rows:
+        return
+    model = S3Model(latency_s=args.latency_ms / 1000, per_key_s=args.per_key_ms / 1000)
+    n = args.measured
+    scale = max(1, round(args.clusters / n))
+    base_heads = max(1, rows[0]["baseline"]["heads"])
+    head_scale = max(1, round(n * args.hours / base_heads))
+    # A sampled run stands for the figure: its per-cluster phases made `scale` times
+    # over (the baseline's HEADs `scale` x `head_scale`); pgdeck's one listing of the
+    # cluster names (after the "kube" mark) costs the same at 500 clusters (a page holds
+    # 1,000 names). A phase is named by the mark that opens it: pgdeck's HEADs follow
+    # the "refresh" mark, the baseline's listing "start" and its HEADs "list".
+    pgdeck = {"listings": scale, "refresh": scale}
+    factors = {
+        "baseline": {"start": scale, "list": scale * head_scale},
+        "cold": pgdeck,
+        "warm": pgdeck,
+        "discover": pgdeck,
+        "checked": pgdeck,
+    }
+    modes = ("baseline", "cold", "warm", "discover", "checked")
+    modes = tuple(m for m in modes if m in rows[0])
+
+    def figs(row: dict[str, Any], mode: str, m: S3Model = model, wide: bool = True) -> Any:
+        res = row[mode]
+        workers = 1 if mode == "baseline" else res["workers"]
+        return figures(res["trace"], res["phases"], workers, m, factors[mode] if wide else None)
+
+    def med(mode: str, m: S3Model = model, wide: bool = True) -> float:
+        return statistics.median(figs(r, mode, m, wide).modelled_s for r in rows)
+
+    workers = rows[0]["cold"]["workers"]
+    print()
+    print(
+        f"S3 model: {model.describe()}. Each run's requests as the proxy saw them (round 1, "
+        f"{n} clusters), then the seconds that trace takes under the model (median of the "
+        f"rounds) at the measured size and at the figure's {args.clusters} clusters"
+        + (f" (the trace made x{scale} over)" if scale > 1 else "")
+        + f", with pgdeck's {workers} workers (catalog.workers) and the baseline's 1. "
+        "'replay' puts each request's measured duration on the same schedule."
+    )
+    head = (
+        f"  {'run':<9} {'requests by kind':<24} {'keys':>7} {'MB out':>7} {'peak':>5}"
+        f" {'wall s':>7} {'replay s':>8} {'model s':>8} {'at figure':>10}"
+    )
+    print(head)
+    for mode in modes:
+        c = figs(rows[0], mode).counts
+        wall = statistics.median(r[mode]["seconds"] for r in rows)
+        replay = statistics.median(figs(r, mode).replay_s for r in rows)
+        print(
+            f"  {mode:<9} {c.kinds():<24} {c.keys:>7,} {c.bytes_out / 1e6:>7.2f} {c.peak:>5}"
+            f" {wall:>7.2f} {replay:>8.2f} {med(mode, wide=False):>8.2f} {med(mode):>10.1f}"
+        )
+    cold, warm, base = med("cold"), med("warm"), med("baseline")
+    # The review after the encryption was checked at discovery; without that run (a
+    # catalog with no check_new_sse), the warm run's trace stands for it: the same
+    # refresh finding nothing new and a review making no HEAD.
+    checked = med("checked") if "checked" in modes else warm
+    cold_cpu = statistics.median(r["cold"]["review_cpu_s"] for r in rows)
+    cold_heads = max(1, rows[0]["cold"]["heads"])
+    bare_cpu = statistics.median(r["baseline"]["heads_cpu_s"] for r in rows) / base_heads
+    print(
+        f"  pgdeck / baseline under the model: {cold / base:.3f}; the client's own CPU per "
+        f"HEAD of the cold review here: {cold_cpu / cold_heads * 1000:.2f} ms (a bare boto3 "
+        f"head_object: {bare_cpu * 1000:.2f} ms), {cold_cpu * scale:.0f} s at the figure "
+        "(one process, one GIL: a floor under any latency and any worker count)"
+    )
+    verdict = [
+        ("cold refresh + review", cold, MODEL_COLD_S),
+        (
+            "checked at discovery" if "checked" in modes else "warm (stands for checked)",
+            checked,
+            MODEL_CHECKED_S,
+        ),
+    ]
+    hourly = math.ceil(args.clusters / workers) * model.latency_s
+    print(
+        f"  checked at discovery, each hourly refresh (one new object per cluster) HEADs "
+        f"{args.clusters} objects: {hourly:.1f} s on {workers} workers under the model, after "
+        "its listings"
+    )
+    for name, value, bar in verdict:
+        ok = "PASS" if value < bar else "over"
+        print(
+            f"  {name:<26} {value:7.1f} s at {args.clusters} clusters (model)   "
+            f"bar < {bar:g} s   {ok}"
+        )
+    if cold >= MODEL_COLD_S:
+        heads = rows[0]["cold"]["heads"] * scale
+        need = heads * model.latency_s / max(0.1, MODEL_COLD_S - med("warm"))
+        print(
+            f"  the cold review's {heads:,} HEADs alone take {heads * model.latency_s / workers:.0f} s"
+            f" on {workers} workers at {model.latency_s * 1000:g} ms; under {MODEL_COLD_S:g} s"
+            f" takes about {need:.0f} requests in flight, and at most "
+            f"{MODEL_COLD_S / heads * 1000:.2f} ms of client CPU per HEAD"
+        )
+    if args.inject_ms:
+        injected = S3Model(latency_s=args.inject_ms / 1000, per_key_s=0.0)
+        print(
+            f"  check: every request held {args.inject_ms:g} ms in the proxy; the model at "
+            "that latency (no per-key cost, measured size) against the measured span from "
+            "the run's first request to its last: "
+            + ", ".join(
+                f"{m} {med(m, injected, False):.2f} s vs "
+                f"{statistics.median(figs(r, m, wide=False).span_s for r in rows):.2f} s (replay "
+                f"{statistics.median(figs(r, m, wide=False).replay_s for r in rows):.2f} s, median "
+                f"request {figs(rows[0], m, wide=False).median_request_s * 1000:.0f} ms)"
+                for m in modes
+            )
+        )
+
+
 def top_functions(directory: Path, n: int = 15) -> None:
     import io
     import pstats
@@ -651,13 +826,28 @@ def main(argv: list[str] | None = None) -> int:
         help="clusters whose window the baseline HEADs, its time scaled (0: all of them)",
     )
     ap.add_argument("--profile", default="", help="directory for a cProfile of each run")
+    ap.add_argument(
+        "--discovery",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the refresh + check_new_sse() and the review after it "
+        "(default: when the catalog has check_new_sse)",
+    )
+    ap.add_argument("--latency-ms", type=float, default=S3Model().latency_s * 1000)
+    ap.add_argument("--per-key-ms", type=float, default=S3Model().per_key_s * 1000)
+    ap.add_argument(
+        "--inject-ms",
+        type=float,
+        default=0.0,
+        help="hold every request this long in the proxy (checks the model against wall time)",
+    )
     sub = ap.add_subparsers(dest="role")
     sp = sub.add_parser("serve", help=argparse.SUPPRESS)
     sp.add_argument("--clusters", type=int, default=500)
     sp.add_argument("--hours", type=int, default=168)
     sp.add_argument("--fill", type=int, default=0, help="clusters in the bucket in all")
     mp = sub.add_parser("measure", help=argparse.SUPPRESS)
-    mp.add_argument("mode", choices=("baseline", "cold", "warm"))
+    mp.add_argument("mode", choices=("baseline", "cold", "warm", "discover", "checked"))
     mp.add_argument("--server-pid", type=int, required=True)
     mp.add_argument("--config", default="")
     mp.add_argument("--endpoint", default="")
@@ -669,6 +859,10 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args)
     if args.role == "measure":
         return measure(args)
+    if args.discovery is None:
+        from services.catalog import Catalog
+
+        args.discovery = hasattr(Catalog, "check_new_sse")
     return rounds(args)
 
 
