@@ -23,6 +23,11 @@ How a COPY travels, and why it cannot deadlock:
 - Each COPY's tag (the rows the server stored) is added to the restore's counts as it
   ends; the tables loaded are handed to the engine (``take_finished``) to announce.
 
+The post-data's index builds and foreign keys run on the lanes too, in waves
+(``services.postdata_waves``): each statement goes to the lane its tables' group is on
+(``statement``), where it runs in the dump's order; a COPY or any other statement waits
+for the wave to end first.
+
 A lane that fails fails the restore: its error (``LaneFailed``, naming the COPY) is raised
 in the reader at its next call, every other lane's COPY in flight is ended with CopyFail
 (rolled back) and ``on_halt`` wakes a reader waiting on the download. ``cancel()`` (any
@@ -41,6 +46,7 @@ from dataclasses import dataclass, field
 from services.copy_order import LoadAlone, SessionLog, SessionStatement, replay
 from services.errors import PgdeckError
 from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
+from services.postdata_waves import Wave, WaveStatement
 from services.restore_events import SessionProgress
 from services.spool import Spool, SpoolFile
 from services.target import ResolvedTarget
@@ -68,6 +74,8 @@ class _Job:
     log: list[SessionStatement]
     mark: int  # the main session's settings at the COPY: log[:mark]
     alone: bool
+    label: str = ""  # a post-data statement's (services.postdata_waves); "" for a COPY
+    lane: _Lane | None = None  # a post-data statement's session
     mode: str = _STREAM
     spool: SpoolFile | None = None
     chunks: deque[memoryview | bytes] = field(default_factory=deque)
@@ -119,6 +127,8 @@ class LanePool:
         self._cancelled = False
         self._closing = False
         self._finished: list[tuple[str, str, int]] = []
+        self._wave: Wave | None = None  # the post-data wave the lanes are running
+        self.wave_statements = 0  # post-data statements run on the lanes
 
     # --- the reader's side -----------------------------------------------------------------
     def new_database(self) -> None:
@@ -131,7 +141,7 @@ class LanePool:
         self, database: str, key: tuple[str, str], sql: bytes, encoding: str, line: int
     ) -> None:
         alone = self.alone.alone(*key[1].split(".", 1))
-        if alone:
+        if alone or self._wave is not None:
             self.wait_idle()
         job = _Job(
             database, key, sql, encoding, line, self.log.entries, len(self.log.entries), alone
@@ -144,6 +154,33 @@ class LanePool:
                 job.mode = _SPOOL  # its file is made with its first bytes
             self._pending.append(job)
             self._current = job
+            self._cond.notify_all()
+
+    def statement(
+        self, database: str, wave: WaveStatement, sql: bytes, encoding: str, line: int
+    ) -> None:
+        """A post-data statement of a wave, to the session its tables' group is on."""
+        if self._wave is None or self._wave.kind != wave.kind:
+            self.wait_idle()
+            self._wave = Wave(wave.kind, self.jobs, self.alone.roots)
+        lane = self._wave.place(wave)
+        if lane is None:  # it joins two sessions' tables: a new wave begins with it
+            self.wait_idle()
+            self._wave = Wave(wave.kind, self.jobs, self.alone.roots)
+            lane = self._wave.place(wave)
+            assert lane is not None
+        key = ("", wave.label)
+        job = _Job(
+            database, key, sql, encoding, line, self.log.entries, len(self.log.entries), False
+        )
+        job.label = wave.label
+        job.ended = True
+        with self._cond:
+            self._check()
+            self._start_lanes()
+            job.lane = self._lanes[lane]
+            self._pending.append(job)
+            self.wave_statements += 1
             self._cond.notify_all()
 
     def write(self, data: memoryview | bytes) -> None:
@@ -179,7 +216,8 @@ class LanePool:
             self.wait_idle()
 
     def wait_idle(self) -> None:
-        """The barrier: returns once no COPY is waiting or loading."""
+        """The barrier: returns once no COPY or post-data statement is waiting or running."""
+        self._wave = None
         with self._cond:
             while (self._pending or any(lane.job for lane in self._lanes)) and not self._stopped:
                 self._cond.wait(_WAIT)
@@ -195,7 +233,10 @@ class LanePool:
         with self._cond:
             return tuple(
                 SessionProgress(
-                    lane.number, job.key[1], job.done, job.received if job.ended else None
+                    lane.number,
+                    job.key[1],
+                    job.done,
+                    None if job.label else job.received if job.ended else None,
                 )
                 for lane in self._lanes
                 if (job := lane.job) is not None
@@ -249,18 +290,18 @@ class LanePool:
     def _run(self, lane: _Lane) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stopped:
+                while not self._stopped and (job := self._next(lane)) is None:
                     self._cond.wait(_WAIT)
-                if self._stopped:
+                if self._stopped or job is None:
                     return
-                job = self._pending.popleft()
                 lane.job = job
                 spooled = 0
                 if job.mode == _SPOOL:
                     spooled = job.spool.size if job.spool is not None else 0
                     if not job.ended:
                         job.mode = _STREAM  # the reader's next bytes come by the queue
-                self.busiest = max(self.busiest, sum(1 for x in self._lanes if x.job))
+                loading = sum(1 for x in self._lanes if x.job and not x.job.label)
+                self.busiest = max(self.busiest, loading)
                 self._cond.notify_all()
             try:
                 rows = self._load(lane, job, spooled)
@@ -274,10 +315,20 @@ class LanePool:
                     self._cond.notify_all()
                 return
             with self._cond:
-                self._copied[job.key] = self._copied.get(job.key, 0) + rows
-                self._finished.append((*job.key, rows))
+                if not job.label:
+                    self._copied[job.key] = self._copied.get(job.key, 0) + rows
+                    self._finished.append((*job.key, rows))
                 lane.job = None
                 self._cond.notify_all()
+
+    def _next(self, lane: _Lane) -> _Job | None:
+        """The oldest job waiting that this lane may take (a post-data statement only
+        on its own lane), taken off the queue."""
+        for i, job in enumerate(self._pending):
+            if job.lane is None or job.lane is lane:
+                del self._pending[i]
+                return job
+        return None
 
     def _load(self, lane: _Lane, job: _Job, spooled: int) -> int:
         loader = lane.loader
@@ -290,6 +341,9 @@ class LanePool:
             loader.execute(s.sql, encoding=s.encoding, encoding_after=s.encoding_after)
             lane.applied[s.name] = s.sql
         lane.seen = job.mark
+        if job.label:
+            loader.execute(job.sql, encoding=job.encoding)
+            return 0
         loader.copy_begin(job.sql, job.encoding)
         if job.spool is not None:
             offset = 0

@@ -140,6 +140,7 @@ class LoadAlone:
         self._hot_types: set[tuple[str, str]] = set()
         self._alone: set[tuple[str, str]] = set()
         self._children: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self._up: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
     def see(self, stmt: Statement, verdict: Verdict, *, path_empty: bool) -> None:
         if verdict.kind != grammar.DDL:
@@ -164,12 +165,34 @@ class LoadAlone:
         if table is None:
             return
         for parent in self._parents(toks):
-            self._children.setdefault(parent, set()).add(table)
+            self._link(parent, table)
         attached = self._attached(toks)
         if attached is not None:
-            self._children.setdefault(table, set()).add(attached)
+            self._link(table, attached)
         if hot:
             self._alone.add(table)
+
+    def _link(self, parent: tuple[str, str], child: tuple[str, str]) -> None:
+        self._children.setdefault(parent, set()).add(child)
+        self._up.setdefault(child, set()).add(parent)
+
+    def roots(self, table: tuple[str, str]) -> set[tuple[str, str]]:
+        """The roots of the partition or inheritance trees ``table`` is in (itself
+        when it is in none)."""
+        out: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str]] = set()
+        todo = [table]
+        while todo:
+            t = todo.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            parents = self._up.get(t)
+            if parents:
+                todo.extend(parents)
+            else:
+                out.add(t)
+        return out
 
     def alone(self, schema: str, table: str) -> bool:
         """The table, or a partition or child its rows may land in or share checks with."""

@@ -422,9 +422,15 @@ class RestoreEngine:
             if spool.tables
             else "none went through the spool"
         )
+        waves = (
+            f"; {lanes.wave_statements} post-data statements (indexes, keys) ran in waves on them"
+            if lanes.wave_statements
+            else ""
+        )
         self._log(
             "info",
-            f"table data loaded on up to {lanes.busiest} of {self.jobs} data sessions; {spooled}",
+            f"table data loaded on up to {lanes.busiest} of {self.jobs} data sessions; "
+            f"{spooled}{waves}",
         )
 
     def _announce_finished(self) -> None:

@@ -131,6 +131,8 @@ def sessions_text(p: RestoreProgress) -> str:
         f"{s.table} {int(100 * s.done / s.total)}%"
         if s.total
         else f"{s.table} {present.size(s.done)}"
+        if s.done
+        else s.table
         for s in p.sessions
     ]
     n = len(p.sessions)
