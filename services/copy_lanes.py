@@ -49,6 +49,7 @@ from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
 from services.postdata_waves import Wave, WaveStatement
 from services.restore_events import SessionProgress
 from services.spool import Spool, SpoolFile
+from services.sqllex import size_text
 from services.target import ResolvedTarget
 
 QUEUE_LIMIT = 4 << 20  # bytes queued for one streaming lane
@@ -241,6 +242,25 @@ class LanePool:
                 for lane in self._lanes
                 if (job := lane.job) is not None
             )
+
+    def summary(self) -> str:
+        """The restore's closing line on how the load went."""
+        spool = self.spool
+        spooled = (
+            f"{spool.tables} table{'s' if spool.tables != 1 else ''} went through the spool "
+            f"in {spool.where} (at most {size_text(spool.largest)} at once)"
+            if spool.tables
+            else "none went through the spool"
+        )
+        waves = (
+            f"; {self.wave_statements} post-data statements (indexes, keys) ran in waves on them"
+            if self.wave_statements
+            else ""
+        )
+        return (
+            f"table data loaded on up to {self.busiest} of {self.jobs} data sessions; "
+            f"{spooled}{waves}"
+        )
 
     # --- stopping ----------------------------------------------------------------------------
     def cancel(self) -> None:

@@ -53,7 +53,6 @@ from services.restore_events import (
 from services.restore_plan import RestoreFilter, RestoreRefused, Scope, TargetFacts
 from services.restore_writer import RefusedInPlace, TargetWriter
 from services.spool import Spool
-from services.sqllex import size_text
 from services.storage import BackupStore
 from services.target import ResolvedTarget, ServerIdentity, connect, identify, run_preflight
 from services.validate import TableCheck, Validation, validate
@@ -415,23 +414,7 @@ class RestoreEngine:
             return
         lanes.close()
         self._announce_finished()
-        spool = lanes.spool
-        spooled = (
-            f"{spool.tables} table{'s' if spool.tables != 1 else ''} went through the spool "
-            f"in {spool.where} (at most {size_text(spool.largest)} at once)"
-            if spool.tables
-            else "none went through the spool"
-        )
-        waves = (
-            f"; {lanes.wave_statements} post-data statements (indexes, keys) ran in waves on them"
-            if lanes.wave_statements
-            else ""
-        )
-        self._log(
-            "info",
-            f"table data loaded on up to {lanes.busiest} of {self.jobs} data sessions; "
-            f"{spooled}{waves}",
-        )
+        self._log("info", lanes.summary())
 
     def _announce_finished(self) -> None:
         if self._lanes is not None:

@@ -415,3 +415,27 @@ def test_sigint_mid_load_with_four_sessions_exits_130_and_leaves_no_half_table(
         assert not conn.execute(
             "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgdeck-restore'"
         ).fetchall()
+
+
+def test_an_index_build_failing_on_a_data_session_fails_the_restore_in_one_line(
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = dump.decode()
+    copy = "COPY public.a_small_05 (id, v) FROM stdin;\n"
+    at = text.index(copy) + len(copy)
+    seed(bucket, {KEY: gzip.compress((text[:at] + "1\tv1\n" + text[at:]).encode(), 1)})
+    config = storage_config(tmp_path, bucket, s3_endpoint)
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--jobs", "4"
+    )
+    assert code == 1, err
+    assert report["status"] == "failed"
+    assert "could not create unique index" in report["error"], report["error"]
+    assert "ADD CONSTRAINT a_small_05_pkey PRIMARY KEY" in report["error"]
+    assert len([line for line in err.splitlines() if "could not create unique" in line]) == 1, err
+    assert report["databases_incomplete"] == ["sales"]
