@@ -139,9 +139,16 @@ class LanePool:
         self.alone = LoadAlone()
 
     def begin(
-        self, database: str, key: tuple[str, str], sql: bytes, encoding: str, line: int
+        self,
+        database: str,
+        key: tuple[str, str],
+        table: tuple[str, str],
+        sql: bytes,
+        encoding: str,
+        line: int,
     ) -> None:
-        alone = self.alone.alone(*key[1].split(".", 1))
+        """A COPY of ``table`` (schema, name) begins: its rows follow (``write``)."""
+        alone = self.alone.alone(*table)
         if alone or self._wave is not None:
             self.wait_idle()
         job = _Job(

@@ -128,8 +128,9 @@ class TargetWriter:
             self.last = (stmt.line, send.sql.decode("utf-8", "replace"))
             if send.copy and lanes is not None:
                 database = self._loader.current_database or ""
-                key = (section or "", f"{verdict.schema or 'public'}.{verdict.name or ''}")
-                lanes.begin(database, key, send.sql, encoding, stmt.line)
+                table = (verdict.schema or "public", verdict.name or "")
+                key = (section or "", f"{table[0]}.{table[1]}")
+                lanes.begin(database, key, table, send.sql, encoding, stmt.line)
                 self._in_copy = True
             elif send.copy:
                 self._loader.copy_begin(send.sql, encoding)

@@ -4,7 +4,7 @@ A real source cluster with the cases that could go wrong when COPYs overlap (man
 of mixed sizes, a partitioned table with a partition's own foreign key, foreign keys
 between tables loaded by different sessions, an expression index, deferrable and NOT
 VALID constraints, a trigger, sequences, a large object, a CHECK calling a function of
-the dump, two databases), pg_dumpall'd, gzip'd into moto's S3 and restored with one
+the dump, three databases, one of them LATIN1), pg_dumpall'd, gzip'd into moto's S3 and restored with one
 session and with four into fresh servers, compared row by row and catalog by catalog.
 """
 
@@ -31,7 +31,9 @@ from tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "spilo/acid-sales/0f000000-0000-4000-8000-000000000016/logical_backups/1763600000.sql.gz"
-DATABASES = ("sales", "inventory")
+# legacy is LATIN1: pg_dump writes its section in LATIN1 (SET client_encoding), which a
+# data session must take before its COPY or the rows would be read as UTF-8.
+DATABASES = ("sales", "inventory", "legacy")
 
 SOURCE_SQL = r"""
 CREATE ROLE reader NOLOGIN;
@@ -81,6 +83,14 @@ DO $$BEGIN FOR i IN 1..40 LOOP
                  lpad(i::text, 2, '0'), 'v', 20 * i);
 END LOOP; END$$;
 ALTER TABLE a_small_02 ADD CONSTRAINT a_small_02_ref FOREIGN KEY (id) REFERENCES a_small_40(id) NOT VALID;
+\connect postgres
+CREATE DATABASE legacy ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\connect legacy
+SET client_encoding = 'UTF8';
+CREATE TABLE "Grüße" (id int PRIMARY KEY, t text);
+INSERT INTO "Grüße" SELECT g, 'Grüß ' || g FROM generate_series(1, 2000) g;
+CREATE TABLE "Maße" (id int, t text);
+INSERT INTO "Maße" SELECT g, 'Maß ' || g FROM generate_series(1, 2000) g;
 \connect inventory
 CREATE TABLE products (id int PRIMARY KEY, name text UNIQUE);
 CREATE TABLE stock (product int REFERENCES products(id), place text, n int CHECK (n >= 0));
@@ -330,13 +340,13 @@ CUSTOMERS = "COPY public.customers (id, email, name) FROM stdin;\n"
 def held_in_orders(dump: bytes, bad_customer: bool) -> tuple[bytes, int]:
     """The dump as two gzip members, the first ending inside the orders rows (a proxy
     stalls there), and with a customer the target refuses (no email) when asked."""
-    text = dump.decode()
+    text = dump.decode("utf-8", "surrogateescape")
     if bad_customer:
         end = text.index("\\.\n", text.index(CUSTOMERS))
         text = text[:end] + "999999\t\\N\tno email\n" + text[end:]
     cut = text.index("\n", text.index(ORDERS) + len(ORDERS) + 600_000) + 1
-    first = gzip.compress(text[:cut].encode(), 1)
-    return first + gzip.compress(text[cut:].encode(), 1), len(first)
+    first = gzip.compress(text[:cut].encode("utf-8", "surrogateescape"), 1)
+    return first + gzip.compress(text[cut:].encode("utf-8", "surrogateescape"), 1), len(first)
 
 
 def copying_orders(pg: Any, proc: subprocess.Popen[str], timeout: float = 120) -> bool:
@@ -425,10 +435,17 @@ def test_an_index_build_failing_on_a_data_session_fails_the_restore_in_one_line(
     target_pg: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    text = dump.decode()
+    text = dump.decode("utf-8", "surrogateescape")
     copy = "COPY public.a_small_05 (id, v) FROM stdin;\n"
     at = text.index(copy) + len(copy)
-    seed(bucket, {KEY: gzip.compress((text[:at] + "1\tv1\n" + text[at:]).encode(), 1)})
+    seed(
+        bucket,
+        {
+            KEY: gzip.compress(
+                (text[:at] + "1\tv1\n" + text[at:]).encode("utf-8", "surrogateescape"), 1
+            )
+        },
+    )
     config = storage_config(tmp_path, bucket, s3_endpoint)
     code, report, err = restore(
         capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--jobs", "4"
