@@ -129,6 +129,34 @@ class ReviewConfig:
     expect_sse: str | None = None  # "AES256", "aws:kms"; None: the operator's setting, else any
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _size(reader: Reader, value: Any, where: str) -> int:
+    """A size in bytes: a whole number, or a string such as ``512MiB`` or ``8GiB``
+    (K, M, G and T count in 1024s, with or without the i)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    m = _SIZE.match(value) if isinstance(value, str) else None
+    if m is None:
+        raise Invalid("expected a size in bytes, such as 8589934592 or 8GiB")
+    return int(float(m[1]) * _UNITS[(m[2] or "")[:1].lower()])
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreConfig:
+    """How ``pgdeck restore`` (and the wizard, and restore tests) load a backup."""
+
+    # sessions loading table data at once (--jobs); 1: one session does everything
+    jobs: int = field(default=1, metadata={"at_least": 1})
+    # what the spool may hold: table data read while every data session is busy waits
+    # in temporary files; past this the reader waits for a session instead
+    spool_limit: int = field(default=8 << 30, metadata={"read": _size})
+    # where the spool files go (None: the system's temporary directory)
+    spool_dir: Path | None = field(default=None, metadata={"check": _a_directory})
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """A PostgreSQL server to restore into. The DSN may name a password; it is never shown."""
@@ -299,6 +327,7 @@ class Config:
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     targets: tuple[Target, ...] = field(default=(), metadata={"named": "name", "items": "targets"})
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    restore: RestoreConfig = field(default_factory=RestoreConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
     staging: StagingConfig = field(default_factory=StagingConfig)
     restore_tests: RestoreTestsConfig = field(default_factory=RestoreTestsConfig)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from services.backup_stream import (
@@ -35,6 +36,7 @@ from services.backup_stream import (
 )
 from services.clock import Clock, system_clock
 from services.config import Check
+from services.copy_lanes import LanePool
 from services.dump import DumpReader, DumpSummary, NotADump, TableRows
 from services.errors import PgdeckError
 from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
@@ -50,12 +52,14 @@ from services.restore_events import (
 )
 from services.restore_plan import RestoreFilter, RestoreRefused, Scope, TargetFacts
 from services.restore_writer import RefusedInPlace, TargetWriter
+from services.spool import Spool
 from services.storage import BackupStore
 from services.target import ResolvedTarget, ServerIdentity, connect, identify, run_preflight
 from services.validate import TableCheck, Validation, validate
 
 _VERSION = re.compile(rb"-- Dumped from database version (\d+(?:\.\d+)?)")
 _PEEK_LIMIT = 1 << 20
+DEFAULT_SPOOL_LIMIT = 8 << 30
 # One restore at a time per target: pg_try_advisory_lock on the maintenance database.
 LOCK_KEY = 0x7067_6465_636B  # "pgdeck"
 ON_FAILURE = ("keep", "drop")
@@ -90,9 +94,19 @@ class RestoreEngine:
         on_failure: str = "keep",
         identity: ServerIdentity | None = None,
         on_start: Callable[[RestoreReport], None] | None = None,
+        jobs: int = 1,
+        spool_dir: Path | None = None,
+        spool_limit: int = DEFAULT_SPOOL_LIMIT,
     ) -> None:
         if on_failure not in ON_FAILURE:
             raise ValueError(f"on_failure must be one of {ON_FAILURE}")
+        if jobs < 1:
+            raise ValueError("jobs must be at least 1")
+        # --jobs N (N > 1): table data loads on N sessions of its own (services.copy_lanes);
+        # 1 is the serial path, every statement and every COPY on one session.
+        self.jobs = jobs
+        self.spool_dir, self.spool_limit = spool_dir, spool_limit
+        self._lanes: LanePool | None = None
         self.thorough = thorough
         self.verified = verified
         self.retries, self.backoff = retries, backoff
@@ -107,6 +121,8 @@ class RestoreEngine:
         self._emit = on_event or (lambda _e: None)
         self._every = progress_every
         self._cancel = threading.Event()
+        # Stops the download's wait too: set by a cancel, and by a data session that failed.
+        self._halt = threading.Event()
         self._loader: Loader | None = None
         self.warnings: list[str] = []
         self._phases: list[PhaseTime] = []
@@ -126,9 +142,13 @@ class RestoreEngine:
         """Stop the run as cancelled: safe from any thread and from a signal handler. What
         runs on the server is cancelled; a COPY in flight is rolled back."""
         self._cancel.set()
+        self._halt.set()
         loader = self._loader
         if loader is not None:
             loader.cancel()
+        lanes = self._lanes
+        if lanes is not None:
+            lanes.cancel()
 
     # --- the run, phase by phase --------------------------------------------------------------
     def run(self) -> RestoreReport:
@@ -174,11 +194,25 @@ class RestoreEngine:
         self._check_verified()
         assert self._loader is not None
         writer = TargetWriter(self._loader, self._filter, self._target_databases)
+        if self.jobs > 1:
+            self._lanes = writer._lanes = LanePool(
+                self.target,
+                jobs=self.jobs,
+                spool=Spool(self.spool_dir, self.spool_limit),
+                copied=writer.copied,
+                on_message=self._on_server_message,
+                on_halt=self._halt.set,
+            )
+            if self._cancel.is_set():
+                self._lanes.cancel()
         reader = DumpReader(writer, on_table=self._table_done, on_database=self._database_started)
         self._writer, self._reader, writer.reader = writer, reader, reader
         with self._phase("restore"):
-            self._load(reader, head, stream)
-            self._end_of_dump(reader)
+            try:
+                self._load(reader, head, stream)
+                self._end_of_dump(reader)
+            finally:
+                self._close_lanes()
         with self._phase("validate"):
             return self._validate(reader)
 
@@ -187,7 +221,7 @@ class RestoreEngine:
         pgdeck's sessions opened and the target locked for this run."""
         # download | gunzip | (read, judge, send): three threads, as the shell
         # pipeline has three processes.
-        stream = prefetch(gunzip(prefetch(self._compressed())), cancelled=self._cancel)
+        stream = prefetch(gunzip(prefetch(self._compressed())), cancelled=self._halt)
         head, dump_version = self._peek(stream)
         pre = run_preflight(self.target, dump_version, drop_existing=self.drop_existing)
         self._server_major = pre.server_major
@@ -348,19 +382,44 @@ class RestoreEngine:
                 "find out who wrote this object",
             ) from exc
         except (Cancelled, StreamCancelled) as exc:
-            raise _Cancelled() from exc
+            failure = self._lanes.failure if self._lanes is not None else None
+            if failure is None or self._cancel.is_set():
+                raise _Cancelled() from exc
+            raise self._sql_error(failure) from exc
         except LoadFailed as exc:
             if self._cancel.is_set():
                 raise _Cancelled() from exc
-            where = ""
-            if self._writer.last is not None:
-                line, text = self._writer.last
-                excerpt = mask_literals(" ".join(text[:16384].split())).rstrip(";")[:300]
-                where = f" at line {line}; statement: {excerpt}"
-            raise RestoreFailed(
-                f"the restore stopped on an SQL error: {exc.message}{where}",
-                "it was stopped there; fix the cause or restore with another scope",
-            ) from exc
+            raise self._sql_error(exc) from exc
+
+    def _sql_error(self, exc: LoadFailed) -> RestoreFailed:
+        """The restore's one line for a statement (or a data session's COPY) the server
+        refused, with where it stands in the dump."""
+        assert self._writer is not None
+        where = ""
+        last = getattr(exc, "statement", None) or self._writer.last
+        if last is not None:
+            line, text = last
+            excerpt = mask_literals(" ".join(text[:16384].split())).rstrip(";")[:300]
+            where = f" at line {line}; statement: {excerpt}"
+        return RestoreFailed(
+            f"the restore stopped on an SQL error: {exc.message}{where}",
+            "it was stopped there; fix the cause or restore with another scope",
+        )
+
+    def _close_lanes(self) -> None:
+        """The data sessions closed (what was in flight rolled back), the spool removed,
+        the tables they loaded announced, and a line on how the load went."""
+        lanes = self._lanes
+        if lanes is None:
+            return
+        lanes.close()
+        self._announce_finished()
+        self._log("info", lanes.summary())
+
+    def _announce_finished(self) -> None:
+        if self._lanes is not None:
+            for database, table, rows in self._lanes.take_finished():
+                self._emit(TableLoaded(database, table, rows))
 
     def _end_of_dump(self, reader: DumpReader) -> None:
         """The dump ended: complete, and holding every database asked for."""
@@ -536,6 +595,7 @@ class RestoreEngine:
 
     # --- events ------------------------------------------------------------------------------------
     def _progress(self, reader: DumpReader, elapsed: float) -> None:
+        self._announce_finished()
         rate = self._read / elapsed if elapsed > 0 else 0.0
         eta = (self._total - self._read) / rate if rate > 0 and self._total else None
         table = reader.table
@@ -549,6 +609,7 @@ class RestoreEngine:
                 database=reader.current.name if reader.current else None,
                 table=table.qualified if table else None,
                 rows=table.rows if table else 0,
+                sessions=self._lanes.progress() if self._lanes is not None else (),
             )
         )
 
@@ -561,6 +622,8 @@ class RestoreEngine:
 
     def _table_done(self, table: TableRows) -> None:
         assert self._writer is not None
+        if self._lanes is not None:
+            return  # announced when its lane has stored it (_announce_finished)
         rows = self._writer.copied.get((table.database, table.qualified), table.rows)
         self._emit(TableLoaded(table.database, table.qualified, rows))
 

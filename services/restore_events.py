@@ -28,6 +28,16 @@ class RestorePhase:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionProgress:
+    """One data session of a parallel load (``--jobs N``) and the table it loads."""
+
+    session: int  # 1..N
+    table: str  # schema.table
+    done: int  # bytes of its rows sent to the server
+    total: int | None  # bytes of its rows, once the reader has them all
+
+
+@dataclass(frozen=True, slots=True)
 class RestoreProgress:
     read: int  # compressed bytes read
     total: int  # compressed size
@@ -36,7 +46,8 @@ class RestoreProgress:
     eta: float | None  # seconds
     database: str | None
     table: str | None
-    rows: int  # rows of the table being loaded, so far
+    rows: int  # rows of the table being read, so far
+    sessions: tuple[SessionProgress, ...] = ()  # --jobs N: the tables loading now
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ class RestoreRequest:
     production_confirmed: str | None = None
     # The server's identity when the caller asked it already (the wizard's preflight).
     identity: ServerIdentity | None = None
+    jobs: int | None = None  # sessions loading table data at once; None: restore.jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,9 @@ def run_restore(
         on_failure=request.on_failure,
         identity=identity,
         on_start=lambda r: pending.append(begin_report(r, archive, label, clock=clock)),
+        jobs=request.jobs or config.restore.jobs,
+        spool_dir=config.restore.spool_dir,
+        spool_limit=config.restore.spool_limit,
     )
     cancel._attach(engine)
     report = engine.run()

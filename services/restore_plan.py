@@ -249,7 +249,8 @@ class RestoreFilter:
             rewritten = self._idempotent(stmt)
             return [Send(rewritten)] if rewritten is not None else []
         if kind == grammar.COPY:
-            return [Send(grammar.copy_statement(verdict), copy=True)]
+            # Built from the names the lexer read in the section's encoding: sent in it too.
+            return [Send(self._enc(grammar.copy_statement(verdict).decode()), copy=True)]
         return [Send(stmt.text)]
 
     def _targets_own(self, name: str) -> bool:

@@ -12,10 +12,13 @@ before it is sent (``NotADump``, ``RefusedInPlace``).
 from __future__ import annotations
 
 from services import grammar
+from services.copy_lanes import LanePool
+from services.copy_order import waits_for_data
 from services.dump import DumpReader, NotADump, TableRows, qualified
 from services.errors import PgdeckError
 from services.grammar import Verdict
 from services.loader import Loader
+from services.postdata_waves import WaveStatement, classify
 from services.restore_plan import SPILO_SCHEMAS, TARGETS_OWN, RestoreFilter, first_qualified
 from services.sqllex import QIDENT, STRING, WORD, Statement
 
@@ -40,9 +43,15 @@ class TargetWriter:
     dump reader feeding it (its encoding, line and current table)."""
 
     def __init__(
-        self, loader: Loader, restore_filter: RestoreFilter, target_databases: set[str]
+        self,
+        loader: Loader,
+        restore_filter: RestoreFilter,
+        target_databases: set[str],
+        lanes: LanePool | None = None,
     ) -> None:
         self._loader = loader
+        # --jobs N: COPY rows go to the lanes; the rest waits for them where it must.
+        self._lanes = lanes
         self._filter = restore_filter
         self._target_databases = target_databases
         self.reader: DumpReader | None = None
@@ -111,15 +120,28 @@ class TargetWriter:
         self._check_large_objects(stmt, verdict)
         if self._own_db and verdict.kind in (grammar.DDL, grammar.COPY, grammar.CATALOG_CALL):
             self._check_not_the_targets(stmt)
+        lanes = self._lanes
         for send in sends:
             if verdict.event_trigger and not send.maintenance:
                 self._deferred.append((stmt.line, send.sql))
                 continue
             self.last = (stmt.line, send.sql.decode("utf-8", "replace"))
-            if send.copy:
+            if send.copy and lanes is not None:
+                database = self._loader.current_database or ""
+                table = (verdict.schema or "public", verdict.name or "")
+                key = (section or "", f"{table[0]}.{table[1]}")
+                lanes.begin(database, key, table, send.sql, encoding, stmt.line)
+                self._in_copy = True
+            elif send.copy:
                 self._loader.copy_begin(send.sql, encoding)
                 self._in_copy = True
+            elif lanes is not None and (wave := self._wave(stmt, verdict, send.maintenance)):
+                database = self._loader.current_database or ""
+                lanes.statement(database, wave, send.sql, encoding, stmt.line)
+                lanes.alone.see(stmt, verdict, path_empty=self._path_empty)
             else:
+                if lanes is not None and waits_for_data(verdict):
+                    lanes.wait_idle()
                 # The maintenance session reads it in the encoding it was written in; after
                 # it, the session must be in the one the reader reads the next in.
                 after = None
@@ -128,6 +150,14 @@ class TargetWriter:
                 self._loader.execute(
                     send.sql, maintenance=send.maintenance, encoding=encoding, encoding_after=after
                 )
+                if lanes is not None and not send.maintenance:
+                    lanes.log.record(verdict, send.sql, encoding)
+                    lanes.alone.see(stmt, verdict, path_empty=self._path_empty)
+
+    @staticmethod
+    def _wave(stmt: Statement, verdict: Verdict, maintenance: bool) -> WaveStatement | None:
+        """--jobs N: a post-data statement that may run in a wave on the data sessions."""
+        return None if maintenance else classify(stmt, verdict)
 
     def _check_copy_target(self, stmt: Statement, verdict: Verdict) -> None:
         """Table data goes only into an ordinary table this backup created (or an
@@ -173,6 +203,8 @@ class TargetWriter:
             )
 
     def flush_deferred(self) -> None:
+        if self._lanes is not None:
+            self._lanes.wait_idle()
         for line, sql in self._deferred:
             self.last = (line, sql.decode("utf-8", "replace"))
             self._loader.execute(sql)
@@ -280,6 +312,8 @@ class TargetWriter:
 
     def connect(self, database: str) -> None:
         self.flush_deferred()
+        if self._lanes is not None:
+            self._lanes.new_database()
         encoding = self.reader.encoding if self.reader else "UTF8"
         self._filter.codec = grammar.codec_for(encoding)[0]
         sends, new = self._filter.connect(database)
@@ -305,10 +339,16 @@ class TargetWriter:
 
     def copy_data(self, data: memoryview) -> None:
         if self._in_copy:
-            self._loader.copy_write(data)
+            if self._lanes is not None:
+                self._lanes.write(data)
+            else:
+                self._loader.copy_write(data)
 
     def copy_end(self, table: TableRows) -> None:
-        if self._in_copy:
+        if self._in_copy and self._lanes is not None:
+            self._in_copy = False
+            self._lanes.end()  # its lane adds the rows stored when its COPY ends
+        elif self._in_copy:
             self._in_copy = False
             key = (table.database, table.qualified)
             self.copied[key] = self.copied.get(key, 0) + self._loader.copy_end()

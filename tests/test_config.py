@@ -32,6 +32,18 @@ def test_example_config_is_valid_and_complete(tmp_path: Path) -> None:
     assert cfg.restore_tests.rto_for("acid-main") < cfg.restore_tests.rto_minutes
 
 
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("8GiB", 8 << 30), ("512 MB", 512 << 20), ("1.5K", 1536), (1000, 1000), ("0B", 0)],
+)
+def test_the_spool_limit_is_bytes_or_a_size_with_its_unit(
+    tmp_path: Path, value: object, size: int
+) -> None:
+    cfg = parse_config(f"restore:\n  spool_limit: {value}\n", tmp_path / "c.yaml")
+    assert cfg.restore.spool_limit == size
+    assert cfg.restore.jobs == 1 and cfg.restore.spool_dir is None
+
+
 def test_paths_resolve_relative_to_the_file(tmp_path: Path) -> None:
     (tmp_path / "m").mkdir()
     cfg = parse_config("kubernetes:\n  manifests: m\narchive: arch\n", tmp_path / "c.yaml")
@@ -53,6 +65,10 @@ def test_paths_resolve_relative_to_the_file(tmp_path: Path) -> None:
         ("archive: [1, 2]\n", "archive: expected a string"),
         ("- just\n- a list\n", "top level: expected a mapping"),
         ("storage:\n  - url: s3://b/x\n", "has no bucket"),
+        ("restore:\n  jobs: 0\n", "restore.jobs: must be at least 1"),
+        ("restore:\n  spool_limit: lots\n", "restore.spool_limit: expected a size in bytes"),
+        ("restore:\n  spool_limit: -1\n", "restore.spool_limit: expected a size in bytes"),
+        ("restore:\n  spool_dir: /nonexistent-pgdeck\n", "restore.spool_dir: /nonexistent"),
     ],
 )
 def test_bad_config_names_the_file_and_key_path(tmp_path: Path, text: str, where: str) -> None:
@@ -183,7 +199,7 @@ def test_missing_explicit_config_is_a_usage_error(tmp_path: Path) -> None:
         ("archive: s3://b\n", "archive: 's3://b' has no bucket"),
         (
             "1: x\n",
-            "c.yaml: 1: unknown key (known: archive, cache, catalog, kubernetes, restore_tests, "
+            "c.yaml: 1: unknown key (known: archive, cache, catalog, kubernetes, restore, restore_tests, "
             "review, staging, storage, targets, validation)",
         ),
     ],

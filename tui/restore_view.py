@@ -122,6 +122,23 @@ def result_text(r: RestoreReport) -> Text:
     return text
 
 
+def sessions_text(p: RestoreProgress) -> str:
+    """``--jobs N``: what each data session loads, e.g. ``2 sessions: public.orders 45%,
+    public.items 3 MiB`` (a percentage once the table's rows are all read)."""
+    if not p.sessions:
+        return ""
+    parts = [
+        f"{s.table} {int(100 * s.done / s.total)}%"
+        if s.total
+        else f"{s.table} {present.size(s.done)}"
+        if s.done
+        else s.table
+        for s in p.sessions
+    ]
+    n = len(p.sessions)
+    return safe_text(f"{n} session{'s' if n != 1 else ''}: " + ", ".join(parts))
+
+
 def progress_text(p: RestoreProgress | VerifyProgress) -> Text:
     """The wizard's status line while the backup streams."""
     text = Text()
@@ -138,6 +155,8 @@ def progress_text(p: RestoreProgress | VerifyProgress) -> Text:
         text.append(f"  loading {where}", style="cyan")
         if p.rows:
             text.append(f" ({p.rows:,} rows)")
+    if p.sessions:
+        text.append(f"  {sessions_text(p)}", style="cyan")
     return text
 
 
@@ -222,9 +241,13 @@ class RestoreView:
 
     def _progress(self, event: RestoreProgress) -> None:
         where = f"{event.database or ''} {event.table or ''} {event.rows:,} rows".strip()
+        lanes = sessions_text(event)
         if self._rich is not None:
             self._rich.update(
-                self._task, description=where[:50], completed=event.read, total=event.total or None
+                self._task,
+                description=(lanes or where)[:60],
+                completed=event.read,
+                total=event.total or None,
             )
         elif event.total:
             pct = int(100 * event.read / event.total)
@@ -234,6 +257,7 @@ class RestoreView:
                 self._print(
                     safe_text(
                         f"restore: {pct}% ({humanize.naturalsize(event.read, binary=True)}{eta}) {where}"
+                        + (f"; {lanes}" if lanes else "")
                     )
                 )
 

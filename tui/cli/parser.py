@@ -209,6 +209,12 @@ def add_review(sub: Any, parents: Parents) -> None:
     )
 
 
+def _jobs(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError("expected a whole number from 1 to 64")
+    return int(text)
+
+
 def add_restore(sub: Any, parents: Parents) -> None:
     """``verify`` and ``restore``."""
     common, refresh, out = parents
@@ -265,6 +271,13 @@ def add_restore(sub: Any, parents: Parents) -> None:
         default="keep",
         help="what to do with the databases a failed or cancelled restore created and left "
         "incomplete (default keep; drop never touches a database that existed before)",
+    )
+    r.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="load table data on N sessions at once (default: the config's restore.jobs, 1); "
+        "everything else still runs in the dump's order on one session",
     )
     r.add_argument(
         "--target-password-file",

@@ -64,6 +64,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         thorough=args.thorough,
         on_failure=args.on_failure,
         production_confirmed=args.yes_production,
+        jobs=args.jobs,
     )
     cancel = RestoreCancel()
     view = RestoreView(sys.stderr, quiet=args.json)

@@ -1,0 +1,418 @@
+"""Data sessions ("lanes") that load a database's COPY blocks side by side (``--jobs N``).
+
+The dump is still read once, in its order, on one thread; the main session still runs
+every statement in that order. Only the rows of a ``COPY ... FROM stdin`` block go
+elsewhere: to one of N lane sessions connected to the same database, each in a thread of
+its own, so the server parses several tables' rows at once. ``--jobs N`` means N lanes,
+that is at most N sessions loading table data at once; the main session loads none
+(``--jobs 1`` is the serial path, without this module).
+
+How a COPY travels, and why it cannot deadlock:
+
+- When the reader reaches a COPY and a lane is free, the rows stream to that lane through
+  a queue bounded in bytes (``queue_limit``); the reader waits when it is full.
+- When every lane is busy the rows go to a spool file (``services.spool``); a lane that
+  frees takes the oldest waiting table first (dump order), spooled ones before new ones.
+  A lane that takes the table the reader is still spooling loads the file, then the rest
+  streams to it. When the spool holds ``spool_limit`` bytes the reader waits until a lane
+  frees some or takes its table: every other table's rows are all delivered by then (the
+  reader is past them), so each lane finishes and one takes it.
+- Before its COPY, a lane runs the settings the main session had at the COPY's place in
+  the dump (``services.copy_order.replay``); after it, the loader's own checks
+  (``Loader._check_session``) hold on the lane as on the main session.
+- Each COPY's tag (the rows the server stored) is added to the restore's counts as it
+  ends; the tables loaded are handed to the engine (``take_finished``) to announce.
+
+The post-data's index builds and foreign keys run on the lanes too, in waves
+(``services.postdata_waves``): each statement goes to the lane its tables' group is on
+(``statement``), where it runs in the dump's order; a COPY or any other statement waits
+for the wave to end first.
+
+A lane that fails fails the restore: its error (``LaneFailed``, naming the COPY) is raised
+in the reader at its next call, every other lane's COPY in flight is ended with CopyFail
+(rolled back) and ``on_halt`` wakes a reader waiting on the download. ``cancel()`` (any
+thread) does the same for a cancel; ``close()`` ends whatever is still in flight the same
+way, closes the lanes' sessions and removes the spool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from services.copy_order import LoadAlone, SessionLog, SessionStatement, replay
+from services.errors import PgdeckError
+from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
+from services.postdata_waves import Wave, WaveStatement
+from services.restore_events import SessionProgress
+from services.spool import Spool, SpoolFile
+from services.sqllex import size_text
+from services.target import ResolvedTarget
+
+QUEUE_LIMIT = 4 << 20  # bytes queued for one streaming lane
+_STREAM, _SPOOL = "stream", "spool"
+_WAIT = 0.5  # seconds between checks while waiting (every wait is also notified)
+
+
+class LaneFailed(LoadFailed):
+    """A lane's COPY was refused (or its session failed); ``statement``: the COPY."""
+
+    def __init__(self, message: str, statement: tuple[int, str], sqlstate: str | None) -> None:
+        super().__init__(message, sqlstate=sqlstate)
+        self.statement = statement
+
+
+@dataclass(eq=False)
+class _Job:
+    database: str  # the target's database the lane connects to
+    key: tuple[str, str]  # (the dump's database, schema.table): the restore's counts
+    sql: bytes
+    encoding: str
+    line: int
+    log: list[SessionStatement]
+    mark: int  # the main session's settings at the COPY: log[:mark]
+    alone: bool
+    label: str = ""  # a post-data statement's (services.postdata_waves); "" for a COPY
+    lane: _Lane | None = None  # a post-data statement's session
+    mode: str = _STREAM
+    spool: SpoolFile | None = None
+    chunks: deque[memoryview | bytes] = field(default_factory=deque)
+    queued: int = 0
+    received: int = 0  # bytes the reader delivered
+    ended: bool = False  # the reader reached its \.
+    done: int = 0  # bytes sent to the server
+
+
+class _Lane:
+    def __init__(self, number: int, loader: Loader) -> None:
+        self.number = number
+        self.loader = loader
+        self.job: _Job | None = None
+        self.database: str | None = None
+        self.log: list[SessionStatement] | None = None
+        self.seen = 0
+        self.applied: dict[str, bytes] = {}
+        self.thread: threading.Thread | None = None
+
+
+class LanePool:
+    def __init__(
+        self,
+        target: ResolvedTarget,
+        *,
+        jobs: int,
+        spool: Spool,
+        copied: dict[tuple[str, str], int],
+        on_message: Callable[[ServerMessage], None] | None = None,
+        on_halt: Callable[[], None] | None = None,
+        queue_limit: int = QUEUE_LIMIT,
+    ) -> None:
+        self.jobs = jobs
+        self.spool = spool
+        self.queue_limit = queue_limit
+        self.log = SessionLog()
+        self.alone = LoadAlone()
+        self.failure: LaneFailed | None = None
+        self.busiest = 0  # the most lanes loading at once
+        self._target = target
+        self._copied = copied
+        self._on_message = on_message
+        self._on_halt = on_halt or (lambda: None)
+        self._cond = threading.Condition()
+        self._lanes: list[_Lane] = []
+        self._pending: deque[_Job] = deque()
+        self._current: _Job | None = None  # the COPY the reader is delivering
+        self._cancelled = False
+        self._closing = False
+        self._finished: list[tuple[str, str, int]] = []
+        self._wave: Wave | None = None  # the post-data wave the lanes are running
+        self.wave_statements = 0  # post-data statements run on the lanes
+
+    # --- the reader's side -----------------------------------------------------------------
+    def new_database(self) -> None:
+        """A ``\\connect``: every lane has finished (the caller waited); settings and
+        table facts start again."""
+        self.log.reset()
+        self.alone = LoadAlone()
+
+    def begin(
+        self,
+        database: str,
+        key: tuple[str, str],
+        table: tuple[str, str],
+        sql: bytes,
+        encoding: str,
+        line: int,
+    ) -> None:
+        """A COPY of ``table`` (schema, name) begins: its rows follow (``write``)."""
+        alone = self.alone.alone(*table)
+        if alone or self._wave is not None:
+            self.wait_idle()
+        job = _Job(
+            database, key, sql, encoding, line, self.log.entries, len(self.log.entries), alone
+        )
+        with self._cond:
+            self._check()
+            self._start_lanes()
+            free = sum(1 for lane in self._lanes if lane.job is None) - len(self._pending)
+            if free <= 0:
+                job.mode = _SPOOL  # its file is made with its first bytes
+            self._pending.append(job)
+            self._current = job
+            self._cond.notify_all()
+
+    def statement(
+        self, database: str, wave: WaveStatement, sql: bytes, encoding: str, line: int
+    ) -> None:
+        """A post-data statement of a wave, to the session its tables' group is on."""
+        if self._wave is None or self._wave.kind != wave.kind:
+            self.wait_idle()
+            self._wave = Wave(wave.kind, self.jobs, self.alone.roots)
+        lane = self._wave.place(wave)
+        if lane is None:  # it joins two sessions' tables: a new wave begins with it
+            self.wait_idle()
+            self._wave = Wave(wave.kind, self.jobs, self.alone.roots)
+            lane = self._wave.place(wave)
+            assert lane is not None
+        key = ("", wave.label)
+        job = _Job(
+            database, key, sql, encoding, line, self.log.entries, len(self.log.entries), False
+        )
+        job.label = wave.label
+        job.ended = True
+        with self._cond:
+            self._check()
+            self._start_lanes()
+            job.lane = self._lanes[lane]
+            self._pending.append(job)
+            self.wave_statements += 1
+            self._cond.notify_all()
+
+    def write(self, data: memoryview | bytes) -> None:
+        size = len(data)
+        with self._cond:
+            job = self._current
+            assert job is not None
+            while True:
+                self._check()
+                if job.mode == _STREAM:
+                    if job.queued < self.queue_limit:
+                        job.chunks.append(data)
+                        job.queued += size
+                        break
+                elif self.spool.total + size <= self.spool.limit:
+                    if job.spool is None:
+                        job.spool = self.spool.create(job.key[1])
+                    self.spool.write(job.spool, data)
+                    break
+                self._cond.wait(_WAIT)
+            job.received += size
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        with self._cond:
+            job = self._current
+            self._current = None
+            if job is not None:
+                job.ended = True
+            self._cond.notify_all()
+            self._check()
+        if job is not None and job.alone:
+            self.wait_idle()
+
+    def wait_idle(self) -> None:
+        """The barrier: returns once no COPY or post-data statement is waiting or running."""
+        self._wave = None
+        with self._cond:
+            while (self._pending or any(lane.job for lane in self._lanes)) and not self._stopped:
+                self._cond.wait(_WAIT)
+            self._check()
+
+    def take_finished(self) -> list[tuple[str, str, int]]:
+        """The tables loaded since the last call: (the dump's database, table, rows)."""
+        with self._cond:
+            out, self._finished = self._finished, []
+        return out
+
+    def progress(self) -> tuple[SessionProgress, ...]:
+        with self._cond:
+            return tuple(
+                SessionProgress(
+                    lane.number,
+                    job.key[1],
+                    job.done,
+                    None if job.label else job.received if job.ended else None,
+                )
+                for lane in self._lanes
+                if (job := lane.job) is not None
+            )
+
+    def summary(self) -> str:
+        """The restore's closing line on how the load went."""
+        spool = self.spool
+        spooled = (
+            f"{spool.tables} table{'s' if spool.tables != 1 else ''} went through the spool "
+            f"in {spool.where} (at most {size_text(spool.largest)} at once)"
+            if spool.tables
+            else "none went through the spool"
+        )
+        waves = (
+            f"; {self.wave_statements} post-data statements (indexes, keys) ran in waves on them"
+            if self.wave_statements
+            else ""
+        )
+        return (
+            f"table data loaded on up to {self.busiest} of {self.jobs} data sessions; "
+            f"{spooled}{waves}"
+        )
+
+    # --- stopping ----------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """From any thread: every lane's COPY is rolled back, the reader stops."""
+        with self._cond:
+            self._cancelled = True
+            self._halt()
+
+    def close(self) -> None:
+        """End what is in flight (rolled back), close the lanes' sessions, drop the spool."""
+        with self._cond:
+            self._closing = True
+            self._halt()
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.thread.join(timeout=60)
+        for lane in self._lanes:
+            lane.loader.close()
+        with self._cond:
+            self.spool.close()
+
+    @property
+    def _stopped(self) -> bool:
+        return self._closing or self._cancelled or self.failure is not None
+
+    def _halt(self) -> None:
+        for lane in self._lanes:
+            lane.loader.cancel()
+        self._cond.notify_all()
+
+    def _check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if self._cancelled or self._closing:
+            raise Cancelled()
+
+    # --- the lanes' side ---------------------------------------------------------------------
+    def _start_lanes(self) -> None:
+        while len(self._lanes) < self.jobs:
+            lane = _Lane(len(self._lanes) + 1, Loader(self._target, on_message=self._on_message))
+            lane.thread = threading.Thread(
+                target=self._run, args=(lane,), name=f"copy-lane-{lane.number}", daemon=True
+            )
+            self._lanes.append(lane)
+            lane.thread.start()
+
+    def _run(self, lane: _Lane) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (job := self._next(lane)) is None:
+                    self._cond.wait(_WAIT)
+                if self._stopped or job is None:
+                    return
+                lane.job = job
+                spooled = 0
+                if job.mode == _SPOOL:
+                    spooled = job.spool.size if job.spool is not None else 0
+                    if not job.ended:
+                        job.mode = _STREAM  # the reader's next bytes come by the queue
+                loading = sum(1 for x in self._lanes if x.job and not x.job.label)
+                self.busiest = max(self.busiest, loading)
+                self._cond.notify_all()
+            try:
+                rows = self._load(lane, job, spooled)
+            except Exception as exc:  # the restore stops on any lane's failure
+                lane.loader.abort_copy()
+                with self._cond:
+                    self._failed(job, exc)
+                    lane.job = None
+                    if job.spool is not None:
+                        self.spool.release(job.spool)
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                if not job.label:
+                    self._copied[job.key] = self._copied.get(job.key, 0) + rows
+                    self._finished.append((*job.key, rows))
+                lane.job = None
+                self._cond.notify_all()
+
+    def _next(self, lane: _Lane) -> _Job | None:
+        """The oldest job waiting that this lane may take (a post-data statement only
+        on its own lane), taken off the queue."""
+        for i, job in enumerate(self._pending):
+            if job.lane is None or job.lane is lane:
+                del self._pending[i]
+                return job
+        return None
+
+    def _load(self, lane: _Lane, job: _Job, spooled: int) -> int:
+        loader = lane.loader
+        if lane.database != job.database:
+            loader.use(job.database)
+            lane.database, lane.log = job.database, None
+        if lane.log is not job.log:
+            lane.log, lane.seen, lane.applied = job.log, 0, {}
+        for s in replay(job.log[lane.seen : job.mark], lane.applied):
+            loader.execute(s.sql, encoding=s.encoding, encoding_after=s.encoding_after)
+            lane.applied[s.name] = s.sql
+        lane.seen = job.mark
+        if job.label:
+            loader.execute(job.sql, encoding=job.encoding)
+            return 0
+        loader.copy_begin(job.sql, job.encoding)
+        if job.spool is not None:
+            offset = 0
+            while offset < spooled:
+                block = job.spool.read(offset, spooled)
+                loader.copy_write(block)
+                offset += len(block)
+                job.done += len(block)
+            with self._cond:
+                self.spool.release(job.spool)
+                self._cond.notify_all()
+        while job.mode == _STREAM:
+            with self._cond:
+                while not job.chunks and not job.ended and not self._stopped:
+                    self._cond.wait(_WAIT)
+                if self._stopped:
+                    raise Cancelled()
+                if not job.chunks:
+                    break  # ended, and all of it sent
+                items = list(job.chunks)
+                job.chunks.clear()
+                job.queued = 0
+                self._cond.notify_all()
+            for item in items:
+                loader.copy_write(item)
+                job.done += len(item)
+        return loader.copy_end()
+
+    def _failed(self, job: _Job, exc: Exception) -> None:
+        """The first failure stops everything; a lane stopped by it (or by a cancel)
+        adds nothing."""
+        if self.failure is not None or self._cancelled or self._closing:
+            return
+        if isinstance(exc, LoadFailed):
+            message, sqlstate = exc.message, exc.sqlstate
+        elif isinstance(exc, PgdeckError):
+            message, sqlstate = exc.message, None
+        else:
+            message = f"a data session failed unexpectedly ({type(exc).__name__}: {exc})"
+            sqlstate = None
+        statement = (job.line, job.sql.decode("utf-8", "replace"))
+        self.failure = LaneFailed(message, statement, sqlstate)
+        self._halt()
+        with contextlib.suppress(Exception):
+            self._on_halt()
