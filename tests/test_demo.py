@@ -627,7 +627,9 @@ def test_pgdeck_demo_in_a_real_terminal(demo_home: Path, tmp_path: Path) -> None
                 raise AssertionError(f"{text!r} never appeared; the screen was:\n{pane}")
             time.sleep(0.2)
 
-    tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", command)
+    # 120 columns: at 100 the clusters table folds the status ("storage-only") into the
+    # line under it, which says only the selected cluster's.
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30", command)
     try:
         pane = screen_shows("acid-inventory")
         assert "acid-legacy" in pane and "storage-only" in pane
