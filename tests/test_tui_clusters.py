@@ -239,10 +239,14 @@ async def test_the_line_under_the_table_says_the_selected_cluster_s_last_and_nex
         line = app.screen.query_one("#selected")
         table.move_cursor(row=table.get_row_index("test/shop/acid-a"))
         await pilot.pause()
-        text = str(line.render())
+        # The first line; at 80 columns a second says what the table folded away.
+        text, folded = str(line.render()).split("\n")
         # Daily at midnight UTC, on a clock pinned before the new year's midnight.
         assert text.startswith("acid-a: last backup 5 hours ago, next run ")
         assert text.endswith("next run Fri 01:00 = 00:00Z (in 20 minutes)")  # local first
+        assert "backups on 0 0 * * *" in folded and "1 stored" in folded
         table.move_cursor(row=table.get_row_index("test/shop/acid-b"))
         await pilot.pause()
-        assert str(line.render()) == "acid-b: last backup -, CronJob suspended"
+        text, folded = str(line.render()).split("\n")
+        assert text == "acid-b: last backup -, CronJob suspended"
+        assert "0 stored" in folded

@@ -201,3 +201,22 @@ def test_coverage_without_colour(
 def test_review_screen(world: Path, snap_compare: Any, size: tuple[int, int]) -> None:
     # acid-orders has gaps, a tiny backup; acid-billing a failed job with its log line.
     assert snap_compare(app_for(world), terminal_size=size, run_before=run("v"))
+
+
+NARROW = {  # each screen at 80x24, as reached from the clusters screen
+    "clusters": (),
+    "timeline": ("enter",),
+    "review": ("v",),
+}
+
+
+@pytest.mark.parametrize("screen", list(NARROW))
+def test_80_columns_without_colour(
+    world: Path, snap_compare: Any, monkeypatch: pytest.MonkeyPatch, screen: str
+) -> None:
+    """NO_COLOR at 80 columns: the columns that stay read as words and glyphs alone, the
+    folded ones on the line under the table."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = app_for(world)
+    assert app.no_color
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run(*NARROW[screen]))

@@ -44,7 +44,7 @@ class Host(App[None]):
 async def test_many_rows_arrive_in_steps_and_end_sorted_and_merged() -> None:
     table = ClusterTable()
     async with Host(table).run_test(size=(120, 40)) as pilot:
-        table.sort_by([key for key, _ in COLUMNS].index("count"))
+        table.sort_by([c.key for c in COLUMNS].index("count"))
         table.set_rows([row(i) for i in range(1000, 0, -1)])
         assert table.row_count == ClusterTable.FIRST_ROWS and not table.complete
         for _ in range(50):
@@ -63,6 +63,40 @@ async def test_many_rows_arrive_in_steps_and_end_sorted_and_merged() -> None:
         await pilot.pause()
         assert table.row_count == 999 and table.complete
         assert str(table.get_cell("ctx/ns/acid-0002", "health")) == "! late"
+
+
+@pytest.mark.asyncio
+async def test_a_narrower_table_folds_columns_keeping_cursor_sort_and_marks() -> None:
+    from services.marks import RestoreTestMark
+
+    table = ClusterTable()
+    async with Host(table).run_test(size=(120, 20)) as pilot:
+        table.set_rows([row(i) for i in range(5, 0, -1)])
+        await pilot.pause()
+        assert [c.key for c in table.shown] == [c.key for c in COLUMNS]  # all fit at 120
+        table.sort_by(table.column_keys.index("name"))
+        table.set_marks({"ctx/ns/acid-0003": glyphs.restore_test(RestoreTestMark.FAILED)})
+        table.move_cursor(row=table.get_row_index("ctx/ns/acid-0003"))
+        await pilot.resize_terminal(64, 20)
+        await pilot.pause()
+        keys = table.column_keys
+        assert {"name", "health", "test", "age", "size", "trend"} <= set(keys)
+        assert not {"namespace", "team", "version", "status", "backups"} & set(keys)
+        assert table.selected_key() == "ctx/ns/acid-0003"
+        assert str(table.get_cell("ctx/ns/acid-0003", "name")) == "ns/acid-0003"
+        assert str(table.get_cell("ctx/ns/acid-0003", "test")) == "✗ failed"
+        assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["ns/acid-0001", "ns/acid-0002"]
+        table.sort_by(len(COLUMNS))  # an index of the wide layout: no column, nothing done
+        table.resort()
+        assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["ns/acid-0001", "ns/acid-0002"]
+        sample = row(3, sizes=tuple(range(20)), health=glyphs.HEALTH[HealthMark.LATE])
+        assert sample.widths() == {k: v.cell_len for k, v in sample.cells().items()}
+        line = table.folded_line("ctx/ns/acid-0003", sep=", ").plain
+        assert line == "team acid, PG 15, Running, backups on 0 * * * *, 3 stored"
+        await pilot.resize_terminal(120, 20)
+        await pilot.pause()
+        assert table.column_keys[:4] == ("namespace", "name", "health", "test")
+        assert table.selected_key() == "ctx/ns/acid-0003" and not table.folded
 
 
 @pytest.mark.asyncio

@@ -8,6 +8,12 @@ statuses there are.
 A second mark per row (restore tests) comes apart from the rows, when it is known, as a
 ``Glyph`` per row key (``set_marks``): its column appears beside the health the first time,
 and the marks outlive every ``set_rows`` of a refresh.
+
+Narrow (80 columns), the table keeps what says whether a backup is fresh: the name, the
+health, the mark, the last backup's age and size and the sizes (the newest, if not all
+fit); the rest folds, the least needed first, the namespace last and into a prefix of the
+name ("shop/acid-orders") while that fits: ``folded_line`` says them for the row under the
+cursor.
 """
 
 from __future__ import annotations
@@ -15,26 +21,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 
-from widgets.fitting_table import FittingTable
+from widgets.folding_table import Column, FoldingTable
 from widgets.glyph import Glyph
 from widgets.sparkline_text import sparkline
 
 COLUMNS = (
-    ("namespace", "Namespace"),
-    ("name", "Name"),
-    ("health", "Health"),
-    ("team", "Team"),
-    ("version", "PG"),
-    ("status", "Status"),
-    ("backups", "Backups"),
-    ("count", "#"),
-    ("age", "Last"),
-    ("size", "Size"),
-    ("trend", "Sizes"),
+    Column("namespace", "Namespace", fold=6, into="name", detail="namespace {}"),
+    Column("name", "Name"),
+    Column("health", "Health"),
+    Column("team", "Team", fold=4, detail="team {}"),
+    Column("version", "PG", fold=2, detail="PG {}"),
+    Column("status", "Status", fold=5, detail="{}"),
+    Column("backups", "Backups", fold=1, detail="backups {}"),
+    Column("count", "#", fold=3, detail="{} stored"),
+    Column("age", "Last"),
+    Column("size", "Size"),
+    Column("trend", "Sizes", squeeze=8, keep_end=True),
 )
-MARK_COLUMN = ("test", "Test")
+MARK_COLUMN = Column("test", "Test")
+SPARK_WIDTH = 16  # the sizes' sparkline: its last values
 NO_MARK = Glyph("", "")
 
 
@@ -56,6 +64,22 @@ class ClusterRow:
     health_detail: str = ""
     context: str = ""
 
+    def widths(self) -> dict[str, int]:
+        """The cells' widths, without drawing them: what the table measures a row by."""
+        return {
+            "namespace": cell_len(self.namespace),
+            "name": cell_len(self.name),
+            "health": cell_len(self.health.label),
+            "team": cell_len(self.team),
+            "version": cell_len(self.version),
+            "status": cell_len(self.status),
+            "backups": cell_len(self.backups),
+            "count": len(str(self.count)),
+            "age": cell_len(self.age),
+            "size": cell_len(self.size),
+            "trend": min(len(self.sizes), SPARK_WIDTH),
+        }
+
     def cells(self) -> dict[str, Text]:
         style = "dim" if self.dimmed else ""
         return {
@@ -69,11 +93,11 @@ class ClusterRow:
             "count": Text(str(self.count), style=style, justify="right"),
             "age": Text(self.age, style=style),
             "size": Text(self.size, style=style),
-            "trend": Text(sparkline(self.sizes), style=style),
+            "trend": Text(sparkline(self.sizes, SPARK_WIDTH), style=style),
         }
 
 
-class ClusterTable(FittingTable):
+class ClusterTable(FoldingTable):
     """A DataTable that knows how to merge a new list of rows into itself."""
 
     FIRST_ROWS = 80  # added at once: a screenful and more
@@ -82,17 +106,16 @@ class ClusterTable(FittingTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self._columns: tuple[tuple[str, str], ...] = COLUMNS
-        for key, label in self._columns:
-            self.add_column(label, key=key)
         self._rows_by_key: dict[str, ClusterRow] = {}  # what the table shows
         self._pending: list[ClusterRow] = []  # rows still to add
         self._sorted_by: str | None = None  # a column's key
         self._marks: dict[str, Glyph] | None = None  # None: no mark column
+        self.declare(COLUMNS)
 
     @property
     def column_keys(self) -> tuple[str, ...]:
-        return tuple(key for key, _ in self._columns)
+        """The keys of the columns shown, left to right."""
+        return tuple(c.key for c in self.shown)
 
     def set_marks(self, marks: Mapping[str, Glyph]) -> None:
         """The mark of each row key (a row not named has none). The first call adds the
@@ -100,25 +123,28 @@ class ClusterTable(FittingTable):
         again and the rows added again, the cursor kept on its row."""
         if self._marks is None:
             self._marks = dict(marks)
-            self._relayout()
+            at = [c.key for c in COLUMNS].index("health") + 1
+            for mark in marks.values():
+                self.measure({MARK_COLUMN.key: mark.text()})
+            self.declare((*COLUMNS[:at], MARK_COLUMN, *COLUMNS[at:]))
             return
         changed = [k for k in self._rows_by_key if self._marks.get(k) != marks.get(k)]
         self._marks = dict(marks)
         for key in changed:
-            self.update_cell(key, MARK_COLUMN[0], self._mark(key), update_width=True)
+            self.set_cell(key, MARK_COLUMN.key, self._mark(key))
 
     def _mark(self, key: str) -> Text:
         return (self._marks or {}).get(key, NO_MARK).text()
 
-    def _relayout(self) -> None:
+    def relayout(self) -> None:
+        if not hasattr(self, "_rows_by_key"):  # before mount
+            return
         selected = self.selected_key()
         rows = [*self._rows_by_key.values(), *self._pending]
         self.clear(columns=True)
-        at = self.column_keys.index("health") + 1
-        self._columns = (*COLUMNS[:at], MARK_COLUMN, *COLUMNS[at:])
-        for key, label in self._columns:
-            self.add_column(label, key=key)
+        self.add_shown_columns()
         self._rows_by_key, self._pending = {}, []
+        self._cells.clear()
         self.set_rows(rows)
         if selected in self._rows_by_key:
             self.move_cursor(row=self.get_row_index(selected))
@@ -132,13 +158,14 @@ class ClusterTable(FittingTable):
         """
         new = {r.key: r for r in rows}
         for key in [k for k in self._rows_by_key if k not in new]:
-            self.remove_row(key)
+            self.remove_cells(key)
             del self._rows_by_key[key]
         pending = []
         for key, row in new.items():
             old = self._rows_by_key.get(key)
             if old is None:
                 pending.append(row)
+                self.measure_widths(row.widths())  # all known before the first rows show
             elif old != row:
                 self._update_row(key, old, row)
                 self._rows_by_key[key] = row
@@ -150,18 +177,14 @@ class ClusterTable(FittingTable):
             self.call_after_refresh(self._add_rest)
 
     def _update_row(self, key: str, old: ClusterRow, row: ClusterRow) -> None:
-        """Only the cells that changed. A cell updated with ``update_width`` that is not
-        its column's widest makes the DataTable measure the whole column again (a
-        thousand rows, for each such cell): asked only when the column may change width,
-        because the cell grows past it or was the widest and shrinks."""
+        """Only the cells that changed (``set_cell`` asks the DataTable to measure a
+        column again only when the column may change width)."""
         before = old.cells()
         for column, value in row.cells().items():
             was = before[column]
             if value.plain == was.plain and value.style == was.style and value.spans == was.spans:
                 continue
-            width = self.columns[column].content_width  # type: ignore[index]
-            resize = value.cell_len > width or (was.cell_len >= width > value.cell_len)
-            self.update_cell(key, column, value, update_width=resize)
+            self.set_cell(key, column, value)
 
     @property
     def complete(self) -> bool:
@@ -171,10 +194,10 @@ class ClusterTable(FittingTable):
     def _add_some(self, n: int) -> None:
         step, self._pending = self._pending[:n], self._pending[n:]
         for row in step:
-            cells = row.cells()
+            cells: dict[str, Text | str] = dict(row.cells())
             if self._marks is not None:
-                cells[MARK_COLUMN[0]] = self._mark(row.key)
-            self.add_row(*(cells[c] for c, _ in self._columns), key=row.key)
+                cells[MARK_COLUMN.key] = self._mark(row.key)
+            self.add_cells(row.key, cells)
             self._rows_by_key[row.key] = row
         if step and self._sorted_by is not None:
             self._sort(self._sorted_by)
@@ -185,11 +208,20 @@ class ClusterTable(FittingTable):
             self.call_after_refresh(self._add_rest)
 
     def sort_by(self, column_index: int) -> None:
-        """Sort by one column: counts as numbers, everything else as text."""
-        self._sort(self._columns[column_index][0])
+        """Sort by one of the columns shown: counts as numbers, everything else as text."""
+        shown = self.shown
+        if 0 <= column_index < len(shown):
+            self._sort(shown[column_index].key)
+
+    def resort(self) -> None:
+        """Sort again by the column last sorted by (its cells may have changed)."""
+        if self._sorted_by is not None:
+            self._sort(self._sorted_by)
 
     def _sort(self, column: str) -> None:
         self._sorted_by = column
+        if column not in self.columns:
+            return  # folded since: the rows keep their order until it is shown again
 
         def key(cell: object) -> tuple[int, object]:
             text = str(cell)

@@ -142,8 +142,7 @@ class ClustersScreen(Screen[None]):
         ]
         table = self.query_one(ClusterTable)
         table.set_rows(rows)
-        if self._sort_index >= 0:
-            table.sort_by(self._sort_index)
+        table.resort()  # by the column's key: a resize may have moved it
         self._show_selected()
 
     def action_sort(self) -> None:
@@ -232,7 +231,7 @@ class ClustersScreen(Screen[None]):
 
     def _show_selected(self) -> None:
         """The line under the table: the selected cluster's last backup and next run,
-        which on-call people ask first and which a narrow table may not show."""
+        which on-call people ask first, then what a narrow table folded away."""
         summary = self.selected()
         line = self.query_one("#selected", Static)
         if summary is None:
@@ -250,7 +249,16 @@ class ClustersScreen(Screen[None]):
             text += ", CronJob suspended"
         elif summary.cluster.logical_backup and summary.cluster.in_kubernetes:
             text += ", " + present.next_run(next_backup_run(summary.cluster, now), now)
-        line.update(Text(safe_text(text)))
+        out = Text(safe_text(text))
+        table = self.query_one(ClusterTable)
+        folded = table.folded_line(table.selected_key(), sep=", ")
+        if folded:  # a line of what the table has no room for (its cells are escaped)
+            out.append("\n")
+            out.append_text(folded)
+        line.update(out)
+
+    def on_folding_table_refolded(self, message: ClusterTable.Refolded) -> None:
+        self._show_selected()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()

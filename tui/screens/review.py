@@ -50,6 +50,7 @@ from tui.messages import (
 )
 from tui.screens.review_dialogs import EarlierReviewsScreen, SignOff, SignOffScreen
 from widgets.fitting_table import FittingTable
+from widgets.folding_table import Column, FoldingTable
 from widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
@@ -75,6 +76,13 @@ STAGES = {
     "verify": "verifying newest backups",
 }
 DRILLABLE = ("object", "job", "pod", "log", "cronjob", "run")
+# Narrow, a finding's words are cut to the width (whole in the line under the findings)
+# rather than scrolled to; then the check's name folds.
+FINDING_COLUMNS = (
+    Column("severity", "Severity"),
+    Column("check", "Check", fold=1),
+    Column("detail", "Finding", squeeze=24),
+)
 
 
 class _Cancelled(Exception):
@@ -127,7 +135,7 @@ class ReviewScreen(Screen[None]):
             yield Static("starting the review ...", id="stage")
             yield ProgressBar(id="bar", show_eta=False)
         yield FittingTable(id="checklist", cursor_type="row")
-        yield FittingTable(id="findings", cursor_type="row")
+        yield FoldingTable(FINDING_COLUMNS, id="findings", cursor_type="row")
         yield Static("", id="detail")  # the selected finding in full, wrapped
         yield FittingTable(id="evidence", cursor_type="row")
         yield Static("", id="status")
@@ -139,9 +147,6 @@ class ReviewScreen(Screen[None]):
         checklist.add_column("Cluster", key="cluster")
         for check in CHECK_NAMES:
             checklist.add_column(CHECK_LABELS.get(check, check), key=check)
-        findings = self.query_one("#findings", DataTable)
-        for key, label in (("severity", "Severity"), ("check", "Check"), ("detail", "Finding")):
-            findings.add_column(label, key=key)
         evidence = self.query_one("#evidence", DataTable)
         for key, label in (("kind", "Evidence"), ("ref", "Ref"), ("detail", "Detail")):
             evidence.add_column(label, key=key)
@@ -277,22 +282,30 @@ class ReviewScreen(Screen[None]):
 
     def _show_findings(self) -> None:
         cr = self.selected_cluster()
-        table = self.query_one("#findings", DataTable)
-        if table.row_count:
-            table.clear()
+        table = self.query_one("#findings", FoldingTable)
+        table.clear_cells()
         found = [] if cr is None or self.review is None else self.review.for_cluster(cr)
         self._findings = sorted(
             found, key=lambda f: (-f.severity.rank, CHECK_NAMES.index(f.check), f.detail)
         )
         for f in self._findings:
-            table.add_row(
-                severity_text(f.severity),
-                f.check,
-                Text(safe_text(f.detail)),
-                key=str(len(table.rows)),
+            table.add_cells(
+                str(len(table.rows)),
+                {
+                    "severity": severity_text(f.severity),
+                    "check": f.check,
+                    "detail": Text(safe_text(f.detail)),
+                },
             )
         if cr is not None and not self._findings:
-            table.add_row(mark_text(CheckMark.OK), "", Text("nothing to report", style="dim"))
+            table.add_cells(
+                "0",
+                {
+                    "severity": mark_text(CheckMark.OK),
+                    "check": "",
+                    "detail": Text("nothing to report", style="dim"),
+                },
+            )
         self._show_evidence()
 
     def _show_evidence(self) -> None:

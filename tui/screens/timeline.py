@@ -38,21 +38,24 @@ from tui.messages import (
 )
 from widgets.coverage_grid import CoverageGrid, GridDay
 from widgets.fitting_table import FittingTable
+from widgets.folding_table import Column, FoldingTable
 from widgets.key_footer import KeyFooter
 from widgets.size_sparkline import SizeSparkline
 
 if TYPE_CHECKING:
     from tui.app import PgdeckApp
 
+# What matters at 3 a.m. stays: when, how old, how big, encrypted or not, and the note
+# (verified, damaged, unusual); narrow, the uid, UTC time and change fold into a line.
 BACKUP_COLUMNS = (
-    ("local", "Local time"),
-    ("utc", "UTC"),
-    ("age", "Age"),
-    ("size", "Size"),
-    ("change", "Change"),
-    ("uid", "uid"),
-    ("sse", "SSE"),
-    ("note", "Note"),
+    Column("local", "Local time"),
+    Column("utc", "UTC", fold=2, detail="{}"),
+    Column("age", "Age"),
+    Column("size", "Size"),
+    Column("change", "Change", fold=3, detail="change {}"),
+    Column("uid", "uid", fold=1, detail="uid {}"),
+    Column("sse", "SSE"),
+    Column("note", "Note", squeeze=12, detail="{}"),
 )
 JOB_COLUMNS = (
     ("name", "Job"),
@@ -123,8 +126,11 @@ class TimelineScreen(Screen[None]):
         yield Static(self._title(), id="title")
         yield SizeSparkline(id="spark")
         with TabbedContent(initial=self._initial_tab):
-            with TabPane("Backups", id="backups-tab"):
-                yield FittingTable(id="backups", cursor_type="row", zebra_stripes=True)
+            with TabPane("Backups", id="backups-tab"), Vertical():
+                yield FoldingTable(
+                    BACKUP_COLUMNS, id="backups", cursor_type="row", zebra_stripes=True
+                )
+                yield Static("", id="folded")  # what a narrow table folded away
             with TabPane("Coverage", id="coverage-tab"):
                 yield CoverageGrid(glyphs.COVERAGE, glyphs.COVERAGE_LEGEND, id="grid")
             with TabPane("Jobs", id="jobs-tab"), Vertical():
@@ -155,9 +161,7 @@ class TimelineScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = self.cluster.name
-        table = self.query_one("#backups", DataTable)
-        for key, label in BACKUP_COLUMNS:
-            table.add_column(label, key=key)
+        table = self.query_one("#backups", FoldingTable)
         table.on_cursor_row = lambda _row: self._follow_cursor()
         jobs = self.query_one("#jobs", DataTable)
         for key, label in JOB_COLUMNS:
@@ -250,9 +254,8 @@ class TimelineScreen(Screen[None]):
                 table.move_cursor(row=row)
 
     def _fill_backups(self) -> None:
-        table = self.query_one("#backups", DataTable)
-        if table.row_count:
-            table.clear()
+        table = self.query_one("#backups", FoldingTable)
+        table.clear_cells()
         assert self.timeline is not None
         now, future = self.timeline.now, self.timeline.future
         for i, b in enumerate(self.backups):
@@ -269,16 +272,18 @@ class TimelineScreen(Screen[None]):
                 if flag
                 else Text("")
             )
-            table.add_row(
-                b.time.astimezone().strftime("%a %d %b %H:%M"),
-                b.time.strftime("%H:%MZ"),
-                present.age(b.time, now),
-                Text(present.size(b.size), justify="right"),
-                Text(change, justify="right", style="yellow" if flag else ""),
-                Text(safe_text(b.uid[:8])),
-                _sse_text(b.sse),
-                note,
-                key=b.url,
+            table.add_cells(
+                b.url,
+                {
+                    "local": b.time.astimezone().strftime("%a %d %b %H:%M"),
+                    "utc": b.time.strftime("%H:%MZ"),
+                    "age": present.age(b.time, now),
+                    "size": Text(present.size(b.size), justify="right"),
+                    "change": Text(change, justify="right", style="yellow" if flag else ""),
+                    "uid": Text(safe_text(b.uid[:8])),
+                    "sse": _sse_text(b.sse),
+                    "note": note,
+                },
             )
         self._follow_cursor()
 
@@ -320,14 +325,14 @@ class TimelineScreen(Screen[None]):
             )
 
     def on_encryption_known(self, message: EncryptionKnown) -> None:
-        table = self.query_one("#backups", DataTable)
+        table = self.query_one("#backups", FoldingTable)
         self.backups = [
             b if b.url not in message.sse else _with_sse(b, message.sse[b.url])
             for b in self.backups
         ]
         for url, sse in message.sse.items():
-            if url in table.rows:
-                table.update_cell(url, "sse", _sse_text(sse), update_width=True)
+            table.set_cell(url, "sse", _sse_text(sse))
+        self._show_folded()
 
     def on_service_failed(self, message: ServiceFailed) -> None:
         if message.where == "log":  # shown where the log would be
@@ -371,6 +376,19 @@ class TimelineScreen(Screen[None]):
             spark.set_values([b.size for b in reversed(self.backups)], cursor)
         else:
             spark.cursor = cursor
+        self._show_folded()
+
+    def on_folding_table_refolded(self, message: FoldingTable.Refolded) -> None:
+        self._show_folded()
+
+    def _show_folded(self) -> None:
+        """The selected backup's folded cells on a line under the table, when any fold."""
+        table = self.query_one("#backups", FoldingTable)
+        folded = self.query_one("#folded", Static)
+        # Kept while anything folds, even empty for a row: the table does not jump.
+        folded.display = bool(table.folded or table.squeezed)
+        if folded.display:  # nothing to say, nothing to lay out, on each key when wide
+            folded.update(table.folded_line(table.selected_key(), sep=", "))
 
     # --- logs -------------------------------------------------------------------------------
     def _selected_job(self) -> JobRun | None:
@@ -529,9 +547,8 @@ class TimelineScreen(Screen[None]):
 
     def _note(self, url: str, text: Text) -> None:
         self._notes[url] = text
-        table = self.query_one("#backups", DataTable)
-        if url in table.rows:
-            table.update_cell(url, "note", text, update_width=True)
+        self.query_one("#backups", FoldingTable).set_cell(url, "note", text)
+        self._show_folded()
 
     def _status(self, text: str) -> None:
         self.query_one("#status", Static).update(Text(safe_text(text)))
