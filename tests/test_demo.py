@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,11 +63,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     messages: list[str] = []
     # The build's throwaway servers go in a temp directory of this test's own: other
     # builds running at the same time (other workers, other checkouts) leave theirs in /tmp.
-    temp = tmp_path_factory.mktemp("tmp")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tempfile, "tempdir", str(temp))
+    # A short one: the servers' unix sockets live there (107 bytes at most for a path).
+    with _own_tempdir() as temp:
         sandbox = demo.prepare_sandbox(root, now=NOW, progress=messages.append)
-    return Built(sandbox, messages, _server_dirs(temp))
+        return Built(sandbox, messages, _server_dirs(temp))
+
+
+@contextlib.contextmanager
+def _own_tempdir() -> Iterator[Path]:
+    temp = Path(tempfile.mkdtemp(prefix="pgdeck-t-"))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(tempfile, "tempdir", str(temp))
+            yield temp
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -562,21 +574,21 @@ def test_refuses_to_replace_a_foreign_directory(tmp_path: Path) -> None:
     assert (root / "notes.txt").read_text() == "mine"
 
 
-def test_interrupted_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_build_leaves_nothing(tmp_path: Path) -> None:
     root = tmp_path / "cache" / "demo"
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # this build's servers alone
 
     def interrupt(message: str) -> None:
         if ": dump " in message:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        demo.prepare_sandbox(root, now=NOW, progress=interrupt)
+    with _own_tempdir() as temp, pytest.raises(KeyboardInterrupt):
+        try:
+            demo.prepare_sandbox(root, now=NOW, progress=interrupt)
+        finally:
+            left = _server_dirs(temp)
     assert not root.exists()
     assert list((tmp_path / "cache").iterdir()) == []
-    assert _server_dirs(temp) == set()
+    assert left == set()
 
 
 def test_a_sandbox_older_than_a_week_is_built_again(built: Built, objects: dict) -> None:
