@@ -82,7 +82,7 @@ def replay(entries: list[SessionStatement], applied: dict[str, bytes]) -> list[S
 
 
 # --- tables that load alone -----------------------------------------------------------------
-def _name_at(toks: list[Token], k: int) -> tuple[tuple[str, str] | None, int]:
+def name_at(toks: list[Token], k: int) -> tuple[tuple[str, str] | None, int]:
     """A qualified name ``a.b`` at ``toks[k]`` (else None) and the index after it."""
     if (
         k + 2 < len(toks)
@@ -126,7 +126,7 @@ def _names(toks: list[Token]) -> set[tuple[str, str]]:
     names = set()
     k = 0
     while k < len(toks):
-        name, k = _name_at(toks, k)
+        name, k = name_at(toks, k)
         if name is not None:
             names.add(name)
     return names
@@ -150,12 +150,12 @@ class LoadAlone:
         hot = self._calls_out(toks, path_empty) or bool(_names(toks) & self._hot_types)
         if words[0] == "create" and ("domain" in words[1:3] or "type" in words[1:3]):
             k = words.index("domain") if "domain" in words else words.index("type")
-            name, _ = _name_at(toks, k + 1)
+            name, _ = name_at(toks, k + 1)
             if name is not None and hot:
                 self._hot_types.add(name)
             return
         if words[:2] == ["alter", "domain"]:
-            name, _ = _name_at(toks, 2)
+            name, _ = name_at(toks, 2)
             if name is not None and hot:
                 self._hot_types.add(name)
             return
@@ -226,7 +226,7 @@ class LoadAlone:
         k = 2
         while k < len(toks) and toks[k].kind == WORD and toks[k].value in ("only", "if", "exists"):
             k += 1
-        return _name_at(toks, k)[0]
+        return name_at(toks, k)[0]
 
     @staticmethod
     def _parents(toks: list[Token]) -> list[tuple[str, str]]:
@@ -236,12 +236,12 @@ class LoadAlone:
             if tok.kind != WORD:
                 continue
             if tok.value == "partition" and k + 1 < len(toks) and toks[k + 1].value == "of":
-                name = _name_at(toks, k + 2)[0]
+                name = name_at(toks, k + 2)[0]
                 out += [name] if name else []
             elif tok.value == "inherits":
                 out += sorted(_names(_group(toks, k + 1)))
             elif tok.value == "inherit" and k > 0 and toks[k - 1].value != "no":
-                name = _name_at(toks, k + 1)[0]
+                name = name_at(toks, k + 1)[0]
                 out += [name] if name else []
         return out
 
@@ -250,5 +250,5 @@ class LoadAlone:
         """ALTER TABLE parent ATTACH PARTITION child: the child."""
         for k, tok in enumerate(toks[:-1]):
             if tok.kind == WORD and tok.value == "attach" and toks[k + 1].value == "partition":
-                return _name_at(toks, k + 2)[0]
+                return name_at(toks, k + 2)[0]
         return None

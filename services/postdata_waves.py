@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services import grammar
+from services.copy_order import name_at
 from services.grammar import Verdict
-from services.sqllex import PUNCT, QIDENT, WORD, Statement, Token
+from services.sqllex import WORD, Statement, Token
 
 INDEX, FOREIGN_KEY = "index", "foreign key"
 Table = tuple[str, str]
@@ -41,24 +42,12 @@ class WaveStatement:
     label: str  # what a progress line says of it
 
 
-def _qualified(toks: list[Token], k: int) -> tuple[Table | None, int]:
-    if (
-        k + 2 < len(toks)
-        and toks[k].kind in (WORD, QIDENT)
-        and toks[k + 1].kind == PUNCT
-        and toks[k + 1].value == "."
-        and toks[k + 2].kind in (WORD, QIDENT)
-    ):
-        return (toks[k].value, toks[k + 2].value), k + 3
-    return None, k + 1
-
-
 def _others(toks: list[Token], start: int, own: set[Table]) -> bool:
     """Whether the tokens from ``start`` name anything qualified but ``own`` and
     pg_catalog's (a function, an operator class, a type of the dump)."""
     k = start
     while k < len(toks):
-        name, k = _qualified(toks, k)
+        name, k = name_at(toks, k)
         if name is not None and name not in own and name[0] != "pg_catalog":
             return True
     return False
@@ -77,7 +66,7 @@ def classify(stmt: Statement, verdict: Verdict) -> WaveStatement | None:
         k += 1
         if k < len(toks) and toks[k].kind == WORD and toks[k].value == "only":
             k += 1
-        table, after = _qualified(toks, k)
+        table, after = name_at(toks, k)
         if table is None or _others(toks, after, {table}):
             return None
         return WaveStatement(INDEX, (table,), f"index on {table[0]}.{table[1]}")
@@ -86,7 +75,7 @@ def classify(stmt: Statement, verdict: Verdict) -> WaveStatement | None:
     k = 2
     if k < len(toks) and toks[k].kind == WORD and toks[k].value == "only":
         k += 1
-    table, k = _qualified(toks, k)
+    table, k = name_at(toks, k)
     if table is None or [t.value for t in toks[k : k + 2]] != ["add", "constraint"]:
         return None
     k += 3  # ADD CONSTRAINT name
@@ -115,7 +104,7 @@ def classify(stmt: Statement, verdict: Verdict) -> WaveStatement | None:
         )
         if ref is None:
             return None
-        referenced, after = _qualified(toks, ref + 1)
+        referenced, after = name_at(toks, ref + 1)
         if referenced is None or _others(toks, after, {table, referenced}):
             return None
         return WaveStatement(
