@@ -169,3 +169,64 @@ async def test_at_80_columns_a_wide_clusters_table_keeps_the_newest_sizes() -> N
         assert 8 <= len(trend) < 16 and trend.endswith("█")  # the newest, the largest
         line = table.folded_line("ctx/ns/acid-0002", sep=", ").plain
         assert line.startswith("namespace shop, team acid")
+
+
+@pytest.mark.asyncio
+async def test_at_80_columns_the_jobs_tab_cuts_the_reason_and_says_it_under_the_table(
+    world: Path,
+) -> None:
+    app = app_for(world)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "enter")  # acid-billing: its last job failed
+        await settle(pilot)
+        await pilot.press("j")
+        await settle(pilot)
+        jobs = app.screen.query_one("#jobs", FoldingTable)
+        assert not scrolls_sideways(jobs)
+        assert all(w in header(jobs) for w in ("Job", "Status", "Started"))
+        row = jobs.render_line(1).text
+        assert "failed" in row and "BackoffLimitExceeded" not in row and "…" in row
+        line = plain(app.screen.query_one("#job-folded", Static))
+        assert "BackoffLimitExceeded" in line
+
+        await pilot.resize_terminal(160, 40)
+        await settle(pilot)
+        assert "BackoffLimitExceeded" in jobs.render_line(1).text
+        assert not app.screen.query_one("#job-folded", Static).display
+
+
+@pytest.mark.asyncio
+async def test_at_80_columns_the_evidence_cuts_its_detail_and_says_it_whole(
+    world: Path,
+) -> None:
+    app = app_for(world)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("v")
+        await settle(pilot)
+        screen = app.screen
+        checklist = screen.query_one("#checklist", FittingTable)
+        billing = next(k.value for k in checklist.rows if "acid-billing" in str(k.value))
+        checklist.move_cursor(row=checklist.get_row_index(billing))
+        await settle(pilot)
+        findings = screen.query_one("#findings", FoldingTable)
+        failed = next(
+            n for n, k in enumerate(findings.rows) if "job" in str(findings.get_row(k)).lower()
+        )
+        findings.move_cursor(row=failed)
+        await settle(pilot)
+        evidence = screen.query_one("#evidence", FoldingTable)
+        assert evidence.row_count and not scrolls_sideways(evidence)
+        key = evidence.selected_key()
+        whole = evidence.cells_of(key)["detail"]
+        assert isinstance(whole, Text) and whole.cell_len > 16  # too wide for 80 columns
+        assert whole.plain not in evidence.render_line(1).text
+        assert plain(screen.query_one("#evidence-folded", Static)) == whole.plain
+
+        await pilot.resize_terminal(200, 40)
+        await settle(pilot)
+        assert whole.plain in evidence.render_line(1).text
+        # Shown whole, it is not said again (another row, a long log line, may still be cut).
+        line = screen.query_one("#evidence-folded", Static)
+        assert not line.display or plain(line) == ""

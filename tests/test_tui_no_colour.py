@@ -307,3 +307,26 @@ async def test_a_failing_check_reads_without_colour(scene: Path) -> None:
                 (fg,) = {s.style.color for s in strip if s.text.strip() and s.style}
                 (bg,) = {s.style.bgcolor for s in strip if s.text.strip() and s.style}
                 assert abs(fg.get_truecolor().red - bg.get_truecolor().red) >= 64
+
+
+@pytest.mark.asyncio
+async def test_the_command_palette_underlines_its_highlighted_command(scene: Path) -> None:
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run()(pilot)
+        await pilot.press("ctrl+p")
+        await run()(pilot)
+        palette = app.screen.query_one("CommandList", OptionList)
+        for _ in range(50):  # the commands are gathered in the palette's own worker
+            if palette.option_count >= 2:
+                break
+            await pilot.pause(0.05)
+        first, second = (str(palette.get_option_at_index(i).prompt) for i in (0, 1))
+        first, second = first.splitlines()[0].strip(), second.splitlines()[0].strip()
+        assert palette.highlighted == 0
+        assert "underline" in styles_of(app, first)
+        assert "underline" not in styles_of(app, second)
+        await pilot.press("down")
+        await run()(pilot)
+        assert "underline" in styles_of(app, second)
+        assert "underline" not in styles_of(app, first)

@@ -83,6 +83,11 @@ FINDING_COLUMNS = (
     Column("check", "Check", fold=1),
     Column("detail", "Finding", squeeze=24),
 )
+EVIDENCE_COLUMNS = (
+    Column("kind", "Evidence"),
+    Column("ref", "Ref"),
+    Column("detail", "Detail", squeeze=16, detail="{}"),
+)
 
 
 class _Cancelled(Exception):
@@ -137,7 +142,8 @@ class ReviewScreen(Screen[None]):
         yield FittingTable(id="checklist", cursor_type="row")
         yield FoldingTable(FINDING_COLUMNS, id="findings", cursor_type="row")
         yield Static("", id="detail")  # the selected finding in full, wrapped
-        yield FittingTable(id="evidence", cursor_type="row")
+        yield FoldingTable(EVIDENCE_COLUMNS, id="evidence", cursor_type="row")
+        yield Static("", id="evidence-folded")  # the selected evidence's detail, when cut
         yield Static("", id="status")
         yield KeyFooter()
 
@@ -147,9 +153,6 @@ class ReviewScreen(Screen[None]):
         checklist.add_column("Cluster", key="cluster")
         for check in CHECK_NAMES:
             checklist.add_column(CHECK_LABELS.get(check, check), key=check)
-        evidence = self.query_one("#evidence", DataTable)
-        for key, label in (("kind", "Evidence"), ("ref", "Ref"), ("detail", "Detail")):
-            evidence.add_column(label, key=key)
         self.action_rerun(refresh=False)
 
     # --- making the review ----------------------------------------------------------------
@@ -310,18 +313,20 @@ class ReviewScreen(Screen[None]):
 
     def _show_evidence(self) -> None:
         finding = self.selected_finding()
-        table = self.query_one("#evidence", DataTable)
-        if table.row_count:
-            table.clear()
-        for e in finding.evidence if finding else ():
+        table = self.query_one("#evidence", FoldingTable)
+        table.clear_cells()
+        for n, e in enumerate(finding.evidence if finding else ()):
             # Refs and details quote keys, names and log lines (an archived review may
             # predate their neutralizing): as plain Text, never markup, controls escaped.
-            table.add_row(
-                e.kind,
-                Text(safe_text(_short_ref(e))),
-                Text(safe_text(e.detail)),
-                key=str(len(table.rows)),
+            table.add_cells(
+                str(n),
+                {
+                    "kind": e.kind,
+                    "ref": Text(safe_text(_short_ref(e))),
+                    "detail": Text(safe_text(e.detail)),
+                },
             )
+        self._show_evidence_folded()
         detail = Text()
         if finding is not None:
             where = (
@@ -333,11 +338,24 @@ class ReviewScreen(Screen[None]):
                 detail.append(" (no evidence to show)", style="dim")
         self.query_one("#detail", Static).update(detail)
 
+    def _show_evidence_folded(self) -> None:
+        """The selected evidence's detail in full under the table, when the table cuts it."""
+        table = self.query_one("#evidence", FoldingTable)
+        line = self.query_one("#evidence-folded", Static)
+        line.display = bool(table.folded or table.squeezed)
+        if line.display:
+            line.update(table.folded_line(table.selected_key()))
+
+    def on_folding_table_refolded(self, message: FoldingTable.Refolded) -> None:
+        self._show_evidence_folded()
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "checklist":
             self._show_findings()
         elif event.data_table.id == "findings":
             self._show_evidence()
+        elif event.data_table.id == "evidence":
+            self._show_evidence_folded()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "checklist":

@@ -58,11 +58,11 @@ BACKUP_COLUMNS = (
     Column("note", "Note", squeeze=12, detail="{}"),
 )
 JOB_COLUMNS = (
-    ("name", "Job"),
-    ("status", "Status"),
-    ("started", "Started"),
-    ("took", "Took"),
-    ("reason", "Reason"),
+    Column("name", "Job"),
+    Column("status", "Status"),
+    Column("started", "Started", detail="started {}"),
+    Column("took", "Took", fold=1, detail="took {}"),
+    Column("reason", "Reason", squeeze=10, detail="{}"),
 )
 UNUSUAL = glyphs.COVERAGE[CoverageCell.UNUSUAL]  # a backup of an unusual size
 _STATUS_STYLE = {"failed": "bold red", "succeeded": "green", "running": "cyan"}
@@ -135,7 +135,8 @@ class TimelineScreen(Screen[None]):
                 yield CoverageGrid(glyphs.COVERAGE, glyphs.COVERAGE_LEGEND, id="grid")
             with TabPane("Jobs", id="jobs-tab"), Vertical():
                 yield Static("", id="cronjob")
-                yield FittingTable(id="jobs", cursor_type="row")
+                yield FoldingTable(JOB_COLUMNS, id="jobs", cursor_type="row")
+                yield Static("", id="job-folded")  # what a narrow jobs table folded away
                 yield Log(id="log", max_lines=10_000, highlight=False)
         yield Static("loading backups ...", id="status")
         yield KeyFooter()
@@ -163,9 +164,6 @@ class TimelineScreen(Screen[None]):
         self.sub_title = self.cluster.name
         table = self.query_one("#backups", FoldingTable)
         table.on_cursor_row = lambda _row: self._follow_cursor()
-        jobs = self.query_one("#jobs", DataTable)
-        for key, label in JOB_COLUMNS:
-            jobs.add_column(label, key=key)
         self.load()
 
     # --- loading ------------------------------------------------------------------------
@@ -304,21 +302,23 @@ class TimelineScreen(Screen[None]):
             if cj.active:
                 line.append(f"; {cj.active} running", style="cyan")
         self.query_one("#cronjob", Static).update(line)
-        table = self.query_one("#jobs", DataTable)
-        if table.row_count:
-            table.clear()
+        table = self.query_one("#jobs", FoldingTable)
+        table.clear_cells()
         for j in self.jobs:
             took = ""
             if j.started and j.finished:
                 took = present.duration((j.finished - j.started).total_seconds())
-            table.add_row(
-                Text(safe_text(j.name)),
-                Text(safe_text(j.status), style=_STATUS_STYLE.get(j.status, "")),
-                present.age(j.started, now),
-                took,
-                Text(safe_text(j.reason or "")),
-                key=j.name,
+            table.add_cells(
+                j.name,
+                {
+                    "name": Text(safe_text(j.name)),
+                    "status": Text(safe_text(j.status), style=_STATUS_STYLE.get(j.status, "")),
+                    "started": present.age(j.started, now),
+                    "took": took,
+                    "reason": Text(safe_text(j.reason or "")),
+                },
             )
+        self._show_job_folded()
         if not self.jobs:
             self.query_one("#log", Log).write_line(
                 "Kubernetes keeps no backup job of this cluster."
@@ -348,8 +348,10 @@ class TimelineScreen(Screen[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         # The backups table moves the sparkline itself, in the cursor's own frame.
-        if event.data_table.id == "jobs" and event.row_key.value and self._jobs_shown():
-            self._show_log(event.row_key.value, follow=False)
+        if event.data_table.id == "jobs":
+            self._show_job_folded()
+            if event.row_key.value and self._jobs_shown():
+                self._show_log(event.row_key.value, follow=False)
 
     def _jobs_shown(self) -> bool:
         return self.query_one(TabbedContent).active == "jobs-tab"
@@ -380,6 +382,7 @@ class TimelineScreen(Screen[None]):
 
     def on_folding_table_refolded(self, message: FoldingTable.Refolded) -> None:
         self._show_folded()
+        self._show_job_folded()
 
     def _show_folded(self) -> None:
         """The selected backup's folded cells on a line under the table, when any fold."""
@@ -388,6 +391,14 @@ class TimelineScreen(Screen[None]):
         # Kept while anything folds, even empty for a row: the table does not jump.
         folded.display = bool(table.folded or table.squeezed)
         if folded.display:  # nothing to say, nothing to lay out, on each key when wide
+            folded.update(table.folded_line(table.selected_key(), sep=", "))
+
+    def _show_job_folded(self) -> None:
+        """The selected job's folded cells (its reason, cut in the table) under the table."""
+        table = self.query_one("#jobs", FoldingTable)
+        folded = self.query_one("#job-folded", Static)
+        folded.display = bool(table.folded or table.squeezed)
+        if folded.display:
             folded.update(table.folded_line(table.selected_key(), sep=", "))
 
     # --- logs -------------------------------------------------------------------------------
