@@ -100,8 +100,10 @@ class StorageLocation:
 
 @dataclass(frozen=True, slots=True)
 class CatalogConfig:
-    # parallel listings against object storage
-    workers: int = field(default=16, metadata={"at_least": 1})
+    # requests in flight against object storage (listings, HEADs). A refresh makes one
+    # listing per cluster, each waiting out S3's latency: 50 lets 100 clusters refresh in
+    # 1 + 2 round trips (bench/README.md); lower it for a small S3-compatible server.
+    workers: int = field(default=50, metadata={"at_least": 1})
     # an incremental refresh cannot see deletions
     full_refresh_hours: float = field(default=6.0, metadata={"at_least": 0})
     # a storage endpoint silent this long has failed
