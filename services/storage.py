@@ -9,6 +9,7 @@ the next request jumps past them with ``StartAfter`` instead of paging through t
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import threading
@@ -293,13 +294,22 @@ def make_s3_client(
 
 
 def _timestamp(value: str) -> datetime:
+    """A listing's ISO 8601 time, or a HEAD's ``Last-Modified`` (RFC 7231's IMF-fixdate),
+    each with the standard library's own parser; anything else as botocore reads it
+    (dateutil: ~0.2 ms a call, as much CPU as the rest of a HEAD's parsing)."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
-        import botocore.utils
+        pass
+    if value[-4:] == " GMT":
+        try:
+            return email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            pass
+    import botocore.utils
 
-        return botocore.utils.parse_timestamp(value)
+    return botocore.utils.parse_timestamp(value)
 
 
 def attempt_timeout(timeout: float) -> float:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,11 @@ def test_head_reports_server_side_encryption(s3_endpoint: str, bucket: str, s3: 
     s = store(s3_endpoint, bucket)
     assert s.head(f"acid-a/{UID_A}/logical_backups/1700000000.sql.gz").sse == "AES256"
     assert s.head(f"acid-a/{UID_A}/logical_backups/1700003600.sql.gz").sse == ""
+    # Last-Modified (an HTTP date, read without dateutil) is the listing's time, to the second
+    head = s.head(f"acid-a/{UID_A}/logical_backups/1700000000.sql.gz")
+    listed = s3.head_object(Bucket=bucket, Key=key("acid-a", UID_A, 1_700_000_000))
+    assert head.last_modified == listed["LastModified"]
+    assert head.last_modified is not None and head.last_modified.utcoffset() == timedelta(0)
 
 
 def test_file_store_reads_the_same_layout(tmp_path: Path) -> None:
