@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.copy_order import LoadAlone, SessionLog, SessionStatement, replay
 from services.errors import PgdeckError
@@ -96,6 +98,25 @@ class _Lane:
         self.seen = 0
         self.applied: dict[str, bytes] = {}
         self.thread: threading.Thread | None = None
+        # What the report says of the session: its COPYs' wall time, the part of it spent
+        # waiting for the reader's bytes, what it loaded, and its post-data statements.
+        self.copy_seconds = 0.0
+        self.copy_waiting_seconds = 0.0
+        self.copy_bytes = 0
+        self.tables = 0
+        self.postdata_seconds = 0.0
+        self.postdata_statements = 0
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "session": self.number,
+            "tables": self.tables,
+            "copy_bytes": self.copy_bytes,
+            "copy_seconds": round(self.copy_seconds, 3),
+            "copy_waiting_seconds": round(self.copy_waiting_seconds, 3),
+            "postdata_statements": self.postdata_statements,
+            "postdata_seconds": round(self.postdata_seconds, 3),
+        }
 
 
 class LanePool:
@@ -109,8 +130,10 @@ class LanePool:
         on_message: Callable[[ServerMessage], None] | None = None,
         on_halt: Callable[[], None] | None = None,
         queue_limit: int = QUEUE_LIMIT,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.jobs = jobs
+        self._settings = settings  # the restore's session settings, as the main session's
         self.spool = spool
         self.queue_limit = queue_limit
         self.log = SessionLog()
@@ -129,7 +152,10 @@ class LanePool:
         self._closing = False
         self._finished: list[tuple[str, str, int]] = []
         self._wave: Wave | None = None  # the post-data wave the lanes are running
+        self._wave_started = 0.0
         self.wave_statements = 0  # post-data statements run on the lanes
+        self.waves = 0
+        self.wave_seconds = 0.0  # the waves' wall time, each from its first statement to its end
 
     # --- the reader's side -----------------------------------------------------------------
     def new_database(self) -> None:
@@ -170,11 +196,13 @@ class LanePool:
         """A post-data statement of a wave, to the session its tables' group is on."""
         if self._wave is None or self._wave.kind != wave.kind:
             self.wait_idle()
-            self._wave = Wave(wave.kind, self.jobs, self.alone.roots)
+            self._new_wave(wave.kind)
+        assert self._wave is not None
         lane = self._wave.place(wave)
         if lane is None:  # it joins two sessions' tables: a new wave begins with it
             self.wait_idle()
-            self._wave = Wave(wave.kind, self.jobs, self.alone.roots)
+            self._new_wave(wave.kind)
+            assert self._wave is not None
             lane = self._wave.place(wave)
             assert lane is not None
         key = ("", wave.label)
@@ -190,6 +218,11 @@ class LanePool:
             self._pending.append(job)
             self.wave_statements += 1
             self._cond.notify_all()
+
+    def _new_wave(self, kind: str) -> None:
+        self._wave = Wave(kind, self.jobs, self.alone.roots)
+        self._wave_started = time.monotonic()
+        self.waves += 1
 
     def write(self, data: memoryview | bytes) -> None:
         size = len(data)
@@ -225,11 +258,13 @@ class LanePool:
 
     def wait_idle(self) -> None:
         """The barrier: returns once no COPY or post-data statement is waiting or running."""
-        self._wave = None
+        wave, self._wave = self._wave, None
         with self._cond:
             while (self._pending or any(lane.job for lane in self._lanes)) and not self._stopped:
                 self._cond.wait(_WAIT)
             self._check()
+        if wave is not None:
+            self.wave_seconds += time.monotonic() - self._wave_started
 
     def take_finished(self) -> list[tuple[str, str, int]]:
         """The tables loaded since the last call: (the dump's database, table, rows)."""
@@ -269,6 +304,20 @@ class LanePool:
             f"{spooled}{waves}"
         )
 
+    def facts(self) -> dict[str, Any]:
+        """The report's account of the data sessions (``parallel`` in its JSON)."""
+        with self._cond:
+            return {
+                "jobs": self.jobs,
+                "busiest": self.busiest,
+                "largest_spool_bytes": self.spool.largest,
+                "spooled_tables": self.spool.tables,
+                "postdata_waves": self.waves,
+                "postdata_statements": self.wave_statements,
+                "postdata_seconds": round(self.wave_seconds, 3),
+                "sessions": [lane.facts() for lane in self._lanes],
+            }
+
     # --- stopping ----------------------------------------------------------------------------
     def cancel(self) -> None:
         """From any thread: every lane's COPY is rolled back, the reader stops."""
@@ -307,7 +356,8 @@ class LanePool:
     # --- the lanes' side ---------------------------------------------------------------------
     def _start_lanes(self) -> None:
         while len(self._lanes) < self.jobs:
-            lane = _Lane(len(self._lanes) + 1, Loader(self._target, on_message=self._on_message))
+            loader = Loader(self._target, on_message=self._on_message, settings=self._settings)
+            lane = _Lane(len(self._lanes) + 1, loader)
             lane.thread = threading.Thread(
                 target=self._run, args=(lane,), name=f"copy-lane-{lane.number}", daemon=True
             )
@@ -330,6 +380,7 @@ class LanePool:
                 loading = sum(1 for x in self._lanes if x.job and not x.job.label)
                 self.busiest = max(self.busiest, loading)
                 self._cond.notify_all()
+            started = time.monotonic()
             try:
                 rows = self._load(lane, job, spooled)
             except Exception as exc:  # the restore stops on any lane's failure
@@ -341,10 +392,17 @@ class LanePool:
                         self.spool.release(job.spool)
                     self._cond.notify_all()
                 return
+            seconds = time.monotonic() - started
             with self._cond:
-                if not job.label:
+                if job.label:
+                    lane.postdata_seconds += seconds
+                    lane.postdata_statements += 1
+                else:
                     self._copied[job.key] = self._copied.get(job.key, 0) + rows
                     self._finished.append((*job.key, rows))
+                    lane.copy_seconds += seconds
+                    lane.copy_bytes += job.done
+                    lane.tables += 1
                 lane.job = None
                 self._cond.notify_all()
 
@@ -384,8 +442,11 @@ class LanePool:
                 self._cond.notify_all()
         while job.mode == _STREAM:
             with self._cond:
-                while not job.chunks and not job.ended and not self._stopped:
-                    self._cond.wait(_WAIT)
+                if not job.chunks and not job.ended and not self._stopped:
+                    waited = time.monotonic()
+                    while not job.chunks and not job.ended and not self._stopped:
+                        self._cond.wait(_WAIT)
+                    lane.copy_waiting_seconds += time.monotonic() - waited
                 if self._stopped:
                     raise Cancelled()
                 if not job.chunks:
