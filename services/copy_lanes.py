@@ -10,7 +10,11 @@ that is at most N sessions loading table data at once; the main session loads no
 How a COPY travels, and why it cannot deadlock:
 
 - When the reader reaches a COPY and a lane is free, the rows stream to that lane through
-  a queue bounded in bytes (``queue_limit``); the reader waits when it is full.
+  a queue bounded in bytes (``queue_limit``). When the queue is full and another lane is
+  idle, the rest of the table goes to a spool file that its lane reads after the queue
+  (it follows the file as it grows), so the reader moves on to the next tables instead
+  of holding the idle lanes back; when its lane has caught up with the file, the rows
+  stream by the queue again. With no lane idle (or no room in the spool) the reader waits.
 - When every lane is busy the rows go to a spool file (``services.spool``); a lane that
   frees takes the oldest waiting table first (dump order), spooled ones before new ones.
   A lane that takes the table the reader is still spooling loads the file, then the rest
@@ -81,6 +85,9 @@ class _Job:
     lane: _Lane | None = None  # a post-data statement's session
     mode: str = _STREAM
     spool: SpoolFile | None = None
+    read: int = 0  # bytes of ``spool`` its lane has sent (a file it follows as it grows)
+    running: bool = False  # a lane has taken it
+    spilled: bool = False  # it went to the spool once (counted once in the spool's tables)
     chunks: deque[memoryview | bytes] = field(default_factory=deque)
     queued: int = 0
     received: int = 0  # bytes the reader delivered
@@ -231,19 +238,45 @@ class LanePool:
             assert job is not None
             while True:
                 self._check()
+                room = self.spool.total + size <= self.spool.limit
                 if job.mode == _STREAM:
                     if job.queued < self.queue_limit:
                         job.chunks.append(data)
                         job.queued += size
                         break
-                elif self.spool.total + size <= self.spool.limit:
+                    # Only a table a lane has taken: one still waiting for a lane would
+                    # be loaded file first, queue after.
+                    if room and job.running and job.spool is None and self._idle_lane():
+                        job.mode = _SPOOL  # its lane reads the file after the queue
+                elif self._caught_up(job):
+                    # Its lane has sent all of the file: the rows stream again.
+                    assert job.spool is not None
+                    self.spool.release(job.spool)
+                    job.spool, job.read, job.mode = None, 0, _STREAM
+                    continue
+                if job.mode == _SPOOL and room:
                     if job.spool is None:
-                        job.spool = self.spool.create(job.key[1])
+                        job.spool = self.spool.create(job.key[1], count=not job.spilled)
+                        job.spilled = True
                     self.spool.write(job.spool, data)
                     break
                 self._cond.wait(_WAIT)
             job.received += size
             self._cond.notify_all()
+
+    def _idle_lane(self) -> bool:
+        """Whether a lane has nothing to do (under the lock)."""
+        return any(lane.job is None for lane in self._lanes) and not self._pending_others()
+
+    def _pending_others(self) -> bool:
+        return any(job is not self._current for job in self._pending)
+
+    @staticmethod
+    def _caught_up(job: _Job) -> bool:
+        """A running job whose lane has sent every byte delivered so far (under the lock)."""
+        return (
+            job.running and job.spool is not None and not job.chunks and job.read == job.spool.size
+        )
 
     def end(self) -> None:
         with self._cond:
@@ -372,6 +405,7 @@ class LanePool:
                 if self._stopped or job is None:
                     return
                 lane.job = job
+                job.running = True
                 spooled = 0
                 if job.mode == _SPOOL:
                     spooled = job.spool.size if job.spool is not None else 0
@@ -430,7 +464,9 @@ class LanePool:
             loader.execute(job.sql, encoding=job.encoding)
             return 0
         loader.copy_begin(job.sql, job.encoding)
-        if job.spool is not None:
+        if spooled and job.spool is not None:
+            # What was spooled before the lane took it: the file, then the queue. (No
+            # spill can begin meanwhile: the reader spills only a job without a file.)
             offset = 0
             while offset < spooled:
                 block = job.spool.read(offset, spooled)
@@ -439,26 +475,60 @@ class LanePool:
                 job.done += len(block)
             with self._cond:
                 self.spool.release(job.spool)
+                job.spool = None
                 self._cond.notify_all()
-        while job.mode == _STREAM:
+        # Then the queue, and what spilled to a file when the queue was full: a file only
+        # ever receives bytes after every byte queued before it (the reader switches to
+        # it with the queue full, and back only once the lane has sent all of it), so
+        # sending the queue first keeps the rows in order.
+        while True:
+            items: list[memoryview | bytes] = []
+            file: SpoolFile | None = None
+            start = stop = 0
             with self._cond:
-                if not job.chunks and not job.ended and not self._stopped:
+                if not job.chunks and not self._unread(job) and not job.ended:
                     waited = time.monotonic()
-                    while not job.chunks and not job.ended and not self._stopped:
+                    while (
+                        not job.chunks
+                        and not self._unread(job)
+                        and not job.ended
+                        and not self._stopped
+                    ):
                         self._cond.wait(_WAIT)
                     lane.copy_waiting_seconds += time.monotonic() - waited
                 if self._stopped:
                     raise Cancelled()
-                if not job.chunks:
+                if job.chunks:
+                    items = list(job.chunks)
+                    job.chunks.clear()
+                    job.queued = 0
+                    self._cond.notify_all()
+                elif job.spool is not None and job.read < job.spool.size:
+                    file, start, stop = job.spool, job.read, job.spool.size
+                else:
                     break  # ended, and all of it sent
-                items = list(job.chunks)
-                job.chunks.clear()
-                job.queued = 0
+            if items:
+                for item in items:
+                    loader.copy_write(item)
+                    job.done += len(item)
+                continue
+            assert file is not None
+            block = file.read(start, stop)
+            loader.copy_write(block)
+            job.done += len(block)
+            with self._cond:
+                job.read += len(block)
                 self._cond.notify_all()
-            for item in items:
-                loader.copy_write(item)
-                job.done += len(item)
+        if job.spool is not None:
+            with self._cond:
+                self.spool.release(job.spool)
+                job.spool = None
+                self._cond.notify_all()
         return loader.copy_end()
+
+    @staticmethod
+    def _unread(job: _Job) -> bool:
+        return job.spool is not None and job.read < job.spool.size
 
     def _failed(self, job: _Job, exc: Exception) -> None:
         """The first failure stops everything; a lane stopped by it (or by a cancel)
