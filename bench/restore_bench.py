@@ -47,8 +47,9 @@ BUCKET = "bench-restore"
 KEY = "spilo/acid-bench/0b000000-0000-4000-8000-00000000beef/logical_backups/1763600000.sql.gz"
 PYTHON = sys.executable
 
-# Rows per MB of dump, per table: ten tables of mixed sizes (measured on PostgreSQL 15's
-# COPY text: ~54% order_items + orders, the rest spread down to two lookup tables).
+# Rows per MB asked for, per table (addresses: one per customer, order_items: three per
+# order; categories and countries fixed): ten tables of mixed sizes, from ~20% of the dump
+# (orders, order_items) down to a few KB. --size 100 gives about 92 MB of SQL.
 SOURCE_SQL = """
 CREATE DATABASE shop;
 \\connect shop
@@ -215,8 +216,9 @@ def fresh_target(fast: bool) -> tuple[localpg.LocalPostgres, Path]:
 
 def timed(
     cmd: list[str] | str, *, shell: bool = False, env: dict[str, str] | None = None
-) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (KiB) of the child (a shell's: its largest process), stdout."""
+) -> tuple[float, int, str, float]:
+    """Wall seconds, peak RSS (KiB) of the child (a shell's: its largest process), stdout,
+    and the CPU seconds (user + system) of the child and what it waited for."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         cmd, shell=shell, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -229,7 +231,7 @@ def timed(
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {cmd}\n{err[-2000:]}")
-    return seconds, usage.ru_maxrss, out
+    return seconds, usage.ru_maxrss, out, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -240,6 +242,11 @@ def main() -> None:
     ap.add_argument("--fast-target", action="store_true", help="targets with durability off")
     ap.add_argument("--profile", type=Path, help="write a cProfile of each pgdeck run here")
     ap.add_argument("--only", help="comma-separated runs to make (seed, psql-f, jobs-N)")
+    ap.add_argument(
+        "--session-settings",
+        type=json.loads,
+        help="restore.session_settings for pgdeck, as JSON (e.g. '{\"maintenance_work_mem\": null}')",
+    )
     args = ap.parse_args()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgdeck" / "bench"
     sql, gz = make_dump(cache, args.size)
@@ -271,7 +278,14 @@ def main() -> None:
                 "storage": [{"url": f"s3://{BUCKET}/spilo", "endpoint_url": endpoint}],
                 "cache": str(work / "cache"),
                 "archive": str(work / "archive"),
-                "restore": {"spool_dir": str(work / "spool")},
+                "restore": {
+                    "spool_dir": str(work / "spool"),
+                    **(
+                        {"session_settings": args.session_settings}
+                        if args.session_settings is not None
+                        else {}
+                    ),
+                },
             }
         )
     )
@@ -282,6 +296,7 @@ def main() -> None:
         runs = [r for r in runs if r in args.only.split(",")]
     seconds: dict[str, list[float]] = {r: [] for r in runs}
     reports: dict[str, list[dict[str, Any]]] = {r: [] for r in runs}
+    cpus: dict[str, list[float]] = {r: [] for r in runs}
     rss: dict[str, int] = {}
     print(
         f"dump {sql.stat().st_size / 1e6:.0f} MB SQL, {gz.stat().st_size / 1e6:.0f} MB gzip; "
@@ -303,10 +318,10 @@ def main() -> None:
                             f"{PYTHON} -c '{DOWNLOAD}' {endpoint} {BUCKET} {KEY} | gzip -dc | "
                             f"{psql} -X -q -f - -d '{pg.dsn()}' >/dev/null 2>&1"
                         )
-                        took, _, _ = timed(cmd, shell=True, env=env)
+                        took, _, _, cpu = timed(cmd, shell=True, env=env)
                     elif which == "psql-f":
                         cmd = f"{psql} -X -q -f {sql} -d '{pg.dsn()}' >/dev/null 2>&1"
-                        took, _, _ = timed(cmd, shell=True, env=env)
+                        took, _, _, cpu = timed(cmd, shell=True, env=env)
                     else:
                         jobs = which.removeprefix("jobs-")
                         cli = ["--config", str(cfg), "restore", f"s3://{BUCKET}/{KEY}"]
@@ -316,7 +331,7 @@ def main() -> None:
                             cmd = [PYTHON, "-c", PROFILED, str(ROOT), str(prof), *cli]
                         else:
                             cmd = [PYTHON, "-m", "tui.cli", *cli]
-                        took, peak, out = timed(cmd, env={**env, "PYTHONPATH": str(ROOT)})
+                        took, peak, out, cpu = timed(cmd, env={**env, "PYTHONPATH": str(ROOT)})
                         report = json.loads(out)
                         assert report["status"] == "succeeded", report.get("error")
                         reports[which].append(report)
@@ -325,13 +340,14 @@ def main() -> None:
                     pg.destroy()
                     shutil.rmtree(twork, ignore_errors=True)
                 seconds[which].append(took)
-                line.append(f"{which} {took:.2f} s")
+                cpus[which].append(cpu)
+                line.append(f"{which} {took:.2f} s (client CPU {cpu:.2f})")
             print(f"round {r + 1}: " + "  ".join(line), flush=True)
     finally:
         server.stdin.close()  # type: ignore[union-attr]
         server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
-    summarise(runs, seconds, reports, rss)
+    summarise(runs, seconds, reports, rss, cpus)
 
 
 def summarise(
@@ -339,16 +355,18 @@ def summarise(
     seconds: dict[str, list[float]],
     reports: dict[str, list[dict[str, Any]]],
     rss: dict[str, int],
+    cpus: dict[str, list[float]],
 ) -> None:
     med = {r: statistics.median(seconds[r]) for r in runs}
     print()
-    print("| run | median s | vs seed | vs psql -f | peak RSS |")
-    print("|---|---:|---:|---:|---:|")
+    print("| run | median s | vs seed | vs psql -f | peak RSS | client CPU s |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in runs:
         vs_seed = f"{med[r] / med['seed']:.3f}" if "seed" in med else "-"
         vs_local = f"{med[r] / med['psql-f']:.3f}" if "psql-f" in med else "-"
         mem = f"{rss[r] / 1024:.0f} MB" if r in rss else "-"
-        print(f"| {r} | {med[r]:.2f} | {vs_seed} | {vs_local} | {mem} |")
+        cpu = statistics.median(cpus[r])
+        print(f"| {r} | {med[r]:.2f} | {vs_seed} | {vs_local} | {mem} | {cpu:.2f} |")
     ours = [r for r in runs if r.startswith("jobs-")]
     if not ours:
         return
