@@ -146,6 +146,104 @@ def _size(reader: Reader, value: Any, where: str) -> int:
     return int(float(m[1]) * _UNITS[(m[2] or "")[:1].lower()])
 
 
+# Settings a restore may give its own sessions on the target (``restore.session_settings``):
+# only those that are the session's own (any user may SET them, they change nothing a
+# backup restores and nothing another session sees) and that pay on a restore. Anything a
+# backup's own SETs control (search_path, client_encoding, standard_conforming_strings,
+# check_function_bodies, row_security, the timeouts, ...) and anything server-wide (fsync,
+# wal_level, ...) is refused: the dump's SETs stay as they are, and the server's
+# durability is its operator's.
+_MEMORY = re.compile(r"^([1-9][0-9]{0,9})(kB|MB|GB)$")
+_MEMORY_KB = {"kB": 1, "MB": 1 << 10, "GB": 1 << 20}
+
+
+def _memory(low_kb: int) -> Any:
+    def check(value: Any) -> str:
+        m = _MEMORY.match(value) if isinstance(value, str) else None
+        if m is None:
+            raise Invalid("expected a size with its unit, such as 256MB or 1GB (kB, MB, GB)")
+        kb = int(m[1]) * _MEMORY_KB[m[2]]
+        if not low_kb <= kb <= 2147483647:
+            raise Invalid(f"must be between {low_kb}kB and 2TB")
+        return value
+
+    return check
+
+
+def _one_of(*allowed: str) -> Any:
+    def check(value: Any) -> str:
+        if isinstance(value, bool):  # YAML reads a bare on/off as a boolean
+            value = "on" if value else "off"
+        if value not in allowed:
+            raise Invalid("expected " + ", ".join(allowed))
+        return str(value)
+
+    return check
+
+
+def _workers(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
+        raise Invalid("expected a whole number from 0 to 1024")
+    return str(value)
+
+
+SESSION_SETTINGS: dict[str, Any] = {
+    "maintenance_work_mem": _memory(1024),
+    "work_mem": _memory(64),
+    "synchronous_commit": _one_of("on", "off", "local", "remote_write", "remote_apply"),
+    "max_parallel_maintenance_workers": _workers,
+}
+# The defaults, as PostgreSQL's manual tells a bulk load to tune ("Populating a Database":
+# increase maintenance_work_mem; "Non-Durable Settings": synchronous_commit off), kept to
+# what a session may do on its own:
+# - maintenance_work_mem 256MB (server default 64MB): CREATE INDEX sorts in memory instead
+#   of spilling sorted runs to temporary files, and ADD FOREIGN KEY's check and a primary
+#   key's build take the same budget. Each session builds one index at a time, so the
+#   target gives at most (jobs + 1) x 256MB, and only during the post-data.
+# - synchronous_commit off: a COPY's or a DDL's commit returns without waiting for its WAL
+#   to reach disk (or a synchronous standby); the WAL writer flushes it within
+#   3 x wal_writer_delay. Unlike fsync off it "does not create any risk of database
+#   inconsistency" (the manual): a crash can lose only the last commits, and a crash
+#   during a restore fails it anyway.
+#   pgdeck still makes the end durable: before it validates, one synchronous commit on
+#   the main session flushes every WAL record before it (RestoreEngine._flush).
+# Not set: pg_restore's TRUNCATE-before-COPY in the COPY's transaction only saves WAL at
+# wal_level minimal, which an operator's cluster (streaming replicas, Patroni) never runs.
+DEFAULT_SESSION_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("maintenance_work_mem", "256MB"),
+    ("synchronous_commit", "off"),
+)
+
+
+def _session_settings(reader: Reader, value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """The defaults, with the file's mapping over them (null drops a default: the server's
+    own value then holds); a name off the allow-list, or a value its setting would not
+    take, is refused."""
+    if value is None:
+        return DEFAULT_SESSION_SETTINGS
+    if not isinstance(value, dict):
+        raise Invalid("expected a mapping of setting names to values")
+    out = dict(DEFAULT_SESSION_SETTINGS)
+    for name, given in value.items():
+        key = f"{where}.{name}"
+        check = SESSION_SETTINGS.get(name) if isinstance(name, str) else None
+        if check is None:
+            raise reader.fail(
+                key,
+                "not a setting a restore may give its sessions (allowed: "
+                + ", ".join(SESSION_SETTINGS)
+                + ")",
+            )
+        if given is None:
+            out.pop(name, None)
+            continue
+        try:
+            out[name] = check(given)
+        except Invalid as exc:
+            raise reader.fail(key, str(exc)) from None
+    return tuple(out.items())
+
+
 @dataclass(frozen=True, slots=True)
 class RestoreConfig:
     """How ``pgdeck restore`` (and the wizard, and restore tests) load a backup."""
@@ -157,6 +255,10 @@ class RestoreConfig:
     spool_limit: int = field(default=8 << 30, metadata={"read": _size})
     # where the spool files go (None: the system's temporary directory)
     spool_dir: Path | None = field(default=None, metadata={"check": _a_directory})
+    # settings of pgdeck's own sessions on the target (SESSION_SETTINGS, the allow-list)
+    session_settings: tuple[tuple[str, str], ...] = field(
+        default=DEFAULT_SESSION_SETTINGS, metadata={"read": _session_settings}
+    )
 
 
 @dataclass(frozen=True, slots=True)

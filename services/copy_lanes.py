@@ -10,7 +10,11 @@ that is at most N sessions loading table data at once; the main session loads no
 How a COPY travels, and why it cannot deadlock:
 
 - When the reader reaches a COPY and a lane is free, the rows stream to that lane through
-  a queue bounded in bytes (``queue_limit``); the reader waits when it is full.
+  a queue bounded in bytes (``queue_limit``). When the queue is full and another lane is
+  idle, the rest of the table goes to a spool file that its lane reads after the queue
+  (it follows the file as it grows), so the reader moves on to the next tables instead
+  of holding the idle lanes back; when its lane has caught up with the file, the rows
+  stream by the queue again. With no lane idle (or no room in the spool) the reader waits.
 - When every lane is busy the rows go to a spool file (``services.spool``); a lane that
   frees takes the oldest waiting table first (dump order), spooled ones before new ones.
   A lane that takes the table the reader is still spooling loads the file, then the rest
@@ -39,9 +43,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.copy_order import LoadAlone, SessionLog, SessionStatement, replay
 from services.errors import PgdeckError
@@ -79,6 +85,9 @@ class _Job:
     lane: _Lane | None = None  # a post-data statement's session
     mode: str = _STREAM
     spool: SpoolFile | None = None
+    read: int = 0  # bytes of ``spool`` its lane has sent (a file it follows as it grows)
+    running: bool = False  # a lane has taken it
+    spilled: bool = False  # it went to the spool once (counted once in the spool's tables)
     chunks: deque[memoryview | bytes] = field(default_factory=deque)
     queued: int = 0
     received: int = 0  # bytes the reader delivered
@@ -96,6 +105,25 @@ class _Lane:
         self.seen = 0
         self.applied: dict[str, bytes] = {}
         self.thread: threading.Thread | None = None
+        # What the report says of the session: its COPYs' wall time, the part of it spent
+        # waiting for the reader's bytes, what it loaded, and its post-data statements.
+        self.copy_seconds = 0.0
+        self.copy_waiting_seconds = 0.0
+        self.copy_bytes = 0
+        self.tables = 0
+        self.postdata_seconds = 0.0
+        self.postdata_statements = 0
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "session": self.number,
+            "tables": self.tables,
+            "copy_bytes": self.copy_bytes,
+            "copy_seconds": round(self.copy_seconds, 3),
+            "copy_waiting_seconds": round(self.copy_waiting_seconds, 3),
+            "postdata_statements": self.postdata_statements,
+            "postdata_seconds": round(self.postdata_seconds, 3),
+        }
 
 
 class LanePool:
@@ -109,8 +137,10 @@ class LanePool:
         on_message: Callable[[ServerMessage], None] | None = None,
         on_halt: Callable[[], None] | None = None,
         queue_limit: int = QUEUE_LIMIT,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.jobs = jobs
+        self._settings = settings  # the restore's session settings, as the main session's
         self.spool = spool
         self.queue_limit = queue_limit
         self.log = SessionLog()
@@ -129,7 +159,10 @@ class LanePool:
         self._closing = False
         self._finished: list[tuple[str, str, int]] = []
         self._wave: Wave | None = None  # the post-data wave the lanes are running
+        self._wave_started = 0.0
         self.wave_statements = 0  # post-data statements run on the lanes
+        self.waves = 0
+        self.wave_seconds = 0.0  # the waves' wall time, each from its first statement to its end
 
     # --- the reader's side -----------------------------------------------------------------
     def new_database(self) -> None:
@@ -170,11 +203,13 @@ class LanePool:
         """A post-data statement of a wave, to the session its tables' group is on."""
         if self._wave is None or self._wave.kind != wave.kind:
             self.wait_idle()
-            self._wave = Wave(wave.kind, self.jobs, self.alone.roots)
+            self._new_wave(wave.kind)
+        assert self._wave is not None
         lane = self._wave.place(wave)
         if lane is None:  # it joins two sessions' tables: a new wave begins with it
             self.wait_idle()
-            self._wave = Wave(wave.kind, self.jobs, self.alone.roots)
+            self._new_wave(wave.kind)
+            assert self._wave is not None
             lane = self._wave.place(wave)
             assert lane is not None
         key = ("", wave.label)
@@ -191,6 +226,11 @@ class LanePool:
             self.wave_statements += 1
             self._cond.notify_all()
 
+    def _new_wave(self, kind: str) -> None:
+        self._wave = Wave(kind, self.jobs, self.alone.roots)
+        self._wave_started = time.monotonic()
+        self.waves += 1
+
     def write(self, data: memoryview | bytes) -> None:
         size = len(data)
         with self._cond:
@@ -198,19 +238,45 @@ class LanePool:
             assert job is not None
             while True:
                 self._check()
+                room = self.spool.total + size <= self.spool.limit
                 if job.mode == _STREAM:
                     if job.queued < self.queue_limit:
                         job.chunks.append(data)
                         job.queued += size
                         break
-                elif self.spool.total + size <= self.spool.limit:
+                    # Only a table a lane has taken: one still waiting for a lane would
+                    # be loaded file first, queue after.
+                    if room and job.running and job.spool is None and self._idle_lane():
+                        job.mode = _SPOOL  # its lane reads the file after the queue
+                elif self._caught_up(job):
+                    # Its lane has sent all of the file: the rows stream again.
+                    assert job.spool is not None
+                    self.spool.release(job.spool)
+                    job.spool, job.read, job.mode = None, 0, _STREAM
+                    continue
+                if job.mode == _SPOOL and room:
                     if job.spool is None:
-                        job.spool = self.spool.create(job.key[1])
+                        job.spool = self.spool.create(job.key[1], count=not job.spilled)
+                        job.spilled = True
                     self.spool.write(job.spool, data)
                     break
                 self._cond.wait(_WAIT)
             job.received += size
             self._cond.notify_all()
+
+    def _idle_lane(self) -> bool:
+        """Whether a lane has nothing to do (under the lock)."""
+        return any(lane.job is None for lane in self._lanes) and not self._pending_others()
+
+    def _pending_others(self) -> bool:
+        return any(job is not self._current for job in self._pending)
+
+    @staticmethod
+    def _caught_up(job: _Job) -> bool:
+        """A running job whose lane has sent every byte delivered so far (under the lock)."""
+        return (
+            job.running and job.spool is not None and not job.chunks and job.read == job.spool.size
+        )
 
     def end(self) -> None:
         with self._cond:
@@ -225,11 +291,13 @@ class LanePool:
 
     def wait_idle(self) -> None:
         """The barrier: returns once no COPY or post-data statement is waiting or running."""
-        self._wave = None
+        wave, self._wave = self._wave, None
         with self._cond:
             while (self._pending or any(lane.job for lane in self._lanes)) and not self._stopped:
                 self._cond.wait(_WAIT)
             self._check()
+        if wave is not None:
+            self.wave_seconds += time.monotonic() - self._wave_started
 
     def take_finished(self) -> list[tuple[str, str, int]]:
         """The tables loaded since the last call: (the dump's database, table, rows)."""
@@ -269,6 +337,20 @@ class LanePool:
             f"{spooled}{waves}"
         )
 
+    def facts(self) -> dict[str, Any]:
+        """The report's account of the data sessions (``parallel`` in its JSON)."""
+        with self._cond:
+            return {
+                "jobs": self.jobs,
+                "busiest": self.busiest,
+                "largest_spool_bytes": self.spool.largest,
+                "spooled_tables": self.spool.tables,
+                "postdata_waves": self.waves,
+                "postdata_statements": self.wave_statements,
+                "postdata_seconds": round(self.wave_seconds, 3),
+                "sessions": [lane.facts() for lane in self._lanes],
+            }
+
     # --- stopping ----------------------------------------------------------------------------
     def cancel(self) -> None:
         """From any thread: every lane's COPY is rolled back, the reader stops."""
@@ -307,7 +389,8 @@ class LanePool:
     # --- the lanes' side ---------------------------------------------------------------------
     def _start_lanes(self) -> None:
         while len(self._lanes) < self.jobs:
-            lane = _Lane(len(self._lanes) + 1, Loader(self._target, on_message=self._on_message))
+            loader = Loader(self._target, on_message=self._on_message, settings=self._settings)
+            lane = _Lane(len(self._lanes) + 1, loader)
             lane.thread = threading.Thread(
                 target=self._run, args=(lane,), name=f"copy-lane-{lane.number}", daemon=True
             )
@@ -322,6 +405,7 @@ class LanePool:
                 if self._stopped or job is None:
                     return
                 lane.job = job
+                job.running = True
                 spooled = 0
                 if job.mode == _SPOOL:
                     spooled = job.spool.size if job.spool is not None else 0
@@ -330,6 +414,7 @@ class LanePool:
                 loading = sum(1 for x in self._lanes if x.job and not x.job.label)
                 self.busiest = max(self.busiest, loading)
                 self._cond.notify_all()
+            started = time.monotonic()
             try:
                 rows = self._load(lane, job, spooled)
             except Exception as exc:  # the restore stops on any lane's failure
@@ -341,10 +426,17 @@ class LanePool:
                         self.spool.release(job.spool)
                     self._cond.notify_all()
                 return
+            seconds = time.monotonic() - started
             with self._cond:
-                if not job.label:
+                if job.label:
+                    lane.postdata_seconds += seconds
+                    lane.postdata_statements += 1
+                else:
                     self._copied[job.key] = self._copied.get(job.key, 0) + rows
                     self._finished.append((*job.key, rows))
+                    lane.copy_seconds += seconds
+                    lane.copy_bytes += job.done
+                    lane.tables += 1
                 lane.job = None
                 self._cond.notify_all()
 
@@ -372,7 +464,9 @@ class LanePool:
             loader.execute(job.sql, encoding=job.encoding)
             return 0
         loader.copy_begin(job.sql, job.encoding)
-        if job.spool is not None:
+        if spooled and job.spool is not None:
+            # What was spooled before the lane took it: the file, then the queue. (No
+            # spill can begin meanwhile: the reader spills only a job without a file.)
             offset = 0
             while offset < spooled:
                 block = job.spool.read(offset, spooled)
@@ -381,23 +475,60 @@ class LanePool:
                 job.done += len(block)
             with self._cond:
                 self.spool.release(job.spool)
+                job.spool = None
                 self._cond.notify_all()
-        while job.mode == _STREAM:
+        # Then the queue, and what spilled to a file when the queue was full: a file only
+        # ever receives bytes after every byte queued before it (the reader switches to
+        # it with the queue full, and back only once the lane has sent all of it), so
+        # sending the queue first keeps the rows in order.
+        while True:
+            items: list[memoryview | bytes] = []
+            file: SpoolFile | None = None
+            start = stop = 0
             with self._cond:
-                while not job.chunks and not job.ended and not self._stopped:
-                    self._cond.wait(_WAIT)
+                if not job.chunks and not self._unread(job) and not job.ended:
+                    waited = time.monotonic()
+                    while (
+                        not job.chunks
+                        and not self._unread(job)
+                        and not job.ended
+                        and not self._stopped
+                    ):
+                        self._cond.wait(_WAIT)
+                    lane.copy_waiting_seconds += time.monotonic() - waited
                 if self._stopped:
                     raise Cancelled()
-                if not job.chunks:
+                if job.chunks:
+                    items = list(job.chunks)
+                    job.chunks.clear()
+                    job.queued = 0
+                    self._cond.notify_all()
+                elif job.spool is not None and job.read < job.spool.size:
+                    file, start, stop = job.spool, job.read, job.spool.size
+                else:
                     break  # ended, and all of it sent
-                items = list(job.chunks)
-                job.chunks.clear()
-                job.queued = 0
+            if items:
+                for item in items:
+                    loader.copy_write(item)
+                    job.done += len(item)
+                continue
+            assert file is not None
+            block = file.read(start, stop)
+            loader.copy_write(block)
+            job.done += len(block)
+            with self._cond:
+                job.read += len(block)
                 self._cond.notify_all()
-            for item in items:
-                loader.copy_write(item)
-                job.done += len(item)
+        if job.spool is not None:
+            with self._cond:
+                self.spool.release(job.spool)
+                job.spool = None
+                self._cond.notify_all()
         return loader.copy_end()
+
+    @staticmethod
+    def _unread(job: _Job) -> bool:
+        return job.spool is not None and job.read < job.spool.size
 
     def _failed(self, job: _Job, exc: Exception) -> None:
         """The first failure stops everything; a lane stopped by it (or by a cancel)

@@ -88,6 +88,12 @@ class RestoreReport:
     # those of them dropped again (--on-failure drop).
     databases_incomplete: tuple[str, ...] = ()
     databases_dropped: tuple[str, ...] = ()
+    # The settings pgdeck's sessions ran with (restore.session_settings), where the time
+    # went (download, decompress, the main thread's reading; see RestoreEngine._time_split)
+    # and, with --jobs N > 1, the data sessions' account (LanePool.facts).
+    session_settings: Mapping[str, str] = field(default_factory=dict)
+    time_split: Mapping[str, float] = field(default_factory=dict)
+    parallel: Mapping[str, Any] | None = None
     user: str = field(default_factory=lambda: _who())  # PGDECK_USER may name the person
     os_user: str = field(default_factory=lambda: os_user())  # the process's real user
     host: str = field(default_factory=socket.gethostname)
@@ -124,6 +130,9 @@ class RestoreReport:
             "databases_created": list(self.databases_created),
             "databases_incomplete": list(self.databases_incomplete),
             "databases_dropped": list(self.databases_dropped),
+            "session_settings": dict(self.session_settings),
+            "time_split": dict(self.time_split),
+            "parallel": dict(self.parallel) if self.parallel is not None else None,
             "user": self.user,
             "os_user": self.os_user,
             "host": self.host,
@@ -159,12 +168,49 @@ class RestoreReport:
                 )
         lines += ["", "## Phases", "", "| phase | seconds |", "|---|---:|"]
         lines += [f"| {p['name']} | {p['seconds']:.2f} |" for p in d["phases"]]
+        lines += _sessions_markdown(d)
         lines += validation_markdown(d)
         if d["warnings"]:
             lines += ["", "## Warnings", ""] + [f"- {w}" for w in d["warnings"]]
         # Names, messages and errors come from the backup and the server: the archived
         # document never carries a terminal's control sequence.
         return safe_text("\n".join(lines) + "\n", keep="\t\n")
+
+
+def _sessions_markdown(d: Mapping[str, Any]) -> list[str]:
+    """The sessions' settings, where the time went, and the data sessions' account."""
+    lines: list[str] = []
+    if d.get("session_settings"):
+        lines += ["", "## Session settings", ""]
+        lines += [f"- `{k} = {v}`" for k, v in d["session_settings"].items()]
+    if d.get("time_split"):
+        lines += ["", "## Where the time went", "", "| part | seconds |", "|---|---:|"]
+        lines += [
+            f"| {k.removesuffix('_seconds').replace('_', ' ')} | {v:.2f} |"
+            for k, v in d["time_split"].items()
+        ]
+    p = d.get("parallel")
+    if p:
+        lines += [
+            "",
+            "## Data sessions",
+            "",
+            f"- Jobs: {p['jobs']} (at most {p['busiest']} loading at once)",
+            f"- Largest spool held: {humanize.naturalsize(p['largest_spool_bytes'], binary=True)}"
+            f" ({p['spooled_tables']} tables spooled)",
+            f"- Post-data: {p['postdata_statements']} statements in {p['postdata_waves']} waves,"
+            f" {p['postdata_seconds']:.2f} s",
+            "",
+            "| session | tables | COPY bytes | COPY s | of it waiting s | post-data statements | post-data s |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {x['session']} | {x['tables']} | {x['copy_bytes']} | {x['copy_seconds']:.2f} |"
+            f" {x['copy_waiting_seconds']:.2f} | {x['postdata_statements']} |"
+            f" {x['postdata_seconds']:.2f} |"
+            for x in p["sessions"]
+        ]
+    return lines
 
 
 def validation_markdown(d: Mapping[str, Any]) -> list[str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from services.backup_stream import (
+    Busy,
     CorruptBackup,
     StreamCancelled,
     compressed_chunks,
@@ -97,6 +98,7 @@ class RestoreEngine:
         jobs: int = 1,
         spool_dir: Path | None = None,
         spool_limit: int = DEFAULT_SPOOL_LIMIT,
+        session_settings: tuple[tuple[str, str], ...] = (),
     ) -> None:
         if on_failure not in ON_FAILURE:
             raise ValueError(f"on_failure must be one of {ON_FAILURE}")
@@ -106,6 +108,16 @@ class RestoreEngine:
         # 1 is the serial path, every statement and every COPY on one session.
         self.jobs = jobs
         self.spool_dir, self.spool_limit = spool_dir, spool_limit
+        # restore.session_settings (checked against services.config's allow-list): given
+        # to every session pgdeck opens on the target as it connects, and in the report.
+        self.session_settings = dict(session_settings)
+        # Where the time went, for the report: the download's and gunzip's threads' busy
+        # seconds, and the main thread's (reading, judging, sending; waiting for bytes).
+        self._download = Busy()
+        self._decompress = Busy()
+        self._reading = 0.0
+        self._waiting = 0.0
+        self._flush_seconds: float | None = None
         self._lanes: LanePool | None = None
         self.thorough = thorough
         self.verified = verified
@@ -202,6 +214,7 @@ class RestoreEngine:
                 copied=writer.copied,
                 on_message=self._on_server_message,
                 on_halt=self._halt.set,
+                settings=self.session_settings,
             )
             if self._cancel.is_set():
                 self._lanes.cancel()
@@ -213,6 +226,7 @@ class RestoreEngine:
                 self._end_of_dump(reader)
             finally:
                 self._close_lanes()
+            self._flush()
         with self._phase("validate"):
             return self._validate(reader)
 
@@ -221,7 +235,9 @@ class RestoreEngine:
         pgdeck's sessions opened and the target locked for this run."""
         # download | gunzip | (read, judge, send): three threads, as the shell
         # pipeline has three processes.
-        stream = prefetch(gunzip(prefetch(self._compressed())), cancelled=self._halt)
+        stream = prefetch(
+            gunzip(prefetch(self._compressed()), self._decompress), cancelled=self._halt
+        )
         head, dump_version = self._peek(stream)
         pre = run_preflight(self.target, dump_version, drop_existing=self.drop_existing)
         self._server_major = pre.server_major
@@ -235,7 +251,9 @@ class RestoreEngine:
             )
         if self.identity is None:
             self.identity = identify(self.target)
-        self._loader = Loader(self.target, on_message=self._on_server_message)
+        self._loader = Loader(
+            self.target, on_message=self._on_server_message, settings=self.session_settings
+        )
         if self._cancel.is_set():
             raise _Cancelled()
         self._lock_target()
@@ -318,6 +336,8 @@ class RestoreEngine:
         def on_size(size: int) -> None:
             self._total = size
 
+        clock = time.perf_counter
+        began = clock()
         for chunk in compressed_chunks(
             self.store,
             self.key,
@@ -326,8 +346,10 @@ class RestoreEngine:
             retries=self.retries,
             backoff=self.backoff,
         ):
+            self._download.seconds += clock() - began
             self._read += len(chunk)
             yield chunk
+            began = clock()
 
     def _peek(self, stream: Iterator[bytes]) -> tuple[list[bytes], str | None]:
         """Decompress the dump's first part (no write yet) to learn its server version."""
@@ -354,8 +376,12 @@ class RestoreEngine:
             yield from head
             yield from stream
 
+        clock = time.perf_counter
         try:
+            began = clock()
             for data in chunks():
+                fed = clock()
+                self._waiting += fed - began
                 if self._cancel.is_set():
                     raise _Cancelled()
                 reader.feed(data)
@@ -363,6 +389,8 @@ class RestoreEngine:
                 if now - last >= self._every:
                     last = now
                     self._progress(reader, now - started)
+                began = clock()
+                self._reading += began - fed
             if reader.summary().complete:
                 self._writer.flush_deferred()
         except CorruptBackup as exc:
@@ -390,6 +418,44 @@ class RestoreEngine:
             if self._cancel.is_set():
                 raise _Cancelled() from exc
             raise self._sql_error(exc) from exc
+
+    def _flush(self) -> None:
+        """With ``synchronous_commit`` off on pgdeck's sessions, the last commits may not be
+        on disk yet: one commit with it on (a transaction given an id, so it writes a
+        commit record) waits until the WAL is flushed up to it, which holds every earlier
+        record, and for a synchronous standby as the server requires. Only then is the
+        restore validated and reported."""
+        import psycopg
+
+        if self.session_settings.get("synchronous_commit") != "off" or self._loader is None:
+            return
+        started = time.monotonic()
+        conn = self._loader.maintenance()
+        try:
+            with conn.transaction():
+                conn.execute("SET LOCAL synchronous_commit = on")
+                conn.execute("SELECT pg_catalog.txid_current()")
+        except psycopg.Error as exc:
+            raise RestoreFailed(
+                f"the restore's data could not be made durable on {self.target.display}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+                "check the target's state and restore again",
+            ) from exc
+        self._flush_seconds = round(time.monotonic() - started, 3)
+
+    def _time_split(self) -> dict[str, float]:
+        """Where the time went: the download's and gunzip's own seconds (threads of their
+        own, beside the rest), the main thread's reading and sending, and its waits for
+        the next decompressed bytes."""
+        split = {
+            "download_seconds": round(self._download.seconds, 3),
+            "decompress_seconds": round(self._decompress.seconds, 3),
+            "reading_seconds": round(self._reading, 3),
+            "waiting_for_data_seconds": round(self._waiting, 3),
+        }
+        if self._flush_seconds is not None:
+            split["durable_flush_seconds"] = self._flush_seconds
+        return split
 
     def _sql_error(self, exc: LoadFailed) -> RestoreFailed:
         """The restore's one line for a statement (or a data session's COPY) the server
@@ -472,6 +538,7 @@ class RestoreEngine:
                 roles_outcome=roles,
             ),
             phases=tuple(self._phases),
+            session_settings=dict(self.session_settings),
             compressed_bytes=self._read,
             uncompressed_bytes=self._reader.bytes if self._reader else 0,
             retries=self._retries,
@@ -504,6 +571,8 @@ class RestoreEngine:
                 databases_created=tuple(f.created) if f is not None else (),
                 databases_incomplete=incomplete,
                 databases_dropped=dropped,
+                time_split=self._time_split(),
+                parallel=self._lanes.facts() if self._lanes is not None else None,
             )
         finally:
             if self._loader is not None:

@@ -174,6 +174,7 @@ def run_restore(
         jobs=request.jobs or config.restore.jobs,
         spool_dir=config.restore.spool_dir,
         spool_limit=config.restore.spool_limit,
+        session_settings=config.restore.session_settings,
     )
     cancel._attach(engine)
     report = engine.run()

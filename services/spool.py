@@ -55,7 +55,7 @@ class Spool:
     def where(self) -> str:
         return str(self.directory or tempfile.gettempdir())
 
-    def create(self, table: str) -> SpoolFile:
+    def create(self, table: str, *, count: bool = True) -> SpoolFile:
         try:
             # Closed by release() or close(), whichever the pool reaches first.
             file = tempfile.TemporaryFile(  # noqa: SIM115
@@ -65,7 +65,7 @@ class Spool:
             raise self._failed(table, exc) from exc
         spooled = SpoolFile(file, table)  # type: ignore[arg-type]
         self._open.add(spooled)
-        self.tables += 1
+        self.tables += count
         return spooled
 
     def write(self, spooled: SpoolFile, data: memoryview | bytes) -> None:
