@@ -210,9 +210,13 @@ def add_review(sub: Any, parents: Parents) -> None:
 
 
 def _jobs(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 64:
-        raise argparse.ArgumentTypeError("expected a whole number from 1 to 64")
-    return int(text)
+    from services.errors import UsageError
+    from services.restore_flow import parse_jobs
+
+    try:
+        return parse_jobs(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def add_restore(sub: Any, parents: Parents) -> None:
