@@ -325,6 +325,13 @@ def add_restore_test(sub: Any, parents: Parents) -> None:
     t.add_argument("--seed", type=int, help="the seed of random:WINDOW, to repeat a run's choice")
     t.add_argument("--keep", action="store_true", help="keep the staging clusters afterwards")
     t.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="restore each backup loading table data on N sessions at once (default: the "
+        "config's restore.jobs, 1); with --in-cluster each Job's command carries it",
+    )
+    t.add_argument(
         "--port-forward",
         action="store_true",
         help="reach the staging primary through a port-forward made with the Kubernetes API "
