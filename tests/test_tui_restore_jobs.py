@@ -198,15 +198,21 @@ async def test_each_data_session_shows_its_table_while_a_two_session_restore_run
 def test_sixty_four_sessions_fold_into_the_lines_there_are() -> None:
     busy = tuple(SessionProgress(i, f"public.t{i}", i * 1024, None) for i in range(1, 7))
     lines = session_lines(busy, 64, 4)
-    assert len(lines) == 4
-    assert lines[0] == "session 1  public.t1 1.0 KiB"
-    assert lines[3].startswith("+ 3 more loading: public.t4 ")
+    assert len(lines) == 4 and all(loading for _, loading in lines)
+    assert lines[0][0] == "session 1  public.t1 1.0 KiB"
+    assert lines[3][0].startswith("+ 3 more loading: public.t4 ")
     some = session_lines(busy[:2], 64, 4)
-    assert some[-1] == "62 of 64 sessions idle" and len(some) == 3
+    assert some[-1] == ("62 of 64 sessions idle", False) and len(some) == 3
 
 
 def test_the_command_line_and_the_wizard_say_a_session_the_same_way() -> None:
     s = SessionProgress(2, "public.orders", 45, 100)
     p = RestoreProgress(1, 2, 3, 0.0, None, "shop", "public.orders", 7, (s,))
     assert sessions_text(p) == "1 session: public.orders 45%"
-    assert session_lines((s,), 2, 4) == ["session 2  public.orders 45%", "1 of 2 sessions idle"]
+    assert session_lines((s,), 2, 4) == [
+        ("session 2  public.orders 45%", True),
+        ("1 of 2 sessions idle", False),
+    ]
+    # A table named as the idle line ends is still a session loading.
+    named = SessionProgress(1, "public.idle", 0, None)
+    assert session_lines((named,), 1, 4) == [("session 1  public.idle", True)]

@@ -141,20 +141,23 @@ def sessions_text(p: RestoreProgress) -> str:
     return safe_text(f"{n} session{'s' if n != 1 else ''}: {parts}")
 
 
-def session_lines(sessions: tuple[SessionProgress, ...], jobs: int, limit: int) -> list[str]:
+def session_lines(
+    sessions: tuple[SessionProgress, ...], jobs: int, limit: int
+) -> list[tuple[str, bool]]:
     """``--jobs N``: the wizard's panel, a line per data session loading (``session 2
     public.orders 45%``), then how many wait idle; at most ``limit`` lines, the sessions
-    past them folded into the last one."""
+    past them folded into the last one. Each line with whether it is of sessions loading."""
     lines = [f"session {s.session:<2} {session_part(s)}" for s in sessions]
     if len(lines) > limit:
         rest = sessions[limit - 1 :]
         lines[limit - 1 :] = [
             f"+ {len(rest)} more loading: " + ", ".join(session_part(s) for s in rest)
         ]
+    out = [(safe_text(line), True) for line in lines]
     idle = jobs - len(sessions)
-    if idle > 0 and len(lines) < limit:
-        lines.append(f"{idle} of {jobs} session{'s' if jobs != 1 else ''} idle")
-    return [safe_text(line) for line in lines]
+    if idle > 0 and len(out) < limit:
+        out.append((f"{idle} of {jobs} session{'s' if jobs != 1 else ''} idle", False))
+    return out
 
 
 def progress_text(p: RestoreProgress | VerifyProgress, *, sessions: bool = True) -> Text:

@@ -147,7 +147,7 @@ class RestoreScreen(Screen[None]):
                         tooltip=f"--jobs: table data loads on this many sessions at once "
                         f"(1 to {JOBS_MAX}; restore.jobs in the config)",
                     )
-                    yield Static(self._jobs_note(str(config.restore.jobs)), id="jobs-note")
+                    yield Static(self._jobs_note(str(config.restore.jobs))[0], id="jobs-note")
                 yield Check("drop databases that already exist on the target", id="drop-existing")
                 yield Check("thorough validation (recount every table and key)", id="thorough")
                 yield Check(
@@ -413,20 +413,21 @@ class RestoreScreen(Screen[None]):
             box.focus()
 
     @staticmethod
-    def _jobs_note(value: str) -> Text:
-        """Beside the data sessions field: what it does, or why its value cannot be."""
+    def _jobs_note(value: str) -> tuple[Text, bool]:
+        """Beside the data sessions field: what it does, or why its value cannot be; and
+        whether it can be."""
         try:
             n = parse_jobs(value)
         except PgdeckError as exc:
-            return Text(f"✗ {exc}", style="bold red")
+            return Text(f"✗ {exc}", style="bold red"), False
         if n == 1:
-            return Text("one session loads everything", style="dim")
-        return Text(f"{n} sessions load table data at once", style="dim")
+            return Text("one session loads everything", style="dim"), True
+        return Text(f"{n} sessions load table data at once", style="dim"), True
 
     @on(Input.Changed, "#jobs")
     def _jobs_changed(self, event: Input.Changed) -> None:
-        note = self._jobs_note(event.value)
-        event.input.set_class(note.plain.startswith("✗"), "-invalid")
+        note, ok = self._jobs_note(event.value)
+        event.input.set_class(not ok, "-invalid")
         self.query_one("#jobs-note", Static).update(note)
 
     def _chosen_scope(self) -> Scope:
@@ -583,10 +584,9 @@ class RestoreScreen(Screen[None]):
         panel = self.query_one("#sessions", Static)
         panel.display = True
         text = Text()
-        for line in session_lines(p.sessions, self.jobs, SESSION_LINES):
+        for line, loading in session_lines(p.sessions, self.jobs, SESSION_LINES):
             # A sign as well as a style: loading and idle read apart without colour.
-            idle = line.endswith(" idle")
-            text.append(f"{'·' if idle else '▸'} {line}\n", style="dim" if idle else "cyan")
+            text.append(f"{'▸' if loading else '·'} {line}\n", style="cyan" if loading else "dim")
         text.rstrip()
         panel.update(text)
 
