@@ -56,6 +56,15 @@ def _http_url(url: str) -> str:
     return url
 
 
+JOBS_MAX = 64  # data sessions a restore may load table data on at once
+
+
+def _restore_jobs(jobs: int) -> int:
+    if jobs > JOBS_MAX:
+        raise Invalid(f"must be at most {JOBS_MAX}")
+    return jobs
+
+
 def _a_directory(path: Path) -> Path:
     if not path.is_dir():
         raise Invalid(f"{path} is not a directory")
@@ -249,7 +258,7 @@ class RestoreConfig:
     """How ``pgdeck restore`` (and the wizard, and restore tests) load a backup."""
 
     # sessions loading table data at once (--jobs); 1: one session does everything
-    jobs: int = field(default=1, metadata={"at_least": 1})
+    jobs: int = field(default=1, metadata={"at_least": 1, "check": _restore_jobs})
     # what the spool may hold: table data read while every data session is busy waits
     # in temporary files; past this the reader waits for a session instead
     spool_limit: int = field(default=8 << 30, metadata={"read": _size})

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from services.archive import Pending, open_archive, recover_quietly
 from services.clock import Clock, system_clock
-from services.config import Config
+from services.config import JOBS_MAX, Config
 from services.dump import DumpSummary
-from services.errors import ArchiveError, ConfigError, PgdeckError
+from services.errors import ArchiveError, ConfigError, PgdeckError, UsageError
 from services.report import RestoreReport, archive_report, begin_report, report_label
 from services.restore import RestoreEngine
 from services.restore_events import (
@@ -38,6 +38,15 @@ from services.storage import BackupStore
 from services.target import ResolvedTarget, ServerIdentity, identify, production_twin
 
 Resolver = Callable[[str, str | None], tuple[BackupStore, str, str]]
+
+
+def parse_jobs(text: str) -> int:
+    """``--jobs N`` as typed (the command line, the wizard's field): a ``UsageError``
+    saying what is expected unless a whole number from 1 to ``JOBS_MAX``."""
+    text = text.strip()
+    if not text.isdigit() or not 1 <= int(text) <= JOBS_MAX:
+        raise UsageError(f"expected a whole number from 1 to {JOBS_MAX}")
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,11 @@ class TestRequest:
     keep: bool = False
     port_forward: bool = False  # reach the staging primary through the Kubernetes API
     context: str | None = None  # its Kubernetes context, when it is in several
+    jobs: int | None = None  # data sessions of the restore (--jobs); None: restore.jobs
+
+    def jobs_in(self, config: Config) -> int:
+        """The data sessions this test restores with: its own, else the config's."""
+        return self.jobs or config.restore.jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +247,7 @@ def _one(run: _Run, req: TestRequest) -> TestOutcome:
             started_by=run.started_by,
             test_started_at=started,
             test_finished_at=started,
+            jobs=req.jobs_in(run.config),
         ),
     )
     try:
@@ -329,7 +335,8 @@ class _Test:
         creds = clusters.credentials(ready)
         with _reach(run, clusters, ready, req.port_forward, self.emit) as at:
             self.note(connect=at.connect, address=f"{at.host}:{at.port}")
-            report = _restore(run, chosen, _target(ready, creds, at.host, at.port), self.emit)
+            target = _target(ready, creds, at.host, at.port)
+            report = _restore(run, chosen, target, self.emit, self.facts.jobs)
             self.note(restore=report)
             broken = at.broken()
             if broken and report.status != "succeeded":  # the cause, not psycopg's echo of it
@@ -376,13 +383,17 @@ class _Test:
 
 
 def _restore(
-    run: _Run, chosen: Chosen, target: ResolvedTarget, emit: Callable[[RestoreEvent], None]
+    run: _Run,
+    chosen: Chosen,
+    target: ResolvedTarget,
+    emit: Callable[[RestoreEvent], None],
+    jobs: int,
 ) -> RestoreReport:
     rc = run.cancel.restore_cancel()
     # Everything the backup holds is tested: its postgres database (where some teams keep
     # their tables) too, beside the staging cluster's own.
     scope = Scope(extra={"postgres": RESTORED_POSTGRES})
-    request = RestoreRequest(backup=chosen.backup.url, target=target, scope=scope)
+    request = RestoreRequest(backup=chosen.backup.url, target=target, scope=scope, jobs=jobs)
     try:
         return run_restore(
             request,

@@ -6,7 +6,7 @@ Plain functions, no I/O: ``services.restore_test_launcher`` creates what these d
 ``backoffLimit`` 0 because pgdeck cleans up after itself and a retry would test again, an
 active deadline) and runs in the staging namespace beside pgdeck's service account. Its
 container runs ``pgdeck restore-test CLUSTER --run-id RUN --backup CHOICE [--namespace NS]
-[--seed N] [--keep]``, so the report it archives carries the run id the launcher looks for. Credentials
+[--seed N] [--keep] [--jobs N]``, so the report it archives carries the run id the launcher looks for. Credentials
 come from the pod's identity or a Secret named in the config (``envFrom``): only names ever
 appear in a Job, never a value.
 """
@@ -62,8 +62,11 @@ def job_args(
     seed: int | None = None,
     keep: bool = False,
     source_namespace: str = "",
+    jobs: int | None = None,
 ) -> list[str]:
-    """The container's arguments: the image's entry point is ``pgdeck``."""
+    """The container's arguments: the image's entry point is ``pgdeck``. ``jobs``: the
+    data sessions of its restore, carried so that the pod restores as the launcher was told
+    whatever ``restore.jobs`` the pod's own config says."""
     args = ["restore-test", source, "--run-id", run_id, "--backup", backup]
     if source_namespace:
         args += ["--namespace", source_namespace]
@@ -71,6 +74,8 @@ def job_args(
         args += ["--seed", str(seed)]
     if keep:
         args.append("--keep")
+    if jobs is not None:
+        args += ["--jobs", str(jobs)]
     return args
 
 
@@ -84,6 +89,7 @@ def job_manifest(
     seed: int | None = None,
     keep: bool = False,
     source_namespace: str = "",
+    jobs: int | None = None,
 ) -> dict[str, Any]:
     """The ``batch/v1`` Job that tests ``source`` for run ``run_id`` in ``namespace``."""
     image = require_image(cfg)
@@ -95,7 +101,7 @@ def job_manifest(
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
-        "args": job_args(source, run_id, backup, seed, keep, source_namespace),
+        "args": job_args(source, run_id, backup, seed, keep, source_namespace, jobs),
         "env": [
             {"name": "PGDECK_CONFIG", "value": f"{CONFIG_DIR}/{cfg.config_file}"},
             {"name": "HOME", "value": "/tmp"},

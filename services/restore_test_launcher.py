@@ -126,6 +126,7 @@ class JobLauncher:
             seed=test.seed,
             keep=test.keep,
             source_namespace=test.namespace or "",
+            jobs=test.jobs_in(self.config),
         )
 
     # --- the run --------------------------------------------------------------------

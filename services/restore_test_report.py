@@ -58,6 +58,7 @@ class TestFacts:
     teardown: Teardown = field(default_factory=lambda: Teardown("not-created"))
     error: str | None = None  # why the test could not run (or stopped) before the restore ended
     cancelled: bool = False
+    jobs: int = 1  # the data sessions the restore loads table data on (--jobs)
 
 
 def judge(facts: TestFacts) -> tuple[str, list[str]]:
@@ -153,6 +154,7 @@ def document(facts: TestFacts) -> dict[str, Any]:
             "staging_seconds": _round(facts.staging_seconds),
             "restore_seconds": _round(r.ttr_seconds if r else None),
             "total_seconds": _round(measured),
+            "data_sessions": facts.jobs,
         },
         "errors": {
             "expected": [w.removeprefix(EXPECTED) for w in warnings if w.startswith(EXPECTED)],
@@ -205,7 +207,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"Objective {_minutes(objective)}; measured "
         f"{_minutes(obj['measured_seconds']) if obj['measured_seconds'] is not None else '-'} "
-        f"({obj['measured']}): {_met(obj['met'])}.",
+        f"({obj['measured']}, table data on {_sessions(ttr.get('data_sessions'))}): "
+        f"{_met(obj['met'])}.",
         "",
         "| phase | seconds | of the objective |",
         "|---|---:|---:|",
@@ -248,6 +251,13 @@ def _round(value: float | None) -> float | None:
 def _minutes(seconds: float) -> str:
     """Minutes, as objectives are set; a short span in seconds."""
     return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _sessions(n: int | None) -> str:
+    """A document archived before the data sessions were recorded says nothing of them."""
+    if n is None:
+        return "sessions not recorded"
+    return f"{n} session{'s' if n != 1 else ''}"
 
 
 def _met(met: bool | None) -> str:

@@ -66,6 +66,7 @@ def test_paths_resolve_relative_to_the_file(tmp_path: Path) -> None:
         ("- just\n- a list\n", "top level: expected a mapping"),
         ("storage:\n  - url: s3://b/x\n", "has no bucket"),
         ("restore:\n  jobs: 0\n", "restore.jobs: must be at least 1"),
+        ("restore:\n  jobs: 65\n", "restore.jobs: must be at most 64"),
         ("restore:\n  spool_limit: lots\n", "restore.spool_limit: expected a size in bytes"),
         ("restore:\n  spool_limit: -1\n", "restore.spool_limit: expected a size in bytes"),
         ("restore:\n  spool_dir: /nonexistent-pgdeck\n", "restore.spool_dir: /nonexistent"),

@@ -330,3 +330,50 @@ async def test_the_command_palette_underlines_its_highlighted_command(scene: Pat
         await run()(pilot)
         assert "underline" in styles_of(app, second)
         assert "underline" not in styles_of(app, first)
+
+
+def contrast_of(app: App[Any], text: str) -> int:
+    """How far apart, on the 0-255 grey scale, the letters of ``text``'s line are from
+    their background (one colour each, as a line of the console has)."""
+    for strip in app.screen._compositor.render_strips():
+        if text in strip.text:
+            cells = [s for s in strip if text in s.text and s.style]
+            (fg,) = {s.style.color for s in cells}
+            bg = {s.style.bgcolor for s in cells}.pop()
+            return abs(fg.get_truecolor().red - bg.get_truecolor().red)
+    raise AssertionError(f"{text!r} is not on the screen:\n{screen_text(app)}")
+
+
+@pytest.mark.asyncio
+async def test_a_bad_number_of_sessions_reads_without_colour(scene: Path) -> None:
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _at_step(2)(pilot)
+        assert "Data sessions:" in line_with(app, "one session loads everything")
+        app.screen.query_one("#jobs", Input).value = "0"
+        await settle(pilot)
+        line = line_with(app, "expected a whole number")
+        assert "Data sessions:" in line and "✗ expected a whole number from 1 to 64" in line
+        assert contrast_of(app, "✗ expected a whole number") >= 64
+
+
+@pytest.mark.asyncio
+async def test_the_data_sessions_of_a_run_read_without_colour(scene: Path) -> None:
+    from services.restore_events import RestoreProgress, SessionProgress
+    from tui.messages import RestoreProgressed
+
+    app = app_for(scene)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _at_step(4)(pilot)
+        screen = app.screen
+        screen.jobs = 3  # as the scope step left it; the events as a --jobs 3 run sends
+        sessions = (SessionProgress(1, "public.orders", 450, 1000),)
+        screen.post_message(
+            RestoreProgressed(
+                [RestoreProgress(5 << 20, 50 << 20, 0, 1e6, 40.0, "app", "x.y", 1, sessions)]
+            )
+        )
+        await settle(pilot)
+        assert line_with(app, "public.orders").startswith(" ▸ session 1  public.orders 45%")
+        assert line_with(app, "idle").startswith(" · 2 of 3 sessions idle")
+        assert contrast_of(app, "session 1") >= 64

@@ -41,7 +41,13 @@ async def until(pilot: Any, condition: Callable[[], object], seconds: float = 60
 
 
 def app_for(
-    tmp_path: Path, kube: Any, kubeconfig: Path, bucket: str, endpoint: str, target_pg: Any
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    endpoint: str,
+    target_pg: Any,
+    **extra: Any,
 ) -> PgdeckApp:
     kube.add(
         ko.postgresql("acid-shop", NS, created=NOW - timedelta(days=90), uid=UID, version="16")
@@ -58,6 +64,7 @@ def app_for(
             },
             "cache": str(tmp_path / "cache"),
             "archive": str(tmp_path / "archive"),
+            **extra,
         },
     )
     return PgdeckApp(Catalog(load_config(config), clock=lambda: NOW))
@@ -105,6 +112,31 @@ async def test_r_runs_a_test_with_its_live_log_and_the_row_shows_it(
     assert kube.get("postgresql", STAGING, op.seen[0]) is None
     [item] = open_archive(tmp_path / "archive").list("restore-test")
     assert item.document["result"] == "passed"
+
+
+@pytest.mark.asyncio
+async def test_a_test_from_the_console_restores_on_the_configured_sessions(
+    tmp_path: Path,
+    kube: Any,
+    kubeconfig: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source_dump: bytes,
+    target_pg: Any,
+) -> None:
+    at = int((NOW - timedelta(hours=1)).timestamp())
+    seed(bucket, {f"spilo/{backup_key('acid-shop', UID, at)}": gzip.compress(source_dump)})
+    app = app_for(tmp_path, kube, kubeconfig, bucket, s3_endpoint, target_pg, restore={"jobs": 2})
+    with StandinOperator(kube, username="postgres"):
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await start_test(pilot)
+            await until(pilot, lambda: screen.last_outcome is not None)
+            assert screen.last_outcome == "passed"
+            log = "\n".join(screen.query_one("#run-log", Log).lines)
+            assert "acid-shop starting (table data on 2 sessions, restore.jobs)" in log
+            assert " of 2 data sessions" in log, log
+    [item] = open_archive(tmp_path / "archive").list("restore-test")
+    assert item.document["time_to_restore"]["data_sessions"] == 2
 
 
 @pytest.mark.asyncio

@@ -22,6 +22,7 @@ from services.restore_events import (
     RestoreLog,
     RestorePhase,
     RestoreProgress,
+    SessionProgress,
     TableLoaded,
     VerifyProgress,
 )
@@ -122,25 +123,46 @@ def result_text(r: RestoreReport) -> Text:
     return text
 
 
+def session_part(s: SessionProgress) -> str:
+    """A data session's table and how far it is: ``public.orders 45%`` (once the table's
+    rows are all read), ``public.items 3 MiB`` (sent so far), or the table alone."""
+    if s.total:
+        return f"{s.table} {int(100 * s.done / s.total)}%"
+    return f"{s.table} {present.size(s.done)}" if s.done else s.table
+
+
 def sessions_text(p: RestoreProgress) -> str:
-    """``--jobs N``: what each data session loads, e.g. ``2 sessions: public.orders 45%,
-    public.items 3 MiB`` (a percentage once the table's rows are all read)."""
+    """``--jobs N``: what each data session loads, on one line, e.g. ``2 sessions:
+    public.orders 45%, public.items 3 MiB``."""
     if not p.sessions:
         return ""
-    parts = [
-        f"{s.table} {int(100 * s.done / s.total)}%"
-        if s.total
-        else f"{s.table} {present.size(s.done)}"
-        if s.done
-        else s.table
-        for s in p.sessions
-    ]
     n = len(p.sessions)
-    return safe_text(f"{n} session{'s' if n != 1 else ''}: " + ", ".join(parts))
+    parts = ", ".join(session_part(s) for s in p.sessions)
+    return safe_text(f"{n} session{'s' if n != 1 else ''}: {parts}")
 
 
-def progress_text(p: RestoreProgress | VerifyProgress) -> Text:
-    """The wizard's status line while the backup streams."""
+def session_lines(
+    sessions: tuple[SessionProgress, ...], jobs: int, limit: int
+) -> list[tuple[str, bool]]:
+    """``--jobs N``: the wizard's panel, a line per data session loading (``session 2
+    public.orders 45%``), then how many wait idle; at most ``limit`` lines, the sessions
+    past them folded into the last one. Each line with whether it is of sessions loading."""
+    lines = [f"session {s.session:<2} {session_part(s)}" for s in sessions]
+    if len(lines) > limit:
+        rest = sessions[limit - 1 :]
+        lines[limit - 1 :] = [
+            f"+ {len(rest)} more loading: " + ", ".join(session_part(s) for s in rest)
+        ]
+    out = [(safe_text(line), True) for line in lines]
+    idle = jobs - len(sessions)
+    if idle > 0 and len(out) < limit:
+        out.append((f"{idle} of {jobs} session{'s' if jobs != 1 else ''} idle", False))
+    return out
+
+
+def progress_text(p: RestoreProgress | VerifyProgress, *, sessions: bool = True) -> Text:
+    """The console's status line while the backup streams; ``sessions``: what each data
+    session loads too (the wizard shows them on lines of their own)."""
     text = Text()
     text.append(f"{present.size(p.read)} of {present.size(p.total)}", style="bold")
     if isinstance(p, VerifyProgress):
@@ -155,7 +177,7 @@ def progress_text(p: RestoreProgress | VerifyProgress) -> Text:
         text.append(f"  loading {where}", style="cyan")
         if p.rows:
             text.append(f" ({p.rows:,} rows)")
-    if p.sessions:
+    if sessions and p.sessions:
         text.append(f"  {sessions_text(p)}", style="cyan")
     return text
 

@@ -210,9 +210,13 @@ def add_review(sub: Any, parents: Parents) -> None:
 
 
 def _jobs(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 64:
-        raise argparse.ArgumentTypeError("expected a whole number from 1 to 64")
-    return int(text)
+    from services.errors import UsageError
+    from services.restore_flow import parse_jobs
+
+    try:
+        return parse_jobs(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def add_restore(sub: Any, parents: Parents) -> None:
@@ -320,6 +324,13 @@ def add_restore_test(sub: Any, parents: Parents) -> None:
     )
     t.add_argument("--seed", type=int, help="the seed of random:WINDOW, to repeat a run's choice")
     t.add_argument("--keep", action="store_true", help="keep the staging clusters afterwards")
+    t.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="restore each backup loading table data on N sessions at once (default: the "
+        "config's restore.jobs, 1); with --in-cluster each Job's command carries it",
+    )
     t.add_argument(
         "--port-forward",
         action="store_true",

@@ -79,6 +79,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
             keep=args.keep,
             port_forward=args.port_forward or config.staging.port_forward,
             context=context,
+            jobs=args.jobs,
         )
         for name, namespace, context in clusters
     ]

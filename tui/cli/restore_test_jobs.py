@@ -50,7 +50,7 @@ def cmd_in_cluster(args: argparse.Namespace, config: Config) -> int:
         require_kubernetes_api(config)
     run_id = args.run_id or new_run_id(args.clock())
     tests = [
-        TestRequest(name, namespace or None, choice, args.seed, args.keep)
+        TestRequest(name, namespace or None, choice, args.seed, args.keep, jobs=args.jobs)
         for name, namespace in _clusters(args, config)
     ]
     if args.dry_run:
@@ -65,6 +65,7 @@ def cmd_in_cluster(args: argparse.Namespace, config: Config) -> int:
                     seed=t.seed,
                     keep=t.keep,
                     source_namespace=t.namespace or "",
+                    jobs=t.jobs_in(config),
                 )
                 for t in tests
             )

@@ -36,18 +36,18 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from services.catalog import Catalog
-from services.config import Config
+from services.config import JOBS_MAX, Config
 from services.errors import PgdeckError
 from services.models import Backup, Cluster
 from services.report import RestoreReport
 from services.restore_events import RestoreEvent, RestoreProgress, VerifyProgress
-from services.restore_flow import RestoreCancel
+from services.restore_flow import RestoreCancel, parse_jobs
 from services.restore_plan import Scope
 from services.target import ResolvedTarget
 from services.text import safe_text
 from tui import present
 from tui.messages import PreflightChecked, RestoreFinished, RestoreProgressed
-from tui.restore_view import event_line, progress_text, result_text
+from tui.restore_view import event_line, progress_text, result_text, session_lines
 from tui.screens.confirm import ConfirmScreen
 from widgets.key_footer import KeyFooter
 from widgets.marked_options import MarkedOptionList
@@ -60,6 +60,7 @@ STEPS = ("backup", "target", "scope", "confirm", "run")
 TITLES = ("Backup", "Target", "Scope", "Confirm", "Run")
 DSN_OPTION = "__dsn__"
 ROLE_MODES = ("no-passwords", "all", "skip")
+SESSION_LINES = 4  # data sessions shown during a run: at 80x24 the log keeps 5 lines
 
 
 class RestoreScreen(Screen[None]):
@@ -79,6 +80,7 @@ class RestoreScreen(Screen[None]):
         self.target: ResolvedTarget | None = None
         self.preflight: dict[str, PreflightChecked] = {}
         self.scope: Scope | None = None
+        self.jobs = catalog.config.restore.jobs  # data sessions (--jobs), as the scope step says
         self.running = False
         self.finished = False
         self.exit_when_done = False  # quit or a signal came during the run
@@ -136,6 +138,16 @@ class RestoreScreen(Screen[None]):
                     )
                     yield Radio("replay the dump's roles, passwords included", id="roles-all")
                     yield Radio("no role statements at all", id="roles-skip")
+                with Horizontal(id="jobs-row"):
+                    yield Label("Data sessions:")
+                    yield Input(
+                        str(config.restore.jobs),
+                        id="jobs",
+                        restrict=r"[0-9]*",
+                        tooltip=f"--jobs: table data loads on this many sessions at once "
+                        f"(1 to {JOBS_MAX}; restore.jobs in the config)",
+                    )
+                    yield Static(self._jobs_note(str(config.restore.jobs))[0], id="jobs-note")
                 yield Check("drop databases that already exist on the target", id="drop-existing")
                 yield Check("thorough validation (recount every table and key)", id="thorough")
                 yield Check(
@@ -148,6 +160,7 @@ class RestoreScreen(Screen[None]):
             with Vertical(id="step-run"):
                 yield Static("starting ...", id="run-status")
                 yield ProgressBar(id="bar", show_eta=True)
+                yield Static("", id="sessions")
                 yield Log(id="run-log", max_lines=20_000, highlight=False)
                 yield Static("", id="result")
         with Horizontal(id="nav"):
@@ -161,6 +174,7 @@ class RestoreScreen(Screen[None]):
         self.query_one("#dsn", Input).display = False
         self.query_one("#confirm-name", Input).display = False
         self.query_one("#cancel", Button).display = False
+        self.query_one("#sessions", Static).display = False
         self._show_step()
 
     def _steps_text(self) -> Text:
@@ -282,6 +296,11 @@ class RestoreScreen(Screen[None]):
                 self.scope = self._chosen_scope()
             except PgdeckError as exc:
                 return str(exc)
+            try:
+                self.jobs = parse_jobs(self.query_one("#jobs", Input).value)
+            except PgdeckError as exc:
+                self.set_focus(self.query_one("#jobs", Input))
+                return f"data sessions: {exc}"
         elif self.step == 3:
             assert self.target is not None
             if self.target.production:
@@ -393,6 +412,24 @@ class RestoreScreen(Screen[None]):
         if not box.disabled:
             box.focus()
 
+    @staticmethod
+    def _jobs_note(value: str) -> tuple[Text, bool]:
+        """Beside the data sessions field: what it does, or why its value cannot be; and
+        whether it can be."""
+        try:
+            n = parse_jobs(value)
+        except PgdeckError as exc:
+            return Text(f"✗ {exc}", style="bold red"), False
+        if n == 1:
+            return Text("one session loads everything", style="dim"), True
+        return Text(f"{n} sessions load table data at once", style="dim"), True
+
+    @on(Input.Changed, "#jobs")
+    def _jobs_changed(self, event: Input.Changed) -> None:
+        note, ok = self._jobs_note(event.value)
+        event.input.set_class(not ok, "-invalid")
+        self.query_one("#jobs-note", Static).update(note)
+
     def _chosen_scope(self) -> Scope:
         from services.errors import UsageError
 
@@ -436,6 +473,12 @@ class RestoreScreen(Screen[None]):
             )
             if self.query_one(widget, Checkbox).value
         ]
+        text.append("sessions ", style="bold")
+        text.append(
+            f"{self.jobs} loading table data at once\n"
+            if self.jobs > 1
+            else "1 (everything on one session)\n"
+        )
         text.append("options  ", style="bold")
         text.append((", ".join(options) or "none") + "\n\n")
         if self.query_one("#drop-existing", Checkbox).value:
@@ -479,6 +522,7 @@ class RestoreScreen(Screen[None]):
                 on_failure="drop" if self.query_one("#on-failure-drop", Checkbox).value else "keep",
                 production_confirmed=typed if self.target.production else None,
                 identity=checked.identity if checked is not None else None,
+                jobs=self.jobs,
             )
         )
 
@@ -530,7 +574,21 @@ class RestoreScreen(Screen[None]):
     def _progress(self, p: RestoreProgress | VerifyProgress) -> None:
         if p.total:
             self.query_one("#bar", ProgressBar).update(total=p.total, progress=p.read)
-        self.query_one("#run-status", Static).update(progress_text(p))
+        self.query_one("#run-status", Static).update(progress_text(p, sessions=False))
+        if isinstance(p, RestoreProgress) and self.jobs > 1:
+            self._show_sessions(p)
+
+    def _show_sessions(self, p: RestoreProgress) -> None:
+        """``--jobs N``: a line per data session loading, at most SESSION_LINES of them so
+        that the live log keeps its height at 80x24."""
+        panel = self.query_one("#sessions", Static)
+        panel.display = True
+        text = Text()
+        for line, loading in session_lines(p.sessions, self.jobs, SESSION_LINES):
+            # A sign as well as a style: loading and idle read apart without colour.
+            text.append(f"{'▸' if loading else '·'} {line}\n", style="cyan" if loading else "dim")
+        text.rstrip()
+        panel.update(text)
 
     def on_restore_finished(self, message: RestoreFinished) -> None:
         if self.exit_when_done:  # quit or a signal: the report is archived, now leave
@@ -545,6 +603,7 @@ class RestoreScreen(Screen[None]):
         self.running = False
         self.finished = True
         self.query_one("#cancel", Button).display = False
+        self.query_one("#sessions", Static).display = False
         self._show_step()
         self.app.refresh_bindings()
         result = self.query_one("#result", Static)

@@ -324,7 +324,11 @@ class RestoreTestsScreen(Screen[None]):
         log.clear()
         log.display = True
         self.query_one("#viewer", VerticalScroll).display = False
-        log.write_line(f"pgdeck: restore test of {safe_text(cluster.name)} starting")
+        jobs = self.catalog.config.restore.jobs  # restore.jobs, as the command line's default
+        log.write_line(
+            f"pgdeck: restore test of {safe_text(cluster.name)} starting (table data on "
+            f"{jobs} session{'s' if jobs != 1 else ''}, restore.jobs)"
+        )
         self.query_one("#status", Static).update(
             Text(safe_text(f"testing {cluster.name} ... (esc or ctrl+c cancels)"), style="cyan")
         )
