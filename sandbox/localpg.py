@@ -100,6 +100,9 @@ class LocalPostgres:
     host: str
     bindir: Path
     superuser: str = "postgres"
+    # create() chose the port (free_port): another program may take it before the server
+    # binds it (an outgoing connection's ephemeral port), and then start() takes another.
+    port_chosen: bool = False
 
     @property
     def logfile(self) -> Path:
@@ -140,7 +143,16 @@ class LocalPostgres:
             "-t",
             str(max(1, int(timeout))),
         ]
-        result = _run_server_cmd(cmd, timeout=timeout + 15, what="start PostgreSQL")
+        for _ in range(5):
+            result = _run_server_cmd(cmd, timeout=timeout + 15, what="start PostgreSQL")
+            if result.returncode == 0 and self.running():
+                return
+            if not (self.port_chosen and "already in use" in _log_tail(self.logfile)):
+                break
+            self.port = free_port()
+            with open(self.datadir / "postgresql.conf", "a", encoding="utf-8") as f:
+                f.write(f"port = {self.port}  # the one chosen first was taken\n")
+            self.logfile.unlink(missing_ok=True)
         if result.returncode != 0 or not self.running():
             raise PgdeckError(
                 f"PostgreSQL in {self.datadir} did not start (port {self.port}): "
@@ -227,6 +239,7 @@ def create(
 
     sockdir = _socket_dir_for(datadir)
     _ensure_socket_dir(sockdir)
+    chosen = port is None
     port = port or free_port()
 
     result: subprocess.CompletedProcess[str] | None = None
@@ -271,7 +284,9 @@ def create(
     lines = [_CONF_MARK] + [f"{k} = {_conf_quote(v)}" for k, v in conf.items()]
     with open(datadir / "postgresql.conf", "a", encoding="utf-8") as f:
         f.write("\n" + "\n".join(lines) + "\n")
-    return LocalPostgres(datadir=datadir, port=port, host=str(sockdir), bindir=bindir)
+    return LocalPostgres(
+        datadir=datadir, port=port, host=str(sockdir), bindir=bindir, port_chosen=chosen
+    )
 
 
 def open_existing(datadir: Path) -> LocalPostgres:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -114,6 +115,22 @@ def test_start_failure_says_why(tmp_path: Path) -> None:
         assert str(second.logfile) in text  # the hint says where to look
         assert "\n" not in text
     assert not second.running()
+
+
+@needs_pg
+def test_a_chosen_port_taken_before_the_start_is_chosen_again(tmp_path: Path) -> None:
+    pg = localpg.create(tmp_path / "data")
+    taken = pg.port
+    # Another program binds the port between create() and start().
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+        other.bind(("127.0.0.1", taken))
+        other.listen()
+        with pg:
+            assert pg.port != taken
+            with psycopg.connect(pg.dsn()) as conn:
+                assert conn.execute("SHOW port").fetchone() == (str(pg.port),)
+            assert localpg.open_existing(pg.datadir).port == pg.port
+    pg.destroy()
 
 
 @needs_pg
