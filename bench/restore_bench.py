@@ -404,7 +404,7 @@ def summarise(
             print(
                 f"  largest spool {par['largest_spool_bytes'] / 1e6:.1f} MB "
                 f"({par['spooled_tables']} tables); post-data {par['postdata_statements']} "
-                f"statements in {par['postdata_waves']} waves, {par['postdata_seconds']:.2f} s"
+                f"statements, {par['postdata_seconds']:.2f} s from the first to the end"
             )
             for s in par["sessions"]:
                 print(

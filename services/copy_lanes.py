@@ -27,10 +27,11 @@ How a COPY travels, and why it cannot deadlock:
 - Each COPY's tag (the rows the server stored) is added to the restore's counts as it
   ends; the tables loaded are handed to the engine (``take_finished``) to announce.
 
-The post-data's index builds and foreign keys run on the lanes too, in waves
-(``services.postdata_waves``): each statement goes to the lane its tables' group is on
-(``statement``), where it runs in the dump's order; a COPY or any other statement waits
-for the wave to end first.
+The post-data's index builds and foreign keys run on the lanes too
+(``services.postdata_order``): a statement waits for every COPY into its tables and every
+earlier statement on them, and then runs on whichever lane is free, so a table's indexes
+are built while other tables are still loading. A COPY or any other statement that comes
+after them waits for all of them to end first.
 
 A lane that fails fails the restore: its error (``LaneFailed``, naming the COPY) is raised
 in the reader at its next call, every other lane's COPY in flight is ended with CopyFail
@@ -52,7 +53,7 @@ from typing import Any
 from services.copy_order import LoadAlone, SessionLog, SessionStatement, replay
 from services.errors import PgdeckError
 from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
-from services.postdata_waves import Wave, WaveStatement
+from services.postdata_order import PostStatement, TableOrder
 from services.restore_events import SessionProgress
 from services.spool import Spool, SpoolFile
 from services.sqllex import size_text
@@ -81,8 +82,9 @@ class _Job:
     log: list[SessionStatement]
     mark: int  # the main session's settings at the COPY: log[:mark]
     alone: bool
-    label: str = ""  # a post-data statement's (services.postdata_waves); "" for a COPY
-    lane: _Lane | None = None  # a post-data statement's session
+    label: str = ""  # a post-data statement's (services.postdata_order); "" for a COPY
+    after: list[_Job] = field(default_factory=list)  # what must end before it may start
+    finished: bool = False  # its lane has run all of it
     mode: str = _STREAM
     spool: SpoolFile | None = None
     read: int = 0  # bytes of ``spool`` its lane has sent (a file it follows as it grows)
@@ -158,11 +160,11 @@ class LanePool:
         self._cancelled = False
         self._closing = False
         self._finished: list[tuple[str, str, int]] = []
-        self._wave: Wave | None = None  # the post-data wave the lanes are running
-        self._wave_started = 0.0
-        self.wave_statements = 0  # post-data statements run on the lanes
-        self.waves = 0
-        self.wave_seconds = 0.0  # the waves' wall time, each from its first statement to its end
+        self._order: TableOrder[_Job] = TableOrder(self.alone.roots)
+        self._run_started: float | None = None  # post-data statements are in flight since
+        self.postdata_statements = 0  # post-data statements run on the lanes
+        self.postdata_runs = 0  # runs of them, each ended by a barrier
+        self.postdata_seconds = 0.0  # the runs' wall time, each from its first statement to its end
 
     # --- the reader's side -----------------------------------------------------------------
     def new_database(self) -> None:
@@ -170,6 +172,7 @@ class LanePool:
         table facts start again."""
         self.log.reset()
         self.alone = LoadAlone()
+        self._order = TableOrder(self.alone.roots)
 
     def begin(
         self,
@@ -182,7 +185,7 @@ class LanePool:
     ) -> None:
         """A COPY of ``table`` (schema, name) begins: its rows follow (``write``)."""
         alone = self.alone.alone(*table)
-        if alone or self._wave is not None:
+        if alone or self._run_started is not None:
             self.wait_idle()
         job = _Job(
             database, key, sql, encoding, line, self.log.entries, len(self.log.entries), alone
@@ -190,6 +193,7 @@ class LanePool:
         with self._cond:
             self._check()
             self._start_lanes()
+            job.after = self._order.load(job, table)
             free = sum(1 for lane in self._lanes if lane.job is None) - len(self._pending)
             if free <= 0:
                 job.mode = _SPOOL  # its file is made with its first bytes
@@ -198,38 +202,26 @@ class LanePool:
             self._cond.notify_all()
 
     def statement(
-        self, database: str, wave: WaveStatement, sql: bytes, encoding: str, line: int
+        self, database: str, post: PostStatement, sql: bytes, encoding: str, line: int
     ) -> None:
-        """A post-data statement of a wave, to the session its tables' group is on."""
-        if self._wave is None or self._wave.kind != wave.kind:
-            self.wait_idle()
-            self._new_wave(wave.kind)
-        assert self._wave is not None
-        lane = self._wave.place(wave)
-        if lane is None:  # it joins two sessions' tables: a new wave begins with it
-            self.wait_idle()
-            self._new_wave(wave.kind)
-            assert self._wave is not None
-            lane = self._wave.place(wave)
-            assert lane is not None
-        key = ("", wave.label)
+        """A post-data statement: it runs on the first free lane once every COPY into its
+        tables and every earlier statement on them has ended."""
+        if self._run_started is None:
+            self._run_started = time.monotonic()
+            self.postdata_runs += 1
+        key = ("", post.label)
         job = _Job(
             database, key, sql, encoding, line, self.log.entries, len(self.log.entries), False
         )
-        job.label = wave.label
+        job.label = post.label
         job.ended = True
         with self._cond:
             self._check()
             self._start_lanes()
-            job.lane = self._lanes[lane]
+            job.after = self._order.statement(job, post.tables)
             self._pending.append(job)
-            self.wave_statements += 1
+            self.postdata_statements += 1
             self._cond.notify_all()
-
-    def _new_wave(self, kind: str) -> None:
-        self._wave = Wave(kind, self.jobs, self.alone.roots)
-        self._wave_started = time.monotonic()
-        self.waves += 1
 
     def write(self, data: memoryview | bytes) -> None:
         size = len(data)
@@ -291,13 +283,14 @@ class LanePool:
 
     def wait_idle(self) -> None:
         """The barrier: returns once no COPY or post-data statement is waiting or running."""
-        wave, self._wave = self._wave, None
+        started, self._run_started = self._run_started, None
         with self._cond:
             while (self._pending or any(lane.job for lane in self._lanes)) and not self._stopped:
                 self._cond.wait(_WAIT)
             self._check()
-        if wave is not None:
-            self.wave_seconds += time.monotonic() - self._wave_started
+            self._order = TableOrder(self.alone.roots)  # everything registered has ended
+        if started is not None:
+            self.postdata_seconds += time.monotonic() - started
 
     def take_finished(self) -> list[tuple[str, str, int]]:
         """The tables loaded since the last call: (the dump's database, table, rows)."""
@@ -327,14 +320,14 @@ class LanePool:
             if spool.tables
             else "none went through the spool"
         )
-        waves = (
-            f"; {self.wave_statements} post-data statements (indexes, keys) ran in waves on them"
-            if self.wave_statements
+        post = (
+            f"; {self.postdata_statements} post-data statements (indexes, keys) ran on them"
+            if self.postdata_statements
             else ""
         )
         return (
             f"table data loaded on up to {self.busiest} of {self.jobs} data sessions; "
-            f"{spooled}{waves}"
+            f"{spooled}{post}"
         )
 
     def facts(self) -> dict[str, Any]:
@@ -345,9 +338,9 @@ class LanePool:
                 "busiest": self.busiest,
                 "largest_spool_bytes": self.spool.largest,
                 "spooled_tables": self.spool.tables,
-                "postdata_waves": self.waves,
-                "postdata_statements": self.wave_statements,
-                "postdata_seconds": round(self.wave_seconds, 3),
+                "postdata_runs": self.postdata_runs,
+                "postdata_statements": self.postdata_statements,
+                "postdata_seconds": round(self.postdata_seconds, 3),
                 "sessions": [lane.facts() for lane in self._lanes],
             }
 
@@ -400,7 +393,7 @@ class LanePool:
     def _run(self, lane: _Lane) -> None:
         while True:
             with self._cond:
-                while not self._stopped and (job := self._next(lane)) is None:
+                while not self._stopped and (job := self._next()) is None:
                     self._cond.wait(_WAIT)
                 if self._stopped or job is None:
                     return
@@ -437,15 +430,17 @@ class LanePool:
                     lane.copy_seconds += seconds
                     lane.copy_bytes += job.done
                     lane.tables += 1
+                job.finished = True
                 lane.job = None
                 self._cond.notify_all()
 
-    def _next(self, lane: _Lane) -> _Job | None:
-        """The oldest job waiting that this lane may take (a post-data statement only
-        on its own lane), taken off the queue."""
+    def _next(self) -> _Job | None:
+        """The oldest job waiting whose predecessors have all ended, taken off the queue
+        (any lane may take any job)."""
         for i, job in enumerate(self._pending):
-            if job.lane is None or job.lane is lane:
+            if all(before.finished for before in job.after):
                 del self._pending[i]
+                job.after = []  # nothing to keep alive
                 return job
         return None
 

@@ -198,8 +198,8 @@ def _sessions_markdown(d: Mapping[str, Any]) -> list[str]:
             f"- Jobs: {p['jobs']} (at most {p['busiest']} loading at once)",
             f"- Largest spool held: {humanize.naturalsize(p['largest_spool_bytes'], binary=True)}"
             f" ({p['spooled_tables']} tables spooled)",
-            f"- Post-data: {p['postdata_statements']} statements in {p['postdata_waves']} waves,"
-            f" {p['postdata_seconds']:.2f} s",
+            f"- Post-data on the data sessions: {p['postdata_statements']} statements"
+            f" (indexes, keys), {p['postdata_seconds']:.2f} s",
             "",
             "| session | tables | COPY bytes | COPY s | of it waiting s | post-data statements | post-data s |",
             "|---:|---:|---:|---:|---:|---:|---:|",

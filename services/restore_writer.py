@@ -18,7 +18,7 @@ from services.dump import DumpReader, NotADump, TableRows, qualified
 from services.errors import PgdeckError
 from services.grammar import Verdict
 from services.loader import Loader
-from services.postdata_waves import WaveStatement, classify
+from services.postdata_order import PostStatement, classify
 from services.restore_plan import SPILO_SCHEMAS, TARGETS_OWN, RestoreFilter, first_qualified
 from services.sqllex import QIDENT, STRING, WORD, Statement
 
@@ -135,9 +135,9 @@ class TargetWriter:
             elif send.copy:
                 self._loader.copy_begin(send.sql, encoding)
                 self._in_copy = True
-            elif lanes is not None and (wave := self._wave(stmt, verdict, send.maintenance)):
+            elif lanes is not None and (post := self._post(stmt, verdict, send.maintenance)):
                 database = self._loader.current_database or ""
-                lanes.statement(database, wave, send.sql, encoding, stmt.line)
+                lanes.statement(database, post, send.sql, encoding, stmt.line)
                 lanes.alone.see(stmt, verdict, path_empty=self._path_empty)
             else:
                 if lanes is not None and waits_for_data(verdict):
@@ -155,8 +155,8 @@ class TargetWriter:
                     lanes.alone.see(stmt, verdict, path_empty=self._path_empty)
 
     @staticmethod
-    def _wave(stmt: Statement, verdict: Verdict, maintenance: bool) -> WaveStatement | None:
-        """--jobs N: a post-data statement that may run in a wave on the data sessions."""
+    def _post(stmt: Statement, verdict: Verdict, maintenance: bool) -> PostStatement | None:
+        """--jobs N: a post-data statement that may run on the data sessions."""
         return None if maintenance else classify(stmt, verdict)
 
     def _check_copy_target(self, stmt: Statement, verdict: Verdict) -> None:

@@ -6,6 +6,9 @@ once the session has caught up, the rows stream by the queue again. The rows mus
 exactly, in order, whatever the switches. A real server: a test session holds a lock on
 the first table, so its data session waits inside its COPY for as long as the test needs
 (no timing involved), while the reader delivers the table and then the next one.
+
+The same lock shows the post-data's order: an index on a table already loaded is built
+while another table's COPY still waits, and an index on that table waits for its COPY.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pytest
 
 from services.config import Config
 from services.copy_lanes import LanePool
+from services.postdata_order import INDEX, PostStatement
 from services.spool import Spool
 from services.target import resolve_target
 
@@ -181,4 +185,58 @@ def test_while_one_table_waits_the_reader_delivers_the_next_to_the_idle_session(
         lanes.wait_idle()
     finally:
         lock.close()
+    check(shop, copied, tmp_path)
+
+
+def index(pool: LanePool, table: str, line: int) -> None:
+    post = PostStatement(INDEX, (("public", table),), f"index on public.{table}")
+    sql = f"CREATE INDEX {table}_v ON public.{table} USING btree (v)".encode()
+    pool.statement("shop", post, sql, "UTF8", line)
+
+
+def test_a_loaded_tables_index_is_built_while_another_table_still_loads(
+    shop: Any, pool: tuple[LanePool, dict[tuple[str, str], int]], tmp_path: Path
+) -> None:
+    lanes, copied = pool
+    lock = psycopg.connect(shop.dsn("shop"))
+    watch = psycopg.connect(shop.dsn("shop"), autocommit=True)
+
+    def reader() -> None:
+        copy(lanes, "big", 1)
+        deliver(lanes, BIG)
+        lanes.end()
+        copy(lanes, "small", 2)
+        deliver(lanes, SMALL)
+        lanes.end()
+        index(lanes, "big", 3)  # the dump's order: big's index first
+        index(lanes, "small", 4)
+
+    def built() -> set[str]:
+        found = watch.execute(
+            "SELECT indexname FROM pg_indexes WHERE indexname IN ('big_v', 'small_v')"
+        ).fetchall()
+        return {name for (name,) in found}
+
+    try:
+        lock.execute("LOCK TABLE big IN ACCESS EXCLUSIVE MODE")
+        assert in_thread(reader).wait(60)  # the reader never waits for the statements
+        deadline = time.monotonic() + 60
+        while built() != {"small_v"}:
+            assert time.monotonic() < deadline and not built() - {"small_v"}, built()
+            time.sleep(0.05)
+        # big's index was not even started: no session is running or waiting on it.
+        running = watch.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX big_v%'"
+        ).fetchone()
+        assert running == (0,)
+        assert ("shop", "public.big") not in copied
+        lock.rollback()
+        lanes.wait_idle()
+        assert built() == {"big_v", "small_v"}
+        facts = lanes.facts()
+        assert facts["postdata_statements"] == 2 and facts["postdata_runs"] == 1
+        assert sum(s["postdata_statements"] for s in facts["sessions"]) == 2
+    finally:
+        lock.close()
+        watch.close()
     check(shop, copied, tmp_path)

@@ -1,30 +1,35 @@
-"""Post-data in waves: index builds and foreign keys on several sessions, never guessed.
+"""Post-data on the data sessions: index builds and foreign keys in parallel, never guessed.
 
 pg_dump writes the post-data sorted by kind: constraints and indexes, then their attaches,
 statistics, rules, triggers, then foreign keys, policies, grants. Table data does not
 change there, so only two things could go wrong when statements overlap: their order (a
-foreign key needs its referenced unique index, an ATTACH both indexes) and locks (two
-sessions waiting for each other). The rule that leaves neither to chance:
+foreign key needs its referenced unique index and its tables' rows, an index its table's
+rows) and locks (two sessions waiting for each other). The rule that leaves neither to
+chance, as pg_restore's own scheduler does for an archive:
 
-- Consecutive statements of one class form a wave; any other statement (or one this
-  module cannot place) waits for the wave to end and runs on the main session. The
-  classes: ``index`` (CREATE [UNIQUE] INDEX ... ON [ONLY] t, ALTER TABLE [ONLY] t ADD
+- ``classify`` places a statement only when every table it touches is known from its own
+  words: ``index`` (CREATE [UNIQUE] INDEX ... ON [ONLY] t, ALTER TABLE [ONLY] t ADD
   CONSTRAINT ... PRIMARY KEY / UNIQUE / EXCLUDE, and CHECK ... NOT VALID, which scans
   nothing) and ``foreign key`` (ALTER TABLE [ONLY] t ADD CONSTRAINT ... FOREIGN KEY ...
   REFERENCES t2). A statement naming anything outside its tables and pg_catalog (a
-  function of the dump in an index expression, which could read another table) is no
-  wave's: it waits, and runs alone.
-- Within a wave, the tables a statement touches, each taken to the root of its partition
-  or inheritance tree, are joined (union-find); a group goes to one session, where its
-  statements run in the dump's order, so sessions touch disjoint sets of tables: no lock
-  wait between them, hence no deadlock. A statement joining two groups already on two
-  sessions ends the wave (it waits, and a new one begins with it).
+  function of the dump in an index expression, which could read another table) is not
+  placed: it waits for everything in flight, and runs alone on the main session, as
+  every other statement does.
+- ``TableOrder``: the tables a statement touches, each taken to the root of its partition
+  or inheritance tree, decide what it waits for: every COPY into them and every earlier
+  statement on them. Statements that share no table may run at once, on any session, as
+  soon as what they wait for has ended: a table's indexes are built while other tables
+  still load, a foreign key is checked while other tables' indexes are built. Two
+  statements running at once never share a table, so no session waits for another's
+  lock: no deadlock. Statements on one table run in the dump's order, so the schema is
+  the serial restore's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from services import grammar
 from services.copy_order import name_at
@@ -36,7 +41,7 @@ Table = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
-class WaveStatement:
+class PostStatement:
     kind: str  # INDEX or FOREIGN_KEY
     tables: tuple[Table, ...]  # the table it is on, and the referenced one
     label: str  # what a progress line says of it
@@ -53,7 +58,7 @@ def _others(toks: list[Token], start: int, own: set[Table]) -> bool:
     return False
 
 
-def classify(stmt: Statement, verdict: Verdict) -> WaveStatement | None:
+def classify(stmt: Statement, verdict: Verdict) -> PostStatement | None:
     """The statement's class and tables, or None: it waits and runs on the main session."""
     if verdict.kind != grammar.DDL or verdict.trigger or verdict.event_trigger:
         return None
@@ -69,7 +74,7 @@ def classify(stmt: Statement, verdict: Verdict) -> WaveStatement | None:
         table, after = name_at(toks, k)
         if table is None or _others(toks, after, {table}):
             return None
-        return WaveStatement(INDEX, (table,), f"index on {table[0]}.{table[1]}")
+        return PostStatement(INDEX, (table,), f"index on {table[0]}.{table[1]}")
     if words[:2] != ["alter", "table"]:
         return None
     k = 2
@@ -86,13 +91,13 @@ def classify(stmt: Statement, verdict: Verdict) -> WaveStatement | None:
     if what in ("primary", "unique", "exclude"):
         if _others(toks, k, {table}):
             return None
-        return WaveStatement(INDEX, (table,), label)
+        return PostStatement(INDEX, (table,), label)
     if what == "check":
         tail = [t.value for t in toks[-3:] if t.value != ";"]
         not_valid = tail[-2:] == ["not", "valid"]
         if not not_valid or _others(toks, k, {table}):
             return None
-        return WaveStatement(INDEX, (table,), label)
+        return PostStatement(INDEX, (table,), label)
     if what == "foreign":
         ref = next(
             (
@@ -107,39 +112,46 @@ def classify(stmt: Statement, verdict: Verdict) -> WaveStatement | None:
         referenced, after = name_at(toks, ref + 1)
         if referenced is None or _others(toks, after, {table, referenced}):
             return None
-        return WaveStatement(
+        return PostStatement(
             FOREIGN_KEY, (table, referenced), f"foreign key on {table[0]}.{table[1]}"
         )
     return None
 
 
-class Wave:
-    """One wave: which session each group of tables went to."""
+J = TypeVar("J")
 
-    def __init__(self, kind: str, sessions: int, roots: Callable[[Table], set[Table]]) -> None:
-        self.kind = kind
-        self._sessions = sessions
+
+class TableOrder(Generic[J]):
+    """What a job on the data sessions must wait for, by the tables it touches.
+
+    ``load`` registers a COPY: loads of one table do not wait for each other (COPY locks
+    nothing another COPY needs). ``statement`` registers a post-data statement: it waits
+    for every load and the last statement registered on any of its tables' roots (the
+    last one waited for the ones before it). ``roots`` maps a table to the roots of its
+    partition or inheritance trees (``services.copy_order.LoadAlone.roots``).
+    """
+
+    def __init__(self, roots: Callable[[Table], set[Table]]) -> None:
         self._roots = roots
-        self._parent: dict[Table, Table] = {}
-        self._lane: dict[Table, int] = {}  # a group's root -> its session
-        self._load = [0] * sessions  # statements given to each session
+        self._loads: dict[Table, list[J]] = {}
+        self._last: dict[Table, J] = {}
 
-    def _find(self, t: Table) -> Table:
-        while self._parent.get(t, t) != t:
-            t = self._parent[t]
-        return t
+    def _of(self, tables: Iterable[Table]) -> set[Table]:
+        return {r for t in tables for r in self._roots(t)}
 
-    def place(self, statement: WaveStatement) -> int | None:
-        """The session (0-based) the statement goes to, or None when it joins groups
-        already on different sessions (the wave must end first)."""
-        groups = {self._find(r) for t in statement.tables for r in self._roots(t)}
-        lanes = {self._lane[g] for g in groups if g in self._lane}
-        if len(lanes) > 1:
-            return None
-        lane = lanes.pop() if lanes else self._load.index(min(self._load))
-        first, *rest = sorted(groups)
-        for g in rest:
-            self._parent[g] = first
-        self._lane[first] = lane
-        self._load[lane] += 1
-        return lane
+    def load(self, job: J, table: Table) -> list[J]:
+        roots = self._of((table,))
+        after = [self._last[r] for r in sorted(roots) if r in self._last]
+        for r in roots:
+            self._loads.setdefault(r, []).append(job)
+        return after
+
+    def statement(self, job: J, tables: Iterable[Table]) -> list[J]:
+        roots = self._of(tables)
+        after: list[J] = []
+        for r in sorted(roots):
+            after.extend(self._loads.pop(r, ()))
+            if r in self._last:
+                after.append(self._last[r])
+            self._last[r] = job
+        return after

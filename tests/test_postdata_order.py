@@ -1,10 +1,10 @@
-"""Which post-data statements may run in waves on several sessions, and where each goes."""
+"""Which post-data statements may run on the data sessions, and what each waits for."""
 
 from __future__ import annotations
 
 from services import grammar
 from services.copy_order import LoadAlone
-from services.postdata_waves import FOREIGN_KEY, INDEX, Wave, classify
+from services.postdata_order import FOREIGN_KEY, INDEX, TableOrder, classify
 from tests.test_copy_order import statements
 
 
@@ -45,7 +45,7 @@ def test_index_builds_and_keys_are_placed_and_everything_else_waits() -> None:
     ]
 
 
-def test_a_wave_keeps_tables_of_one_tree_and_of_one_key_on_one_session() -> None:
+def test_a_statement_waits_for_its_tables_loads_and_earlier_statements_only() -> None:
     tree = LoadAlone()
     for s in statements(
         "CREATE TABLE public.p (v integer) PARTITION BY RANGE (v);\n"
@@ -53,24 +53,41 @@ def test_a_wave_keeps_tables_of_one_tree_and_of_one_key_on_one_session() -> None
         "ALTER TABLE ONLY public.p ATTACH PARTITION public.p1 FOR VALUES FROM (0) TO (9);\n"
     ):
         tree.see(s, grammar.judge(s), path_empty=True)
-    wave = Wave(FOREIGN_KEY, 2, tree.roots)
+    order: TableOrder[str] = TableOrder(tree.roots)
 
-    def place(text: str) -> int | None:
+    def stmt(name: str, text: str) -> list[str]:
         (s,) = statements(text)
         w = classify(s, grammar.judge(s))
         assert w is not None
-        return wave.place(w)
+        return sorted(order.statement(name, w.tables))
 
-    a = place("ALTER TABLE public.a ADD CONSTRAINT a_fk FOREIGN KEY (x) REFERENCES public.p1(v);\n")
-    b = place("ALTER TABLE public.b ADD CONSTRAINT b_fk FOREIGN KEY (x) REFERENCES public.c(v);\n")
-    assert a != b  # disjoint tables: two sessions
-    # The partition's root is the partition's: with a, whatever the spelling.
-    assert (
-        place("ALTER TABLE public.d ADD CONSTRAINT d_fk FOREIGN KEY (x) REFERENCES public.p(v);\n")
-        == a
-    )
-    # Joining a's group with b's: the wave must end first.
-    assert (
-        place("ALTER TABLE public.a ADD CONSTRAINT a_fk2 FOREIGN KEY (x) REFERENCES public.c(v);\n")
-        is None
-    )
+    t, p = ("public", "t"), ("public", "p1")
+    # Loads of one table (pg_dump's --load-via-partition-root: each partition's rows
+    # through the root) wait for nothing.
+    assert order.load("copy t", t) == []
+    assert order.load("copy p1", p) == []
+    assert order.load("copy p via root", ("public", "p")) == []
+    assert order.load("copy c", ("public", "c")) == []
+    # An index waits for its table's loads, a partition's for every load into its tree.
+    assert stmt(
+        "t_pkey", "ALTER TABLE ONLY public.t ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n"
+    ) == ["copy t"]
+    assert stmt("p_idx", "CREATE INDEX p_idx ON ONLY public.p USING btree (v);\n") == [
+        "copy p via root",
+        "copy p1",
+    ]
+    assert stmt("p1_idx", "CREATE INDEX p1_idx ON public.p1 USING btree (v);\n") == ["p_idx"]
+    # A foreign key waits for both tables: the last statement on each (which waited for
+    # the ones before it) and the loads no statement has waited for yet.
+    assert stmt(
+        "a_fk",
+        "ALTER TABLE ONLY public.c ADD CONSTRAINT a_fk FOREIGN KEY (x) REFERENCES public.t(id);\n",
+    ) == ["copy c", "t_pkey"]
+    assert stmt(
+        "b_fk",
+        "ALTER TABLE ONLY public.d ADD CONSTRAINT b_fk FOREIGN KEY (x) REFERENCES public.p1(v);\n",
+    ) == ["p1_idx"]
+    # A table no earlier job touched: nothing to wait for.
+    assert stmt("e_idx", "CREATE INDEX e_idx ON public.e USING btree (v);\n") == []
+    # A load after a statement on its table waits for it.
+    assert order.load("copy d", ("public", "d")) == ["b_fk"]
