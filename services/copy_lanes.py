@@ -436,8 +436,19 @@ class LanePool:
 
     def _next(self) -> _Job | None:
         """The oldest job waiting whose predecessors have all ended, taken off the queue
-        (any lane may take any job)."""
+        (any lane may take any job).
+
+        A job may pass older ones still waiting only when the main session's settings are
+        the same at all of them (no SET between): a lane only ever moves forward in the
+        settings (``_load`` replays what came after its last job), so each lane's jobs
+        are taken in the settings' order, and the oldest job can always be taken once
+        what it waits for has ended."""
+        if not self._pending:
+            return None
+        oldest = self._pending[0]
         for i, job in enumerate(self._pending):
+            if job.log is not oldest.log or job.mark != oldest.mark:
+                return None
             if all(before.finished for before in job.after):
                 del self._pending[i]
                 job.after = []  # nothing to keep alive

@@ -8,11 +8,14 @@ the first table, so its data session waits inside its COPY for as long as the te
 (no timing involved), while the reader delivers the table and then the next one.
 
 The same lock shows the post-data's order: an index on a table already loaded is built
-while another table's COPY still waits, and an index on that table waits for its COPY.
+while another table's COPY still waits, and an index on that table waits for its COPY;
+a statement after a setting (pg_dump's ``SET default_tablespace``) never passes one
+before it, so each runs with the settings it had in the dump.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -23,11 +26,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from services import grammar
 from services.config import Config
 from services.copy_lanes import LanePool
 from services.postdata_order import INDEX, PostStatement
 from services.spool import Spool
 from services.target import resolve_target
+from tests.test_copy_order import statements
 
 CHUNK = 8191  # never on a row's end: a byte out of order would break a row
 
@@ -238,5 +243,60 @@ def test_a_loaded_tables_index_is_built_while_another_table_still_loads(
         assert sum(s["postdata_statements"] for s in facts["sessions"]) == 2
     finally:
         lock.close()
+        watch.close()
+    check(shop, copied, tmp_path)
+
+
+def setting(pool: LanePool, text: str) -> None:
+    """A setting the main session ran: the data sessions replay it before what follows."""
+    (s,) = statements(text)
+    pool.log.record(grammar.judge(s), s.text, "UTF8")
+
+
+def test_a_statement_after_a_setting_waits_for_those_before_it(
+    shop: Any, pool: tuple[LanePool, dict[tuple[str, str], int]], tmp_path: Path
+) -> None:
+    lanes, copied = pool
+    lock = psycopg.connect(shop.dsn("shop"))
+    watch = psycopg.connect(shop.dsn("shop"), autocommit=True)
+    watch.execute("SET allow_in_place_tablespaces = on")  # under the server's own directory
+    watch.execute("CREATE TABLESPACE elsewhere LOCATION ''")
+
+    def reader() -> None:
+        copy(lanes, "big", 1)
+        deliver(lanes, BIG)
+        lanes.end()
+        copy(lanes, "small", 2)
+        deliver(lanes, SMALL)
+        lanes.end()
+        setting(lanes, "SET default_tablespace = elsewhere;\n")
+        index(lanes, "big", 3)
+        setting(lanes, "SET default_tablespace = '';\n")
+        index(lanes, "small", 4)  # ready at once, but after a setting: it waits for big's
+
+    def where() -> dict[str, str | None]:
+        found = watch.execute(
+            "SELECT indexname, tablespace FROM pg_indexes WHERE indexname LIKE '%_v'"
+        ).fetchall()
+        return dict(found)
+
+    try:
+        lock.execute("LOCK TABLE big IN ACCESS EXCLUSIVE MODE")
+        assert in_thread(reader).wait(60)
+        wait_for(lambda: ("shop", "public.small") in copied, lanes)
+        with lanes._cond:
+            assert [job.label for job in lanes._pending] == [
+                "index on public.big",
+                "index on public.small",
+            ]
+        assert where() == {}
+        lock.rollback()
+        lanes.wait_idle()
+        assert where() == {"big_v": "elsewhere", "small_v": None}
+    finally:
+        lock.close()
+        with contextlib.suppress(psycopg.Error):
+            watch.execute("DROP INDEX IF EXISTS big_v")
+            watch.execute("DROP TABLESPACE elsewhere")
         watch.close()
     check(shop, copied, tmp_path)
