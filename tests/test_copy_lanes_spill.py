@@ -193,6 +193,16 @@ def test_while_one_table_waits_the_reader_delivers_the_next_to_the_idle_session(
     check(shop, copied, tmp_path)
 
 
+def load_both(pool: LanePool) -> None:
+    """The reader's part of the data section: big's rows, then small's."""
+    copy(pool, "big", 1)
+    deliver(pool, BIG)
+    pool.end()
+    copy(pool, "small", 2)
+    deliver(pool, SMALL)
+    pool.end()
+
+
 def index(pool: LanePool, table: str, line: int) -> None:
     post = PostStatement(INDEX, (("public", table),), f"index on public.{table}")
     sql = f"CREATE INDEX {table}_v ON public.{table} USING btree (v)".encode()
@@ -207,12 +217,7 @@ def test_a_loaded_tables_index_is_built_while_another_table_still_loads(
     watch = psycopg.connect(shop.dsn("shop"), autocommit=True)
 
     def reader() -> None:
-        copy(lanes, "big", 1)
-        deliver(lanes, BIG)
-        lanes.end()
-        copy(lanes, "small", 2)
-        deliver(lanes, SMALL)
-        lanes.end()
+        load_both(lanes)
         index(lanes, "big", 3)  # the dump's order: big's index first
         index(lanes, "small", 4)
 
@@ -263,12 +268,7 @@ def test_a_statement_after_a_setting_waits_for_those_before_it(
     watch.execute("CREATE TABLESPACE elsewhere LOCATION ''")
 
     def reader() -> None:
-        copy(lanes, "big", 1)
-        deliver(lanes, BIG)
-        lanes.end()
-        copy(lanes, "small", 2)
-        deliver(lanes, SMALL)
-        lanes.end()
+        load_both(lanes)
         setting(lanes, "SET default_tablespace = elsewhere;\n")
         index(lanes, "big", 3)
         setting(lanes, "SET default_tablespace = '';\n")
