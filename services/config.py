@@ -190,9 +190,14 @@ def _one_of(*allowed: str) -> Any:
     return check
 
 
+AUTO = "auto"  # max_parallel_maintenance_workers: 0 with --jobs 2 or more, else the server's
+
+
 def _workers(value: Any) -> str:
+    if value == AUTO:
+        return AUTO
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
-        raise Invalid("expected a whole number from 0 to 1024")
+        raise Invalid("expected auto or a whole number from 0 to 1024")
     return str(value)
 
 
@@ -216,12 +221,34 @@ SESSION_SETTINGS: dict[str, Any] = {
 #   during a restore fails it anyway.
 #   pgdeck still makes the end durable: before it validates, one synchronous commit on
 #   the main session flushes every WAL record before it (RestoreEngine._flush).
+# - max_parallel_maintenance_workers auto: with --jobs N of 2 or more, 0. The data sessions
+#   are the restore's parallelism; a build that also starts the server's parallel workers
+#   (2 by default) puts three processes per session on the target's cores, and an
+#   operator's cluster often has one or two. Measured on 2 cores (bench/README.md): the
+#   post-data's session time fell from ~5 s to ~4 s per session. With --jobs 1 the one
+#   session's builds keep the server's own value, which then pays.
 # Not set: pg_restore's TRUNCATE-before-COPY in the COPY's transaction only saves WAL at
 # wal_level minimal, which an operator's cluster (streaming replicas, Patroni) never runs.
 DEFAULT_SESSION_SETTINGS: tuple[tuple[str, str], ...] = (
     ("maintenance_work_mem", "256MB"),
     ("synchronous_commit", "off"),
+    ("max_parallel_maintenance_workers", AUTO),
 )
+
+
+def session_settings_for(
+    settings: tuple[tuple[str, str], ...], jobs: int
+) -> tuple[tuple[str, str], ...]:
+    """The settings a restore with ``jobs`` data sessions gives its sessions: ``auto``
+    resolved (0 with 2 or more, left to the server with 1)."""
+    out: list[tuple[str, str]] = []
+    for name, value in settings:
+        if value == AUTO:
+            if jobs < 2:
+                continue
+            value = "0"
+        out.append((name, value))
+    return tuple(out)
 
 
 def _session_settings(reader: Reader, value: Any, where: str) -> tuple[tuple[str, str], ...]:

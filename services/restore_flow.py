@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from services.archive import Pending, open_archive, recover_quietly
 from services.clock import Clock, system_clock
-from services.config import JOBS_MAX, Config
+from services.config import JOBS_MAX, Config, session_settings_for
 from services.dump import DumpSummary
 from services.errors import ArchiveError, ConfigError, PgdeckError, UsageError
 from services.report import RestoreReport, archive_report, begin_report, report_label
@@ -165,6 +165,7 @@ def run_restore(
     verified = _verify_first(store, key, url, on_event, cancel) if request.verify_first else None
     label = report_label(url, target.name)
     pending: list[Pending] = []
+    jobs = request.jobs or config.restore.jobs
     engine = RestoreEngine(
         store=store,
         key=key,
@@ -180,10 +181,10 @@ def run_restore(
         on_failure=request.on_failure,
         identity=identity,
         on_start=lambda r: pending.append(begin_report(r, archive, label, clock=clock)),
-        jobs=request.jobs or config.restore.jobs,
+        jobs=jobs,
         spool_dir=config.restore.spool_dir,
         spool_limit=config.restore.spool_limit,
-        session_settings=config.restore.session_settings,
+        session_settings=session_settings_for(config.restore.session_settings, jobs),
     )
     cancel._attach(engine)
     report = engine.run()

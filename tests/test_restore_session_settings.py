@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from services.config import DEFAULT_SESSION_SETTINGS, parse_config
+from services.config import DEFAULT_SESSION_SETTINGS, parse_config, session_settings_for
 from services.errors import ConfigError
 from tests.conftest import seed, storage_config, table_digests
 from tui.cli import main
@@ -119,6 +119,7 @@ def test_the_default_settings_are_in_effect_on_every_session_and_stated_in_the_r
     assert report["session_settings"] == {
         "maintenance_work_mem": "256MB",
         "synchronous_commit": "off",
+        "max_parallel_maintenance_workers": "0",  # auto, with --jobs 2
     }
     built = sorts(logged_target)
     # Five indexes (three primary keys, two plain) built by the data sessions, and the
@@ -178,6 +179,7 @@ def test_configured_settings_replace_the_defaults_on_the_one_session_path(
     )
     code, report, err = restore(capsys, config, f"s3://{bucket}/{KEY}", logged_target.dsn())
     assert code == 0, err
+    # auto, with --jobs 1: the server's own max_parallel_maintenance_workers.
     assert report["session_settings"] == {"maintenance_work_mem": "100MB"}
     built = sorts(logged_target)
     assert len([kb for _, kb in built if kb == 100 << 10]) >= 5, built
@@ -212,7 +214,7 @@ def test_configured_settings_replace_the_defaults_on_the_one_session_path(
         ),
         (
             {"max_parallel_maintenance_workers": "2; DROP"},
-            "restore.session_settings.max_parallel_maintenance_workers: expected a whole number",
+            "restore.session_settings.max_parallel_maintenance_workers: expected auto or a whole",
         ),
         (["maintenance_work_mem"], "restore.session_settings: expected a mapping"),
     ],
@@ -252,3 +254,25 @@ def test_session_settings_read_yaml_as_written(tmp_path: Path) -> None:
     }
     with pytest.raises(ConfigError):
         parse_config("restore:\n  session_settings:\n    work_mem: 32kB\n", path)
+
+
+def test_parallel_index_builds_are_left_to_the_data_sessions_unless_configured(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+
+    def given(text: str, jobs: int) -> dict[str, str]:
+        settings = parse_config(text, path).restore.session_settings
+        return dict(session_settings_for(settings, jobs))
+
+    assert given("", 1) == {"maintenance_work_mem": "256MB", "synchronous_commit": "off"}
+    for jobs in (2, 4):
+        assert given("", jobs)["max_parallel_maintenance_workers"] == "0"
+    auto = "restore:\n  session_settings:\n    max_parallel_maintenance_workers: auto\n"
+    assert "max_parallel_maintenance_workers" not in given(auto, 1)
+    assert given(auto, 2)["max_parallel_maintenance_workers"] == "0"
+    two = "restore:\n  session_settings:\n    max_parallel_maintenance_workers: 2\n"
+    assert given(two, 1)["max_parallel_maintenance_workers"] == "2"
+    assert given(two, 4)["max_parallel_maintenance_workers"] == "2"
+    server = "restore:\n  session_settings:\n    max_parallel_maintenance_workers: null\n"
+    assert "max_parallel_maintenance_workers" not in given(server, 4)
