@@ -84,6 +84,7 @@ class _Job:
     alone: bool
     label: str = ""  # a post-data statement's (services.postdata_order); "" for a COPY
     after: list[_Job] = field(default_factory=list)  # what must end before it may start
+    roots: frozenset[tuple[str, str]] = frozenset()  # its tables' trees' roots
     finished: bool = False  # its lane has run all of it
     mode: str = _STREAM
     spool: SpoolFile | None = None
@@ -161,6 +162,7 @@ class LanePool:
         self._closing = False
         self._finished: list[tuple[str, str, int]] = []
         self._order: TableOrder[_Job] = TableOrder(self.alone.roots)
+        self._loaded: dict[tuple[str, str], int] = {}  # COPY bytes stored, by tree root
         self._run_started: float | None = None  # post-data statements are in flight since
         self.postdata_statements = 0  # post-data statements run on the lanes
         self.postdata_runs = 0  # runs of them, each ended by a barrier
@@ -173,6 +175,7 @@ class LanePool:
         self.log.reset()
         self.alone = LoadAlone()
         self._order = TableOrder(self.alone.roots)
+        self._loaded = {}
 
     def begin(
         self,
@@ -194,6 +197,7 @@ class LanePool:
             self._check()
             self._start_lanes()
             job.after = self._order.load(job, table)
+            job.roots = frozenset(self.alone.roots(table))
             free = sum(1 for lane in self._lanes if lane.job is None) - len(self._pending)
             if free <= 0:
                 job.mode = _SPOOL  # its file is made with its first bytes
@@ -219,6 +223,7 @@ class LanePool:
             self._check()
             self._start_lanes()
             job.after = self._order.statement(job, post.tables)
+            job.roots = frozenset(r for t in post.tables for r in self.alone.roots(t))
             self._pending.append(job)
             self.postdata_statements += 1
             self._cond.notify_all()
@@ -426,6 +431,8 @@ class LanePool:
                     lane.postdata_statements += 1
                 else:
                     self._copied[job.key] = self._copied.get(job.key, 0) + rows
+                    for root in job.roots:
+                        self._loaded[root] = self._loaded.get(root, 0) + job.done
                     self._finished.append((*job.key, rows))
                     lane.copy_seconds += seconds
                     lane.copy_bytes += job.done
@@ -435,8 +442,11 @@ class LanePool:
                 self._cond.notify_all()
 
     def _next(self) -> _Job | None:
-        """The oldest job waiting whose predecessors have all ended, taken off the queue
-        (any lane may take any job).
+        """The next job for a free lane, taken off the queue (any lane may take any job):
+        of those waiting whose predecessors have all ended, a COPY in the dump's order,
+        else the post-data statement on the most table data, as pg_restore takes the
+        largest first, so the longest chain (the biggest table's indexes, then its keys)
+        starts earliest; on a tie, the oldest.
 
         A job may pass older ones still waiting only when the main session's settings are
         the same at all of them (no SET between): a lane only ever moves forward in the
@@ -446,14 +456,26 @@ class LanePool:
         if not self._pending:
             return None
         oldest = self._pending[0]
+        best: int | None = None
+        weight = -1
         for i, job in enumerate(self._pending):
             if job.log is not oldest.log or job.mark != oldest.mark:
-                return None
-            if all(before.finished for before in job.after):
-                del self._pending[i]
-                job.after = []  # nothing to keep alive
-                return job
-        return None
+                break
+            if not all(before.finished for before in job.after):
+                continue
+            if not job.label:  # a COPY
+                if best is None:
+                    best = i
+                break
+            size = sum(self._loaded.get(root, 0) for root in job.roots)
+            if size > weight:
+                best, weight = i, size
+        if best is None:
+            return None
+        job = self._pending[best]
+        del self._pending[best]
+        job.after = []  # nothing to keep alive
+        return job
 
     def _load(self, lane: _Lane, job: _Job, spooled: int) -> int:
         loader = lane.loader

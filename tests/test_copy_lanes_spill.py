@@ -10,7 +10,8 @@ the first table, so its data session waits inside its COPY for as long as the te
 The same lock shows the post-data's order: an index on a table already loaded is built
 while another table's COPY still waits, and an index on that table waits for its COPY;
 a statement after a setting (pg_dump's ``SET default_tablespace``) never passes one
-before it, so each runs with the settings it had in the dump.
+before it, so each runs with the settings it had in the dump; of the statements ready, the
+one on the most data goes first.
 """
 
 from __future__ import annotations
@@ -298,5 +299,41 @@ def test_a_statement_after_a_setting_waits_for_those_before_it(
         with contextlib.suppress(psycopg.Error):
             watch.execute("DROP INDEX IF EXISTS big_v")
             watch.execute("DROP TABLESPACE elsewhere")
+        watch.close()
+    check(shop, copied, tmp_path)
+
+
+def test_of_the_statements_ready_the_one_on_the_most_data_goes_first(
+    shop: Any, pool: tuple[LanePool, dict[tuple[str, str], int]], tmp_path: Path
+) -> None:
+    lanes, copied = pool
+    watch = psycopg.connect(shop.dsn("shop"), autocommit=True)
+    for gate in ("gate1", "gate2"):
+        watch.execute(f"CREATE TABLE {gate} (v text)")
+    locks = [psycopg.connect(shop.dsn("shop")) for _ in range(2)]
+    try:
+        for lock, gate in zip(locks, ("gate1", "gate2"), strict=True):
+            lock.execute(f"LOCK TABLE {gate} IN ACCESS EXCLUSIVE MODE")
+        load_both(lanes)
+        lanes.wait_idle()
+        # Both sessions wait inside a statement on a locked table; meanwhile the indexes
+        # of small and big (in the dump's order) are both ready.
+        index(lanes, "gate1", 3)
+        index(lanes, "gate2", 4)
+        wait_for(lambda: all(lane.job is not None for lane in lanes._lanes), lanes)
+        index(lanes, "small", 5)
+        index(lanes, "big", 6)
+        locks[0].rollback()  # one session frees: it takes big's index first, then small's
+        wait_for(lambda: not lanes._pending and sum(bool(x.job) for x in lanes._lanes) == 1, lanes)
+        locks[1].rollback()
+        lanes.wait_idle()
+        big, small = (
+            watch.execute(f"SELECT '{name}'::regclass::oid").fetchone()[0]  # type: ignore[index]
+            for name in ("big_v", "small_v")
+        )
+        assert big < small  # made first
+    finally:
+        for lock in locks:
+            lock.close()
         watch.close()
     check(shop, copied, tmp_path)
