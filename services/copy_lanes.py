@@ -1,9 +1,10 @@
 """Data sessions ("lanes") that load a database's COPY blocks side by side (``--jobs N``).
 
 The dump is still read once, in its order, on one thread; the main session still runs
-every statement in that order. Only the rows of a ``COPY ... FROM stdin`` block go
-elsewhere: to one of N lane sessions connected to the same database, each in a thread of
-its own, so the server parses several tables' rows at once. ``--jobs N`` means N lanes,
+every statement in that order, but two kinds. The rows of a ``COPY ... FROM stdin`` block
+go to one of N lane sessions connected to the same database, each in a thread of its own,
+so the server parses several tables' rows at once; and the post-data's index builds and
+foreign keys run on the lanes too (below). ``--jobs N`` means N lanes,
 that is at most N sessions loading table data at once; the main session loads none
 (``--jobs 1`` is the serial path, without this module).
 
@@ -30,8 +31,10 @@ How a COPY travels, and why it cannot deadlock:
 The post-data's index builds and foreign keys run on the lanes too
 (``services.postdata_order``): a statement waits for every COPY into its tables and every
 earlier statement on them, and then runs on whichever lane is free, so a table's indexes
-are built while other tables are still loading. A COPY or any other statement that comes
-after them waits for all of them to end first.
+are built while other tables are still loading; of those ready, a COPY goes first, then the
+statement on the most table data, but none passes an older one across a setting. A COPY
+after them, and any statement on the main session but the settings, ``setval`` and the
+large-object calls, waits for all of them to end first.
 
 A lane that fails fails the restore: its error (``LaneFailed``, naming the COPY) is raised
 in the reader at its next call, every other lane's COPY in flight is ended with CopyFail
@@ -80,7 +83,7 @@ class _Job:
     encoding: str
     line: int
     log: list[SessionStatement]
-    mark: int  # the main session's settings at the COPY: log[:mark]
+    mark: int  # the main session's settings at its place in the dump: log[:mark]
     alone: bool
     label: str = ""  # a post-data statement's (services.postdata_order); "" for a COPY
     after: list[_Job] = field(default_factory=list)  # what must end before it may start
@@ -172,10 +175,11 @@ class LanePool:
     def new_database(self) -> None:
         """A ``\\connect``: every lane has finished (the caller waited); settings and
         table facts start again."""
-        self.log.reset()
-        self.alone = LoadAlone()
-        self._order = TableOrder(self.alone.roots)
-        self._loaded = {}
+        with self._cond:
+            self.log.reset()
+            self.alone = LoadAlone()
+            self._order = TableOrder(self.alone.roots)
+            self._loaded = {}
 
     def begin(
         self,
@@ -210,9 +214,6 @@ class LanePool:
     ) -> None:
         """A post-data statement: it runs on the first free lane once every COPY into its
         tables and every earlier statement on them has ended."""
-        if self._run_started is None:
-            self._run_started = time.monotonic()
-            self.postdata_runs += 1
         key = ("", post.label)
         job = _Job(
             database, key, sql, encoding, line, self.log.entries, len(self.log.entries), False
@@ -221,6 +222,9 @@ class LanePool:
         job.ended = True
         with self._cond:
             self._check()
+            if self._run_started is None:
+                self._run_started = time.monotonic()
+                self.postdata_runs += 1
             self._start_lanes()
             job.after = self._order.statement(job, post.tables)
             job.roots = frozenset(r for t in post.tables for r in self.alone.roots(t))
@@ -288,14 +292,14 @@ class LanePool:
 
     def wait_idle(self) -> None:
         """The barrier: returns once no COPY or post-data statement is waiting or running."""
-        started, self._run_started = self._run_started, None
         with self._cond:
+            started, self._run_started = self._run_started, None
             while (self._pending or any(lane.job for lane in self._lanes)) and not self._stopped:
                 self._cond.wait(_WAIT)
+            if started is not None:
+                self.postdata_seconds += time.monotonic() - started
             self._check()
             self._order = TableOrder(self.alone.roots)  # everything registered has ended
-        if started is not None:
-            self.postdata_seconds += time.monotonic() - started
 
     def take_finished(self) -> list[tuple[str, str, int]]:
         """The tables loaded since the last call: (the dump's database, table, rows)."""

@@ -12,8 +12,8 @@ chance, as pg_restore's own scheduler does for an archive:
   CONSTRAINT ... PRIMARY KEY / UNIQUE / EXCLUDE, and CHECK ... NOT VALID, which scans
   nothing) and ``foreign key`` (ALTER TABLE [ONLY] t ADD CONSTRAINT ... FOREIGN KEY ...
   REFERENCES t2). A statement naming anything outside its tables and pg_catalog (a
-  function of the dump in an index expression, which could read another table) is not
-  placed: it waits for everything in flight, and runs alone on the main session, as
+  function or operator of the dump in an index expression, which could read another
+  table), or read under a search_path other than pg_dump's empty one, is not placed: it waits for everything in flight, and runs alone on the main session, as
   every other statement does.
 - ``TableOrder``: the tables a statement touches, each taken to the root of its partition
   or inheritance tree, decide what it waits for: every COPY into them and every earlier
@@ -59,10 +59,16 @@ def _others(toks: list[Token], start: int, own: set[Table]) -> bool:
 
 
 def classify(stmt: Statement, verdict: Verdict) -> PostStatement | None:
-    """The statement's class and tables, or None: it waits and runs on the main session."""
+    """The statement's class and tables, or None: it waits and runs on the main session.
+    Only under pg_dump's empty search_path (the caller's part): there an unqualified
+    function or operator can only be pg_catalog's."""
     if verdict.kind != grammar.DDL or verdict.trigger or verdict.event_trigger:
         return None
     toks = stmt.tokens
+    if any(t.kind == WORD and t.value == "operator" for t in toks):
+        # OPERATOR(schema.op): an operator of the dump, whose function could read
+        # another table; its name is no qualified name to ``_others``.
+        return None
     words = stmt.words(3)
     if words[0] == "create" and "index" in words[1:3]:
         k = words.index("index") + 1

@@ -154,10 +154,13 @@ class TargetWriter:
                     lanes.log.record(verdict, send.sql, encoding)
                     lanes.alone.see(stmt, verdict, path_empty=self._path_empty)
 
-    @staticmethod
-    def _post(stmt: Statement, verdict: Verdict, maintenance: bool) -> PostStatement | None:
-        """--jobs N: a post-data statement that may run on the data sessions."""
-        return None if maintenance else classify(stmt, verdict)
+    def _post(self, stmt: Statement, verdict: Verdict, maintenance: bool) -> PostStatement | None:
+        """--jobs N: a post-data statement that may run on the data sessions (only under
+        pg_dump's empty search_path, where an unqualified name in it is pg_catalog's and
+        the tables it names are those the COPYs were keyed by)."""
+        if maintenance or not self._path_empty:
+            return None
+        return classify(stmt, verdict)
 
     def _check_copy_target(self, stmt: Statement, verdict: Verdict) -> None:
         """Table data goes only into an ordinary table this backup created (or an

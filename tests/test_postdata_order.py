@@ -27,6 +27,9 @@ def test_index_builds_and_keys_are_placed_and_everything_else_waits() -> None:
         "DEFERRABLE INITIALLY DEFERRED;\n"
         "CREATE INDEX f_idx ON public.t USING btree (public.f(v));\n"
         "CREATE INDEX g_idx ON public.t USING gin (v public.gin_trgm_ops);\n"
+        "ALTER TABLE ONLY public.r ADD CONSTRAINT r_ex EXCLUDE USING gist "
+        "(during WITH OPERATOR(public.&&));\n"
+        "CREATE INDEX o_idx ON public.t USING btree (((v OPERATOR(public.+) 1)));\n"
         "ALTER INDEX public.p_idx ATTACH PARTITION public.p1_idx;\n"
         "COMMENT ON INDEX public.c_lower IS 'x';\n"
         "CREATE TRIGGER tr AFTER INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION public.f();\n"
@@ -38,6 +41,8 @@ def test_index_builds_and_keys_are_placed_and_everything_else_waits() -> None:
         None,  # a valid CHECK scans the table (and may call functions): it waits
         (FOREIGN_KEY, (("public", "o"), ("public", "t"))),
         None,  # a function of the dump in the expression could read another table
+        None,
+        None,  # an operator of the dump (its function could read another table)
         None,
         None,
         None,

@@ -456,3 +456,32 @@ def test_an_index_build_failing_on_a_data_session_fails_the_restore_in_one_line(
     assert "ADD CONSTRAINT a_small_05_pkey PRIMARY KEY" in report["error"]
     assert len([line for line in err.splitlines() if "could not create unique" in line]) == 1, err
     assert report["databases_incomplete"] == ["sales"]
+
+
+def test_post_data_read_under_another_search_path_runs_on_the_main_session(
+    tmp_path: Path,
+    bucket: str,
+    s3_endpoint: str,
+    source: Any,
+    dump: bytes,
+    target_pg: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Under any search_path but pg_dump's empty one, an unqualified function or operator
+    # in an index could be the dump's own (reading another table still loading), and an
+    # unqualified table name is not the one its COPY was keyed by: nothing is placed.
+    empty = b"SELECT pg_catalog.set_config('search_path', '', false);\n"
+    assert dump.count(empty) >= len(DATABASES)
+    changed = dump.replace(empty, empty + b"SET search_path = public, pg_catalog;\n")
+    seed(bucket, {KEY: gzip.compress(changed, 1)})
+    config = storage_config(tmp_path, bucket, s3_endpoint)
+    code, report, err = restore(
+        capsys, config, f"s3://{bucket}/{KEY}", target_pg.dsn(), "--jobs", "4"
+    )
+    assert code == 0, err
+    assert re.search(r"table data loaded on up to [2-4] of 4 data sessions", err), err
+    assert "post-data statements" not in err
+    assert report["parallel"]["postdata_statements"] == 0
+    for db in DATABASES:
+        assert table_digests(target_pg, db) == table_digests(source, db), db
+        assert catalog(target_pg, db) == catalog(source, db), db
