@@ -56,7 +56,7 @@ from typing import Any
 from services.copy_order import LoadAlone, SessionLog, SessionStatement, replay
 from services.errors import PgdeckError
 from services.loader import Cancelled, Loader, LoadFailed, ServerMessage
-from services.postdata_order import PostStatement, TableOrder
+from services.postdata_order import PostStatement, TableOrder, roots_of
 from services.restore_events import SessionProgress
 from services.spool import Spool, SpoolFile
 from services.sqllex import size_text
@@ -164,7 +164,7 @@ class LanePool:
         self._cancelled = False
         self._closing = False
         self._finished: list[tuple[str, str, int]] = []
-        self._order: TableOrder[_Job] = TableOrder(self.alone.roots)
+        self._order: TableOrder[_Job] = TableOrder()
         self._loaded: dict[tuple[str, str], int] = {}  # COPY bytes stored, by tree root
         self._run_started: float | None = None  # post-data statements are in flight since
         self.postdata_statements = 0  # post-data statements run on the lanes
@@ -178,7 +178,7 @@ class LanePool:
         with self._cond:
             self.log.reset()
             self.alone = LoadAlone()
-            self._order = TableOrder(self.alone.roots)
+            self._order = TableOrder()
             self._loaded = {}
 
     def begin(
@@ -200,8 +200,8 @@ class LanePool:
         with self._cond:
             self._check()
             self._start_lanes()
-            job.after = self._order.load(job, table)
-            job.roots = frozenset(self.alone.roots(table))
+            job.roots = roots_of((table,), self.alone.roots)
+            job.after = self._order.load(job, job.roots)
             free = sum(1 for lane in self._lanes if lane.job is None) - len(self._pending)
             if free <= 0:
                 job.mode = _SPOOL  # its file is made with its first bytes
@@ -226,8 +226,8 @@ class LanePool:
                 self._run_started = time.monotonic()
                 self.postdata_runs += 1
             self._start_lanes()
-            job.after = self._order.statement(job, post.tables)
-            job.roots = frozenset(r for t in post.tables for r in self.alone.roots(t))
+            job.roots = roots_of(post.tables, self.alone.roots)
+            job.after = self._order.statement(job, job.roots)
             self._pending.append(job)
             self.postdata_statements += 1
             self._cond.notify_all()
@@ -299,7 +299,7 @@ class LanePool:
             if started is not None:
                 self.postdata_seconds += time.monotonic() - started
             self._check()
-            self._order = TableOrder(self.alone.roots)  # everything registered has ended
+            self._order = TableOrder()  # everything registered has ended
 
     def take_finished(self) -> list[tuple[str, str, int]]:
         """The tables loaded since the last call: (the dump's database, table, rows)."""

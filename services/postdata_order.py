@@ -13,8 +13,9 @@ chance, as pg_restore's own scheduler does for an archive:
   nothing) and ``foreign key`` (ALTER TABLE [ONLY] t ADD CONSTRAINT ... FOREIGN KEY ...
   REFERENCES t2). A statement naming anything outside its tables and pg_catalog (a
   function or operator of the dump in an index expression, which could read another
-  table), or read under a search_path other than pg_dump's empty one, is not placed: it waits for everything in flight, and runs alone on the main session, as
-  every other statement does.
+  table), or read under a search_path other than pg_dump's empty one, is not placed: it
+  waits for everything in flight, and runs alone on the main session, as every other
+  statement does.
 - ``TableOrder``: the tables a statement touches, each taken to the root of its partition
   or inheritance tree, decide what it waits for: every COPY into them and every earlier
   statement on them. Statements that share no table may run at once, on any session, as
@@ -127,33 +128,33 @@ def classify(stmt: Statement, verdict: Verdict) -> PostStatement | None:
 J = TypeVar("J")
 
 
+def roots_of(tables: Iterable[Table], roots: Callable[[Table], set[Table]]) -> frozenset[Table]:
+    """The roots of the partition or inheritance trees the tables are in
+    (``roots``: ``services.copy_order.LoadAlone.roots``)."""
+    return frozenset(r for t in tables for r in roots(t))
+
+
 class TableOrder(Generic[J]):
-    """What a job on the data sessions must wait for, by the tables it touches.
+    """What a job on the data sessions must wait for, by the roots of the trees of the
+    tables it touches (``roots_of``).
 
     ``load`` registers a COPY: loads of one table do not wait for each other (COPY locks
     nothing another COPY needs). ``statement`` registers a post-data statement: it waits
-    for every load and the last statement registered on any of its tables' roots (the
-    last one waited for the ones before it). ``roots`` maps a table to the roots of its
-    partition or inheritance trees (``services.copy_order.LoadAlone.roots``).
+    for every load and the last statement registered on any of its roots (the last one
+    waited for the ones before it).
     """
 
-    def __init__(self, roots: Callable[[Table], set[Table]]) -> None:
-        self._roots = roots
+    def __init__(self) -> None:
         self._loads: dict[Table, list[J]] = {}
         self._last: dict[Table, J] = {}
 
-    def _of(self, tables: Iterable[Table]) -> set[Table]:
-        return {r for t in tables for r in self._roots(t)}
-
-    def load(self, job: J, table: Table) -> list[J]:
-        roots = self._of((table,))
+    def load(self, job: J, roots: frozenset[Table]) -> list[J]:
         after = [self._last[r] for r in sorted(roots) if r in self._last]
         for r in roots:
             self._loads.setdefault(r, []).append(job)
         return after
 
-    def statement(self, job: J, tables: Iterable[Table]) -> list[J]:
-        roots = self._of(tables)
+    def statement(self, job: J, roots: frozenset[Table]) -> list[J]:
         after: list[J] = []
         for r in sorted(roots):
             after.extend(self._loads.pop(r, ()))
