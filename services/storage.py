@@ -17,13 +17,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
 
 from services.config import CatalogConfig, StorageLocation
 from services.errors import ConfigError, StorageError, StorageStalled
 from services.operator import BACKUP_DIR, parse_backup_key
 from services.text import safe_text
+
+if TYPE_CHECKING:
+    from services.signed_head import SignedHead
 
 _BACKUPS = BACKUP_DIR + "/"
 SIDECAR = ".pgdeck-meta.json"  # object metadata beside a file:// copy (see FileStore)
@@ -85,6 +88,13 @@ def open_store(
     raise ConfigError(f"storage url {location.url!r}: unsupported scheme")
 
 
+class _Unknown:
+    """Not learned yet."""
+
+
+_UNKNOWN = _Unknown()
+
+
 class S3Store:
     """A location in S3 or S3-compatible storage, read with the user's own credentials."""
 
@@ -99,16 +109,20 @@ class S3Store:
         self.bucket = location.bucket
         self.prefix = location.prefix + "/" if location.prefix else ""
         self._client = client
+        self._session: Any = None  # the client's, when this store built it
         self._workers = workers
         self.timeout = timeout
         self._lock = threading.Lock()
+        self._signed: SignedHead | None | _Unknown = _UNKNOWN  # see ``head``
+        self._learning = False  # a thread's client HEAD is being watched
 
     @property
     def client(self) -> Any:
         # Built lazily and once: boto3 clients are thread-safe, sessions are not.
         with self._lock:
             if self._client is None:
-                self._client = make_s3_client(self.location, self._workers, self.timeout)
+                self._session = s3_session(self.location)
+                self._client = _client_of(self._session, self.location, self._workers, self.timeout)
             return self._client
 
     def url(self, relative_key: str) -> str:
@@ -203,13 +217,72 @@ class S3Store:
         return []  # a bucket has no links
 
     def head(self, relative_key: str) -> ObjectHead:
-        r = self._call("head_object", Bucket=self.bucket, Key=self.prefix + relative_key)
+        """What a HEAD says of the object. The first is the client's, and teaches the
+        store the request (``SignedHead``); the next are signed and sent without boto3's
+        pipeline (the bulk encryption checks make one per object), and any answer but a
+        200 is asked of the client again, for its retries and its error."""
+        key = self.prefix + relative_key
+        signed = self._signed
+        if isinstance(signed, _Unknown):
+            r = self._learning_head(key)
+        else:
+            got = signed.head(key) if signed is not None else None
+            if got is not None:
+                return ObjectHead(*got)
+            r = self._call("head_object", Bucket=self.bucket, Key=key)
         return ObjectHead(
             size=int(r.get("ContentLength", 0)),
             sse=r.get("ServerSideEncryption") or "",
             etag=(r.get("ETag") or "").strip('"') or None,
             last_modified=r.get("LastModified"),
         )
+
+    def _learning_head(self, key: str) -> Any:
+        """The client's HEAD of ``key``, watched (botocore's ``before-send`` event) for
+        the URL and signature scope a ``SignedHead`` needs. A store whose client was
+        given (its credentials are the caller's) never learns."""
+        client = self.client
+        with self._lock:
+            learner = not self._learning
+            self._learning = True
+        if self._session is None or not learner:  # one thread learns; the rest wait not
+            if self._session is None:
+                self._signed = None
+            return self._call("head_object", Bucket=self.bucket, Key=key)
+        from botocore.utils import percent_encode
+
+        from services.signed_head import SignedHead
+
+        watched = f"/{percent_encode(key, safe='/~')}"
+        seen: list[tuple[str, str]] = []
+
+        def watch(request: Any, **_: Any) -> None:
+            url = str(request.url)
+            auth = request.headers.get("Authorization")
+            if url.partition("?")[0].endswith(watched) and auth:
+                seen.append((url, auth.decode() if isinstance(auth, bytes) else str(auth)))
+
+        event, hook = "before-send.s3.HeadObject", "pgdeck-learn"
+        client.meta.events.register(event, watch, unique_id=hook)
+        try:
+            r = self._call("head_object", Bucket=self.bucket, Key=key)
+        finally:
+            client.meta.events.unregister(event, unique_id=hook)
+            with self._lock:
+                self._learning = False  # a failed HEAD (a deleted object): the next learns
+        with self._lock:
+            if isinstance(self._signed, _Unknown) and seen:
+                core = self._session._session  # botocore's, under boto3's
+                self._signed = SignedHead.learn(
+                    *seen[-1],  # the one answered, after any redirect
+                    key,
+                    self._session.get_credentials(),
+                    workers=max(10, self._workers),
+                    connect_timeout=attempt_timeout(self.timeout),
+                    read_timeout=attempt_timeout(self.timeout),
+                    ca_bundle=core.get_config_variable("ca_bundle"),
+                )
+        return r
 
     def open_range(
         self, relative_key: str, start: int, if_match: str | None = None
@@ -256,23 +329,33 @@ def make_s3_client(
     """A client whose every request is bounded: an endpoint that accepts a connection
     and then says nothing fails the call within about ``timeout`` seconds (see
     ``attempt_timeout``), never retries x a long timeout."""
+    return _client_of(s3_session(location), location, workers, timeout)
+
+
+def s3_session(location: StorageLocation) -> Any:
+    """The boto3 session of ``location``'s profile (or the environment's credentials)."""
     import boto3
-    import botocore.config
     import botocore.exceptions
     import botocore.session
-    import botocore.utils
 
     core = botocore.session.Session()
     # Listings carry a LastModified per key, and botocore's default parser (dateutil)
     # is most of the client's CPU on a 72,000-key catalog; ISO 8601 first is 6x cheaper.
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=parse_s3_time
+    )
     try:
-        session = boto3.session.Session(botocore_session=core, profile_name=location.profile)
+        return boto3.session.Session(botocore_session=core, profile_name=location.profile)
     except botocore.exceptions.ProfileNotFound as exc:
         raise ConfigError(
             f"storage {location.url}: AWS profile {location.profile!r} not found",
             "fix storage[].profile or your ~/.aws/config",
         ) from exc
+
+
+def _client_of(session: Any, location: StorageLocation, workers: int, timeout: float) -> Any:
+    import botocore.config
+
     s3_options: dict[str, Any] = {}
     if location.addressing_style:
         s3_options["addressing_style"] = location.addressing_style
@@ -293,7 +376,7 @@ def make_s3_client(
     )
 
 
-def _timestamp(value: str) -> datetime:
+def parse_s3_time(value: str) -> datetime:
     """A listing's ISO 8601 time, or a HEAD's ``Last-Modified`` (RFC 7231's IMF-fixdate),
     each with the standard library's own parser; anything else as botocore reads it
     (dateutil: ~0.2 ms a call, as much CPU as the rest of a HEAD's parsing)."""

@@ -1,0 +1,242 @@
+"""The stores' HEADs signed by botocore's signer and sent on urllib3 (``SignedHead``): the
+same answers as the client's, with moto checking every signature, and the client taking
+over for every answer but a 200."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from services.config import StorageLocation
+from services.errors import StorageError
+from services.signed_head import SignedHead
+from services.storage import S3Store
+from tests.conftest import moto_auth, seed
+from tests.flakyproxy import FlakyProxy
+
+UID = "6f1c2d34-0000-4000-8000-00000000000a"
+REL = f"acid-a/{UID}/logical_backups/1700000000.sql.gz"
+
+
+class ClientHeads:
+    """HEADs the store's boto3 client made (botocore's public event hooks)."""
+
+    def __init__(self, store: S3Store) -> None:
+        self.keys: list[str] = []
+        store.client.meta.events.register("provide-client-params.s3.HeadObject", self._seen)
+
+    def _seen(self, params: dict[str, Any], **_: Any) -> None:
+        self.keys.append(params["Key"])
+
+
+def store_of(endpoint: str, bucket: str, prefix: str = "spilo", **kw: Any) -> S3Store:
+    url = f"s3://{bucket}/{prefix}".rstrip("/")
+    return S3Store(StorageLocation(url=url, endpoint_url=endpoint, **kw))
+
+
+def client_head(s3: Any, bucket: str, key: str) -> tuple[int, str, str, Any]:
+    r = s3.head_object(Bucket=bucket, Key=key)
+    return (
+        r["ContentLength"],
+        r.get("ServerSideEncryption") or "",
+        r["ETag"].strip('"'),
+        r["LastModified"],
+    )
+
+
+@pytest.mark.parametrize("prefix", ["spilo", "", "team/backups"])
+@pytest.mark.parametrize("style", [None, "path"])
+def test_answers_equal_the_clients_for_every_key_shape(
+    s3_endpoint: str, bucket: str, s3: Any, prefix: str, style: str | None
+) -> None:
+    rels = [
+        REL,
+        f"acid-a/{UID}/logical_backups/1700003600.sql.gz",
+        "acid b/ü+ü %41?x=1#frag/logical_backups/1.sql.gz",  # hostile but legal key bytes
+        "x/../y/./z~//logical_backups/2.sql.gz",  # dot segments are a key's own bytes
+        "semi;colon/a&b=c/logical_backups/3.sql.gz",
+    ]
+    base = f"{prefix}/" if prefix else ""
+    for i, rel in enumerate(rels):
+        seed(bucket, {base + rel: 10 + i}, sse=None if i == 1 else "AES256")
+    seed(bucket, {base + "y/z~/logical_backups/2.sql.gz": 99})  # what ".." would reach
+    s = store_of(s3_endpoint, bucket, prefix, addressing_style=style)
+    heads = ClientHeads(s)
+    for rel in rels:
+        got = s.head(rel)
+        want = client_head(s3, bucket, base + rel)
+        assert (got.size, got.sse, got.etag, got.last_modified) == want
+    assert s.head(rels[1]).sse == ""  # stored without encryption
+    assert heads.keys == [base + rels[0]]  # the client's first, which the store learned from
+    assert s._signed is not None and s._signed.enabled
+
+
+def test_signatures_hold_when_the_server_checks_them(
+    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real IAM user's key, with moto checking each request's SigV4 signature: a path
+    # that signed wrongly would be refused (and handed to the client, which would count).
+    iam = boto3.client("iam", endpoint_url=s3_endpoint, region_name="us-east-1")
+    user = f"reader-{bucket}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="read",
+        PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+        '"Action":"s3:*","Resource":"*"}]}',
+    )
+    access = iam.create_access_key(UserName=user)["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", access["SecretAccessKey"])
+    seed(bucket, {f"spilo/{REL}": 5, "spilo/odd key ü/logical_backups/9.sql.gz": 6})
+    s = store_of(s3_endpoint, bucket)
+    heads = ClientHeads(s)
+    moto_auth(s3_endpoint, enforce=True)
+    try:
+        assert s.head(REL).size == 5  # the client's (learned from)
+        assert s.head("odd key ü/logical_backups/9.sql.gz").size == 6
+        assert s.head(REL).size == 5
+        assert heads.keys == [f"spilo/{REL}"]
+    finally:
+        moto_auth(s3_endpoint, enforce=False)
+    # Learned while the server let everyone in; then it checks, and refuses this key: the
+    # signed HEAD is refused, the client asks again (and says why), the path is off.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    wrong = store_of(s3_endpoint, bucket)
+    wrong_heads = ClientHeads(wrong)
+    assert wrong.head(REL).size == 5
+    moto_auth(s3_endpoint, enforce=True)
+    try:
+        with pytest.raises(StorageError, match="access denied") as exc:
+            wrong.head(REL)
+    finally:
+        moto_auth(s3_endpoint, enforce=False)
+    assert "not-the-secret" not in str(exc.value) and "AKIAWRONG" not in str(exc.value)
+    assert wrong_heads.keys == [f"spilo/{REL}"] * 2
+    assert wrong._signed is not None and not wrong._signed.enabled
+
+
+def test_a_deleted_object_is_the_clients_not_found_and_the_path_stays_on(
+    s3_endpoint: str, bucket: str
+) -> None:
+    seed(bucket, {f"spilo/{REL}": 5})
+    s = store_of(s3_endpoint, bucket)
+    heads = ClientHeads(s)
+    gone = "acid-a/gone/logical_backups/1.sql.gz"
+    with pytest.raises(StorageError, match="object not found"):
+        s.head(gone)  # the client's, learning, fails: nothing learned
+    assert s.head(REL).size == 5  # the client's again, learned from
+    with pytest.raises(StorageError, match="object not found"):
+        s.head(gone)  # signed, 404, asked again of the client for its error
+    assert s.head(REL).size == 5  # signed
+    assert heads.keys == [f"spilo/{gone}", f"spilo/{REL}", f"spilo/{gone}"]
+    assert s._signed is not None and s._signed.enabled
+
+
+def test_cut_connections_hand_the_store_to_the_client(s3_endpoint: str, bucket: str) -> None:
+    seed(bucket, {f"spilo/{REL}": 5})
+    host, port = s3_endpoint.removeprefix("http://").split(":")
+    with FlakyProxy(host, int(port)) as proxy:
+        s = store_of(proxy.url, bucket)
+        heads = ClientHeads(s)
+        assert s.head(REL).size == 5  # the client's, learned from
+        assert s.head(REL).size == 5  # signed
+        assert len(heads.keys) == 1
+        for strike in range(1, 4):
+            # Mid status line, then a reset: the signed HEAD fails, the client answers.
+            proxy.cut_after(10, match=b"HEAD ")
+            assert s.head(REL).size == 5
+            assert len(heads.keys) == 1 + strike
+            assert s._signed is not None and s._signed.enabled == (strike < 3)
+        assert s.head(REL).size == 5
+        assert len(heads.keys) == 5  # the client's from now on
+
+
+def test_a_given_client_or_a_proxy_keeps_to_the_client(
+    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seed(bucket, {f"spilo/{REL}": 5})
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    given = S3Store(
+        StorageLocation(url=f"s3://{bucket}/spilo", endpoint_url=s3_endpoint), client=client
+    )
+    assert given.head(REL).size == 5
+    assert given._signed is None  # its credentials are the caller's business
+    # A proxy for the endpoint: botocore's proxy handling stays with botocore.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    url = f"{s3_endpoint}/{bucket}/spilo/{REL}"
+    auth = AUTH.format(region="us-east-1", service="s3")
+    creds = boto3.session.Session().get_credentials()
+    kw: dict[str, Any] = {"workers": 4, "connect_timeout": 1, "read_timeout": 1, "ca_bundle": None}
+    assert SignedHead.learn(url, auth, f"spilo/{REL}", creds, **kw) is None
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    learned = SignedHead.learn(url, auth, f"spilo/{REL}", creds, **kw)
+    assert learned is not None and learned.head(f"spilo/{REL}") is not None
+
+
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLEEXAMPLE12/20261202/{region}/{service}/aws4_request, "
+    "SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=" + "0" * 64
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "auth", "learned"),
+    [
+        # botocore's own URLs for AWS (no request can reach AWS here): virtual host, path
+        (
+            "https://acme.s3.eu-central-1.amazonaws.com/spilo/a%20b/1.sql.gz",
+            AUTH.format(region="eu-central-1", service="s3"),
+            ("https://acme.s3.eu-central-1.amazonaws.com", "/", "eu-central-1"),
+        ),
+        (
+            "https://s3.eu-central-1.amazonaws.com/acme/spilo/a%20b/1.sql.gz",
+            AUTH.format(region="eu-central-1", service="s3"),
+            ("https://s3.eu-central-1.amazonaws.com", "/acme/", "eu-central-1"),
+        ),
+        # what the client's signer alone can do
+        (
+            "https://acme.s3.amazonaws.com/spilo/a%20b/1.sql.gz",
+            "AWS4-ECDSA-P256-SHA256 Credential=AKIAEXAMPLEEXAMPLE12/20261202/s3/aws4_request",
+            None,
+        ),
+        (
+            "https://acme--use1-az4--x-s3.s3express-use1-az4.us-east-1.amazonaws.com/spilo/a%20b/1.sql.gz",
+            AUTH.format(region="us-east-1", service="s3express"),
+            None,
+        ),
+        (
+            "https://acme.s3.amazonaws.com/spilo/a%20b/1.sql.gz?versionId=1",
+            AUTH.format(region="us-east-1", service="s3"),
+            None,
+        ),
+        (
+            "https://acme.s3.amazonaws.com/spilo/other/1.sql.gz",
+            AUTH.format(region="us-east-1", service="s3"),
+            None,
+        ),
+    ],
+)
+def test_learns_only_what_it_can_sign_alike(
+    url: str, auth: str, learned: tuple[str, str, str] | None
+) -> None:
+    got = SignedHead.learn(
+        url,
+        auth,
+        "spilo/a b/1.sql.gz",
+        boto3.session.Session().get_credentials(),
+        workers=4,
+        connect_timeout=1,
+        read_timeout=1,
+        ca_bundle=None,
+    )
+    if learned is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert (got._origin, got._base_path, got._region) == learned
