@@ -1,47 +1,57 @@
-"""HEAD requests for the bulk encryption checks, at a third of boto3's CPU per request.
+"""HEAD requests in bulk, for the encryption checks, at under half of boto3's CPU each.
 
 A week of hourly backups of 500 clusters is 84,000 objects, and a listing never says how
 an object is encrypted: the cold weekly review makes one HEAD per object. Against S3's
-~100 ms a request, that needs ~150 requests in flight to end within a minute, and then
-the client's own CPU is the limit: boto3's ``head_object`` spends 1.0-1.5 ms of Python
-per call (its event hooks, endpoint rules, serializer and parser; bench/README.md), two
-minutes of one core for the week, under one GIL.
+~100 ms a request, ending within a minute needs ~150 requests in flight, and then the
+client's own CPU is the limit: boto3's ``head_object`` spends ~1 ms of Python per call
+(its event hooks, endpoint rules, serializer and parser), and 200 threads waiting on
+sockets under one GIL double that (bench/head_cpu_bench.py): minutes of one core for
+the week, whatever the latency.
 
-``SignedHead`` makes the same request with the parts of botocore that matter and nothing
-else: the URL of an object is the one botocore itself builds for the bucket (learned
-from a HEAD the client made: endpoint, addressing style and signing region, as it
-resolved them), each request is signed by botocore's own SigV4 signer with the
-client's credentials (refreshed as the client refreshes them), and it is sent on a
-urllib3 connection pool (botocore's own transport library) with the client's certificate
-bundle and timeouts. Only a ``200`` is read here (size, ETag, Last-Modified, encryption);
-any other answer returns None and the caller asks the boto3 client again, which brings
-its retries, region redirects and error messages: a 404 (an object deleted since the
-listing) costs one more request, and anything else (a throttle, a redirect, a refused
-signature, a third transport error) also switches this path off for good, so that the
-client alone handles a store in trouble. A proxy in the environment, credentials of another
-kind or a signature other than SigV4 are never tried here (``learn`` returns None).
+``SignedHead`` makes the same requests with the parts of botocore that matter and one
+event loop instead of threads: the URL of an object is the one botocore built for the
+bucket (learned from a HEAD the client made: endpoint, addressing style and signing
+region, as it resolved them, after any redirect), each request is signed by botocore's
+own SigV4 signer with the client's credentials (refreshed as the client refreshes them),
+and the requests are sent by aiohttp (already installed for the Kubernetes client) on one
+connection pool, ``workers`` in flight, with the client's certificate bundle and
+timeouts. Only a ``200`` is read here (size, ETag, Last-Modified, encryption); for any
+other answer the client is asked again (``fallback``), which brings its retries, region
+redirects and error messages. A 404 (an object deleted since the listing) costs one more
+request; anything else (a throttle, a redirect, a refused signature, a third transport
+error) also switches this path off for good, so that the client alone handles a store in
+trouble. A proxy in the environment, credentials of another kind or a signature other
+than SigV4 are never tried here (``learn`` returns None).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures as cf
+import ssl
+import threading
 import urllib.request
-from datetime import datetime
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-# Imported by the store when it first HEADs, never at the console's start.
+# Imported by the store when it first checks in bulk, never at the console's start.
+import aiohttp
 import botocore
-import urllib3
+import yarl
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.httpsession import get_cert_path
 from botocore.utils import percent_encode
 
-from services.storage import parse_s3_time
+from services.storage import ObjectHead, parse_s3_time
 
 _SIGV4 = "AWS4-HMAC-SHA256"
 _SSE = "x-amz-server-side-encryption"
 _STRIKES = 3  # transport errors before the client takes every HEAD of the store
+_STOP_POLL = 0.1  # seconds between looks at ``stop``
+
+Answer = Callable[[str, "ObjectHead | Exception"], None]
 
 
 class SignedHead:
@@ -54,18 +64,21 @@ class SignedHead:
         region: str,
         service: str,
         credentials: Any,
-        pool: Any,
-        user_agent: str,
+        connect_timeout: float,
+        read_timeout: float,
+        ca_bundle: str,
     ) -> None:
         self._origin = origin  # scheme://host[:port]
         self._base_path = base_path  # "/bucket/" (path style) or "/" (virtual host)
         self._region = region
         self._service = service
         self._credentials = credentials
-        self._pool = pool
-        self._user_agent = user_agent
+        self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
+        self._ca_bundle = ca_bundle
+        self._user_agent = f"pgdeck botocore/{botocore.__version__} aiohttp/{aiohttp.__version__}"
         self.enabled = True
-        self._strikes = 0  # transport errors so far (a lost increment only delays _off)
+        self._strikes = 0  # transport errors so far
+        self.signed = 0  # answers read here (the rest were the client's)
 
     @classmethod
     def learn(
@@ -75,16 +88,14 @@ class SignedHead:
         key: str,
         credentials: Any,
         *,
-        workers: int,
         connect_timeout: float,
         read_timeout: float,
         ca_bundle: str | None,
     ) -> SignedHead | None:
         """The fast path for a bucket, from the URL and ``Authorization`` header of a
         HEAD of ``key`` that the client sent and S3 answered (``S3Store`` watches one
-        through botocore's ``before-send`` event): its endpoint, addressing style and
-        signing region are what botocore resolved, after any region redirect. None where
-        only the client will do. The header's key id and signature are not kept."""
+        through botocore's ``before-send`` event). None where only the client will do.
+        The header's key id and signature are not kept."""
         if credentials is None:
             return None
         algorithm, _, fields = authorization.partition(" ")
@@ -103,29 +114,85 @@ class SignedHead:
         proxies = urllib.request.getproxies()
         if split.scheme in proxies and not urllib.request.proxy_bypass(split.hostname or ""):
             return None  # botocore's proxy handling (and its configuration) stays with it
-        origin = f"{split.scheme}://{split.netloc}"
-        manager = urllib3.PoolManager(
-            num_pools=1,
-            maxsize=max(1, workers),
-            block=False,
-            retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=get_cert_path(ca_bundle or True),
-        )
         return cls(
-            origin,
+            f"{split.scheme}://{split.netloc}",
             split.path[: len(split.path) - len(encoded)],
             parts[-3],
             parts[-2],
             credentials,
-            manager.connection_from_url(origin),
-            f"pgdeck botocore/{botocore.__version__}",
+            connect_timeout,
+            read_timeout,
+            get_cert_path(ca_bundle or True),
         )
 
-    def head(self, key: str) -> tuple[int, str, str | None, datetime | None] | None:
-        """(size, encryption or "", ETag, Last-Modified) of ``key``, or None: ask the
-        client (the answer was not a 200, or this path is off)."""
+    def run(
+        self,
+        keys: Iterable[str],
+        workers: int,
+        answer: Answer,
+        fallback: Callable[[str], ObjectHead],
+        stop: threading.Event,
+    ) -> None:
+        """HEAD every key, ``workers`` in flight, and hand each ``answer`` (an
+        ``ObjectHead``, or what ``fallback``, the client's HEAD, raised) as it comes, in
+        the loop's thread. Returns when all are answered or soon after ``stop`` is set
+        (HEADs in flight are dropped, the client's are not waited for)."""
+        todo = list(keys)
+        if todo:
+            asyncio.run(self._run(todo, max(1, workers), answer, fallback, stop))
+
+    async def _run(
+        self,
+        keys: list[str],
+        workers: int,
+        answer: Answer,
+        fallback: Callable[[str], ObjectHead],
+        stop: threading.Event,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        # The client's HEADs (any answer but a 200) in threads: boto3 blocks.
+        clients = cf.ThreadPoolExecutor(workers, thread_name_prefix="pgdeck-head")
+        tls = ssl.create_default_context(cafile=self._ca_bundle)
+        connector = aiohttp.TCPConnector(limit=workers, ssl=tls)
+        pending = iter(keys)
+        try:
+            async with aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, auto_decompress=False
+            ) as session:
+
+                async def worker() -> None:
+                    for key in pending:  # one iterator: each key taken once
+                        if stop.is_set():
+                            return
+                        got: ObjectHead | Exception | None = await self._head(session, key)
+                        if got is None:
+                            try:
+                                got = await loop.run_in_executor(clients, fallback, key)
+                            except Exception as exc:  # the client's error, as it said it
+                                got = exc
+                        if not stop.is_set():
+                            answer(key, got)
+
+                async def watch() -> None:
+                    while not stop.is_set():
+                        await asyncio.sleep(_STOP_POLL)
+
+                work: asyncio.Future[Any] = asyncio.ensure_future(
+                    asyncio.gather(*(worker() for _ in range(min(workers, len(keys)))))
+                )
+                watcher: asyncio.Future[Any] = asyncio.ensure_future(watch())
+                await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (work, watcher):
+                    task.cancel()  # stopped: what is in flight is dropped
+                await asyncio.gather(work, watcher, return_exceptions=True)
+                failure = None if work.cancelled() else work.exception()
+                if failure is not None and not isinstance(failure, asyncio.CancelledError):
+                    raise failure  # a bug of ours (an ``answer`` that raised): said
+        finally:
+            clients.shutdown(wait=False, cancel_futures=True)
+
+    async def _head(self, session: Any, key: str) -> ObjectHead | None:
+        """The signed HEAD's answer when it was a 200, else None (ask the client)."""
         if not self.enabled:
             return None
         target = self._base_path + percent_encode(key, safe="/~")
@@ -135,38 +202,34 @@ class SignedHead:
             frozen = self._credentials.get_frozen_credentials()  # refreshed when due
             S3SigV4Auth(frozen, self._service, self._region).add_auth(request)
         except Exception:  # a refresh that failed: the client says why
-            self._off()
+            self.enabled = False
             return None
         try:
-            # The target as signed: never parsed again (a key's "." segments stay).
-            r = self._pool.urlopen(
-                "HEAD",
-                target,
-                headers=dict(request.headers.items()),
-                redirect=False,
-                assert_same_host=False,
-            )
-        except Exception:  # urllib3's errors and the socket's: the client retries them
+            # The target as signed, sent as it is (a key's "." segments are its own).
+            url = yarl.URL(self._origin + target, encoded=True)
+            async with session.head(
+                url, headers=dict(request.headers.items()), allow_redirects=False
+            ) as r:
+                status, h = r.status, r.headers
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
             self._strikes += 1  # a kept-alive connection the server just closed: not yet
             if self._strikes >= _STRIKES:
-                self._off()
+                self.enabled = False
             return None
-        if r.status != 200:
-            if r.status != 404:
-                self._off()
+        if status != 200:
+            if status != 404:
+                self.enabled = False
             return None
-        h = r.headers
         try:
             modified = h.get("Last-Modified")
-            return (
-                int(h.get("Content-Length") or 0),
-                h.get(_SSE) or "",
-                (h.get("ETag") or "").strip('"') or None,
-                parse_s3_time(modified) if modified else None,
+            head = ObjectHead(
+                size=int(h.get("Content-Length") or 0),
+                sse=h.get(_SSE) or "",
+                etag=(h.get("ETag") or "").strip('"') or None,
+                last_modified=parse_s3_time(modified) if modified else None,
             )
         except (ValueError, TypeError, OverflowError):  # not what S3 sends: the client's
-            self._off()
+            self.enabled = False
             return None
-
-    def _off(self) -> None:
-        self.enabled = False  # one attribute: no lock needed
+        self.signed += 1
+        return head

@@ -14,9 +14,8 @@ what S3 said (see ``FileStore``), read afresh each time and never cached.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
-import functools
+import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from services.cache import BackupCache
 from services.catalog_state import CatalogProgress, Location
 from services.errors import PgdeckError
 from services.models import Backup, SourceProblem
-from services.storage import BackupStore
+from services.storage import BackupStore, ObjectHead
 
 STAGE = "encryption"  # the CatalogProgress stage of a check
 _STORE_EVERY = 256  # answers written to the cache in batches: a cancelled check keeps them
@@ -44,17 +43,6 @@ class SseCheck:
     remaining: int = 0  # listed objects of the locations checked still unknown afterwards
     problems: tuple[SourceProblem, ...] = ()  # one per location that failed
     cancelled: bool = False  # stopped by ``cancel`` before the end
-
-
-class _Skipped:
-    """A HEAD not made: its location failed, or the check was cancelled."""
-
-
-class _Gone:
-    """A HEAD answered 404: the object was deleted since the last listing."""
-
-
-_SKIPPED, _GONE = _Skipped(), _Gone()
 
 
 def rel_of(b: Backup) -> str:
@@ -113,18 +101,31 @@ def from_heads(
         missing = [r for r in rels.values() if r not in cached]
         fresh: dict[str, str] = {}
         gone: set[str] = set()
-        pool = cf.ThreadPoolExecutor(workers if remote else 1)
-        try:
-            heads = pool.map(functools.partial(_head_sse, store), missing)
-            for rel, sse in zip(missing, heads, strict=True):
-                if isinstance(sse, _Gone):
+        failure: list[Exception] = []
+        stop = threading.Event()
+
+        def answer(
+            rel: str,
+            got: ObjectHead | Exception,
+            fresh: dict[str, str] = fresh,
+            gone: set[str] = gone,
+            failure: list[Exception] = failure,
+            stop: threading.Event = stop,
+        ) -> None:
+            if isinstance(got, Exception):
+                if _is_gone(got):
                     gone.add(rel)
-                elif sse is not None:
-                    fresh[rel] = sse
-        finally:
-            # After a failure (a stalled endpoint) the HEADs still queued are dropped,
-            # not each left to wait out the timeout in turn.
-            pool.shutdown(wait=True, cancel_futures=True)
+                else:  # a stalled endpoint: the HEADs still queued are dropped, not each
+                    failure.append(got)  # left to wait out the timeout in turn
+                    stop.set()
+            elif got.sse is not None:
+                fresh[rel] = got.sse
+
+        store.heads(missing, workers if remote else 1, answer, stop)
+        if failure:
+            if remote:
+                cache.store_sse(loc.id, fresh)  # what was answered is kept
+            raise failure[0]
         if remote:
             cache.store_sse(loc.id, fresh)
         cached.update(fresh)
@@ -138,14 +139,9 @@ def from_heads(
     ]
 
 
-def _head_sse(store: BackupStore, rel: str) -> str | None | _Gone:
-    """What a HEAD says of ``rel``'s encryption ("" none; None: the store cannot tell)."""
-    try:
-        return store.head(rel).sse
-    except PgdeckError as exc:
-        if "not found" in str(exc):
-            return _GONE  # deleted since the last listing (retention)
-        raise
+def _is_gone(exc: Exception) -> bool:
+    """A HEAD's 404: the object was deleted since the last listing (retention)."""
+    return isinstance(exc, PgdeckError) and "not found" in str(exc)
 
 
 def check_new(
@@ -174,23 +170,31 @@ def check_new(
     full = len(rows) == limit + len(gone)  # more may wait behind this batch
     report(CatalogProgress(STAGE, 0, len(todo)))
     failed: dict[str, SourceProblem] = {}  # location id -> why it stopped (said once)
-    stop = threading.Event()
+    by_loc: dict[str, list[str]] = {}
+    for loc_id, rel in todo:
+        by_loc.setdefault(loc_id, []).append(rel)
+    stops = {loc_id: threading.Event() for loc_id in by_loc}
+    answers: queue.SimpleQueue[tuple[str, str | None, ObjectHead | Exception | None]]
+    answers = queue.SimpleQueue()
+    share = max(1, workers // max(1, len(by_loc)))  # requests in flight, in all
 
-    def head(loc_id: str, rel: str) -> str | _Gone | _Skipped:
-        if stop.is_set() or loc_id in failed:
-            return _SKIPPED
+    def check(loc_id: str) -> None:
+        """One location's HEADs, in its own thread; its end said by a ``None`` rel."""
+        error: Exception | None = None
         try:
-            sse = _head_sse(stores[loc_id][1], rel)
-        except Exception as exc:  # botocore's own classes too: never a traceback
-            # Said here, in the thread, before it takes the next HEAD: the location's
-            # queued HEADs are skipped at once, not started as one more wave.
-            failed.setdefault(loc_id, SourceProblem(stores[loc_id][0].storage.url, str(exc)))
-            return _SKIPPED
-        return _SKIPPED if sse is None else sse
+            stores[loc_id][1].heads(
+                by_loc[loc_id],
+                share,
+                lambda rel, got: answers.put((loc_id, rel, got)),
+                stops[loc_id],
+            )
+        except Exception as exc:  # never a traceback: said as the location's problem
+            error = exc
+        answers.put((loc_id, None, error))
 
     fresh: dict[str, dict[str, str]] = {}
     answered: dict[str, int] = {}  # location id -> HEADs answered (encryption or 404)
-    checked = unencrypted = gone_now = 0
+    checked = unencrypted = gone_now = done_count = 0
     was_cancelled = False
 
     def flush() -> None:
@@ -199,40 +203,55 @@ def check_new(
                 cache.store_sse(loc_id, values)
         fresh.clear()
 
-    pool = cf.ThreadPoolExecutor(max(1, min(workers, len(todo) or 1)))
+    def fail(loc_id: str, exc: Exception) -> None:
+        # Said once; the location's queued HEADs are dropped at once, not each left to
+        # wait out a stalled endpoint's timeout; the other locations go on.
+        failed.setdefault(loc_id, SourceProblem(stores[loc_id][0].storage.url, str(exc)))
+        stops[loc_id].set()
+
+    for loc_id in by_loc:
+        threading.Thread(target=check, args=(loc_id,), name="pgdeck-sse", daemon=True).start()
+    running = len(by_loc)
     try:
-        futures = {pool.submit(head, loc_id, rel): (loc_id, rel) for loc_id, rel in todo}
-        pending = set(futures)
-        done_count = 0
-        while pending:
+        while running:
             if cancel is not None and cancel():
                 was_cancelled = True
                 break
-            finished, pending = cf.wait(pending, _POLL, return_when=cf.FIRST_COMPLETED)
-            for fut in finished:
-                loc_id, rel = futures[fut]
-                done_count += 1
-                answer = fut.result()
-                if isinstance(answer, _Skipped):
-                    continue
-                answered[loc_id] = answered.get(loc_id, 0) + 1
-                if isinstance(answer, _Gone):
-                    gone.add((loc_id, rel))
+            try:
+                loc_id, key, got = answers.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+            if key is None:  # the location's check ended (with an error of its own?)
+                running -= 1
+                if isinstance(got, Exception):
+                    fail(loc_id, got)
+                continue
+            if loc_id in failed:
+                continue  # answered after its location failed: not counted
+            done_count += 1
+            if isinstance(got, Exception):
+                if _is_gone(got):
+                    gone.add((loc_id, key))
                     gone_now += 1
+                    answered[loc_id] = answered.get(loc_id, 0) + 1
                 else:
-                    fresh.setdefault(loc_id, {})[rel] = answer
-                    checked += 1
-                    unencrypted += answer == ""
+                    fail(loc_id, got)
+            elif got is not None and got.sse is not None:  # else: the store cannot tell
+                fresh.setdefault(loc_id, {})[key] = got.sse
+                checked += 1
+                unencrypted += got.sse == ""
+                answered[loc_id] = answered.get(loc_id, 0) + 1
             if sum(len(v) for v in fresh.values()) >= _STORE_EVERY:
                 flush()
-            if finished and (done_count % _REPORT_EVERY < len(finished) or not pending):
+            if done_count % _REPORT_EVERY == 0:
                 report(CatalogProgress(STAGE, done_count, len(todo)))
     finally:
-        # Queued HEADs are dropped, not each left to wait out a stalled endpoint's timeout;
-        # those in flight end within it, and their answers are not waited for.
-        stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # HEADs queued are dropped, and those in flight are not waited for.
+        for ev in stops.values():
+            ev.set()
         flush()
+    if not was_cancelled:
+        report(CatalogProgress(STAGE, len(todo), len(todo)))  # every HEAD made or dropped
     per_location: dict[str, int] = {}
     for loc_id, _ in todo:
         per_location[loc_id] = per_location.get(loc_id, 0) + 1

@@ -9,11 +9,12 @@ the next request jumps past them with ``StartAfter`` instead of paging through t
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import email.utils
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,8 @@ SIDECAR = ".pgdeck-meta.json"  # object metadata beside a file:// copy (see File
 _PAST_SUBTREE = chr(ord("/") + 1)
 DEFAULT_TIMEOUT = CatalogConfig().storage_timeout_seconds  # catalog.storage_timeout_seconds
 ATTEMPTS = 4  # tries of one request (botocore's standard retry mode, with backoff)
+_LEARN_TRIES = 3  # client HEADs that may fail (deleted objects) before a bulk check's rest
+_STOP_POLL = 0.1  # seconds between a bulk check's looks at its ``stop``
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,14 @@ class BackupStore(Protocol):
     def head(self, relative_key: str) -> ObjectHead: ...
 
     def can_tell_sse(self) -> bool: ...
+
+    def heads(
+        self,
+        relative_keys: Iterable[str],
+        workers: int,
+        answer: Callable[[str, ObjectHead | Exception], None],
+        stop: threading.Event,
+    ) -> None: ...
 
     def open_range(
         self, relative_key: str, start: int, if_match: str | None = None
@@ -113,8 +124,7 @@ class S3Store:
         self._workers = workers
         self.timeout = timeout
         self._lock = threading.Lock()
-        self._signed: SignedHead | None | _Unknown = _UNKNOWN  # see ``head``
-        self._learning = False  # a thread's client HEAD is being watched
+        self._signed: SignedHead | None | _Unknown = _UNKNOWN  # see ``heads``
 
     @property
     def client(self) -> Any:
@@ -217,19 +227,11 @@ class S3Store:
         return []  # a bucket has no links
 
     def head(self, relative_key: str) -> ObjectHead:
-        """What a HEAD says of the object. The first is the client's, and teaches the
-        store the request (``SignedHead``); the next are signed and sent without boto3's
-        pipeline (the bulk encryption checks make one per object), and any answer but a
-        200 is asked of the client again, for its retries and its error."""
         key = self.prefix + relative_key
-        signed = self._signed
-        if isinstance(signed, _Unknown):
-            r = self._learning_head(key)
-        else:
-            got = signed.head(key) if signed is not None else None
-            if got is not None:
-                return ObjectHead(*got)
-            r = self._call("head_object", Bucket=self.bucket, Key=key)
+        return self._head_of(self._call("head_object", Bucket=self.bucket, Key=key))
+
+    @staticmethod
+    def _head_of(r: Mapping[str, Any]) -> ObjectHead:
         return ObjectHead(
             size=int(r.get("ContentLength", 0)),
             sse=r.get("ServerSideEncryption") or "",
@@ -237,18 +239,53 @@ class S3Store:
             last_modified=r.get("LastModified"),
         )
 
-    def _learning_head(self, key: str) -> Any:
+    def heads(
+        self,
+        relative_keys: Iterable[str],
+        workers: int,
+        answer: Callable[[str, ObjectHead | Exception], None],
+        stop: threading.Event,
+    ) -> None:
+        """HEAD every key, ``workers`` in flight, handing each ``answer`` (its head, or
+        the error its HEAD raised) as it comes, from another thread; returns when all are
+        answered or soon after ``stop`` is set. The first is the client's, and teaches
+        the store its request; the rest are signed and sent without boto3's pipeline
+        (``SignedHead``), each answer but a 200 asked of the client again."""
+        todo = list(relative_keys)
+        signed = self._signed
+        tries = 0
+        while isinstance(signed, _Unknown) and todo and tries < _LEARN_TRIES:
+            if stop.is_set():
+                return
+            rel, tries = todo.pop(0), tries + 1
+            try:
+                answer(rel, self._learning_head(self.prefix + rel))
+            except Exception as exc:  # a deleted object teaches nothing: the next may
+                answer(rel, exc)
+            signed = self._signed
+        if signed is None or isinstance(signed, _Unknown):
+            threaded_heads(self.head, todo, workers, answer, stop)
+            return
+
+        def fallback(full_key: str) -> ObjectHead:
+            return self.head(full_key[len(self.prefix) :])
+
+        signed.run(
+            (self.prefix + rel for rel in todo),
+            workers,
+            lambda key, got: answer(key[len(self.prefix) :], got),
+            fallback,
+            stop,
+        )
+
+    def _learning_head(self, key: str) -> ObjectHead:
         """The client's HEAD of ``key``, watched (botocore's ``before-send`` event) for
         the URL and signature scope a ``SignedHead`` needs. A store whose client was
         given (its credentials are the caller's) never learns."""
         client = self.client
-        with self._lock:
-            learner = not self._learning
-            self._learning = True
-        if self._session is None or not learner:  # one thread learns; the rest wait not
-            if self._session is None:
-                self._signed = None
-            return self._call("head_object", Bucket=self.bucket, Key=key)
+        if self._session is None:
+            self._signed = None
+            return self._head_of(self._call("head_object", Bucket=self.bucket, Key=key))
         from botocore.utils import percent_encode
 
         from services.signed_head import SignedHead
@@ -262,27 +299,23 @@ class S3Store:
             if url.partition("?")[0].endswith(watched) and auth:
                 seen.append((url, auth.decode() if isinstance(auth, bytes) else str(auth)))
 
-        event, hook = "before-send.s3.HeadObject", "pgdeck-learn"
+        event, hook = "before-send.s3.HeadObject", f"pgdeck-learn-{id(self)}"
         client.meta.events.register(event, watch, unique_id=hook)
         try:
             r = self._call("head_object", Bucket=self.bucket, Key=key)
         finally:
             client.meta.events.unregister(event, unique_id=hook)
-            with self._lock:
-                self._learning = False  # a failed HEAD (a deleted object): the next learns
-        with self._lock:
-            if isinstance(self._signed, _Unknown) and seen:
-                core = self._session._session  # botocore's, under boto3's
-                self._signed = SignedHead.learn(
-                    *seen[-1],  # the one answered, after any redirect
-                    key,
-                    self._session.get_credentials(),
-                    workers=max(10, self._workers),
-                    connect_timeout=attempt_timeout(self.timeout),
-                    read_timeout=attempt_timeout(self.timeout),
-                    ca_bundle=core.get_config_variable("ca_bundle"),
-                )
-        return r
+        if seen:
+            core = self._session._session  # botocore's, under boto3's
+            self._signed = SignedHead.learn(
+                *seen[-1],  # the one answered, after any redirect
+                key,
+                self._session.get_credentials(),
+                connect_timeout=attempt_timeout(self.timeout),
+                read_timeout=attempt_timeout(self.timeout),
+                ca_bundle=core.get_config_variable("ca_bundle"),
+            )
+        return self._head_of(r)
 
     def open_range(
         self, relative_key: str, start: int, if_match: str | None = None
@@ -321,6 +354,40 @@ class S3Store:
     def _error(self, exc: Exception, key: str | None) -> Exception:
         endpoint = getattr(getattr(self._client, "meta", None), "endpoint_url", None)
         return s3_error(exc, self.location, key, self.timeout, endpoint)
+
+
+def threaded_heads(
+    head: Callable[[str], ObjectHead],
+    relative_keys: Iterable[str],
+    workers: int,
+    answer: Callable[[str, ObjectHead | Exception], None],
+    stop: threading.Event,
+) -> None:
+    """``heads`` as one ``head`` per thread, ``workers`` at a time (a file:// copy, a
+    store whose client was given or that could not learn its requests). Once ``stop`` is
+    set, queued HEADs are dropped and those in flight are not waited for (a stalled
+    endpoint's timeout each)."""
+    todo = list(relative_keys)
+
+    def one(rel: str) -> None:
+        if stop.is_set():
+            return
+        try:
+            got: ObjectHead | Exception = head(rel)
+        except Exception as exc:  # botocore's own classes too: the caller judges
+            got = exc
+        if not stop.is_set():
+            answer(rel, got)
+
+    pool = cf.ThreadPoolExecutor(max(1, min(workers, len(todo) or 1)))
+    try:
+        pending = {pool.submit(one, rel) for rel in todo}
+        while pending and not stop.is_set():
+            done, pending = cf.wait(pending, _STOP_POLL, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                fut.result()  # an ``answer`` that raised: a bug, said
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def make_s3_client(
@@ -610,6 +677,15 @@ class FileStore:
             etag=None,
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
         )
+
+    def heads(
+        self,
+        relative_keys: Iterable[str],
+        workers: int,
+        answer: Callable[[str, ObjectHead | Exception], None],
+        stop: threading.Event,
+    ) -> None:
+        threaded_heads(self.head, relative_keys, 1, answer, stop)  # local: one at a time
 
     def _sidecar(self) -> dict[str, Any] | None:
         """``.pgdeck-meta.json``: what S3 would say of each object, read again when it changes."""

@@ -1,10 +1,11 @@
-"""The stores' HEADs signed by botocore's signer and sent on urllib3 (``SignedHead``): the
-same answers as the client's, with moto checking every signature, and the client taking
-over for every answer but a 200."""
+"""Bulk HEADs signed by botocore's signer and sent by aiohttp (``S3Store.heads``,
+``SignedHead``): the same answers as the client's, with moto checking every signature,
+the client taking over for every answer but a 200, and a stop that does not wait."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import threading
+import time
 from typing import Any
 
 import boto3
@@ -13,7 +14,7 @@ import pytest
 from services.config import StorageLocation
 from services.errors import StorageError
 from services.signed_head import SignedHead
-from services.storage import S3Store
+from services.storage import ObjectHead, S3Store
 from tests.conftest import moto_auth, seed
 from tests.flakyproxy import FlakyProxy
 
@@ -34,7 +35,21 @@ class ClientHeads:
 
 def store_of(endpoint: str, bucket: str, prefix: str = "spilo", **kw: Any) -> S3Store:
     url = f"s3://{bucket}/{prefix}".rstrip("/")
-    return S3Store(StorageLocation(url=url, endpoint_url=endpoint, **kw))
+    timeout = kw.pop("timeout", 60.0)
+    return S3Store(StorageLocation(url=url, endpoint_url=endpoint, **kw), timeout=timeout)
+
+
+def heads(
+    store: S3Store, rels: list[str], workers: int = 8, stop: threading.Event | None = None
+) -> dict[str, ObjectHead | Exception]:
+    got: dict[str, ObjectHead | Exception] = {}
+    store.heads(rels, workers, got.__setitem__, stop or threading.Event())
+    return got
+
+
+def signed(store: S3Store) -> SignedHead:
+    assert isinstance(store._signed, SignedHead)
+    return store._signed
 
 
 def client_head(s3: Any, bucket: str, key: str) -> tuple[int, str, str, Any]:
@@ -58,20 +73,23 @@ def test_answers_equal_the_clients_for_every_key_shape(
         "acid b/ü+ü %41?x=1#frag/logical_backups/1.sql.gz",  # hostile but legal key bytes
         "x/../y/./z~//logical_backups/2.sql.gz",  # dot segments are a key's own bytes
         "semi;colon/a&b=c/logical_backups/3.sql.gz",
+        "..%2F..%2Fother-bucket/logical_backups/4.sql.gz",
+        "tab\tand\x7fdel/" + "long" * 200 + "/logical_backups/5.sql.gz",
     ]
     base = f"{prefix}/" if prefix else ""
     for i, rel in enumerate(rels):
         seed(bucket, {base + rel: 10 + i}, sse=None if i == 1 else "AES256")
     seed(bucket, {base + "y/z~/logical_backups/2.sql.gz": 99})  # what ".." would reach
     s = store_of(s3_endpoint, bucket, prefix, addressing_style=style)
-    heads = ClientHeads(s)
+    client = ClientHeads(s)
+    got = heads(s, rels)
     for rel in rels:
-        got = s.head(rel)
-        want = client_head(s3, bucket, base + rel)
-        assert (got.size, got.sse, got.etag, got.last_modified) == want
-    assert s.head(rels[1]).sse == ""  # stored without encryption
-    assert heads.keys == [base + rels[0]]  # the client's first, which the store learned from
-    assert s._signed is not None and s._signed.enabled
+        h = got[rel]
+        assert isinstance(h, ObjectHead), h
+        assert (h.size, h.sse, h.etag, h.last_modified) == client_head(s3, bucket, base + rel)
+    assert got[rels[1]].sse == ""  # type: ignore[union-attr]  # stored without encryption
+    assert client.keys == [base + rels[0]]  # the client's first, which the store learned from
+    assert signed(s).enabled and signed(s).signed == len(rels) - 1
 
 
 def test_signatures_hold_when_the_server_checks_them(
@@ -91,33 +109,36 @@ def test_signatures_hold_when_the_server_checks_them(
     access = iam.create_access_key(UserName=user)["AccessKey"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", access["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", access["SecretAccessKey"])
-    seed(bucket, {f"spilo/{REL}": 5, "spilo/odd key ü/logical_backups/9.sql.gz": 6})
+    odd = "odd key ü/logical_backups/9.sql.gz"
+    seed(bucket, {f"spilo/{REL}": 5, f"spilo/{odd}": 6})
     s = store_of(s3_endpoint, bucket)
-    heads = ClientHeads(s)
+    client = ClientHeads(s)
     moto_auth(s3_endpoint, enforce=True)
     try:
-        assert s.head(REL).size == 5  # the client's (learned from)
-        assert s.head("odd key ü/logical_backups/9.sql.gz").size == 6
-        assert s.head(REL).size == 5
-        assert heads.keys == [f"spilo/{REL}"]
+        got = heads(s, [REL, odd], workers=1)  # the first the client's, learned from
+        again = heads(s, [REL, odd])
     finally:
         moto_auth(s3_endpoint, enforce=False)
+    assert [h.size for h in (got[REL], got[odd], again[REL], again[odd])] == [5, 6, 5, 6]  # type: ignore[union-attr]
+    assert client.keys == [f"spilo/{REL}"]
+    assert signed(s).signed == 3 and signed(s).enabled
+
     # Learned while the server let everyone in; then it checks, and refuses this key: the
     # signed HEAD is refused, the client asks again (and says why), the path is off.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     wrong = store_of(s3_endpoint, bucket)
-    wrong_heads = ClientHeads(wrong)
-    assert wrong.head(REL).size == 5
+    wrong_client = ClientHeads(wrong)
+    assert heads(wrong, [REL])[REL].size == 5  # type: ignore[union-attr]
     moto_auth(s3_endpoint, enforce=True)
     try:
-        with pytest.raises(StorageError, match="access denied") as exc:
-            wrong.head(REL)
+        refused = heads(wrong, [REL])[REL]
     finally:
         moto_auth(s3_endpoint, enforce=False)
-    assert "not-the-secret" not in str(exc.value) and "AKIAWRONG" not in str(exc.value)
-    assert wrong_heads.keys == [f"spilo/{REL}"] * 2
-    assert wrong._signed is not None and not wrong._signed.enabled
+    assert isinstance(refused, StorageError) and "access denied" in str(refused)
+    assert "not-the-secret" not in str(refused) and "AKIAWRONG" not in str(refused)
+    assert wrong_client.keys == [f"spilo/{REL}"] * 2
+    assert not signed(wrong).enabled
 
 
 def test_a_deleted_object_is_the_clients_not_found_and_the_path_stays_on(
@@ -125,16 +146,15 @@ def test_a_deleted_object_is_the_clients_not_found_and_the_path_stays_on(
 ) -> None:
     seed(bucket, {f"spilo/{REL}": 5})
     s = store_of(s3_endpoint, bucket)
-    heads = ClientHeads(s)
+    client = ClientHeads(s)
     gone = "acid-a/gone/logical_backups/1.sql.gz"
-    with pytest.raises(StorageError, match="object not found"):
-        s.head(gone)  # the client's, learning, fails: nothing learned
-    assert s.head(REL).size == 5  # the client's again, learned from
-    with pytest.raises(StorageError, match="object not found"):
-        s.head(gone)  # signed, 404, asked again of the client for its error
-    assert s.head(REL).size == 5  # signed
-    assert heads.keys == [f"spilo/{gone}", f"spilo/{REL}", f"spilo/{gone}"]
-    assert s._signed is not None and s._signed.enabled
+    got = heads(s, [gone, REL], workers=1)  # the client's, learning: the first teaches nothing
+    assert isinstance(got[gone], StorageError) and "object not found" in str(got[gone])
+    got = heads(s, [gone, REL], workers=1)  # signed; the 404 asked again of the client
+    assert isinstance(got[gone], StorageError) and "object not found" in str(got[gone])
+    assert got[REL].size == 5  # type: ignore[union-attr]
+    assert client.keys == [f"spilo/{gone}", f"spilo/{REL}", f"spilo/{gone}"]
+    assert signed(s).enabled and signed(s).signed == 1
 
 
 def test_cut_connections_hand_the_store_to_the_client(s3_endpoint: str, bucket: str) -> None:
@@ -142,29 +162,50 @@ def test_cut_connections_hand_the_store_to_the_client(s3_endpoint: str, bucket: 
     host, port = s3_endpoint.removeprefix("http://").split(":")
     with FlakyProxy(host, int(port)) as proxy:
         s = store_of(proxy.url, bucket)
-        heads = ClientHeads(s)
-        assert s.head(REL).size == 5  # the client's, learned from
-        assert s.head(REL).size == 5  # signed
-        assert len(heads.keys) == 1
+        client = ClientHeads(s)
+        assert heads(s, [REL, REL])[REL].size == 5  # type: ignore[union-attr]
+        assert len(client.keys) == 1 and signed(s).signed == 1
+        # One connection dropped: aiohttp sends an idempotent request again, once.
+        proxy.cut_after(10, match=b"HEAD ")
+        assert heads(s, [REL])[REL].size == 5  # type: ignore[union-attr]
+        assert proxy.cuts == 1 and len(client.keys) == 1 and signed(s).signed == 2
         for strike in range(1, 4):
-            # Mid status line, then a reset: the signed HEAD fails, the client answers.
-            proxy.cut_after(10, match=b"HEAD ")
-            assert s.head(REL).size == 5
-            assert len(heads.keys) == 1 + strike
-            assert s._signed is not None and s._signed.enabled == (strike < 3)
-        assert s.head(REL).size == 5
-        assert len(heads.keys) == 5  # the client's from now on
+            # Mid status line, then a reset, twice: the signed HEAD fails, the client answers.
+            proxy.cut_after(10, times=2, match=b"HEAD ")
+            assert heads(s, [REL])[REL].size == 5  # type: ignore[union-attr]
+            assert len(client.keys) == 1 + strike
+            assert signed(s).enabled == (strike < 3)
+        assert proxy.cuts == 7
+        assert heads(s, [REL])[REL].size == 5  # type: ignore[union-attr]
+        assert len(client.keys) == 5 and signed(s).signed == 2  # the client's from now on
+
+
+def test_a_stop_drops_what_is_in_flight(s3_endpoint: str, bucket: str) -> None:
+    seed(bucket, {f"spilo/{REL}": 5})
+    host, port = s3_endpoint.removeprefix("http://").split(":")
+    with FlakyProxy(host, int(port)) as proxy:
+        # Each try may wait 20 s for an answer (timeout / 5); the server sends nothing.
+        s = store_of(proxy.url, bucket, timeout=100)
+        assert heads(s, [REL])[REL].size == 5  # type: ignore[union-attr]  # learned
+        proxy.stall_after(0, times=50, match=b"HEAD ")
+        stop = threading.Event()
+        threading.Timer(0.5, stop.set).start()
+        began = time.monotonic()
+        got = heads(s, [REL] * 20, workers=4, stop=stop)
+        waited = time.monotonic() - began
+    assert got == {}  # nothing answered, nothing made up
+    assert waited < 10  # not a try's 20 s: the stalled HEADs were dropped
 
 
 def test_a_given_client_or_a_proxy_keeps_to_the_client(
-    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(bucket, {f"spilo/{REL}": 5})
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     given = S3Store(
         StorageLocation(url=f"s3://{bucket}/spilo", endpoint_url=s3_endpoint), client=client
     )
-    assert given.head(REL).size == 5
+    assert heads(given, [REL, REL])[REL].size == 5  # type: ignore[union-attr]
     assert given._signed is None  # its credentials are the caller's business
     # A proxy for the endpoint: botocore's proxy handling stays with botocore.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
@@ -172,11 +213,10 @@ def test_a_given_client_or_a_proxy_keeps_to_the_client(
     url = f"{s3_endpoint}/{bucket}/spilo/{REL}"
     auth = AUTH.format(region="us-east-1", service="s3")
     creds = boto3.session.Session().get_credentials()
-    kw: dict[str, Any] = {"workers": 4, "connect_timeout": 1, "read_timeout": 1, "ca_bundle": None}
+    kw: dict[str, Any] = {"connect_timeout": 1, "read_timeout": 1, "ca_bundle": None}
     assert SignedHead.learn(url, auth, f"spilo/{REL}", creds, **kw) is None
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    learned = SignedHead.learn(url, auth, f"spilo/{REL}", creds, **kw)
-    assert learned is not None and learned.head(f"spilo/{REL}") is not None
+    assert SignedHead.learn(url, auth, f"spilo/{REL}", creds, **kw) is not None
 
 
 AUTH = (
@@ -230,7 +270,6 @@ def test_learns_only_what_it_can_sign_alike(
         auth,
         "spilo/a b/1.sql.gz",
         boto3.session.Session().get_credentials(),
-        workers=4,
         connect_timeout=1,
         read_timeout=1,
         ca_bundle=None,
