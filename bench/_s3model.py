@@ -112,12 +112,19 @@ def phases(requests: Iterable[Request]) -> list[list[Request]]:
     return list(out.values())
 
 
-def makespan(requests: Iterable[Request], workers: int, cost: Callable[[Request], float]) -> float:
+def makespan(
+    requests: Iterable[Request],
+    workers: int,
+    cost: Callable[[Request], float],
+    head_workers: int | None = None,
+) -> float:
     """Seconds the trace takes: phases in turn, each phase's chains greedily on
-    ``workers`` slots."""
+    ``workers`` slots (a phase of HEADs alone on ``head_workers``, when given: pgdeck's
+    ``catalog.head_workers``)."""
     total = 0.0
     for phase in phases(requests):
-        slots = [0.0] * max(1, workers)
+        heads_only = head_workers is not None and all(r.kind == "HEAD" for r in phase)
+        slots = [0.0] * max(1, head_workers if heads_only and head_workers else workers)
         for chain in chains(phase):
             free = heapq.heappop(slots)
             heapq.heappush(slots, free + sum(cost(r) for r in chain))
@@ -200,6 +207,7 @@ def figures(
     workers: int,
     model: S3Model,
     factors: Mapping[str, int] | None = None,
+    head_workers: int | None = None,
 ) -> Figures:
     """``raw`` as the proxy answers it, ``marks`` the run's phase boundaries; ``factors``
     widen a sampled run (see ``replicate``) before modelling."""
@@ -207,8 +215,8 @@ def figures(
     wide = replicate(trace, factors) if factors else trace
     return Figures(
         counts=counts(trace),  # as measured, never widened
-        modelled_s=makespan(wide, workers, model.cost),
-        replay_s=makespan(trace, workers, measured_cost),
+        modelled_s=makespan(wide, workers, model.cost, head_workers),
+        replay_s=makespan(trace, workers, measured_cost, head_workers),
         span_s=max((r.end for r in trace), default=0.0)
         - min((r.start for r in trace), default=0.0),
         median_request_s=statistics.median(measured_cost(r) for r in trace) if trace else 0.0,

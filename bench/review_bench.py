@@ -262,6 +262,7 @@ def pgdeck_run(args: argparse.Namespace, out: dict[str, Any], mark: Any) -> Any:
 
     config = load_config(args.config)
     out["workers"] = config.catalog.workers
+    out["head_workers"] = getattr(config.catalog, "head_workers", config.catalog.workers)
     # The HEADs each run makes are counted by the proxy (run_child), not here.
 
     def run() -> None:
@@ -716,19 +717,23 @@ def report_model(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     def figs(row: dict[str, Any], mode: str, m: S3Model = model, wide: bool = True) -> Any:
         res = row[mode]
         workers = 1 if mode == "baseline" else res["workers"]
-        return figures(res["trace"], res["phases"], workers, m, factors[mode] if wide else None)
+        heads = 1 if mode == "baseline" else res.get("head_workers", workers)
+        factor = factors[mode] if wide else None
+        return figures(res["trace"], res["phases"], workers, m, factor, heads)
 
     def med(mode: str, m: S3Model = model, wide: bool = True) -> float:
         return statistics.median(figs(r, mode, m, wide).modelled_s for r in rows)
 
     workers = rows[0]["cold"]["workers"]
+    head_workers = rows[0]["cold"].get("head_workers", workers)
     print()
     print(
         f"S3 model: {model.describe()}. Each run's requests as the proxy saw them (round 1, "
         f"{n} clusters), then the seconds that trace takes under the model (median of the "
         f"rounds) at the measured size and at the figure's {args.clusters} clusters"
         + (f" (the trace made x{scale} over)" if scale > 1 else "")
-        + f", with pgdeck's {workers} workers (catalog.workers) and the baseline's 1. "
+        + f", with pgdeck's {workers} listings (catalog.workers) and {head_workers} HEADs "
+        "(catalog.head_workers) in flight, and the baseline's 1. "
         "'replay' puts each request's measured duration on the same schedule."
     )
     head = (
@@ -772,11 +777,11 @@ def report_model(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
             MODEL_CHECKED_S,
         ),
     ]
-    hourly = math.ceil(args.clusters / workers) * model.latency_s
+    hourly = math.ceil(args.clusters / head_workers) * model.latency_s
     print(
         f"  checked at discovery, each hourly refresh (one new object per cluster) HEADs "
-        f"{args.clusters} objects: {hourly:.1f} s on {workers} workers under the model, after "
-        "its listings"
+        f"{args.clusters} objects: {hourly:.1f} s with {head_workers} in flight under the model, "
+        "after its listings"
     )
     for name, value, bar in verdict:
         ok = "PASS" if value < bar else "over"
@@ -788,8 +793,9 @@ def report_model(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
         heads = rows[0]["cold"]["heads"] * scale
         need = heads * model.latency_s / max(0.1, MODEL_COLD_S - med("warm"))
         print(
-            f"  the cold review's {heads:,} HEADs alone take {heads * model.latency_s / workers:.0f} s"
-            f" on {workers} workers at {model.latency_s * 1000:g} ms; under {MODEL_COLD_S:g} s"
+            f"  the cold review's {heads:,} HEADs alone take "
+            f"{heads * model.latency_s / head_workers:.0f} s with {head_workers} in flight at "
+            f"{model.latency_s * 1000:g} ms; under {MODEL_COLD_S:g} s"
             f" takes about {need:.0f} requests in flight, and at most "
             f"{MODEL_COLD_S / heads * 1000:.2f} ms of client CPU per HEAD"
         )

@@ -89,10 +89,10 @@ class Catalog:
     def store(self, location: Location) -> BackupStore:
         store = self._stores.get(location.id)
         if store is None:
+            c = self.config.catalog
+            # The client's connection pool holds both the listings and the HEADs in flight.
             store = open_store(
-                location.storage,
-                self.config.catalog.workers,
-                self.config.catalog.storage_timeout_seconds,
+                location.storage, max(c.workers, c.head_workers), c.storage_timeout_seconds
             )
             self._stores[location.id] = store
         return store
@@ -367,7 +367,7 @@ class Catalog:
         """Fill ``sse`` from HEADs, in parallel and cached (objects never change); an object
         deleted since the last listing is dropped. See ``sse_check.from_heads``."""
         return sse_check.from_heads(
-            self.cache, self.locations(), self.store, backups, self.config.catalog.workers
+            self.cache, self.locations(), self.store, backups, self.config.catalog.head_workers
         )
 
     def check_new_sse(
@@ -379,7 +379,7 @@ class Catalog:
     ) -> SseCheck:
         """HEAD the listed objects of S3 locations whose encryption the cache does not know
         yet, newest first, up to ``limit`` (default ``catalog.sse_check_per_refresh``; 0
-        checks none), ``catalog.workers`` at a time, and cache every answer for good: a
+        checks none), ``catalog.head_workers`` at a time, and cache every answer for good: a
         later ``with_sse`` (the review, a timeline) finds them there. A second call goes on
         where the first stopped; a location the last refresh failed to list is skipped.
         See ``services.sse_check``."""
@@ -399,7 +399,7 @@ class Catalog:
                 self.cache,
                 stores,
                 limit=limit,
-                workers=self.config.catalog.workers,
+                workers=self.config.catalog.head_workers,
                 gone=self._sse_gone,
                 progress=progress,
                 cancel=cancel,

@@ -109,12 +109,15 @@ class StorageLocation:
 
 @dataclass(frozen=True, slots=True)
 class CatalogConfig:
-    # requests in flight against object storage (listings, HEADs). Each waits out S3's
-    # ~100 ms: a refresh lists each cluster once, and a cold review HEADs every object of
-    # the week (84,000 for 500 clusters: 200 in flight is 2,000 a second, 42 s; S3 serves
-    # 5,500 a second per prefix; bench/README.md). Lower it for a small S3-compatible
-    # server.
-    workers: int = field(default=200, metadata={"at_least": 1})
+    # listings in flight against object storage. A refresh makes one listing per cluster,
+    # each waiting out S3's latency: 50 lets 100 clusters refresh in 1 + 2 round trips
+    # (bench/README.md); lower it for a small S3-compatible server.
+    workers: int = field(default=50, metadata={"at_least": 1})
+    # HEADs in flight for the encryption checks (a HEAD costs the server a fraction of a
+    # listing). A cold review HEADs every object of its week: 84,000 for 500 clusters;
+    # 200 in flight is 2,000 a second, 42 s at S3's ~100 ms (S3 serves 5,500 a second
+    # per prefix; bench/README.md).
+    head_workers: int = field(default=200, metadata={"at_least": 1})
     # an incremental refresh cannot see deletions
     full_refresh_hours: float = field(default=6.0, metadata={"at_least": 0})
     # a storage endpoint silent this long has failed

@@ -48,6 +48,17 @@ def test_chains_fill_the_first_free_slot_in_the_order_they_started() -> None:
     assert makespan(trace, 16, cost) == pytest.approx(0.1)
 
 
+def test_a_phase_of_heads_alone_runs_on_the_head_slots() -> None:
+    marks = [("names", 0.0), ("heads", 10.0)]
+    trace = in_phases(
+        [page(0, "a/", 3), page(0, "b/", 3)] + [head(10 + i) for i in range(8)], marks
+    )
+    cost = S3Model(latency_s=0.1).cost
+    # listings on 1 slot (two in turn), then 8 HEADs on 4 slots (two rounds)
+    assert makespan(trace, 1, cost, head_workers=4) == pytest.approx(0.2 + 0.2)
+    assert makespan(trace, 1, cost) == pytest.approx(0.2 + 0.8)  # every phase on 1
+
+
 def test_phases_follow_one_another() -> None:
     marks = [("names", 0.0), ("heads", 10.0)]
     trace = in_phases([page(0, "", 3), head(10), head(11), head(12)], marks)
