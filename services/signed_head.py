@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import os
 import ssl
 import threading
 import urllib.request
@@ -48,7 +49,7 @@ from services.storage import ObjectHead, parse_s3_time
 
 _SIGV4 = "AWS4-HMAC-SHA256"
 _SSE = "x-amz-server-side-encryption"
-_STRIKES = 3  # transport errors before the client takes every HEAD of the store
+_STRIKES = 3  # failures in a row (not a 200 or 404) before the client takes every HEAD
 _STOP_POLL = 0.1  # seconds between looks at ``stop``
 
 Answer = Callable[[str, "ObjectHead | Exception"], None]
@@ -77,7 +78,7 @@ class SignedHead:
         self._ca_bundle = ca_bundle
         self._user_agent = f"pgdeck botocore/{botocore.__version__} aiohttp/{aiohttp.__version__}"
         self.enabled = True
-        self._strikes = 0  # transport errors so far
+        self._strikes = 0  # answers in a row that were neither a 200 nor a 404
         self.signed = 0  # answers read here (the rest were the client's)
 
     @classmethod
@@ -122,7 +123,7 @@ class SignedHead:
             credentials,
             connect_timeout,
             read_timeout,
-            get_cert_path(ca_bundle or True),
+            verify_path(ca_bundle),
         )
 
     def run(
@@ -152,7 +153,10 @@ class SignedHead:
         loop = asyncio.get_running_loop()
         # The client's HEADs (any answer but a 200) in threads: boto3 blocks.
         clients = cf.ThreadPoolExecutor(workers, thread_name_prefix="pgdeck-head")
-        tls = ssl.create_default_context(cafile=self._ca_bundle)
+        if os.path.isdir(self._ca_bundle):
+            tls = ssl.create_default_context(capath=self._ca_bundle)
+        else:
+            tls = ssl.create_default_context(cafile=self._ca_bundle)
         connector = aiohttp.TCPConnector(limit=workers, ssl=tls)
         pending = iter(keys)
         try:
@@ -196,40 +200,55 @@ class SignedHead:
         if not self.enabled:
             return None
         target = self._base_path + percent_encode(key, safe="/~")
-        request = AWSRequest(method="HEAD", url=self._origin + target, headers={})
-        request.headers["User-Agent"] = self._user_agent
-        try:
-            frozen = self._credentials.get_frozen_credentials()  # refreshed when due
-            S3SigV4Auth(frozen, self._service, self._region).add_auth(request)
-        except Exception:  # a refresh that failed: the client says why
-            self.enabled = False
+        headers = self._signed_headers(self._origin + target)
+        if headers is None:
+            self.enabled = False  # credentials that would not refresh: the client says why
             return None
         try:
             # The target as signed, sent as it is (a key's "." segments are its own).
             url = yarl.URL(self._origin + target, encoded=True)
-            async with session.head(
-                url, headers=dict(request.headers.items()), allow_redirects=False
-            ) as r:
+            async with session.head(url, headers=headers, allow_redirects=False) as r:
                 status, h = r.status, r.headers
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
-            self._strikes += 1  # a kept-alive connection the server just closed: not yet
+            status, h = 0, None  # aiohttp already sent it again once on a dropped connection
+        head = None
+        if status == 200 and h is not None:
+            try:
+                modified = h.get("Last-Modified")
+                head = ObjectHead(
+                    size=int(h.get("Content-Length") or 0),
+                    sse=h.get(_SSE) or "",
+                    etag=(h.get("ETag") or "").strip('"') or None,
+                    last_modified=parse_s3_time(modified) if modified else None,
+                )
+            except Exception:  # not what S3 sends (a Last-Modified of "inf"): the client's
+                status = 0
+        if head is not None or status == 404:
+            self._strikes = 0
+        else:
+            # A throttle, a redirect, a refused signature, a transport error: after a few
+            # in a row the client, with its backoff and its errors, takes every HEAD.
+            self._strikes += 1
             if self._strikes >= _STRIKES:
                 self.enabled = False
-            return None
-        if status != 200:
-            if status != 404:
-                self.enabled = False
-            return None
-        try:
-            modified = h.get("Last-Modified")
-            head = ObjectHead(
-                size=int(h.get("Content-Length") or 0),
-                sse=h.get(_SSE) or "",
-                etag=(h.get("ETag") or "").strip('"') or None,
-                last_modified=parse_s3_time(modified) if modified else None,
-            )
-        except (ValueError, TypeError, OverflowError):  # not what S3 sends: the client's
-            self.enabled = False
-            return None
-        self.signed += 1
+        if head is not None:
+            self.signed += 1
         return head
+
+    def _signed_headers(self, url: str) -> dict[str, str] | None:
+        """The request's headers, signed; None when the credentials would not refresh.
+        (A frame of its own: the secret is not left in ``_head``'s locals.)"""
+        request = AWSRequest(method="HEAD", url=url, headers={"User-Agent": self._user_agent})
+        try:
+            frozen = self._credentials.get_frozen_credentials()  # refreshed when due
+            S3SigV4Auth(frozen, self._service, self._region).add_auth(request)
+        except Exception:
+            return None
+        return dict(request.headers.items())
+
+
+def verify_path(ca_bundle: str | None) -> str:
+    """The certificates the client trusts, as botocore chooses them: the ``ca_bundle``
+    setting (AWS_CA_BUNDLE or the profile's), else REQUESTS_CA_BUNDLE, else botocore's
+    own bundle (a file, or a directory of hashed certificates)."""
+    return str(get_cert_path(ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or True))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
 
 from services.config import CatalogConfig, StorageLocation
-from services.errors import ConfigError, StorageError, StorageStalled
+from services.errors import ConfigError, PgdeckError, StorageError, StorageStalled
 from services.operator import BACKUP_DIR, parse_backup_key
 from services.text import safe_text
 
@@ -125,6 +125,7 @@ class S3Store:
         self.timeout = timeout
         self._lock = threading.Lock()
         self._signed: SignedHead | None | _Unknown = _UNKNOWN  # see ``heads``
+        self._watching = threading.local()  # .seen: the requests of a learning HEAD
 
     @property
     def client(self) -> Any:
@@ -132,8 +133,22 @@ class S3Store:
         with self._lock:
             if self._client is None:
                 self._session = s3_session(self.location)
-                self._client = _client_of(self._session, self.location, self._workers, self.timeout)
+                client = _client_of(self._session, self.location, self._workers, self.timeout)
+                # Registered once, before any other thread has the client (a client's
+                # events must not change while it is shared); it records only in the
+                # thread of a learning HEAD (``_learning_head``), and only that HEAD.
+                client.meta.events.register(
+                    "before-send.s3.HeadObject", self._watch, unique_id="pgdeck-learn"
+                )
+                self._client = client
             return self._client
+
+    def _watch(self, request: Any, **_: Any) -> None:
+        seen = getattr(self._watching, "seen", None)
+        if seen is not None:
+            auth = request.headers.get("Authorization")
+            if auth:
+                seen.append((str(request.url), auth.decode() if isinstance(auth, bytes) else auth))
 
     def url(self, relative_key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{relative_key}"
@@ -279,42 +294,34 @@ class S3Store:
         )
 
     def _learning_head(self, key: str) -> ObjectHead:
-        """The client's HEAD of ``key``, watched (botocore's ``before-send`` event) for
-        the URL and signature scope a ``SignedHead`` needs. A store whose client was
-        given (its credentials are the caller's) never learns."""
-        client = self.client
+        """The client's HEAD of ``key``, watched (botocore's ``before-send`` event, in
+        this thread) for the URL and signature scope a ``SignedHead`` needs. A store
+        whose client was given (its credentials are the caller's) never learns."""
+        _ = self.client  # built, and with it the session (unless it was given)
         if self._session is None:
             self._signed = None
             return self._head_of(self._call("head_object", Bucket=self.bucket, Key=key))
-        from botocore.utils import percent_encode
-
-        from services.signed_head import SignedHead
-
-        watched = f"/{percent_encode(key, safe='/~')}"
         seen: list[tuple[str, str]] = []
-
-        def watch(request: Any, **_: Any) -> None:
-            url = str(request.url)
-            auth = request.headers.get("Authorization")
-            if url.partition("?")[0].endswith(watched) and auth:
-                seen.append((url, auth.decode() if isinstance(auth, bytes) else str(auth)))
-
-        event, hook = "before-send.s3.HeadObject", f"pgdeck-learn-{id(self)}"
-        client.meta.events.register(event, watch, unique_id=hook)
+        self._watching.seen = seen
         try:
             r = self._call("head_object", Bucket=self.bucket, Key=key)
         finally:
-            client.meta.events.unregister(event, unique_id=hook)
+            self._watching.seen = None
         if seen:
-            core = self._session._session  # botocore's, under boto3's
-            self._signed = SignedHead.learn(
-                *seen[-1],  # the one answered, after any redirect
-                key,
-                self._session.get_credentials(),
-                connect_timeout=attempt_timeout(self.timeout),
-                read_timeout=attempt_timeout(self.timeout),
-                ca_bundle=core.get_config_variable("ca_bundle"),
-            )
+            from services.signed_head import SignedHead
+
+            try:
+                core = self._session._session  # botocore's, under boto3's
+                self._signed = SignedHead.learn(
+                    *seen[-1],  # the one answered, after any redirect
+                    key,
+                    self._session.get_credentials(),
+                    connect_timeout=attempt_timeout(self.timeout),
+                    read_timeout=attempt_timeout(self.timeout),
+                    ca_bundle=core.get_config_variable("ca_bundle"),
+                )
+            except Exception:  # nothing learned: the client keeps every HEAD
+                self._signed = None
         return self._head_of(r)
 
     def open_range(
@@ -535,7 +542,14 @@ def s3_error(
         return StorageError(f"{where}: storage error {code or status}: {err.get('Message', '')}")
     if isinstance(exc, bx.BotoCoreError):
         return StorageError(f"{where}: {exc}")
-    return exc
+    if isinstance(exc, PgdeckError):
+        return exc
+    # Something botocore let through (an answer it could not read, such as a
+    # Last-Modified of "inf"): one line, never the text, which --debug shows.
+    return StorageError(
+        f"{where}: the storage sent an answer that could not be read ({type(exc).__name__})",
+        "run with --debug for the details",
+    )
 
 
 class FileStore:

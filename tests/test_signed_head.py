@@ -4,8 +4,10 @@ the client taking over for every answer but a 200, and a stop that does not wait
 
 from __future__ import annotations
 
+import http.server
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,7 +15,7 @@ import pytest
 
 from services.config import StorageLocation
 from services.errors import StorageError
-from services.signed_head import SignedHead
+from services.signed_head import SignedHead, verify_path
 from services.storage import ObjectHead, S3Store
 from tests.conftest import moto_auth, seed
 from tests.flakyproxy import FlakyProxy
@@ -123,8 +125,9 @@ def test_signatures_hold_when_the_server_checks_them(
     assert client.keys == [f"spilo/{REL}"]
     assert signed(s).signed == 3 and signed(s).enabled
 
-    # Learned while the server let everyone in; then it checks, and refuses this key: the
-    # signed HEAD is refused, the client asks again (and says why), the path is off.
+    # Learned while the server let everyone in; then it checks, and refuses this key: each
+    # signed HEAD is refused, the client asks again (and says why); three refusals in a
+    # row and the path is off.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     wrong = store_of(s3_endpoint, bucket)
@@ -132,12 +135,14 @@ def test_signatures_hold_when_the_server_checks_them(
     assert heads(wrong, [REL])[REL].size == 5  # type: ignore[union-attr]
     moto_auth(s3_endpoint, enforce=True)
     try:
-        refused = heads(wrong, [REL])[REL]
+        for _ in range(3):
+            assert signed(wrong).enabled
+            refused = heads(wrong, [REL])[REL]
+            assert isinstance(refused, StorageError) and "access denied" in str(refused)
+            assert "not-the-secret" not in str(refused) and "AKIAWRONG" not in str(refused)
     finally:
         moto_auth(s3_endpoint, enforce=False)
-    assert isinstance(refused, StorageError) and "access denied" in str(refused)
-    assert "not-the-secret" not in str(refused) and "AKIAWRONG" not in str(refused)
-    assert wrong_client.keys == [f"spilo/{REL}"] * 2
+    assert wrong_client.keys == [f"spilo/{REL}"] * 4
     assert not signed(wrong).enabled
 
 
@@ -169,15 +174,27 @@ def test_cut_connections_hand_the_store_to_the_client(s3_endpoint: str, bucket: 
         proxy.cut_after(10, match=b"HEAD ")
         assert heads(s, [REL])[REL].size == 5  # type: ignore[union-attr]
         assert proxy.cuts == 1 and len(client.keys) == 1 and signed(s).signed == 2
-        for strike in range(1, 4):
+
+        def strike() -> None:
             # Mid status line, then a reset, twice: the signed HEAD fails, the client answers.
+            before = len(client.keys)
             proxy.cut_after(10, times=2, match=b"HEAD ")
             assert heads(s, [REL])[REL].size == 5  # type: ignore[union-attr]
-            assert len(client.keys) == 1 + strike
-            assert signed(s).enabled == (strike < 3)
-        assert proxy.cuts == 7
+            assert len(client.keys) == before + 1
+
+        strike()
+        strike()
+        assert heads(s, [REL])[REL].size == 5  # type: ignore[union-attr]  # signed: all's well
+        assert signed(s).signed == 3
+        strike()
+        strike()
+        assert signed(s).enabled  # two in a row since the last answer
+        strike()
+        assert not signed(s).enabled  # three in a row: the client's from now on
+        assert proxy.cuts == 11
+        before = len(client.keys)
         assert heads(s, [REL])[REL].size == 5  # type: ignore[union-attr]
-        assert len(client.keys) == 5 and signed(s).signed == 2  # the client's from now on
+        assert len(client.keys) == before + 1 and signed(s).signed == 3 and proxy.cuts == 11
 
 
 def test_a_stop_drops_what_is_in_flight(s3_endpoint: str, bucket: str) -> None:
@@ -279,3 +296,52 @@ def test_learns_only_what_it_can_sign_alike(
     else:
         assert got is not None
         assert (got._origin, got._base_path, got._region) == learned
+
+
+class _OddHeads(http.server.BaseHTTPRequestHandler):
+    """An endpoint answering every HEAD with 200; a key holding "odd" gets headers no S3
+    sends (a Last-Modified of "inf", a Content-Length that is not a number)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_HEAD(self) -> None:  # noqa: N802 (http.server's name)
+        odd = "odd" in self.path
+        self.send_response(200)
+        self.send_header("Last-Modified", "inf" if odd else "Tue, 01 Dec 2026 23:00:07 GMT")
+        self.send_header("ETag", '"abc"')
+        self.send_header("x-amz-server-side-encryption", "AES256")
+        self.send_header("Content-Length", "many" if "odd-1" in self.path else "12")
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_answers_no_s3_sends_are_one_line_errors_not_tracebacks() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OddHeads)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        s = store_of(f"http://127.0.0.1:{server.server_address[1]}", "bkt", timeout=5)
+        rels = [REL] + [f"acid-a/{UID}/logical_backups/odd-{i}.sql.gz" for i in range(3)]
+        got = heads(s, rels, workers=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got[REL].size == 12  # type: ignore[union-attr]  # the client's, learned from
+    for rel in rels[1:]:
+        err = got[rel]
+        assert isinstance(err, StorageError)  # what botocore could not read either
+        assert "could not be read (" in str(err) and "--debug" in str(err)
+    assert not signed(s).enabled  # three in a row
+
+
+def test_trusts_the_certificates_botocore_would(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from botocore.httpsession import get_cert_path
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    assert verify_path(None) == get_cert_path(True)  # botocore's own bundle
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "corp.pem"))
+    assert verify_path(None) == str(tmp_path / "corp.pem")  # botocore's fallback too
+    assert verify_path(str(tmp_path / "aws.pem")) == str(tmp_path / "aws.pem")  # ca_bundle first

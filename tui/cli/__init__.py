@@ -63,7 +63,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, clock: Cloc
     args = parse(parser, argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr)
     if not args.debug:
-        for noisy in ("botocore", "urllib3", "kubernetes", "boto3"):
+        for noisy in ("botocore", "urllib3", "kubernetes", "boto3", "aiohttp", "asyncio"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
         args.clock = clock or clock_from_env()
