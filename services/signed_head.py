@@ -139,8 +139,28 @@ class SignedHead:
         the loop's thread. Returns when all are answered or soon after ``stop`` is set
         (HEADs in flight are dropped, the client's are not waited for)."""
         todo = list(keys)
-        if todo:
+        if not todo:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # none in this thread (a worker thread, the command line)
             asyncio.run(self._run(todo, max(1, workers), answer, fallback, stop))
+            return
+        # Called on an event loop's thread (a coroutine of the console's): its own loop,
+        # in a thread of its own, and this one waits as any blocking call would.
+        failure: list[BaseException] = []
+
+        def own_loop() -> None:
+            try:
+                asyncio.run(self._run(todo, max(1, workers), answer, fallback, stop))
+            except BaseException as exc:  # said in the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=own_loop, name="pgdeck-heads", daemon=True)
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
 
     async def _run(
         self,

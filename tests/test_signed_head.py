@@ -4,6 +4,7 @@ the client taking over for every answer but a 200, and a stop that does not wait
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import threading
 import time
@@ -345,3 +346,16 @@ def test_trusts_the_certificates_botocore_would(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "corp.pem"))
     assert verify_path(None) == str(tmp_path / "corp.pem")  # botocore's fallback too
     assert verify_path(str(tmp_path / "aws.pem")) == str(tmp_path / "aws.pem")  # ca_bundle first
+
+
+def test_called_on_an_event_loops_thread(s3_endpoint: str, bucket: str) -> None:
+    other = f"acid-a/{UID}/logical_backups/1700003600.sql.gz"
+    seed(bucket, {f"spilo/{REL}": 5, f"spilo/{other}": 6})
+    s = store_of(s3_endpoint, bucket)
+
+    async def from_a_coroutine() -> dict[str, ObjectHead | Exception]:
+        return heads(s, [REL, other])  # blocks this loop as any blocking call would
+
+    got = asyncio.run(from_a_coroutine())
+    assert [got[REL].size, got[other].size] == [5, 6]  # type: ignore[union-attr]
+    assert signed(s).signed == 1
