@@ -45,14 +45,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.httpsession import get_cert_path
 from botocore.utils import percent_encode
 
-from services.storage import ObjectHead, parse_s3_time
+from services.storage import Answer, ObjectHead, parse_s3_time
 
 _SIGV4 = "AWS4-HMAC-SHA256"
 _SSE = "x-amz-server-side-encryption"
 _STRIKES = 3  # failures in a row (not a 200 or 404) before the client takes every HEAD
 _STOP_POLL = 0.1  # seconds between looks at ``stop``
-
-Answer = Callable[[str, "ObjectHead | Exception"], None]
 
 
 class SignedHead:

@@ -57,6 +57,10 @@ class ObjectHead:
     last_modified: datetime | None
 
 
+# Given each HEAD's answer (its head, or the error it raised), from another thread.
+Answer = Callable[[str, ObjectHead | Exception], None]
+
+
 class BackupStore(Protocol):
     location: StorageLocation
 
@@ -74,7 +78,7 @@ class BackupStore(Protocol):
         self,
         relative_keys: Iterable[str],
         workers: int,
-        answer: Callable[[str, ObjectHead | Exception], None],
+        answer: Answer,
         stop: threading.Event,
     ) -> None: ...
 
@@ -258,7 +262,7 @@ class S3Store:
         self,
         relative_keys: Iterable[str],
         workers: int,
-        answer: Callable[[str, ObjectHead | Exception], None],
+        answer: Answer,
         stop: threading.Event,
     ) -> None:
         """HEAD every key, ``workers`` in flight, handing each ``answer`` (its head, or
@@ -367,7 +371,7 @@ def threaded_heads(
     head: Callable[[str], ObjectHead],
     relative_keys: Iterable[str],
     workers: int,
-    answer: Callable[[str, ObjectHead | Exception], None],
+    answer: Answer,
     stop: threading.Event,
 ) -> None:
     """``heads`` as one ``head`` per thread, ``workers`` at a time (a file:// copy, a
@@ -696,7 +700,7 @@ class FileStore:
         self,
         relative_keys: Iterable[str],
         workers: int,
-        answer: Callable[[str, ObjectHead | Exception], None],
+        answer: Answer,
         stop: threading.Event,
     ) -> None:
         threaded_heads(self.head, relative_keys, 1, answer, stop)  # local: one at a time

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import logging
 import os
 import urllib.request
@@ -85,6 +86,24 @@ def moto_auth(endpoint: str, enforce: bool) -> None:
         headers={"Content-Type": "text/plain"},
     )
     urllib.request.urlopen(req).read()
+
+
+def iam_keys(endpoint: str, user: str, actions: str | list[str]) -> tuple[str, str]:
+    """A moto IAM user allowed ``actions`` on every resource: its key id and secret."""
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="pgdeck-test",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
 
 
 def write_config(path: Path, data: dict[str, Any]) -> Path:

@@ -18,7 +18,7 @@ from services.config import StorageLocation
 from services.errors import StorageError
 from services.signed_head import SignedHead, verify_path
 from services.storage import ObjectHead, S3Store
-from tests.conftest import moto_auth, seed
+from tests.conftest import iam_keys, moto_auth, seed
 from tests.flakyproxy import FlakyProxy
 
 UID = "6f1c2d34-0000-4000-8000-00000000000a"
@@ -100,18 +100,9 @@ def test_signatures_hold_when_the_server_checks_them(
 ) -> None:
     # A real IAM user's key, with moto checking each request's SigV4 signature: a path
     # that signed wrongly would be refused (and handed to the client, which would count).
-    iam = boto3.client("iam", endpoint_url=s3_endpoint, region_name="us-east-1")
-    user = f"reader-{bucket}"
-    iam.create_user(UserName=user)
-    iam.put_user_policy(
-        UserName=user,
-        PolicyName="read",
-        PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
-        '"Action":"s3:*","Resource":"*"}]}',
-    )
-    access = iam.create_access_key(UserName=user)["AccessKey"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", access["SecretAccessKey"])
+    key_id, secret = iam_keys(s3_endpoint, f"reader-{bucket}", "s3:*")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     odd = "odd key ü/logical_backups/9.sql.gz"
     seed(bucket, {f"spilo/{REL}": 5, f"spilo/{odd}": 6})
     s = store_of(s3_endpoint, bucket)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from textual.widgets import DataTable, Static
 
 from services.catalog import Catalog
 from services.storage import S3Store
-from tests.conftest import moto_auth
+from tests.conftest import iam_keys, moto_auth
 from tests.flakyproxy import FlakyProxy
 from tests.test_sse_check import Heads, make_catalog, plain_keys, seed_world
 from tui.app import PgdeckApp
@@ -95,28 +94,15 @@ def through(cat: Catalog, proxy: FlakyProxy) -> Catalog:
 def list_only(s3_endpoint: str, bucket: str) -> Iterator[Any]:
     """A client whose credentials may list the bucket but not read its objects (no HEAD),
     with moto's IAM checks on while in the block."""
-    iam = boto3.client("iam", endpoint_url=s3_endpoint, region_name="us-east-1")
-    user = f"lister-{bucket}"
-    iam.create_user(UserName=user)
-    iam.put_user_policy(
-        UserName=user,
-        PolicyName="list-only",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
-            }
-        ),
-    )
-    key = iam.create_access_key(UserName=user)["AccessKey"]
+    key_id, secret = iam_keys(s3_endpoint, f"lister-{bucket}", "s3:ListBucket")
     moto_auth(s3_endpoint, enforce=True)
     try:
         yield boto3.client(
             "s3",
             endpoint_url=s3_endpoint,
             region_name="us-east-1",
-            aws_access_key_id=key["AccessKeyId"],
-            aws_secret_access_key=key["SecretAccessKey"],
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
         )
     finally:
         moto_auth(s3_endpoint, enforce=False)
