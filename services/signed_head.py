@@ -51,6 +51,7 @@ _SIGV4 = "AWS4-HMAC-SHA256"
 _SSE = "x-amz-server-side-encryption"
 _STRIKES = 3  # failures in a row (not a 200 or 404) before the client takes every HEAD
 _STOP_POLL = 0.1  # seconds between looks at ``stop``
+_CLIENT_THREADS = 32  # the client's HEADs at once (answers the signed path hands back)
 
 
 class SignedHead:
@@ -65,15 +66,17 @@ class SignedHead:
         credentials: Any,
         connect_timeout: float,
         read_timeout: float,
-        ca_bundle: str,
+        tls: ssl.SSLContext | None,
     ) -> None:
         self._origin = origin  # scheme://host[:port]
         self._base_path = base_path  # "/bucket/" (path style) or "/" (virtual host)
         self._region = region
         self._service = service
         self._credentials = credentials
-        self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
-        self._ca_bundle = ca_bundle
+        self._timeout = aiohttp.ClientTimeout(
+            connect=connect_timeout, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._tls = tls  # None for http://
         self._user_agent = f"pgdeck botocore/{botocore.__version__} aiohttp/{aiohttp.__version__}"
         self.enabled = True
         self._strikes = 0  # answers in a row that were neither a 200 nor a 404
@@ -113,6 +116,13 @@ class SignedHead:
         proxies = urllib.request.getproxies()
         if split.scheme in proxies and not urllib.request.proxy_bypass(split.hostname or ""):
             return None  # botocore's proxy handling (and its configuration) stays with it
+        tls = None
+        if split.scheme == "https":  # a bundle that cannot be read: not learned (raises)
+            cafile = verify_path(ca_bundle)
+            if os.path.isdir(cafile):
+                tls = ssl.create_default_context(capath=cafile)
+            else:
+                tls = ssl.create_default_context(cafile=cafile)
         return cls(
             f"{split.scheme}://{split.netloc}",
             split.path[: len(split.path) - len(encoded)],
@@ -121,7 +131,7 @@ class SignedHead:
             credentials,
             connect_timeout,
             read_timeout,
-            verify_path(ca_bundle),
+            tls,
         )
 
     def run(
@@ -169,13 +179,10 @@ class SignedHead:
         stop: threading.Event,
     ) -> None:
         loop = asyncio.get_running_loop()
-        # The client's HEADs (any answer but a 200) in threads: boto3 blocks.
-        clients = cf.ThreadPoolExecutor(workers, thread_name_prefix="pgdeck-head")
-        if os.path.isdir(self._ca_bundle):
-            tls = ssl.create_default_context(capath=self._ca_bundle)
-        else:
-            tls = ssl.create_default_context(cafile=self._ca_bundle)
-        connector = aiohttp.TCPConnector(limit=workers, ssl=tls)
+        # The client's HEADs (any answer but a 200) in threads, boto3 blocking; fewer
+        # than the signed ones in flight: the client's path is the careful one.
+        clients = cf.ThreadPoolExecutor(min(workers, _CLIENT_THREADS), "pgdeck-head")
+        connector = aiohttp.TCPConnector(limit=workers, ssl=self._tls or True)
         pending = iter(keys)
         try:
             async with aiohttp.ClientSession(
@@ -193,23 +200,23 @@ class SignedHead:
                             except Exception as exc:  # the client's error, as it said it
                                 got = exc
                         if not stop.is_set():
-                            answer(key, got)
+                            answer(key, got)  # raising ends the run: a bug of ours, said
 
-                async def watch() -> None:
-                    while not stop.is_set():
-                        await asyncio.sleep(_STOP_POLL)
-
-                work: asyncio.Future[Any] = asyncio.ensure_future(
-                    asyncio.gather(*(worker() for _ in range(min(workers, len(keys)))))
-                )
-                watcher: asyncio.Future[Any] = asyncio.ensure_future(watch())
-                await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
-                for task in (work, watcher):
-                    task.cancel()  # stopped: what is in flight is dropped
-                await asyncio.gather(work, watcher, return_exceptions=True)
-                failure = None if work.cancelled() else work.exception()
-                if failure is not None and not isinstance(failure, asyncio.CancelledError):
-                    raise failure  # a bug of ours (an ``answer`` that raised): said
+                tasks = [asyncio.create_task(worker()) for _ in range(min(workers, len(keys)))]
+                running: set[asyncio.Task[None]] = set(tasks)
+                while running and not stop.is_set():
+                    done, running = await asyncio.wait(
+                        running, timeout=_STOP_POLL, return_when=asyncio.FIRST_EXCEPTION
+                    )
+                    if any(not t.cancelled() and t.exception() for t in done):
+                        break
+                for task in running:
+                    task.cancel()  # stopped, or a worker failed: what is in flight is dropped
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for task in tasks:
+                    failure = None if task.cancelled() else task.exception()
+                    if failure is not None:
+                        raise failure
         finally:
             clients.shutdown(wait=False, cancel_futures=True)
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 from services.cache import BackupCache
 from services.catalog_state import CatalogProgress, Location
-from services.errors import PgdeckError
 from services.models import Backup, SourceProblem
-from services.storage import BackupStore, ObjectHead
+from services.storage import BackupStore, ObjectHead, is_gone
 
 STAGE = "encryption"  # the CatalogProgress stage of a check
 _STORE_EVERY = 256  # answers written to the cache in batches: a cancelled check keeps them
@@ -113,7 +112,7 @@ def from_heads(
             stop: threading.Event = stop,
         ) -> None:
             if isinstance(got, Exception):
-                if _is_gone(got):
+                if is_gone(got):
                     gone.add(rel)
                 else:  # a stalled endpoint: the HEADs still queued are dropped, not each
                     failure.append(got)  # left to wait out the timeout in turn
@@ -137,11 +136,6 @@ def from_heads(
     return [
         dataclasses.replace(b, sse=known.get(b.url, b.sse)) for b in backups if b.url not in deleted
     ]
-
-
-def _is_gone(exc: Exception) -> bool:
-    """A HEAD's 404: the object was deleted since the last listing (retention)."""
-    return isinstance(exc, PgdeckError) and "not found" in str(exc)
 
 
 def check_new(
@@ -181,13 +175,14 @@ def check_new(
     def check(loc_id: str) -> None:
         """One location's HEADs, in its own thread; its end said by a ``None`` rel."""
         error: Exception | None = None
+
+        def answer(rel: str, got: ObjectHead | Exception) -> None:
+            answers.put((loc_id, rel, got))
+            if isinstance(got, Exception) and not is_gone(got):
+                stops[loc_id].set()  # at once: the store makes no HEAD more in the meantime
+
         try:
-            stores[loc_id][1].heads(
-                by_loc[loc_id],
-                share,
-                lambda rel, got: answers.put((loc_id, rel, got)),
-                stops[loc_id],
-            )
+            stores[loc_id][1].heads(by_loc[loc_id], share, answer, stops[loc_id])
         except Exception as exc:  # never a traceback: said as the location's problem
             error = exc
         answers.put((loc_id, None, error))
@@ -226,11 +221,9 @@ def check_new(
                 if isinstance(got, Exception):
                     fail(loc_id, got)
                 continue
-            if loc_id in failed:
-                continue  # answered after its location failed: not counted
-            done_count += 1
+            done_count += 1  # answers in flight when its location failed count too
             if isinstance(got, Exception):
-                if _is_gone(got):
+                if is_gone(got):
                     gone.add((loc_id, key))
                     gone_now += 1
                     answered[loc_id] = answered.get(loc_id, 0) + 1

@@ -277,12 +277,16 @@ class S3Store:
             if stop.is_set():
                 return
             rel, tries = todo.pop(0), tries + 1
+            got: ObjectHead | Exception
             try:
-                answer(rel, self._learning_head(self.prefix + rel))
-            except Exception as exc:  # a deleted object teaches nothing: the next may
-                answer(rel, exc)
+                got = self._learning_head(self.prefix + rel)
+            except Exception as exc:  # the caller judges it (and may stop)
+                got = exc
+            answer(rel, got)
+            if isinstance(got, Exception) and not is_gone(got):
+                break  # a failing store (stalled, refused): not HEAD after HEAD in turn
             signed = self._signed
-        if signed is None or isinstance(signed, _Unknown):
+        if signed is None or isinstance(signed, _Unknown) or not signed.enabled:
             threaded_heads(self.head, todo, workers, answer, stop)
             return
 
@@ -365,6 +369,11 @@ class S3Store:
     def _error(self, exc: Exception, key: str | None) -> Exception:
         endpoint = getattr(getattr(self._client, "meta", None), "endpoint_url", None)
         return s3_error(exc, self.location, key, self.timeout, endpoint)
+
+
+def is_gone(exc: Exception) -> bool:
+    """A HEAD's 404: the object was deleted since the last listing (retention)."""
+    return isinstance(exc, PgdeckError) and "not found" in str(exc)
 
 
 def threaded_heads(

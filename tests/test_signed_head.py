@@ -350,3 +350,42 @@ def test_called_on_an_event_loops_thread(s3_endpoint: str, bucket: str) -> None:
     got = asyncio.run(from_a_coroutine())
     assert [got[REL].size, got[other].size] == [5, 6]  # type: ignore[union-attr]
     assert signed(s).signed == 1
+
+
+def test_an_answer_that_raises_ends_the_run_and_is_said(s3_endpoint: str, bucket: str) -> None:
+    rels = [f"acid-a/{UID}/logical_backups/{1700000000 + 3600 * i}.sql.gz" for i in range(40)]
+    seed(bucket, {f"spilo/{rel}": 5 for rel in rels})
+    s = store_of(s3_endpoint, bucket)
+    calls: list[str] = []
+
+    def broken(rel: str, got: ObjectHead | Exception) -> None:
+        calls.append(rel)
+        raise LookupError("a bug in the caller")
+
+    with pytest.raises(LookupError):  # the learning HEAD's answer: said, not swallowed
+        s.heads(rels, 4, broken, threading.Event())
+    assert calls == rels[:1]
+    calls.clear()
+    with pytest.raises(LookupError):  # a signed HEAD's answer: the other workers stop
+        s.heads(rels, 4, broken, threading.Event())
+    assert 1 <= len(calls) <= 4  # at most the answers already in hand
+
+
+def test_a_certificate_bundle_missing_keeps_http_signed_and_https_unlearned(
+    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seed(bucket, {f"spilo/{REL}": 5})
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "gone.pem"))
+    s = store_of(s3_endpoint, bucket)  # http://: no certificate is read
+    assert heads(s, [REL, REL])[REL].size == 5  # type: ignore[union-attr]
+    assert signed(s).signed == 1
+    with pytest.raises(OSError):  # https: the store keeps its client (not learned)
+        SignedHead.learn(
+            f"https://acme.s3.amazonaws.com/spilo/{REL}",
+            AUTH.format(region="us-east-1", service="s3"),
+            f"spilo/{REL}",
+            boto3.session.Session().get_credentials(),
+            connect_timeout=1,
+            read_timeout=1,
+            ca_bundle=str(tmp_path / "gone.pem"),
+        )
