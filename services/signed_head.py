@@ -45,12 +45,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.httpsession import get_cert_path
 from botocore.utils import percent_encode
 
-from services.storage import Answer, ObjectHead, parse_s3_time
+from services.storage import STOP_POLL, Answer, ObjectHead, parse_s3_time
 
 _SIGV4 = "AWS4-HMAC-SHA256"
 _SSE = "x-amz-server-side-encryption"
 _STRIKES = 3  # failures in a row (not a 200 or 404) before the client takes every HEAD
-_STOP_POLL = 0.1  # seconds between looks at ``stop``
 _CLIENT_THREADS = 32  # the client's HEADs at once (answers the signed path hands back)
 
 
@@ -206,7 +205,7 @@ class SignedHead:
                 running: set[asyncio.Task[None]] = set(tasks)
                 while running and not stop.is_set():
                     done, running = await asyncio.wait(
-                        running, timeout=_STOP_POLL, return_when=asyncio.FIRST_EXCEPTION
+                        running, timeout=STOP_POLL, return_when=asyncio.FIRST_EXCEPTION
                     )
                     if any(not t.cancelled() and t.exception() for t in done):
                         break
@@ -236,18 +235,7 @@ class SignedHead:
                 status, h = r.status, r.headers
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
             status, h = 0, None  # aiohttp already sent it again once on a dropped connection
-        head = None
-        if status == 200 and h is not None:
-            try:
-                modified = h.get("Last-Modified")
-                head = ObjectHead(
-                    size=int(h.get("Content-Length") or 0),
-                    sse=h.get(_SSE) or "",
-                    etag=(h.get("ETag") or "").strip('"') or None,
-                    last_modified=parse_s3_time(modified) if modified else None,
-                )
-            except Exception:  # not what S3 sends (a Last-Modified of "inf"): the client's
-                status = 0
+        head = _object_head(h) if status == 200 and h is not None else None
         if head is not None or status == 404:
             self._strikes = 0
         else:
@@ -270,6 +258,21 @@ class SignedHead:
         except Exception:
             return None
         return dict(request.headers.items())
+
+
+def _object_head(h: Any) -> ObjectHead | None:
+    """A 200's headers as a head; None for what S3 does not send (a Last-Modified of
+    "inf", a Content-Length that is no number): the client's then."""
+    try:
+        modified = h.get("Last-Modified")
+        return ObjectHead(
+            size=int(h.get("Content-Length") or 0),
+            sse=h.get(_SSE) or "",
+            etag=(h.get("ETag") or "").strip('"') or None,
+            last_modified=parse_s3_time(modified) if modified else None,
+        )
+    except Exception:
+        return None
 
 
 def verify_path(ca_bundle: str | None) -> str:

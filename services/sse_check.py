@@ -98,35 +98,11 @@ def from_heads(
         rels = {b.url: rel_of(b) for b in items}
         cached = cache.sse(loc.id, rels.values()) if remote else {}
         missing = [r for r in rels.values() if r not in cached]
-        fresh: dict[str, str] = {}
-        gone: set[str] = set()
-        failure: list[Exception] = []
-        stop = threading.Event()
-
-        def answer(
-            rel: str,
-            got: ObjectHead | Exception,
-            fresh: dict[str, str] = fresh,
-            gone: set[str] = gone,
-            failure: list[Exception] = failure,
-            stop: threading.Event = stop,
-        ) -> None:
-            if isinstance(got, Exception):
-                if is_gone(got):
-                    gone.add(rel)
-                else:  # a stalled endpoint: the HEADs still queued are dropped, not each
-                    failure.append(got)  # left to wait out the timeout in turn
-                    stop.set()
-            elif got.sse is not None:
-                fresh[rel] = got.sse
-
-        store.heads(missing, workers if remote else 1, answer, stop)
-        if failure:
-            if remote:
-                cache.store_sse(loc.id, fresh)  # what was answered is kept
-            raise failure[0]
+        fresh, gone, failure = _encryptions(store, missing, workers if remote else 1)
         if remote:
-            cache.store_sse(loc.id, fresh)
+            cache.store_sse(loc.id, fresh)  # after a failure too: what was answered is kept
+        if failure is not None:
+            raise failure
         cached.update(fresh)
         for b in items:
             if rels[b.url] in gone:
@@ -136,6 +112,31 @@ def from_heads(
     return [
         dataclasses.replace(b, sse=known.get(b.url, b.sse)) for b in backups if b.url not in deleted
     ]
+
+
+def _encryptions(
+    store: BackupStore, rels: list[str], workers: int
+) -> tuple[dict[str, str], set[str], Exception | None]:
+    """HEAD ``rels``: their encryption (where the store can tell), those deleted since the
+    last listing, and the first failure (a stalled endpoint: the HEADs still queued are
+    then dropped, not each left to wait out the timeout in turn)."""
+    fresh: dict[str, str] = {}
+    gone: set[str] = set()
+    failure: list[Exception] = []
+    stop = threading.Event()
+
+    def answer(rel: str, got: ObjectHead | Exception) -> None:
+        if isinstance(got, Exception):
+            if is_gone(got):
+                gone.add(rel)
+            else:
+                failure.append(got)
+                stop.set()
+        elif got.sse is not None:
+            fresh[rel] = got.sse
+
+    store.heads(rels, workers, answer, stop)
+    return fresh, gone, failure[0] if failure else None
 
 
 def check_new(

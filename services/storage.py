@@ -36,7 +36,7 @@ _PAST_SUBTREE = chr(ord("/") + 1)
 DEFAULT_TIMEOUT = CatalogConfig().storage_timeout_seconds  # catalog.storage_timeout_seconds
 ATTEMPTS = 4  # tries of one request (botocore's standard retry mode, with backoff)
 _LEARN_TRIES = 3  # client HEADs that may fail (deleted objects) before a bulk check's rest
-_STOP_POLL = 0.1  # seconds between a bulk check's looks at its ``stop``
+STOP_POLL = 0.1  # seconds between a bulk check's looks at its ``stop``
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,7 +403,7 @@ def threaded_heads(
     try:
         pending = {pool.submit(one, rel) for rel in todo}
         while pending and not stop.is_set():
-            done, pending = cf.wait(pending, _STOP_POLL, return_when=cf.FIRST_COMPLETED)
+            done, pending = cf.wait(pending, STOP_POLL, return_when=cf.FIRST_COMPLETED)
             for fut in done:
                 fut.result()  # an ``answer`` that raised: a bug, said
     finally:
